@@ -1,0 +1,42 @@
+"""Helpers every command shares: the --index / --json conventions, option validation, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+
+from core.errors import InputError
+from core.settings import get_settings
+
+M = TypeVar("M", bound=BaseModel)
+
+INDEX_HELP = "Index directory (default: the home's default index, $PROMPTRAG_HOME/indexes/default)."
+JSON_HELP = "Print machine-readable JSON instead of a table."
+
+IndexOption = typer.Option(None, "--index", help=INDEX_HELP)
+JsonOption = typer.Option(False, "--json", help=JSON_HELP)
+
+
+def index_path(path: Path | None) -> Path:
+    return path if path is not None else get_settings().default_index
+
+
+def validated(model: type[M], **values: Any) -> M:
+    """Build a pydantic options model; a validation failure becomes one clear InputError."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}" for err in exc.errors()
+        )
+        raise InputError(problems) from None
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")

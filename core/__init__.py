@@ -1,0 +1,24 @@
+"""Floor 1: settings (the one place that reads the environment) and the errors a user may see."""
+from core.errors import (
+    ConfigError,
+    BackendError,
+    IndexLoadError,
+    InputError,
+    MissingCredentialError,
+    PromptragError,
+    SourceError,
+)
+from core.settings import Settings, get_settings, resolve_secret
+
+__all__ = [
+    "BackendError",
+    "ConfigError",
+    "IndexLoadError",
+    "InputError",
+    "MissingCredentialError",
+    "PromptragError",
+    "Settings",
+    "SourceError",
+    "get_settings",
+    "resolve_secret",
+]

@@ -1,0 +1,38 @@
+"""The few exceptions a user may see.
+
+The CLI and the Streamlit pages turn these into one clear message; nothing else swallows them.
+Every message names what went wrong (the argument, the value) and what fixes it.
+Programming errors (bugs) stay ordinary Python exceptions and surface as tracebacks.
+"""
+
+
+class PromptragError(Exception):
+    """Base class: an error meant for the user, whose message says what to do."""
+
+    exit_code = 1
+
+
+class InputError(PromptragError, ValueError):
+    """The user gave a value we cannot use (bad argument, bad option, bad idea text)."""
+
+    exit_code = 2
+
+
+class ConfigError(PromptragError):
+    """The settings / environment are inconsistent (unknown backend, bad home directory...)."""
+
+
+class MissingCredentialError(ConfigError):
+    """A secret (API key, AWS credentials) is missing; the message names the variable to set."""
+
+
+class SourceError(PromptragError):
+    """A prompt source cannot be read: missing file, wrong columns, download failure..."""
+
+
+class IndexLoadError(PromptragError):
+    """An index directory cannot be loaded: missing, corrupted, tampered, other model, newer format."""
+
+
+class BackendError(PromptragError):
+    """A remote or local backend (LLM, image model) failed in a way the user must know about."""

@@ -1,0 +1,178 @@
+"""The enhancer contract: one request model, one result dataclass, one base class.
+
+An enhancer turns a short idea (plus optional example prompts from the RAG step) into an
+optimized text-to-image prompt and a negative prompt. Subclasses implement exactly one
+method, `enhance(request)`; the base class supplies `make_result` (token counting, timings)
+and no-op `release()` / default `stream()`.
+
+Deliberately not here: which enhancer to try first (see `chain.py`), how backends are found
+(see `registry.py`), and any model or SDK import (those happen inside the subclasses, lazily).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Style = Literal["auto", "photography", "artistic", "realistic", "cinematic", "coloring book"]
+STYLES: tuple[str, ...] = ("auto", "photography", "artistic", "realistic", "cinematic", "coloring book")
+ModelFamily = Literal["sd1", "sdxl", "other"]
+
+# CLIP text encoders (SD 1.x, SDXL) see 77 tokens including the start and end tokens.
+# "other" (SD3 / Flux with a T5 encoder) reads far more; 256 keeps prompts sensible there.
+TOKEN_BUDGET: dict[str, int] = {"sd1": 77, "sdxl": 77, "other": 256}
+
+MAX_IDEA_CHARS = 20_000
+MAX_EXAMPLE_CHARS = 20_000
+
+
+class Example(BaseModel):
+    """A retrieved example prompt. Its text is untrusted data (it came from a public gallery)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(description="The example prompt text (untrusted; fenced before any LLM sees it).")
+    score: float = Field(1.0, description="Similarity of the example to the idea (higher is closer).")
+    count: int = Field(1, ge=1, description="How often the prompt occurred in the gallery.")
+    id: int | None = Field(None, description="Row id of the example in the prompt index, if any.")
+
+    @field_validator("text")
+    @classmethod
+    def _text_not_huge(cls, value: str) -> str:
+        if len(value) > MAX_EXAMPLE_CHARS:
+            raise ValueError(f"example text must be at most {MAX_EXAMPLE_CHARS} characters, got {len(value)}")
+        return value
+
+
+class EnhanceRequest(BaseModel):
+    """What the user asks for. Validated at the boundary; nothing is silently clamped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    idea: str = Field(description="The short idea to turn into a prompt, e.g. 'a frog dressed as a knight'.")
+    style: Style = Field("auto", description="Visual style; 'auto' detects it from the idea's words.")
+    creativity: float = Field(
+        0.7, ge=0.0, le=1.0, description="0 keeps close to the idea, 1 adds the most descriptors (LLM temperature)."
+    )
+    examples: list[Example] = Field(
+        default_factory=list, description="Example prompts (e.g. retrieved from the gallery) to draw style from."
+    )
+    n_candidates: int = Field(1, ge=1, le=8, description="How many candidate prompts to produce.")
+    model_family: ModelFamily = Field(
+        "sdxl", description="Target image model family; sets the token budget (sd1/sdxl: 77 CLIP tokens)."
+    )
+    previous_prompt: str | None = Field(None, description="For a refinement round: the prompt being revised.")
+    feedback: str | None = Field(None, description="For a refinement round: what the user wants changed.")
+
+    @field_validator("idea")
+    @classmethod
+    def _idea_has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("idea must contain some text, got an empty string")
+        if len(value) > MAX_IDEA_CHARS:
+            raise ValueError(f"idea must be at most {MAX_IDEA_CHARS} characters, got {len(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _feedback_needs_previous(self) -> "EnhanceRequest":
+        if self.feedback and not self.previous_prompt:
+            raise ValueError("feedback needs previous_prompt (the prompt being revised)")
+        return self
+
+    @property
+    def token_budget(self) -> int:
+        return TOKEN_BUDGET[self.model_family]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    prompt: str
+    negative_prompt: str
+    rationale: str = ""
+
+
+@dataclass
+class EnhanceResult:
+    """What came back. `enhancer` says who answered; `fallback_reasons` why earlier ones did not."""
+
+    prompt: str
+    negative_prompt: str
+    style: str
+    enhancer: str
+    candidates: list[Candidate]
+    token_count: int
+    token_budget: int
+    rationale: str = ""
+    fallback_reasons: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def used_fallback(self) -> bool:
+        return bool(self.fallback_reasons)
+
+    @property
+    def within_budget(self) -> bool:
+        return self.token_count <= self.token_budget
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data["used_fallback"] = self.used_fallback
+        data["within_budget"] = self.within_budget
+        return data
+
+
+class Enhancer(ABC):
+    """Base class of every enhancer. Implement `enhance`; set the capability attributes."""
+
+    name: ClassVar[str] = "base"
+    supports_examples: ClassVar[bool] = True
+    supports_streaming: ClassVar[bool] = False
+    is_remote: ClassVar[bool] = False
+
+    @abstractmethod
+    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+        """Return an optimized prompt for `request`, or raise a core.errors.PromptragError."""
+
+    def stream(self, request: EnhanceRequest) -> Iterator[str]:
+        """Yield text as it is produced. Default: the finished prompt in one piece."""
+        yield self.enhance(request).prompt
+
+    def release(self) -> None:
+        """Free memory held by a loaded model (no-op for enhancers that hold none)."""
+
+    def make_result(
+        self,
+        request: EnhanceRequest,
+        candidates: list[Candidate],
+        *,
+        style: str,
+        started: float,
+        rationale: str = "",
+        timings: dict[str, float] | None = None,
+    ) -> EnhanceResult:
+        """Build the result from candidates (best first): counts tokens, records the time taken."""
+        from enhancers.tokens import count_clip_tokens
+
+        if not candidates:
+            raise ValueError("make_result needs at least one candidate")
+        best = candidates[0]
+        all_timings = dict(timings or {})
+        all_timings["total_s"] = time.perf_counter() - started
+        return EnhanceResult(
+            prompt=best.prompt,
+            negative_prompt=best.negative_prompt,
+            style=style,
+            enhancer=self.name,
+            candidates=list(candidates),
+            token_count=count_clip_tokens(best.prompt),
+            token_budget=request.token_budget,
+            rationale=rationale or best.rationale,
+            timings=all_timings,
+        )

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "cli.ingest_cmd",
     "cli.search_cmd",
     "cli.enhance_cmd",
+    "cli.refine_cmd",
     "cli.generate_cmd",
 ]
 

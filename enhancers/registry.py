@@ -31,6 +31,7 @@ def get_enhancer(name: str, **options: Any) -> Enhancer:
 
 def register_builtins(register: Callable[[str, Callable[..., Enhancer] | str], None]) -> None:
     register("rules", "enhancers.rules:RuleBasedEnhancer")
+    register("grounded", "enhancers.grounded:GroundedEnhancer")
     register("anthropic", "enhancers.claude_api:AnthropicEnhancer")
     register("bedrock", "enhancers.claude_bedrock:BedrockEnhancer")
     register("local", "enhancers.local_llm:LocalLLMEnhancer")

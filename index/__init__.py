@@ -1,1 +1,29 @@
-"""(package)"""
+"""The prompt index: embedder, FAISS vectors + SQLite rows + FTS5 keyword search + manifest.
+
+Public API (see each module's docstring):
+    PromptRecord, SearchHit, SearchFilters      index.records
+    Embedder, SentenceTransformerEmbedder,
+    load_embedder                               index.embedder
+    IndexWriter                                 index.writer   (write, then publish by rename)
+    PromptIndex                                 index.store    (load, verify, search)
+Importing this package loads no model, no FAISS and no index.
+"""
+
+from index.embedder import Embedder, SentenceTransformerEmbedder, load_embedder
+from index.manifest import FORMAT_VERSION, Manifest
+from index.records import PromptRecord, SearchFilters, SearchHit
+from index.store import PromptIndex
+from index.writer import IndexWriter
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Embedder",
+    "IndexWriter",
+    "Manifest",
+    "PromptIndex",
+    "PromptRecord",
+    "SearchFilters",
+    "SearchHit",
+    "SentenceTransformerEmbedder",
+    "load_embedder",
+]

@@ -1,0 +1,94 @@
+"""`promptrag search "idea"`: the stored prompts closest in meaning to an idea.
+
+A thin shell over `index.PromptIndex.search`: parses options into `SearchFilters`, loads the
+index (which checks its manifest) and prints a table or `{"results": [...]}` JSON.
+Deliberately not here: hybrid/keyword retrieval, diversity, enhancement (see rag/ and enhance).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+from cli.common import IndexOption, JsonOption, index_path, print_json, validated
+from core.errors import InputError
+
+PROMPT_WIDTH = 70
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+
+
+def parse_size(size: str | None) -> tuple[int | None, int | None]:
+    if size is None:
+        return None, None
+    match = _SIZE.match(size)
+    if not match:
+        raise InputError(f"--size must look like WIDTHxHEIGHT, e.g. 512x512, got {size!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def format_table(hits: list) -> str:
+    header = f"{'#':>3} {'score':>6} {'count':>5} {'steps':>5} {'cfg':>5} {'sampler':<18} {'size':<9} {'seed':>10}  prompt"
+    lines = [header, "-" * len(header)]
+    for rank, hit in enumerate(hits, 1):
+        size = f"{hit.width}x{hit.height}" if hit.width and hit.height else "-"
+        prompt = " ".join(hit.prompt.split())
+        if len(prompt) > PROMPT_WIDTH:
+            prompt = prompt[: PROMPT_WIDTH - 1] + "…"
+        lines.append(
+            f"{rank:>3} {hit.score:>6.3f} {hit.count:>5} {_cell(hit.steps):>5} {_cell(hit.cfg):>5} "
+            f"{_cell(hit.sampler)[:18]:<18} {size:<9} {_cell(hit.seed):>10}  {prompt}"
+        )
+    return "\n".join(lines)
+
+
+def search(
+    idea: str = typer.Argument(..., help="The idea to find similar real prompts for."),
+    k: int = typer.Option(10, "-k", "--k", help="How many prompts to return."),
+    json_output: bool = JsonOption,
+    index: Path | None = IndexOption,
+    min_count: int = typer.Option(1, "--min-count", help="Only prompts that occurred at least N times."),
+    size: str | None = typer.Option(None, "--size", help="Only prompts generated at this size, e.g. 512x512."),
+    sampler: str | None = typer.Option(None, "--sampler", help="Only prompts generated with this sampler."),
+    max_nsfw: float | None = typer.Option(
+        None, "--max-nsfw", help="Drop prompts whose prompt or image NSFW score is above X (0-1)."
+    ),
+) -> None:
+    """Find the stored prompts closest in meaning to IDEA."""
+    from index import PromptIndex, SearchFilters
+
+    if not 1 <= k <= 1000:
+        raise InputError(f"-k must be between 1 and 1000, got {k}")
+    if not idea.strip():
+        raise InputError("the idea to search for is empty: pass some words, e.g. promptrag search 'a red fox'")
+    width, height = parse_size(size)
+    filters = validated(
+        SearchFilters,
+        min_count=min_count,
+        width=width,
+        height=height,
+        sampler=sampler,
+        max_prompt_nsfw=max_nsfw,
+        max_image_nsfw=max_nsfw,
+    )
+    with PromptIndex.load(index_path(index)) as prompt_index:
+        hits = prompt_index.search(idea, k=k, filters=filters)
+    if json_output:
+        print_json({"results": [hit.to_dict() for hit in hits]})
+    elif not hits:
+        typer.echo("no matching prompts (try fewer filters)")
+    else:
+        typer.echo(format_table(hits))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search)

@@ -1,0 +1,158 @@
+"""The fallback chain: try enhancers in order, say who answered and why the others did not.
+
+`FallbackChain([anthropic, local, rules]).enhance(request)` calls each member in turn. A member
+that fails with a `core.errors.PromptragError` (BackendError, MissingCredentialError, ...) is
+recorded as `name → one-line reason` and the next one is tried. The chain always ends in the
+rule-based enhancer (appended when missing), which needs nothing and does not fail, so a user
+always gets a prompt — and the result's `enhancer` and `fallback_reasons` show what happened.
+Exceptions that are not PromptragError are bugs: they propagate, never hidden by a fallback.
+
+`build_chain(names)` builds members from the registry (default: `Settings.enhancer_chain`); a
+member whose construction fails with a PromptragError (a missing API key, say) becomes a
+fallback reason up front instead of a crash.
+
+Deliberately plain Python rather than LangChain's `with_fallbacks`: recording each member's
+reason and appending "rules" would take as much code around the runnable as the loop below.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from core.errors import BackendError, ConfigError, PromptragError
+from enhancers.base import Enhancer, EnhanceRequest, EnhanceResult
+
+FALLBACK_NAME = "rules"
+CHAIN_NAME = "chain"
+_MAX_REASON_CHARS = 300
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error message (or its type), short enough for a status line."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    text = text or type(exc).__name__
+    return text if len(text) <= _MAX_REASON_CHARS else text[: _MAX_REASON_CHARS - 1] + "…"
+
+
+class FallbackChain(Enhancer):
+    """An Enhancer that asks its members in order and falls back on user-facing errors."""
+
+    name: ClassVar[str] = CHAIN_NAME
+    supports_examples: ClassVar[bool] = True
+    supports_streaming: ClassVar[bool] = True
+    supports_negative_prompt: ClassVar[bool] = True
+
+    def __init__(
+        self, enhancers: Sequence[Enhancer], *, unavailable: Mapping[str, str] | None = None
+    ) -> None:
+        """`unavailable`: name → reason for members that could not even be built (see build_chain)."""
+        members = list(enhancers)
+        if not any(m.name == FALLBACK_NAME for m in members):
+            from enhancers.rules import RuleBasedEnhancer
+
+            members.append(RuleBasedEnhancer())
+        self.enhancers: list[Enhancer] = members
+        self.unavailable: dict[str, str] = dict(unavailable or {})
+        # Set by stream() for single-threaded callers (CLI, one Streamlit session):
+        self.last_answered_by: str | None = None
+        self.last_fallback_reasons: dict[str, str] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.enhancers]
+
+    def __repr__(self) -> str:
+        return f"FallbackChain({' → '.join(self.names)})"
+
+    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+        started = time.perf_counter()
+        reasons = dict(self.unavailable)
+        for member in self.enhancers:
+            try:
+                result = member.enhance(request)
+            except PromptragError as exc:
+                reasons[member.name] = one_line(exc)
+                continue
+            # A member may itself be a chain with its own reasons; keep those too.
+            result.fallback_reasons = {**reasons, **result.fallback_reasons}
+            result.timings["chain_total_s"] = time.perf_counter() - started
+            return result
+        raise BackendError(_all_failed(reasons))
+
+    def stream(self, request: EnhanceRequest) -> Iterator[str]:
+        """Stream from the first member that produces a first chunk; fall back before it only.
+
+        Members without native streaming yield their finished prompt in one piece. After the
+        first chunk has been yielded a failure propagates (the text already shown cannot be
+        taken back). `last_answered_by` / `last_fallback_reasons` tell who streamed.
+        """
+        reasons = dict(self.unavailable)
+        self.last_answered_by, self.last_fallback_reasons = None, reasons
+        for member in self.enhancers:
+            chunks = member.stream(request)
+            try:
+                first = next(chunks)
+            except StopIteration:
+                reasons[member.name] = "returned an empty stream"
+                continue
+            except PromptragError as exc:
+                reasons[member.name] = one_line(exc)
+                continue
+            self.last_answered_by = member.name
+            yield first
+            yield from chunks
+            return
+        raise BackendError(_all_failed(reasons))
+
+    def release(self) -> None:
+        for member in self.enhancers:
+            member.release()
+
+
+def _all_failed(reasons: Mapping[str, str]) -> str:
+    details = "; ".join(f"{name}: {why}" for name, why in reasons.items())
+    return f"every enhancer in the chain failed ({details}); check the settings named above"
+
+
+def build_chain(names: Sequence[str] | None = None, **options_by_name: Mapping[str, Any]) -> FallbackChain:
+    """Build a chain from registry names (default: the configured `enhancer_chain`).
+
+    `options_by_name` maps a member name to its constructor options, e.g.
+    `build_chain(["anthropic", "rules"], anthropic={"model": "claude-haiku-4-5"})`.
+    Unknown names, "chain" inside a chain, or options for a name not in the chain are
+    configuration mistakes and raise ConfigError; a member that fails to build with a
+    PromptragError is recorded as unavailable and skipped.
+    """
+    from core.settings import get_settings
+    from enhancers.registry import enhancer_names, get_enhancer
+
+    chosen = list(names) if names is not None else list(get_settings().enhancer_chain)
+    known = enhancer_names()
+    for name in chosen:
+        if name == CHAIN_NAME:
+            raise ConfigError(
+                "enhancer chain may not contain 'chain' itself; list enhancer names such as "
+                f"{', '.join(known)}"
+            )
+        if name not in known:
+            raise ConfigError(
+                f"unknown enhancer {name!r} in the enhancer chain {chosen}; "
+                f"known enhancers: {', '.join(known)}"
+            )
+    stray = sorted(set(options_by_name) - set(chosen))
+    if stray:
+        raise ConfigError(
+            f"options given for {', '.join(stray)} but the chain is {chosen}; "
+            "add the name to the chain or drop its options"
+        )
+    members: list[Enhancer] = []
+    unavailable: dict[str, str] = {}
+    for name in dict.fromkeys(chosen):  # a repeated name would only fail twice
+        try:
+            members.append(get_enhancer(name, **dict(options_by_name.get(name, {}))))
+        except PromptragError as exc:
+            unavailable[name] = one_line(exc)
+    return FallbackChain(members, unavailable=unavailable)

@@ -1,0 +1,327 @@
+"""Grounded fusion without any LLM: the user's idea plus the modifiers its examples share.
+
+Real Stable Diffusion prompts are a subject ("a lighthouse on a cliff") followed by modifier
+phrases ("by greg rutkowski", "oil painting", "volumetric lighting", "8k"). Given the example
+prompts the RAG step picked, `GroundedEnhancer`:
+
+1. splits each example into phrases (on `,`, `|`, `;`) and drops its first clause (the
+   example's subject, which must never be copied into the user's prompt);
+2. classifies the other phrases with the small keyword tables below (artist, medium, style,
+   lighting, camera, quality); phrases that match no table are content details of that
+   example's scene ("blue eyes", "a red car") and are not carried over;
+3. scores each modifier by how often it recurs across the examples, each occurrence weighted
+   by the example's similarity to the idea (`Example.score`) and its popularity
+   (`1 + log1p(Example.count)`);
+4. keeps the idea verbatim at the start and appends the best modifiers while the prompt fits
+   the CLIP token budget (`request.token_budget`).
+
+The result is deterministic (ties broken alphabetically). The negative prompt and the style
+come from the rule-based enhancer (composed, not duplicated here); with no examples, or for a
+refinement round (previous prompt + feedback), the whole request is delegated to it and the
+result's `fallback_reasons` says so.
+
+Deliberately not here: retrieval, choosing which examples to use (see `rag/assistant.py`),
+and any model call. The keyword tables are short on purpose: they recognise the vocabulary
+that dominates DiffusionDB prompts, not every artist who ever lived ("by X" catches the rest).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from enhancers.base import Candidate, EnhanceRequest, EnhanceResult, Enhancer, Example
+
+# Phrase separators used in real prompts. Periods only split when followed by a space, so
+# "f/1.8" and "4.0" survive.
+_SPLIT_RE = re.compile(r"\s*(?:[,|;]|\.\s+|\n)\s*")
+_SPACE_RE = re.compile(r"\s+")
+# DiffusionDB prompts were tokenised with spaces between digits ("8 k", "1 9 5 0", "3 5 mm").
+_SPLIT_DIGITS_RE = re.compile(r"(?<=\d) (?=[\dk])")
+_WEIGHT_RE = re.compile(r"[()\[\]{}]|:\s*[\d.]+\s*$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+# Keyword tables: a phrase belongs to the first category with a keyword that is a whole word
+# (or words) of it. Order matters: "by ..." is an artist even if it says "painting".
+CATEGORY_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "artist": (
+        "by", "art by", "in the style of", "style of", "greg rutkowski", "alphonse mucha", "artgerm",
+        "wlop", "ruan jia", "ross tran", "makoto shinkai", "studio ghibli", "beeple", "mucha",
+        "james jean", "craig mullins", "simon stalenhag", "moebius", "zdzislaw beksinski", "giger",
+        "thomas kinkade", "ilya kuvshinov", "krenz cushart", "loish", "tom bagshaw", "frank frazetta",
+    ),
+    "quality": (
+        "8k", "4k", "16k", "hd", "uhd", "hdr", "highly detailed", "high detail", "hyper detailed",
+        "ultra detailed", "extremely detailed", "intricate", "intricate details", "detailed",
+        "masterpiece", "award winning", "award-winning", "best quality", "high quality",
+        "sharp focus", "smooth", "trending on artstation", "artstation", "trending on cgsociety",
+        "cgsociety", "deviantart", "pixiv", "behance", "featured", "octane render", "octane",
+        "unreal engine", "unreal engine 5", "redshift", "vray", "ray tracing", "hyperrealistic",
+        "hyper realistic", "photorealistic", "ultra realistic", "realistic", "4 k", "8 k",
+        "high resolution", "highres", "elegant", "beautiful", "stunning", "epic",
+    ),
+    "medium": (
+        "oil painting", "painting", "watercolor", "watercolour", "digital painting", "digital art",
+        "concept art", "illustration", "matte painting", "sketch", "drawing", "pencil", "charcoal",
+        "ink", "gouache", "acrylic", "pastel", "3d render", "render", "cgi", "photograph", "photo",
+        "photography", "polaroid", "sculpture", "pixel art", "vector art", "anime", "manga",
+        "comic", "poster", "key visual", "lithograph", "engraving", "woodcut", "mural", "fresco",
+        "tarot card", "character design", "fan art", "cel shaded", "low poly", "isometric",
+    ),
+    "style": (
+        "cyberpunk", "steampunk", "fantasy", "dark fantasy", "sci-fi", "sci fi", "surreal",
+        "surrealism", "impressionism", "impressionist", "expressionism", "art nouveau", "art deco",
+        "baroque", "renaissance", "rococo", "gothic", "vaporwave", "synthwave", "retrowave",
+        "minimalist", "minimalism", "pop art", "ukiyo-e", "ukiyo e", "realism", "hyperrealism",
+        "cinematic", "dramatic", "moody", "ethereal", "dreamy", "whimsical", "vintage", "retro",
+        "futuristic", "dystopian", "utopian", "psychedelic", "lovecraftian", "cosmic horror",
+        "noir", "film noir", "symmetrical", "symmetry", "highly stylized", "stylized",
+    ),
+    "lighting": (
+        "lighting", "light", "lights", "lit", "volumetric", "god rays", "golden hour", "sunset",
+        "sunrise", "backlit", "backlighting", "rim light", "rim lighting", "glow", "glowing",
+        "neon", "bioluminescent", "soft light", "hard light", "studio lighting", "ambient occlusion",
+        "global illumination", "chiaroscuro", "dramatic lighting", "cinematic lighting", "shadows",
+        "atmospheric", "fog", "mist", "haze",
+    ),
+    "camera": (
+        "lens", "mm", "35mm", "50mm", "85mm", "wide angle", "wide-angle", "telephoto", "macro",
+        "bokeh", "depth of field", "dof", "f/1.8", "f/2.8", "close up", "close-up", "closeup",
+        "full body", "full shot", "portrait", "headshot", "aerial view", "aerial", "wide shot",
+        "establishing shot", "canon", "nikon", "sony", "leica", "hasselblad", "kodak", "fujifilm",
+        "film grain", "shallow depth of field", "tilt shift", "tilt-shift", "long exposure",
+    ),
+}
+CATEGORIES: tuple[str, ...] = tuple(CATEGORY_KEYWORDS)
+# How many phrases of one category a fused prompt may take (ten artists read as noise).
+CATEGORY_LIMITS: dict[str, int] = {"artist": 2, "quality": 4, "medium": 2, "style": 3, "lighting": 2, "camera": 2}
+_OUTPUT_ORDER: tuple[str, ...] = ("medium", "style", "lighting", "camera", "artist", "quality")
+MAX_PHRASE_WORDS = 8  # longer "modifiers" are scene descriptions, not modifiers
+
+
+@dataclass(frozen=True)
+class Modifier:
+    """A modifier phrase scored across the examples that contain it."""
+
+    phrase: str
+    category: str
+    weight: float
+    examples: int  # in how many examples it occurs
+
+
+def normalize_phrase(phrase: str) -> str:
+    """Lower-case, collapse spaces, drop weights/brackets, and join split digits ("8 k" -> "8k")."""
+    text = _CONTROL_RE.sub(" ", phrase)
+    text = _WEIGHT_RE.sub(" ", text.lower())
+    text = _SPACE_RE.sub(" ", text).strip(" .:-_'\"!*")
+    return _SPLIT_DIGITS_RE.sub("", text)
+
+
+def split_phrases(text: str) -> list[str]:
+    """The phrases of a prompt, normalised, empty ones dropped, in order."""
+    return [p for p in (normalize_phrase(part) for part in _SPLIT_RE.split(text)) if p]
+
+
+def subject_of(text: str) -> str:
+    """The subject of a prompt: its first clause, cut before a trailing ' by …' credit."""
+    phrases = split_phrases(text)
+    if not phrases:
+        return ""
+    first = phrases[0]
+    cut = re.split(r"\s+(?:by|in the style of|trending on)\s+", first, maxsplit=1)[0]
+    return cut.strip() or first
+
+
+def _contains_words(phrase: str, keyword: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(keyword)}(?![\w-])", phrase) is not None
+
+
+# Words that may sit around a modifier keyword without making the phrase a scene description.
+_FILLER_WORDS = frozenset(
+    "a an the of and with in on very highly extremely ultra super hyper art artwork style styled "
+    "shot trending featured perfect beautiful beautifully gorgeous amazing professional soft hard "
+    "dark bright warm cold vivid detailed dramatic cinematic epic 8k 4k hd".split()
+)
+_ART_NOUNS = ("art", "painting", "illustration", "render", "photo", "photograph", "drawing", "artwork", "sketch", "poster")
+_BY_SPLIT_RE = re.compile(rf"^(.*\b(?:{'|'.join(_ART_NOUNS)}))\s+(by\s+.+)$")
+
+
+def _is_artist_credit(phrase: str) -> bool:
+    return phrase.startswith(("by ", "art by ", "in the style of ", "style of ")) and len(phrase.split()) <= 7
+
+
+def classify_phrase(phrase: str) -> str | None:
+    """The modifier category of a normalised phrase, or None for content (scene) phrases.
+
+    The category is the one with the longest matching keyword; a phrase is a modifier only
+    if at most one of its words is neither a keyword nor a filler word ("serene smile
+    surrounded by lights" mentions lights but is a scene detail, not a lighting modifier).
+    """
+    if not phrase or len(phrase.split()) > MAX_PHRASE_WORDS:
+        return None
+    if _is_artist_credit(phrase):
+        return "artist"
+    best: tuple[int, str] | None = None
+    covered = phrase
+    for category, keywords in CATEGORY_KEYWORDS.items():
+        for keyword in keywords:
+            if keyword in ("by", "art by", "in the style of", "style of") or not _contains_words(phrase, keyword):
+                continue
+            covered = covered.replace(keyword, " ")
+            if best is None or len(keyword) > best[0]:
+                best = (len(keyword), category)
+    if best is None:
+        return None
+    leftover = [w for w in covered.split() if w not in _FILLER_WORDS]
+    return best[1] if len(leftover) <= 1 else None
+
+
+def modifier_phrases(text: str) -> list[tuple[str, str]]:
+    """(phrase, category) for each modifier of a prompt, its subject (first clause) excluded.
+
+    "digital painting by greg rutkowski" becomes a medium and an artist; a bare name of two or
+    three words right after an artist credit ("by moebius, jean giraud") is an artist too.
+    """
+    out: list[tuple[str, str]] = []
+    previous: str | None = None
+    for raw in split_phrases(text)[1:]:
+        match = _BY_SPLIT_RE.match(raw)
+        parts = [match.group(1), match.group(2)] if match else [raw]
+        for phrase in parts:
+            category = classify_phrase(phrase)
+            words = phrase.split()
+            if category is None and previous == "artist" and 2 <= len(words) <= 3 and all(w.isalpha() for w in words):
+                category = "artist"
+            if category == "artist":  # one key per artist: "art by x", "x" and "by x" agree
+                phrase = "by " + re.sub(r"^(?:art by|by|in the style of|style of)\s+", "", phrase)
+            if category is not None:
+                out.append((phrase, category))
+            previous = category
+    return out
+
+
+def example_weight(example: Example) -> float:
+    """How much one example's modifiers count: similarity times log popularity."""
+    similarity = max(example.score, 0.0) + 0.05  # a zero-score example still counts a little
+    return similarity * (1.0 + math.log1p(example.count))
+
+
+def score_modifiers(examples: Sequence[Example]) -> list[Modifier]:
+    """Modifiers across `examples`, best first: weight = sum of example weights x recurrence."""
+    totals: dict[str, float] = {}
+    seen_in: dict[str, int] = {}
+    categories: dict[str, str] = {}
+    for example in examples:
+        weight = example_weight(example)
+        # modifier_phrases skips the example's subject (never copied) and scene details.
+        for phrase, category in dict(modifier_phrases(example.text)).items():  # once per example
+            totals[phrase] = totals.get(phrase, 0.0) + weight
+            seen_in[phrase] = seen_in.get(phrase, 0) + 1
+            categories[phrase] = category
+    modifiers = [
+        # A phrase several examples agree on is the shared style; recurrence multiplies.
+        Modifier(p, categories[p], totals[p] * seen_in[p], seen_in[p])
+        for p in totals
+    ]
+    modifiers.sort(key=lambda m: (-m.weight, m.phrase))
+    return modifiers
+
+
+def _redundant(phrase: str, taken: Iterable[str]) -> bool:
+    """A phrase already said by the idea or a taken modifier ("artstation" after "trending on artstation")."""
+    return any(_contains_words(t, phrase) or _contains_words(phrase, t) for t in taken)
+
+
+def fuse(
+    idea: str,
+    modifiers: Sequence[Modifier],
+    *,
+    token_budget: int,
+    max_modifiers: int,
+    skip: int = 0,
+) -> tuple[str, list[Modifier]]:
+    """The idea verbatim, then up to `max_modifiers` modifiers that fit `token_budget`.
+
+    `skip` leaves out that many modifiers after the top two (how alternative candidates differ).
+    """
+    from enhancers.tokens import count_clip_tokens
+
+    base = idea.strip()
+    ordered = list(modifiers[:2]) + list(modifiers[2 + skip :]) if skip else list(modifiers)
+    idea_norm = normalize_phrase(base)
+    taken: list[Modifier] = []
+    per_category: dict[str, int] = {}
+    prompt = base
+    for modifier in ordered:
+        if len(taken) >= max_modifiers:
+            break
+        if per_category.get(modifier.category, 0) >= CATEGORY_LIMITS.get(modifier.category, 2):
+            continue
+        if _redundant(modifier.phrase, [idea_norm, *(m.phrase for m in taken)]):
+            continue
+        attempt = f"{prompt}, {modifier.phrase}"
+        if count_clip_tokens(attempt) > token_budget:
+            continue  # a shorter modifier further down may still fit
+        prompt = attempt
+        taken.append(modifier)
+        per_category[modifier.category] = per_category.get(modifier.category, 0) + 1
+    # Chosen by weight, written in the usual reading order: medium, style, ..., quality last.
+    taken.sort(key=lambda m: _OUTPUT_ORDER.index(m.category))
+    prompt = ", ".join([base, *(m.phrase for m in taken)])
+    return prompt, taken
+
+
+def max_modifiers_for(creativity: float) -> int:
+    """0 creativity keeps 3 modifiers, 1 allows 12 (the token budget usually stops earlier)."""
+    return 3 + round(9 * creativity)
+
+
+class GroundedEnhancer(Enhancer):
+    """Deterministic fusion of the idea with the modifiers its example prompts share."""
+
+    name = "grounded"
+    supports_examples = True
+
+    def __init__(self, rules: Enhancer | None = None) -> None:
+        self._rules = rules
+
+    def _rules_enhancer(self) -> Enhancer:
+        if self._rules is None:
+            from enhancers.rules import RuleBasedEnhancer
+
+            self._rules = RuleBasedEnhancer()
+        return self._rules
+
+    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+        started = time.perf_counter()
+        rules = self._rules_enhancer()
+        if not request.examples or request.previous_prompt:
+            # Nothing to ground on, or a refinement round (the rules revise a previous prompt).
+            result = rules.enhance(request)
+            why = "no examples to ground on" if not request.examples else "refinement rounds are revised by the rules"
+            result.fallback_reasons = {**result.fallback_reasons, self.name: why}
+            return result
+        # Style and negative prompt: the rule-based enhancer's, for the same idea and style.
+        base = rules.enhance(request.model_copy(update={"examples": [], "n_candidates": 1}))
+        modifiers = score_modifiers(request.examples)
+        limit = max_modifiers_for(request.creativity)
+        candidates: list[Candidate] = []
+        seen: set[str] = set()
+        for skip in range(request.n_candidates * 2):
+            prompt, used = fuse(
+                request.idea, modifiers, token_budget=request.token_budget, max_modifiers=limit, skip=skip
+            )
+            if prompt in seen:
+                continue
+            seen.add(prompt)
+            rationale = (
+                f"kept the idea verbatim and added {len(used)} modifiers shared by "
+                f"{len(request.examples)} examples: " + "; ".join(f"{m.phrase} ({m.category})" for m in used)
+            ) if used else "the examples share no modifier that fits; kept the idea as written"
+            candidates.append(Candidate(prompt, base.negative_prompt, rationale))
+            if len(candidates) == request.n_candidates:
+                break
+        return self.make_result(request, candidates, style=base.style, started=started)

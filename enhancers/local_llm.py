@@ -1,0 +1,298 @@
+"""The local LLM enhancer (registered as "local"): a chat model or a text-to-prompt model on this machine.
+
+`model` may be a Hugging Face chat model id (Qwen/Qwen2.5-3B-Instruct, the default from
+settings), a local transformers directory, a `.gguf` file run through llama.cpp, or an
+`owner/repo:file.gguf` hub file. Two kinds of model are handled:
+
+* chat models: the shared templates (`prompting.build_messages`) are rendered with the model's
+  own chat template and the answer is read by `llm_output.parse_llm_output`; a small model
+  that writes no usable JSON raises BackendError, so the fallback chain moves on to the rules.
+* instruction-format text-to-prompt models (e.g. alibaba-pai/pai-bloom-1b1-text2prompt-sd),
+  recognised by name in `INSTRUCTION_FORMATS` or by having no chat template: the idea is put
+  in the model's training format and the raw text it writes is the prompt; for several
+  candidates the model is sampled several times.
+
+Models are loaded on first use and shared through a process-wide cache (see
+`local_backends.py`); `release()` drops this enhancer's model and returns its memory. Creativity
+maps to temperature through `prompting.temperature_for`; a seed makes the output repeatable.
+
+Deliberately not here: prompt wording (templates), JSON extraction (`llm_output.py`), choosing
+which enhancer runs (`chain.py`), and any download at import time or in tests.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.errors import BackendError, InputError
+from enhancers.base import Candidate, EnhanceRequest, EnhanceResult, Enhancer
+from enhancers.local_backends import (
+    Generation,
+    GenerationJob,
+    LoadReport,
+    ModelKey,
+    load_model,
+    random_seed,
+    release_model,
+    resolve_key,
+)
+
+PAI_BLOOM_FORMAT = (
+    "Instruction: Give a simple description of the image to generate a drawing prompt.\n"
+    "Input: {idea}\nOutput:"
+)
+
+
+_PLACEHOLDER_RE = re.compile(r"\{\{.*?\}\}|\$\{?[a-z_]+\}?|</?(idea|example|examples)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class InstructionFormat:
+    """How a non-chat text-to-prompt model expects its input, and how to read its output."""
+
+    template: str  # with an {idea} placeholder
+    keep_input: bool = False  # continuation models: the prompt is the input plus what they add
+    stop: tuple[str, ...] = ("\n", "Instruction:", "Input:")
+
+
+INSTRUCTION_FORMATS: dict[str, InstructionFormat] = {
+    "alibaba-pai/pai-bloom-1b1-text2prompt-sd": InstructionFormat(PAI_BLOOM_FORMAT),
+    "alibaba-pai/pai-bloom-1b1-text2prompt-sd-v2": InstructionFormat(PAI_BLOOM_FORMAT),
+    "gustavosta/magicprompt-stable-diffusion": InstructionFormat("{idea}", keep_input=True, stop=("\n",)),
+    "succinctly/text2image-prompt-generator": InstructionFormat("{idea}", keep_input=True, stop=("\n",)),
+}
+# Used for any model whose tokenizer has no chat template and whose name is not in the table.
+DEFAULT_INSTRUCTION_FORMAT = InstructionFormat(PAI_BLOOM_FORMAT)
+
+
+def instruction_format_for(model: str) -> InstructionFormat | None:
+    """The table entry for a hub id, or for a local directory / .gguf file named after one."""
+    text = model.strip().lower()
+    if text in INSTRUCTION_FORMATS:
+        return INSTRUCTION_FORMATS[text]
+    name = Path(text.split(":")[-1]).name
+    for known in sorted(INSTRUCTION_FORMATS, key=len, reverse=True):
+        base = known.split("/")[-1]
+        if name == base or name.startswith((base + ".", base + "-")):
+            return INSTRUCTION_FORMATS[known]
+    return None
+
+
+class LocalLLMOptions(BaseModel):
+    """Options of the local LLM enhancer (also the CLI / settings-page help)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = Field(
+        None, description="Hugging Face chat model id, local model directory or .gguf file (default: settings)."
+    )
+    device: str | None = Field(None, description="auto (CUDA → MPS → CPU), cpu, cuda, cuda:N or mps.")
+    max_new_tokens: int = Field(200, ge=1, le=4096, description="Most tokens the model may write per call.")
+    n_ctx: int = Field(2048, ge=256, le=131_072, description="Context window in tokens (prompt + answer).")
+    seed: int | None = Field(None, ge=0, description="Sampling seed; the same seed gives the same prompt.")
+    json_mode: bool = Field(
+        True, description="Constrain a GGUF chat model's answer to the JSON format with a llama.cpp grammar."
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("model must name a model id, a directory or a .gguf file, got an empty string")
+        return value
+
+
+class LocalLLMEnhancer(Enhancer):
+    """Enhance with a model running in this process (transformers or llama.cpp)."""
+
+    name: ClassVar[str] = "local"
+    supports_examples: ClassVar[bool] = True
+    is_remote: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        device: str | None = None,
+        max_new_tokens: int = 200,
+        n_ctx: int = 2048,
+        seed: int | None = None,
+        json_mode: bool = True,
+    ) -> None:
+        try:
+            options = LocalLLMOptions(
+                model=model, device=device, max_new_tokens=max_new_tokens, n_ctx=n_ctx, seed=seed,
+                json_mode=json_mode,
+            )
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise InputError(f"invalid local LLM options: {problems}") from None
+        from enhancers.devices import validate_device
+
+        validate_device(options.device)  # fail now on a typo, not at the first enhance()
+        if options.model is None:
+            from core.settings import get_settings
+
+            options = options.model_copy(update={"model": get_settings().local_llm_model})
+        self.options = options
+        self._key: ModelKey | None = None  # resolved on first use: resolving may import torch
+        self.last_generation: Generation | None = None  # for benchmarks and debugging
+
+    def __repr__(self) -> str:
+        return f"LocalLLMEnhancer(model={self.options.model!r}, device={self.options.device!r})"
+
+    @property
+    def model(self) -> str:
+        return self.options.model or ""
+
+    def load(self) -> LoadReport:
+        """Load (or find in the cache) this enhancer's model; raises ConfigError with the fix."""
+        if self._key is None:
+            self._key = resolve_key(self.model, device=self.options.device, n_ctx=self.options.n_ctx)
+        return load_model(self._key)
+
+    def release(self) -> None:
+        """Drop this enhancer's model from the shared cache and give its memory back."""
+        if self._key is not None:
+            release_model(self._key)
+
+    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+        started = time.perf_counter()
+        # 1. load the model (cached after the first call)
+        report = self.load()
+        loaded = report.model
+        # 2. build the generation job: chat templates, or the model's instruction format
+        fmt = instruction_format_for(self.model)
+        if fmt is None and not loaded.has_chat_template:
+            fmt = DEFAULT_INSTRUCTION_FORMAT
+        job = self._instruction_job(request, fmt) if fmt else self._chat_job(request)
+        # 3. sample
+        generation = loaded.generate(job)
+        self.last_generation = generation
+        # 4. read the candidates out of the text
+        if fmt is not None:
+            candidates = self._instruction_candidates(request, fmt, generation.texts)
+        else:
+            candidates = self._chat_candidates(request, generation.texts[0])
+        # 5. the result, with where the time went
+        timings = {"load_s": report.load_s, "generate_s": generation.seconds}
+        if generation.seconds > 0:
+            timings["tokens_per_s"] = generation.new_tokens / generation.seconds
+        return self.make_result(request, candidates, style=request.style, started=started, timings=timings)
+
+    # ---------------------------------------------------------------------------------------
+
+    def _sampling(self, request: EnhanceRequest) -> dict:
+        from enhancers.prompting import temperature_for
+
+        seed = self.options.seed if self.options.seed is not None else random_seed()
+        return {
+            "max_new_tokens": self.options.max_new_tokens,
+            "temperature": temperature_for(request.creativity),
+            "seed": seed,
+        }
+
+    def _chat_job(self, request: EnhanceRequest) -> GenerationJob:
+        from enhancers.prompting import build_messages
+
+        system, user = build_messages(request)
+        return GenerationJob(
+            messages=(("system", system), ("user", user)),
+            n=1,
+            json_schema=answer_schema(request.n_candidates) if self.options.json_mode else None,
+            **self._sampling(request),
+        )
+
+    def _instruction_job(self, request: EnhanceRequest, fmt: InstructionFormat) -> GenerationJob:
+        return GenerationJob(
+            text=fmt.template.format(idea=_instruction_input(request)),
+            n=request.n_candidates,
+            stop=fmt.stop,
+            **self._sampling(request),
+        )
+
+    def _chat_candidates(self, request: EnhanceRequest, text: str) -> list[Candidate]:
+        from enhancers.llm_output import parse_llm_output
+
+        hint = "a larger instruct model (e.g. Qwen/Qwen2.5-3B-Instruct) follows the format better"
+        try:
+            candidates = parse_llm_output(text, request.n_candidates)
+        except BackendError as exc:
+            raise BackendError(f"local model {self.model!r} gave no usable prompt: {exc}; {hint}") from None
+        # Small models under a JSON grammar sometimes fill the fields with template placeholders.
+        kept = [c for c in candidates if not _PLACEHOLDER_RE.search(c.prompt)]
+        if not kept:
+            raise BackendError(
+                f"local model {self.model!r} echoed a template placeholder instead of a prompt "
+                f"({candidates[0].prompt[:80]!r}); {hint}"
+            )
+        return kept
+
+    def _instruction_candidates(
+        self, request: EnhanceRequest, fmt: InstructionFormat, texts: list[str]
+    ) -> list[Candidate]:
+        prompts: list[str] = []
+        for text in texts:
+            prompt = clean_instruction_output(text, fmt.stop)
+            if fmt.keep_input and prompt:
+                prompt = f"{_instruction_input(request)} {prompt}".strip()
+            if prompt and prompt not in prompts:
+                prompts.append(prompt)
+        if not prompts:
+            raise BackendError(
+                f"local model {self.model!r} wrote no prompt text after its instruction "
+                f"(raw output: {texts[:1]!r}); try a higher creativity or another model"
+            )
+        negative = negative_prompt_for(request)
+        return [Candidate(prompt=p, negative_prompt=negative) for p in prompts]
+
+
+def answer_schema(n: int) -> dict:
+    """JSON schema of the answer the templates ask for: one object, or an array of `n` of them."""
+    item = {
+        "type": "object",
+        "properties": {
+            "prompt": {"type": "string", "minLength": 1},
+            "negative_prompt": {"type": "string"},
+            "rationale": {"type": "string"},
+        },
+        "required": ["prompt", "negative_prompt", "rationale"],
+    }
+    if n == 1:
+        return item
+    return {"type": "array", "items": item, "minItems": n, "maxItems": n}
+
+
+def negative_prompt_for(request: EnhanceRequest) -> str:
+    """Instruction models write no negative prompt: use the rules' one for the (detected) style."""
+    from enhancers.styles import DEFAULT_STYLE, STYLE_SPECS, detect_style
+
+    style = request.style if request.style != "auto" else (detect_style(request.idea)[0] or DEFAULT_STYLE)
+    return ", ".join(STYLE_SPECS[style].negative)
+
+
+def _instruction_input(request: EnhanceRequest) -> str:
+    idea = " ".join(request.idea.split())
+    return idea if request.style == "auto" else f"{idea}, {request.style}"
+
+
+def clean_instruction_output(text: str, stop: tuple[str, ...] = ()) -> str:
+    """The prompt in an instruction model's raw continuation: first line, trimmed of quotes/commas."""
+    cut = text
+    for marker in stop:
+        if marker and marker in cut:
+            cut = cut.split(marker, 1)[0]
+    cut = re.sub(r"^\s*Output:\s*", "", cut)
+    cut = " ".join(cut.split())
+    return cut.strip(" ,;\"'`")
+
+
+def release_all() -> int:
+    """Drop every cached local model (all enhancers); returns how many were dropped."""
+    return release_model(None)

@@ -1,0 +1,204 @@
+"""Local image generation with diffusers: any SD 1.x/2.x, SDXL or turbo text-to-image pipeline.
+
+``DiffusersBackend(model)`` loads a hub id or a local directory with
+``AutoPipelineForText2Image`` (fp16 on CUDA, fp32 elsewhere; device CUDA → MPS → CPU), keeps
+it in a class-level cache keyed by (model, device, dtype, offload) until ``release()``, and
+calls the ``before_load`` hook just before it actually loads one (the app wires the local LLM's
+``release()`` there so both never sit in memory together).
+
+``generate(request)`` is a numbered recipe: check → seeds → scheduler → conditioning → run.
+Image k uses seed + k through its own ``torch.Generator``, so any single image can be
+reproduced alone. A plain prompt (no syntax, one 75-token window) is passed to diffusers as
+the ``prompt=`` string, so results equal diffusers' own; weights, BREAK, long and timed
+prompts go through ``generate/conditioning.py``.
+
+Deliberately not here: downloading weights at generate time beyond what ``from_pretrained``
+does, img2img / inpainting, PNG metadata (the caller writes files).
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from core.errors import BackendError, InputError
+from core.settings import get_settings
+from generate.base import ImageBackend, ImageRequest, ImageResult
+from generate.devices import default_device, default_dtype, dtype_name
+from generate.schedulers import canonical_sampler, make_scheduler, sampler_name_of
+
+INSTALL_HINT = "install the extra: pip install 'promptrag[generate]'"
+
+
+def _import_diffusers() -> Any:
+    try:
+        import diffusers
+    except ImportError as exc:
+        raise BackendError(f"the diffusers backend needs diffusers and torch ({exc}); {INSTALL_HINT}") from exc
+    return diffusers
+
+
+def _dtype_argument() -> str:
+    # diffusers renamed from_pretrained's torch_dtype to dtype (and warns about the old name).
+    from diffusers.utils import deprecation_utils
+
+    return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
+
+
+@dataclass
+class _Loaded:
+    pipe: Any
+    default_scheduler: Any  # restored when a request names no sampler
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one generation at a time
+
+
+class DiffusersBackend(ImageBackend):
+    """Text-to-image with a local diffusers pipeline."""
+
+    name: ClassVar[str] = "diffusers"
+    supports_negative_prompt: ClassVar[bool] = True
+    supports_prompt_syntax: ClassVar[bool] = True
+
+    _cache: ClassVar[dict[tuple[str, str, str, bool], _Loaded]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        device: str | None = None,
+        dtype: Any = None,
+        cpu_offload: bool = False,
+        before_load: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(before_load=before_load)
+        self.model = model or get_settings().image_model
+        self.device = device or default_device()
+        self.dtype = dtype if dtype is not None else default_dtype(self.device)
+        self.cpu_offload = cpu_offload
+
+    @property
+    def cache_key(self) -> tuple[str, str, str, bool]:
+        return (self.model, self.device, dtype_name(self.dtype), self.cpu_offload)
+
+    def is_loaded(self) -> bool:
+        return self.cache_key in self._cache
+
+    def pipeline(self) -> Any:
+        """The cached pipeline, loading it (after ``before_load``) on first use."""
+        return self._loaded()[0].pipe
+
+    def _loaded(self) -> tuple[_Loaded, float]:
+        with self._lock:
+            entry = self._cache.get(self.cache_key)
+            if entry is not None:
+                return entry, 0.0
+            if self.before_load is not None:
+                self.before_load()
+            start = time.perf_counter()
+            pipe = self._load()
+            entry = self._cache[self.cache_key] = _Loaded(pipe, pipe.scheduler)
+            return entry, time.perf_counter() - start
+
+    def _load(self) -> Any:
+        diffusers = _import_diffusers()
+        looks_local = self.model.startswith((".", "/", "~")) or Path(self.model).expanduser().exists()
+        path = str(Path(self.model).expanduser()) if looks_local else self.model
+        if looks_local and not Path(path).is_dir():
+            raise BackendError(
+                f"image model directory {path!r} does not exist; give a local diffusers directory "
+                f"(with model_index.json) or a hub id such as 'stabilityai/sd-turbo'"
+            )
+        try:
+            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(path, **{_dtype_argument(): self.dtype})
+        except (OSError, ValueError, EnvironmentError) as exc:
+            raise BackendError(
+                f"cannot load image model {path!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
+                f"The weights must be downloaded first (e.g. `huggingface-cli download {self.model}` while online) "
+                f"or a local diffusers directory given (--model / PROMPTRAG_IMAGE_MODEL)"
+            ) from exc
+        if self.cpu_offload and self.device != "cpu":
+            pipe.enable_model_cpu_offload(device=self.device)
+        else:
+            pipe.to(self.device)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def release(self) -> None:
+        """Drop this backend's pipeline from the cache and free accelerator memory."""
+        with self._lock:
+            self._cache.pop(self.cache_key, None)
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+    def generate(self, request: ImageRequest) -> ImageResult:
+        # 1. check inputs (sampler names fail before any model is loaded)
+        self.check_request(request)
+        sampler = canonical_sampler(request.sampler) if request.sampler else None
+        seed = self.resolve_seed(request)
+        seeds = [seed + k for k in range(request.num_images)]
+        if seeds[-1] > 2**32 - 1:
+            raise InputError(f"seed {seed} + {request.num_images - 1} images exceeds 2**32-1; pick a smaller seed")
+        # 2. load (or reuse) the pipeline
+        entry, load_s = self._loaded()
+        with entry.lock:
+            return self._run(entry, request, sampler, seed, seeds, load_s)
+
+    def _run(self, entry: _Loaded, request: ImageRequest, sampler: str | None, seed: int, seeds: list[int],
+             load_s: float) -> ImageResult:
+        import torch
+
+        from generate.conditioning import build_conditioning, needs_conditioning
+
+        pipe = entry.pipe
+        # 3. scheduler from the sampler name, from the model's own scheduler config
+        pipe.scheduler = make_scheduler(sampler, entry.default_scheduler.config) if sampler else entry.default_scheduler
+        # 4. one generator per image: image k is reproducible from seed + k alone
+        # MPS generators are not reproducible across runs; diffusers recommends CPU ones there.
+        gen_device = "cpu" if self.device.startswith("mps") else self.device
+        generators = [torch.Generator(gen_device).manual_seed(s) for s in seeds]
+        kwargs: dict[str, Any] = dict(
+            num_inference_steps=request.steps,
+            guidance_scale=request.guidance,
+            width=request.width,
+            height=request.height,
+            num_images_per_prompt=request.num_images,
+            generator=generators,
+        )
+        # 5. prompts: plain strings go to diffusers untouched; syntax / long prompts become embeddings
+        start = time.perf_counter()
+        try:
+            if needs_conditioning(pipe, request.prompt, request.negative_prompt):
+                kwargs |= build_conditioning(pipe, request.prompt, request.negative_prompt, request.steps).pipeline_kwargs()
+            else:
+                kwargs |= {"prompt": request.prompt, "negative_prompt": request.negative_prompt or None}
+            images = pipe(**kwargs).images
+        except torch.cuda.OutOfMemoryError as exc:
+            raise BackendError(
+                f"out of GPU memory at {request.width}x{request.height} x{request.num_images} with {self.model!r}; "
+                "use cpu_offload=True (--cpu-offload), a smaller size or fewer images"
+            ) from exc
+        generate_s = time.perf_counter() - start
+        parameters = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "steps": request.steps,
+            "cfg": request.guidance,
+            "sampler": sampler or sampler_name_of(pipe.scheduler),
+            "seed": seed,
+            "width": request.width,
+            "height": request.height,
+            "model": self.model,
+        }
+        return ImageResult(images, parameters, seeds, {"load_s": load_s, "generate_s": generate_s})

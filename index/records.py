@@ -1,0 +1,145 @@
+"""The data that goes into and comes out of a prompt index.
+
+`PromptRecord` is one de-duplicated prompt as ingest hands it over; `SearchHit` is a stored
+record plus its id (== FAISS id == SQLite row id) and a score; `SearchFilters` are the
+user-facing filters shared by dense and keyword search.
+
+Deliberately not here: SQL (see `rows.py`), FAISS (see `ann.py`) and any I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import InputError
+
+# Column order shared by the SQLite table, PromptRecord and SearchHit (after id, score).
+RECORD_COLUMNS: tuple[str, ...] = (
+    "prompt",
+    "count",
+    "seed",
+    "steps",
+    "cfg",
+    "sampler",
+    "width",
+    "height",
+    "prompt_nsfw",
+    "image_nsfw",
+    "source",
+)
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    """One de-duplicated prompt and the generation settings it was seen with."""
+
+    prompt: str
+    count: int = 1  # how often it occurred in the sources
+    seed: int | None = None
+    steps: int | None = None
+    cfg: float | None = None
+    sampler: str | None = None  # name, e.g. "k_euler_ancestral"
+    width: int | None = None
+    height: int | None = None
+    prompt_nsfw: float | None = None
+    image_nsfw: float | None = None
+    source: str = ""  # where it came from (file name / URL)
+
+    def check(self) -> None:
+        """Raise InputError when the record cannot be stored (called by the writer)."""
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise InputError(f"PromptRecord.prompt must be non-empty text, got {self.prompt!r}")
+        if "\x00" in self.prompt:
+            raise InputError("PromptRecord.prompt must not contain NUL characters; clean the source text")
+        if not isinstance(self.count, int) or self.count < 1:
+            raise InputError(f"PromptRecord.count must be an integer >= 1, got {self.count!r}")
+        for name in ("cfg", "prompt_nsfw", "image_nsfw"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(float(value)):
+                raise InputError(f"PromptRecord.{name} must be a finite number or None, got {value!r}")
+
+    def as_row(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in RECORD_COLUMNS)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A stored prompt found by a search. `score`: cosine similarity (dense) or BM25 (keyword)."""
+
+    id: int
+    score: float
+    prompt: str
+    count: int
+    seed: int | None
+    steps: int | None
+    cfg: float | None
+    sampler: str | None
+    width: int | None
+    height: int | None
+    prompt_nsfw: float | None
+    image_nsfw: float | None
+    source: str
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...], score: float = 0.0) -> SearchHit:
+        """`row` is (id, *RECORD_COLUMNS) as selected by rows.py."""
+        return cls(int(row[0]), float(score), *row[1:])
+
+    @property
+    def record(self) -> PromptRecord:
+        return PromptRecord(**{name: getattr(self, name) for name in RECORD_COLUMNS})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+assert [f.name for f in fields(SearchHit)][2:] == list(RECORD_COLUMNS)
+
+
+class SearchFilters(BaseModel):
+    """Filters applied to both dense and keyword search. Unset fields do not filter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_count: int = Field(1, ge=1, description="Only prompts that occurred at least this many times.")
+    width: int | None = Field(None, ge=1, description="Only prompts generated at this image width (pixels).")
+    height: int | None = Field(None, ge=1, description="Only prompts generated at this image height (pixels).")
+    sampler: str | None = Field(
+        None, min_length=1, description="Only prompts generated with this sampler, e.g. 'k_euler_ancestral'."
+    )
+    max_prompt_nsfw: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Drop prompts whose prompt NSFW score is above this (rows without a score are kept).",
+    )
+    max_image_nsfw: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Drop prompts whose image NSFW score is above this (rows without a score are kept).",
+    )
+
+    @property
+    def active(self) -> bool:
+        return self != SearchFilters()
+
+    def to_sql(self, alias: str = "p") -> tuple[str, list[Any]]:
+        """A SQL condition (never empty, so it can follow WHERE) and its parameters."""
+        clauses, params = [f"{alias}.count >= ?"], [self.min_count]
+        for column in ("width", "height", "sampler"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{alias}.{column} = ?")
+                params.append(value)
+        # Rows without an NSFW score (e.g. prompt-only sources) are kept: dropping them would
+        # silently empty every search on such an index. The Field descriptions say so.
+        for column, value in (("prompt_nsfw", self.max_prompt_nsfw), ("image_nsfw", self.max_image_nsfw)):
+            if value is not None:
+                clauses.append(f"({alias}.{column} IS NULL OR {alias}.{column} <= ?)")
+                params.append(value)
+        return " AND ".join(clauses), params

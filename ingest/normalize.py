@@ -1,0 +1,92 @@
+"""Prompt clean-up and the de-duplication key.
+
+`clean_prompt(raw)` returns the text we store (unicode NFKC, control / zero-width characters
+removed, whitespace collapsed, ends trimmed) or the reason it is dropped:
+
+- ``empty``         nothing left after cleaning
+- ``no_letters``    no letter in any script (e.g. "!!!", "1234", emoji only)
+- ``too_long``      longer than MAX_PROMPT_CHARS after cleaning (pasted documents, spam)
+- ``bad_encoding``  contains U+FFFD, i.e. the source had bytes that are not valid UTF-8
+
+`dedupe_key(text)` folds case and spacing ("A  Cat , red" == "a cat, red") so that copies of
+one prompt merge. It deliberately does not stem, drop stop words or reorder tags: two prompts
+that differ in words stay two prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+MAX_PROMPT_CHARS = 2000
+
+DROP_REASONS = ("empty", "no_letters", "too_long", "bad_encoding")
+
+_SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)\]}])")
+_SPACE_AFTER_OPEN = re.compile(r"([(\[{])\s+")
+_TRAILING_PUNCT = re.compile(r"[\s,.;:]+$")
+# Invisible format characters that survive NFKC and split otherwise-identical prompts.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+
+
+def _strip_controls(text: str) -> str:
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat == "Cc":
+            # Tabs / newlines become spaces (collapsed later); other controls vanish.
+            if ch in "\t\n\r\x0b\x0c":
+                out.append(" ")
+        elif cat in ("Cf", "Cs", "Co"):
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def clean_prompt(raw: object, max_chars: int = MAX_PROMPT_CHARS) -> tuple[str | None, str | None]:
+    """(cleaned text, None) or (None, drop reason). Never raises on odd input."""
+    if raw is None:
+        return None, "empty"
+    text = raw if isinstance(raw, str) else str(raw)
+    # Cheap guard before the per-character work: a 100 KB blob is dropped without NFKC on it.
+    if len(text) > max_chars * 4:
+        return None, "too_long"
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    if text.isascii():
+        text = text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+        if not text.isprintable():
+            text = _strip_controls(text)
+    else:
+        text = _strip_controls(text)
+    text = _SPACES.sub(" ", text).strip()
+    if not text:
+        return None, "empty"
+    if "\ufffd" in text:
+        return None, "bad_encoding"
+    if len(text) > max_chars:
+        return None, "too_long"
+    if not any(ch.isalpha() for ch in text):
+        return None, "no_letters"
+    return text, None
+
+
+def dedupe_key(text: str) -> str:
+    """Case- and space-insensitive identity of a cleaned prompt."""
+    key = _SPACES.sub(" ", text.casefold())
+    key = _SPACE_BEFORE_PUNCT.sub(r"\1", key)
+    key = _SPACE_AFTER_OPEN.sub(r"\1", key)
+    return _TRAILING_PUNCT.sub("", key).strip()
+
+
+def key_hash(key: str) -> bytes:
+    """16-byte digest of a dedupe key: the staging table's primary key (compact, fixed size)."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
+
+
+def sample_rank(khash: bytes, seed: int) -> int:
+    """Seeded pseudo-random rank of a prompt (63-bit int): the N smallest form a --sample."""
+    digest = hashlib.blake2b(khash, digest_size=8, key=seed.to_bytes(8, "little", signed=True)).digest()
+    return int.from_bytes(digest, "little") >> 1

@@ -1,0 +1,333 @@
+"""`run_ingest`: source -> clean, de-duplicated, filtered, embedded prompts -> a published index.
+
+The recipe (each numbered step below), and what makes it crash-safe:
+
+1. check inputs: resolve the index path and the source (downloading DiffusionDB if none given),
+   check the source's format and columns, and refuse to mix embedding models.
+2. open the work directory `<index>.ingest-work/`; a checkpoint with other arguments is refused
+   (`restart=True` discards it); a matching one is resumed.
+3. stage: stream source batches, clean them, upsert into the SQLite staging table; each batch
+   commits together with the number of source rows consumed, so a resumed run skips exactly
+   those rows.
+4. finish staging in one transaction: NSFW thresholds, --sample, match prompts already in the
+   index (their counts will grow; they are not re-embedded), plan the rest shortest-first.
+5. embed the plan batch by batch; each batch's vectors land in their own .npy by atomic rename,
+   so a resumed run re-embeds at most the one batch it was killed in.
+6. write: copy the existing index's rows (with grown counts) and stored vectors, then the new
+   rows with their chunk vectors, into an IndexWriter; publish (temp dir + rename); delete the
+   work directory. A crash between publish and clean-up is detected by the changed manifest.
+
+Deliberately not here: source parsing (sources.py), text rules (normalize.py), SQL (staging.py),
+FAISS/SQLite index formats (index/).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from core.errors import InputError, SourceError
+from core.settings import get_settings
+from ingest.download import fetch
+from ingest.normalize import DROP_REASONS, clean_prompt
+from ingest.options import IngestOptions, IngestReport
+from ingest.sources import Source, open_source
+from ingest.staging import WorkDir
+
+MANIFEST = "manifest.json"
+COUNTER_KEYS = ("rows_read", "kept", *(f"dropped_{r}" for r in DROP_REASONS))
+
+
+def work_dir_for(index_path: Path) -> Path:
+    return index_path.with_name(index_path.name + ".ingest-work")
+
+
+def _manifest_digest(index_path: Path) -> str | None:
+    try:
+        return hashlib.sha256((index_path / MANIFEST).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _nsfw_max(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
+
+
+def _bar(options: IngestOptions, **kwargs):
+    from tqdm import tqdm
+
+    return tqdm(file=sys.stderr, disable=not options.progress, mininterval=0.5, dynamic_ncols=True, **kwargs)
+
+
+class IngestPipeline:
+    """One ingest run for `options`; call it to run. See the module docstring for the recipe."""
+
+    def __init__(self, options: IngestOptions) -> None:
+        self.options = options
+        settings = get_settings()
+        self.settings = settings
+        self.index_path = Path(options.index or settings.default_index).expanduser()
+        self.embedded_now = 0
+
+    def __call__(self) -> IngestReport:
+        started = time.perf_counter()
+        opts = self.options
+        # 1. check inputs
+        source, source_name = self._resolve_source()
+        base_manifest = self._base_manifest()
+        model_id = self._model_id(base_manifest)
+        fingerprint = self._fingerprint(source, model_id)
+        # 2. open (or resume) the work directory
+        with WorkDir(work_dir_for(self.index_path)) as work:
+            resumed = self._prepare_work_dir(work, fingerprint)
+            checkpoint = work.read_checkpoint()
+            if checkpoint is None:
+                checkpoint = {
+                    "fingerprint": fingerprint, "model_id": model_id, "source": source_name,
+                    "base_manifest": _manifest_digest(self.index_path), "options": opts.model_dump(mode="json"),
+                }
+                work.write_checkpoint(checkpoint)
+                work.set(phase="stage", rows_consumed=0)
+            phase = work.get("phase", "stage")
+            current = _manifest_digest(self.index_path)
+            if phase == "publishing" and current != checkpoint["base_manifest"]:
+                # Killed after the rename but before clean-up: the new index is already live.
+                return self._finish(work, source_name, model_id, started, resumed, published=True)
+            if current != checkpoint["base_manifest"]:
+                raise InputError(
+                    f"index {self.index_path} changed since this interrupted ingest started; "
+                    "run again with --restart to start over from the current index"
+                )
+            # 3. stage
+            if phase == "stage":
+                self._stage(work, source)
+                # 4. filter, sample, match existing rows, plan
+                work.finish_staging(
+                    max_prompt_nsfw=opts.max_prompt_nsfw, max_image_nsfw=opts.max_image_nsfw,
+                    sample=opts.sample, seed=opts.seed, existing=self._existing_prompts(base_manifest),
+                    counters=work.get("counters", {}),
+                )
+                work.set(embed_batch=opts.batch_size)
+            counters = work.get("counters", {})
+            if counters["to_embed"] == 0 and counters["seen_again_prompts"] == 0:
+                work.remove()
+                if base_manifest is None:
+                    raise SourceError(self._nothing_usable(source_name, counters))
+                return self._report(counters, source_name, model_id, started, resumed, base_manifest.row_count)
+            # 5. embed
+            embedder, dimension = None, base_manifest.dimension if base_manifest else None
+            if counters["to_embed"]:
+                embedder = self._load_embedder(model_id, base_manifest)
+                dimension = embedder.dimension
+                self._embed(work, embedder, counters["to_embed"])
+            # 6. write + publish
+            self._write(work, model_id, dimension, source_name, base_manifest)
+            return self._finish(work, source_name, model_id, started, resumed, published=True)
+
+    # -- 1. inputs -------------------------------------------------------------------------------
+    def _resolve_source(self) -> tuple[Source, str]:
+        opts = self.options
+        raw = opts.source
+        if raw is None:
+            raw = f"{opts.base_url.rstrip('/')}/{opts.diffusiondb_file}"
+        if raw.startswith(("http://", "https://")):
+            path = fetch(raw, self.settings.cache_dir, timeout_s=self.settings.request_timeout_s, progress=opts.progress)
+            return open_source(path), raw
+        path = Path(raw).expanduser()
+        return open_source(path), path.name
+
+    def _base_manifest(self):
+        if not (self.index_path / MANIFEST).is_file():
+            return None
+        from index.manifest import read_manifest
+
+        return read_manifest(self.index_path)
+
+    def _model_id(self, base_manifest) -> str:
+        from index.embedder import canonical_model_id
+
+        asked = self.options.embedding_model
+        if base_manifest is None:
+            return canonical_model_id(asked or self.settings.embedding_model)
+        if asked is not None and canonical_model_id(asked) != base_manifest.embedding_model:
+            raise InputError(
+                f"index {self.index_path} was built with embedding model {base_manifest.embedding_model!r}, "
+                f"but --embedding-model {asked!r} was given; one index cannot mix models: use "
+                f"{base_manifest.embedding_model!r}, or pass another --index to build a new one"
+            )
+        return base_manifest.embedding_model
+
+    def _fingerprint(self, source: Source, model_id: str) -> str:
+        stat = source.path.stat()
+        data = {
+            "source": str(source.path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "model": model_id, **self.options.fingerprint_fields(),
+        }
+        return hashlib.sha256(repr(sorted(data.items())).encode()).hexdigest()
+
+    # -- 2. work directory -----------------------------------------------------------------------
+    def _prepare_work_dir(self, work: WorkDir, fingerprint: str) -> bool:
+        checkpoint = work.read_checkpoint()
+        if checkpoint is None or self.options.restart:
+            work.reset()  # without a checkpoint nothing in it is worth keeping
+            return False
+        if checkpoint.get("fingerprint") != fingerprint:
+            raise InputError(
+                f"an interrupted ingest into {self.index_path} was started with other arguments "
+                f"(source {checkpoint.get('source')!r}, options {checkpoint.get('options')}); run the same "
+                f"command again to resume it, or add --restart to discard it ({work.path})"
+            )
+        return True
+
+    # -- 3. stage -------------------------------------------------------------------------------
+    def _stage(self, work: WorkDir, source: Source) -> None:
+        opts = self.options
+        consumed = work.get("rows_consumed", 0)
+        counters = {key: 0 for key in COUNTER_KEYS} | work.get("counters", {})
+        total = source.total_rows
+        if opts.limit is not None:
+            total = min(total, opts.limit) if total is not None else opts.limit
+        with _bar(opts, total=total, initial=consumed, unit="rows", desc="read") as bar:
+            for batch in source.batches(skip=consumed, limit=opts.limit, batch_rows=opts.read_batch_rows):
+                kept = []
+                for row in batch:
+                    text, reason = clean_prompt(row["prompt"], opts.max_prompt_chars)
+                    if reason is not None:
+                        counters[f"dropped_{reason}"] += 1
+                        continue
+                    row["prompt"] = text
+                    kept.append(row)
+                consumed += len(batch)
+                counters["rows_read"] += len(batch)
+                counters["kept"] += len(kept)
+                work.stage(kept, consumed, counters)
+                bar.update(len(batch))
+
+    def _existing_prompts(self, base_manifest):
+        if base_manifest is None:
+            return
+        from index import PromptIndex
+
+        with PromptIndex.load(self.index_path) as idx:
+            for batch in idx.iter_records(batch_size=10_000):
+                yield [(id_, record.prompt) for id_, record in batch]
+
+    def _nothing_usable(self, source_name: str, counters: dict) -> str:
+        dropped = ", ".join(f"{k[8:]} {v}" for k, v in counters.items() if k.startswith("dropped_") and v)
+        return (
+            f"no usable prompts in {source_name}: read {counters.get('rows_read', 0)} rows "
+            f"(dropped: {dropped or 'none'}; NSFW-filtered prompts: {counters.get('nsfw_filtered_prompts', 0)}); "
+            "check the file's prompt column, --limit, or the --max-*-nsfw thresholds"
+        )
+
+    # -- 5. embed -------------------------------------------------------------------------------
+    def _load_embedder(self, model_id: str, base_manifest):
+        from index import load_embedder
+
+        embedder = load_embedder(model_id)
+        if base_manifest is not None and embedder.dimension != base_manifest.dimension:
+            raise InputError(
+                f"model {model_id!r} makes {embedder.dimension}-d vectors but index {self.index_path} "
+                f"holds {base_manifest.dimension}-d ones; pass another --index to build a new index"
+            )
+        return embedder
+
+    def _embed(self, work: WorkDir, embedder, total: int) -> None:
+        size = work.get("embed_batch")
+        chunks = math.ceil(total / size)
+        with _bar(self.options, total=total, unit="prompt", desc="embed") as bar:
+            for number in range(chunks):
+                start, stop = number * size, min(total, (number + 1) * size)
+                if work.load_chunk(number, stop - start, embedder.dimension) is None:
+                    texts = work.plan_texts(start, stop)
+                    work.save_chunk(number, embedder.embed_batch(texts))
+                    self.embedded_now += len(texts)
+                bar.update(stop - start)
+
+    # -- 6. write + publish ---------------------------------------------------------------------
+    def _write(self, work: WorkDir, model_id: str, dimension: int, source_name: str, base_manifest) -> None:
+        from index import IndexWriter, PromptIndex, PromptRecord
+
+        size = work.get("embed_batch")
+        writer = IndexWriter(self.index_path, model_id=model_id, dimension=dimension, index_type=self.options.index_type)
+        with writer:
+            if base_manifest is not None:
+                with PromptIndex.load(self.index_path) as idx:
+                    vectors = idx.stored_vectors()
+                    updates = work.existing_updates()
+                    pending = next(updates, None)
+                    for batch in idx.iter_records(batch_size=10_000):
+                        records = []
+                        for id_, record in batch:
+                            if pending is not None and pending[0] == id_:
+                                record = replace(
+                                    record, count=record.count + pending[1],
+                                    prompt_nsfw=_nsfw_max(record.prompt_nsfw, pending[2]),
+                                    image_nsfw=_nsfw_max(record.image_nsfw, pending[3]),
+                                )
+                                pending = next(updates, None)
+                            records.append(record)
+                        first, last = batch[0][0], batch[-1][0]
+                        writer.add(records, vectors[first : last + 1])
+                    del vectors
+            for number, rows in enumerate(work.new_rows(size)):
+                vectors = work.load_chunk(number, len(rows), dimension)
+                if vectors is None:
+                    raise RuntimeError(f"embedded chunk {number} is missing from {work.path}")
+                records = [PromptRecord(*row, source=source_name) for row in rows]
+                writer.add(records, vectors)
+            work.set(phase="publishing")
+            writer.publish()
+
+    def _finish(self, work: WorkDir, source_name: str, model_id: str, started: float, resumed: bool,
+                published: bool) -> IngestReport:
+        counters = work.get("counters", {})
+        work.remove()
+        from index.manifest import read_manifest
+
+        final = read_manifest(self.index_path).row_count if published else 0
+        return self._report(counters, source_name, model_id, started, resumed, final)
+
+    def _report(self, counters: dict, source_name: str, model_id: str, started: float, resumed: bool,
+                final_rows: int) -> IngestReport:
+        seconds = time.perf_counter() - started
+        index_type = ""
+        if (self.index_path / MANIFEST).is_file():
+            from index.manifest import read_manifest
+
+            index_type = read_manifest(self.index_path).index_type
+        seen_existing = counters.get("seen_again_prompts", 0)
+        return IngestReport(
+            index_path=str(self.index_path),
+            source=source_name,
+            embedding_model=model_id,
+            rows_read=counters.get("rows_read", 0),
+            dropped={r: counters.get(f"dropped_{r}", 0) for r in DROP_REASONS},
+            duplicates_merged=counters.get("kept", 0) - counters.get("distinct", 0),
+            nsfw_filtered_prompts=counters.get("nsfw_filtered_prompts", 0),
+            nsfw_filtered_rows=counters.get("nsfw_filtered_rows", 0),
+            sampled_out_prompts=counters.get("sampled_out_prompts", 0),
+            existing_rows=max(0, final_rows - counters.get("to_embed", 0)),
+            seen_again_prompts=seen_existing,
+            new_prompts_embedded=counters.get("to_embed", 0),
+            final_rows=final_rows,
+            index_type=index_type,
+            resumed=resumed,
+            seconds=round(seconds, 3),
+            prompts_per_s=round(self.embedded_now / seconds, 1) if seconds > 0 else 0.0,
+        )
+
+
+def run_ingest(options: IngestOptions | None = None, **values) -> IngestReport:
+    """Ingest a source into an index (see IngestOptions); `run_ingest(source=..., index=...)` works too."""
+    if options is None:
+        options = IngestOptions(**values)
+    elif values:
+        options = options.model_copy(update=values)
+    return IngestPipeline(options)()

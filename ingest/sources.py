@@ -1,0 +1,262 @@
+"""Prompt sources: a local file -> batches of raw row dicts.
+
+`open_source(path)` checks the file up front (exists, known format, not empty, has a prompt
+column) and raises SourceError naming the file and the fix; `Source.batches(skip, limit)`
+then streams lists of dicts with the keys in ROW_KEYS (missing settings are None).
+
+Formats: Parquet (DiffusionDB metadata or any table with a prompt column; only the needed
+columns are read, one record batch at a time, so memory does not grow with the file), CSV/TSV,
+JSON Lines, a JSON array (of objects or strings), and plain text (one prompt per line).
+Text is decoded as UTF-8 with invalid bytes replaced by U+FFFD, which the normaliser then drops
+and counts, so one bad byte in a huge file costs one row, not the run.
+
+Deliberately not here: cleaning, de-duplication, NSFW filtering (see normalize / pipeline),
+downloading (see download).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import SourceError
+from ingest.diffusiondb import sampler_name
+
+ROW_KEYS = ("prompt", "seed", "steps", "cfg", "sampler", "width", "height", "prompt_nsfw", "image_nsfw")
+
+# Accepted column names (case-insensitive), best first.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "prompt": ("prompt", "text", "caption", "prompt_text", "positive_prompt", "description", "content"),
+    "seed": ("seed",),
+    "steps": ("step", "steps", "num_step", "num_steps", "num_inference_steps"),
+    "cfg": ("cfg", "cfg_scale", "guidance_scale", "guidance"),
+    "sampler": ("sampler", "sampler_name", "scheduler"),
+    "width": ("width",),
+    "height": ("height",),
+    "prompt_nsfw": ("prompt_nsfw",),
+    "image_nsfw": ("image_nsfw",),
+}
+FORMATS = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".txt": "text",
+}
+INT_KEYS = ("seed", "steps", "width", "height")
+FLOAT_KEYS = ("cfg", "prompt_nsfw", "image_nsfw")
+
+csv.field_size_limit(16 * 1024 * 1024)  # long prompts are dropped by the normaliser, not by csv
+
+
+def _to_int(value: object) -> int | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if math.isfinite(number) else None
+
+
+def _to_float(value: object) -> float | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def map_columns(names: list[str], where: str) -> dict[str, str]:
+    """Our key -> the source's column name, for the columns present. Needs a prompt column."""
+    lower = {}
+    for name in names:
+        lower.setdefault(str(name).strip().lower(), name)
+    mapping = {}
+    for key, aliases in ALIASES.items():
+        for alias in aliases:
+            if alias in lower:
+                mapping[key] = lower[alias]
+                break
+    if "prompt" not in mapping:
+        shown = ", ".join(map(str, names[:12])) or "(none)"
+        raise SourceError(
+            f"{where} has no prompt column (columns: {shown}); name the column holding the prompts "
+            f"one of: {', '.join(ALIASES['prompt'])}."
+        )
+    return mapping
+
+
+def to_row(record: dict, mapping: dict[str, str]) -> dict:
+    """One source record -> a row dict with typed settings (unparseable values become None)."""
+    row = {key: None for key in ROW_KEYS}
+    for key, column in mapping.items():
+        row[key] = record.get(column)
+    prompt = row["prompt"]
+    row["prompt"] = prompt if isinstance(prompt, str) or prompt is None else str(prompt)
+    for key in INT_KEYS:
+        row[key] = _to_int(row[key])
+    for key in FLOAT_KEYS:
+        row[key] = _to_float(row[key])
+    row["sampler"] = sampler_name(row["sampler"])
+    return row
+
+
+@dataclass
+class Source:
+    """A checked, readable prompt source."""
+
+    path: Path
+    kind: str
+    mapping: dict[str, str] = field(default_factory=dict)
+    total_rows: int | None = None  # known up front for Parquet only
+
+    def batches(self, skip: int = 0, limit: int | None = None, batch_rows: int = 50_000) -> Iterator[list[dict]]:
+        """Rows skip .. limit-1 of the source, in order, as lists of at most batch_rows dicts."""
+        stop = limit if limit is not None else None
+        if stop is not None and skip >= stop:
+            return
+        reader = self._parquet_rows if self.kind == "parquet" else self._text_records
+        position = skip
+        for batch in reader(skip, batch_rows):
+            if stop is not None and position + len(batch) > stop:
+                batch = batch[: stop - position]
+            position += len(batch)
+            if batch:
+                yield batch
+            if stop is not None and position >= stop:
+                return
+
+    # -- parquet: only the mapped columns, one record batch at a time --------------------
+    def _parquet_rows(self, skip: int, batch_rows: int) -> Iterator[list[dict]]:
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(self.path)
+        first_group, offset = 0, skip
+        while first_group < pf.num_row_groups and offset >= pf.metadata.row_group(first_group).num_rows:
+            offset -= pf.metadata.row_group(first_group).num_rows
+            first_group += 1
+        groups = list(range(first_group, pf.num_row_groups))
+        if not groups:
+            return
+        columns = list(dict.fromkeys(self.mapping.values()))
+        inverse = {column: key for key, column in self.mapping.items()}
+        for record_batch in pf.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns):
+            if offset:
+                cut = min(offset, record_batch.num_rows)
+                record_batch, offset = record_batch.slice(cut), offset - cut
+                if record_batch.num_rows == 0:
+                    continue
+            data = {inverse[name]: record_batch.column(name).to_pylist() for name in columns}
+            rows = []
+            for i in range(record_batch.num_rows):
+                rows.append(to_row({key: values[i] for key, values in data.items()}, {k: k for k in data}))
+            yield rows
+
+    # -- text formats ------------------------------------------------------------------------
+    def _text_records(self, skip: int, batch_rows: int) -> Iterator[list[dict]]:
+        batch: list[dict] = []
+        for index, record in enumerate(self._records()):
+            if index < skip:
+                continue
+            batch.append(to_row(record, self.mapping))
+            if len(batch) >= batch_rows:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _records(self) -> Iterator[dict]:
+        with open(self.path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+            if self.kind in ("csv", "tsv"):
+                reader = csv.DictReader(handle, delimiter="\t" if self.kind == "tsv" else ",")
+                try:
+                    yield from reader
+                except csv.Error as exc:
+                    raise SourceError(f"{self.path}: malformed CSV near line {reader.line_num}: {exc}") from None
+            elif self.kind == "jsonl":
+                for number, line in enumerate(handle, 1):
+                    if line.strip():
+                        yield _json_record(line, f"{self.path} line {number}")
+            elif self.kind == "json":
+                for number, item in enumerate(_load_json_array(self.path, handle), 1):
+                    yield item if isinstance(item, dict) else {"prompt": item}
+            else:
+                for line in handle:
+                    yield {"prompt": line}
+
+
+def _json_record(line: str, where: str) -> dict:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{where} is not valid JSON ({exc.msg}); fix or remove that line.") from None
+    return item if isinstance(item, dict) else {"prompt": item}
+
+
+def _load_json_array(path: Path, handle) -> list:
+    try:
+        data = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    if not isinstance(data, list):
+        raise SourceError(f"{path} must hold a JSON array of prompts or objects, got {type(data).__name__}.")
+    return data
+
+
+def _peek_columns(path: Path, kind: str) -> list[str]:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        if kind in ("csv", "tsv"):
+            header = next(csv.reader(handle, delimiter="\t" if kind == "tsv" else ","), None)
+            return [h for h in header or [] if h]
+        if kind == "jsonl":
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    return list(_json_record(line, f"{path} line {number}"))
+            return []
+        data = _load_json_array(path, handle)
+        names: dict[str, None] = {}
+        for item in data[:100]:
+            names.update(dict.fromkeys(item if isinstance(item, dict) else ["prompt"]))
+        return list(names)
+
+
+def open_source(path: Path) -> Source:
+    """Check a local source file and work out its format and columns."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"source file not found: {path}; pass an existing file or a URL.")
+    if not path.is_file():
+        raise SourceError(f"source {path} is not a file; pass a Parquet/CSV/JSONL/JSON/text file.")
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise SourceError(
+            f"unsupported source format {path.suffix or '(no extension)'!r} for {path}; "
+            f"use one of {', '.join(sorted(FORMATS))}."
+        )
+    if path.stat().st_size == 0:
+        raise SourceError(f"source file {path} is empty; pass a file with prompts in it.")
+    if kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise SourceError(f"{path} is not a readable Parquet file ({exc}).") from None
+        mapping = map_columns(pf.schema_arrow.names, str(path))
+        return Source(path, kind, mapping, total_rows=pf.metadata.num_rows)
+    if kind == "text":
+        return Source(path, kind, {"prompt": "prompt"})
+    columns = _peek_columns(path, kind)
+    if not columns:
+        raise SourceError(f"source file {path} has no rows or header; pass a file with prompts in it.")
+    return Source(path, kind, map_columns(columns, str(path)))

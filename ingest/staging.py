@@ -1,0 +1,302 @@
+"""The ingest work directory: an on-disk staging table, embedded vector chunks and a checkpoint.
+
+Layout of `<index>.ingest-work/`:
+
+- `checkpoint.json`  the run's fingerprint (source identity + result-changing options + the
+                     base index's manifest digest), written once, atomically;
+- `staging.sqlite`   WAL-mode SQLite: `staged` (one row per distinct prompt, keyed by a 16-byte
+                     hash of its dedupe key, with its count, one representative's settings and
+                     the max NSFW scores), `meta` (phase, rows consumed, counters), `plan`
+                     (the prompts to embed, shortest first) and `existing` (keys already indexed);
+- `chunks/chunk-NNNNNNN.npy`  the vectors of plan batch N, written to a temp file and renamed,
+                     so a chunk either exists whole or not at all;
+- `.lock`            flock'ed by the running ingest, so two runs never share a work directory.
+
+Every source batch is staged in ONE transaction together with the count of source rows it
+consumed, so after a crash the run resumes after the last committed batch: no row is lost or
+counted twice. Memory stays bounded whatever the source size: de-duplication happens in
+SQLite, not in a Python dict.
+
+Deliberately not here: reading sources, embedding, writing the index (see pipeline.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import ConfigError
+from ingest.normalize import dedupe_key, key_hash, sample_rank
+
+SETTINGS = ("seed", "steps", "cfg", "sampler", "width", "height")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS staged (
+    kh BLOB PRIMARY KEY, prompt TEXT NOT NULL, count INTEGER NOT NULL,
+    seed INTEGER, steps INTEGER, cfg REAL, sampler TEXT, width INTEGER, height INTEGER,
+    prompt_nsfw REAL, image_nsfw REAL, existing_id INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plan (ord INTEGER PRIMARY KEY, kh BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS existing (kh BLOB PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;
+"""
+# NSFW scores keep the max over merged rows; NULL (no score) never hides a real score.
+_UPSERT = """
+INSERT INTO staged (kh, prompt, count, seed, steps, cfg, sampler, width, height, prompt_nsfw, image_nsfw)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (kh) DO UPDATE SET
+    count = count + excluded.count,
+    prompt_nsfw = max(coalesce(prompt_nsfw, excluded.prompt_nsfw), coalesce(excluded.prompt_nsfw, prompt_nsfw)),
+    image_nsfw = max(coalesce(image_nsfw, excluded.image_nsfw), coalesce(excluded.image_nsfw, image_nsfw))
+"""
+
+
+def _nsfw_max(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class WorkDir:
+    """One ingest's work directory (see the module docstring). Use as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.chunks = self.path / "chunks"
+        self.db: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def open(self) -> WorkDir:
+        self.chunks.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        self._connect()
+        return self
+
+    def _connect(self) -> None:
+        self.db = sqlite3.connect(self.path / "staging.sqlite", isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache, whatever the source size
+        self.db.executescript(_SCHEMA)
+
+    def _lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory lock, single-run use assumed
+            return
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(
+                f"another ingest is already running on {self.path} (its work directory is locked); "
+                "wait for it to finish or stop it first"
+            ) from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def remove(self) -> None:
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def reset(self) -> None:
+        """Empty the (locked, open) work directory: a fresh start keeping the lock."""
+        self.db.close()
+        for entry in self.path.iterdir():
+            if entry.name == ".lock":
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        self.chunks.mkdir()
+        self._connect()
+
+    def __enter__(self) -> WorkDir:
+        return self.open()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- checkpoint and meta -------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoint.json"
+
+    def read_checkpoint(self) -> dict | None:
+        try:
+            return json.loads(self.checkpoint_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def write_checkpoint(self, data: dict) -> None:
+        write_json_atomic(self.checkpoint_path, data)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def _set(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def set(self, **values: Any) -> None:
+        with self._txn():
+            for key, value in values.items():
+                self._set(key, value)
+
+    def _txn(self):
+        db = self.db
+
+        class _Txn:
+            def __enter__(self_):
+                db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self_, exc_type, *_):
+                db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+        return _Txn()
+
+    # -- 1. staging ---------------------------------------------------------------------------
+    def stage(self, rows: list[dict], consumed: int, counters: dict[str, int]) -> None:
+        """Upsert cleaned rows; record `consumed` source rows and `counters` in the same commit."""
+        merged: dict[bytes, list] = {}
+        for row in rows:
+            kh = key_hash(dedupe_key(row["prompt"]))
+            seen = merged.get(kh)
+            if seen is None:
+                merged[kh] = [kh, row["prompt"], 1, *(row[k] for k in SETTINGS), row["prompt_nsfw"], row["image_nsfw"]]
+            else:
+                seen[2] += 1
+                seen[9] = _nsfw_max(seen[9], row["prompt_nsfw"])
+                seen[10] = _nsfw_max(seen[10], row["image_nsfw"])
+        with self._txn():
+            self.db.executemany(_UPSERT, merged.values())
+            self._set("rows_consumed", consumed)
+            self._set("counters", counters)
+
+    def distinct_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM staged").fetchone()[0]
+
+    # -- 2. filter, sample, match the existing index, plan (one transaction) -------------------
+    def finish_staging(
+        self,
+        *,
+        max_prompt_nsfw: float,
+        max_image_nsfw: float,
+        sample: int | None,
+        seed: int,
+        existing: Iterable[list[tuple[int, str]]],
+        counters: dict[str, int],
+    ) -> dict[str, int]:
+        """Apply NSFW thresholds and --sample, mark prompts already indexed, plan the embedding."""
+        db = self.db
+        db.create_function("sample_rank", 1, lambda kh: sample_rank(kh, seed), deterministic=True)
+        out = dict(counters)
+        with self._txn():
+            out["distinct"] = self.distinct_count()
+            nsfw = "(prompt_nsfw > ? OR image_nsfw > ?)"
+            prompts, rows = db.execute(
+                f"SELECT count(*), coalesce(sum(count), 0) FROM staged WHERE {nsfw}", (max_prompt_nsfw, max_image_nsfw)
+            ).fetchone()
+            db.execute(f"DELETE FROM staged WHERE {nsfw}", (max_prompt_nsfw, max_image_nsfw))
+            out["nsfw_filtered_prompts"], out["nsfw_filtered_rows"] = prompts, rows
+            out["sampled_out_prompts"] = 0
+            if sample is not None:
+                before = self.distinct_count()
+                db.execute(
+                    "DELETE FROM staged WHERE kh NOT IN (SELECT kh FROM staged ORDER BY sample_rank(kh), kh LIMIT ?)",
+                    (sample,),
+                )
+                out["sampled_out_prompts"] = before - self.distinct_count()
+            for batch in existing:
+                db.executemany(
+                    "INSERT OR IGNORE INTO existing VALUES (?, ?)",
+                    ((key_hash(dedupe_key(prompt)), int(id_)) for id_, prompt in batch),
+                )
+            db.execute("UPDATE staged SET existing_id = e.id FROM existing AS e WHERE e.kh = staged.kh")
+            out["seen_again_prompts"] = db.execute(
+                "SELECT count(*) FROM staged WHERE existing_id IS NOT NULL"
+            ).fetchone()[0]
+            db.execute("DELETE FROM plan")
+            db.execute(
+                "INSERT INTO plan (kh) SELECT kh FROM staged WHERE existing_id IS NULL ORDER BY length(prompt), kh"
+            )
+            out["to_embed"] = db.execute("SELECT count(*) FROM plan").fetchone()[0]
+            self._set("counters", out)
+            self._set("phase", "embed")
+        return out
+
+    # -- 3. embedding chunks ------------------------------------------------------------------
+    def plan_texts(self, start: int, stop: int) -> list[str]:
+        """Prompts of plan positions [start, stop) (0-based), in plan order."""
+        return [
+            row[0]
+            for row in self.db.execute(
+                "SELECT s.prompt FROM plan p JOIN staged s ON s.kh = p.kh WHERE p.ord > ? AND p.ord <= ? ORDER BY p.ord",
+                (start, stop),
+            )
+        ]
+
+    def chunk_path(self, number: int) -> Path:
+        return self.chunks / f"chunk-{number:07d}.npy"
+
+    def load_chunk(self, number: int, rows: int, dimension: int) -> np.ndarray | None:
+        """The saved vectors of chunk `number`, or None when missing or not the expected shape."""
+        path = self.chunk_path(number)
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (FileNotFoundError, ValueError, OSError):
+            return None
+        if array.shape != (rows, dimension) or array.dtype != np.float32:
+            return None
+        return array
+
+    def save_chunk(self, number: int, vectors: np.ndarray) -> None:
+        path = self.chunk_path(number)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            np.save(handle, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    # -- 4. reading back for the index writer --------------------------------------------------
+    def new_rows(self, batch: int) -> Iterator[list[tuple]]:
+        """(prompt, count, *SETTINGS, prompt_nsfw, image_nsfw) of planned prompts, in plan order."""
+        cursor = self.db.execute(
+            "SELECT s.prompt, s.count, s.seed, s.steps, s.cfg, s.sampler, s.width, s.height, "
+            "s.prompt_nsfw, s.image_nsfw FROM plan p JOIN staged s ON s.kh = p.kh ORDER BY p.ord"
+        )
+        while rows := cursor.fetchmany(batch):
+            yield rows
+
+    def existing_updates(self) -> Iterator[tuple[int, int, float | None, float | None]]:
+        """(existing id, added count, prompt_nsfw, image_nsfw) for prompts seen again, by id."""
+        yield from self.db.execute(
+            "SELECT existing_id, count, prompt_nsfw, image_nsfw FROM staged "
+            "WHERE existing_id IS NOT NULL ORDER BY existing_id"
+        )

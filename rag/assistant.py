@@ -1,0 +1,277 @@
+"""PromptAssistant: idea → retrieved examples → fused prompt → checks → quality figures.
+
+`PromptAssistant(retriever, enhancer).run(idea, ...)` is a numbered recipe:
+1. check inputs (`AssistantOptions`, pydantic; errors name the field and value);
+2. retrieve k prompts (dense / keyword / hybrid, optional filters and diversity);
+3. take the picks (1-based ranks; default the top `DEFAULT_PICKS`);
+4. enhance: the picks become `Example`s (text, similarity, popularity, id) of the request;
+5. validate: non-empty, within the token budget, keeps the idea's subject words, not a copy of
+   one example. Every failed check is listed in `result.problems`; an empty prompt or a copy
+   is replaced by the grounded fusion's answer (or the rules' if grounded answered), and
+   `fallback_reasons` says why — never silently;
+6. quality figures (tokens, consistency, novelty, popularity) and candidate ranking.
+
+Deliberately not here: how retrieval or enhancing work (retriever.py, enhancers/), refinement
+rounds (refinement.py) and storage of results (the JSON from `to_dict` is the contract).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.errors import InputError
+from enhancers.base import MAX_EXAMPLE_CHARS, EnhanceRequest, EnhanceResult, Enhancer, Example, ModelFamily, Style
+from rag.quality import QualityFigures, measure, rank_candidates
+from rag.retriever import Mode, RetrievedPrompt
+
+DEFAULT_PICKS = 3
+SETTINGS_FIELDS = ("seed", "steps", "cfg", "sampler", "width", "height")
+_STOPWORDS = frozenset("a an the of and or with in on at to for by from into over under is are as its it this that".split())
+
+
+class AssistantOptions(BaseModel):
+    """Everything one assistant run needs besides its components."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    idea: str = Field(min_length=1, max_length=20_000, description="The short idea, e.g. 'a lighthouse in a storm'.")
+    k: int = Field(8, ge=1, le=100, description="How many example prompts to retrieve.")
+    picks: list[int] | None = Field(
+        None, description=f"1-based ranks of the retrieved prompts to use as examples (default: the top {DEFAULT_PICKS})."
+    )
+    mode: Mode = Field("hybrid", description="Retrieval mode: dense, keyword or hybrid.")
+    filters: Any = Field(None, description="index.SearchFilters applied to retrieval (None: no filter).")
+    diversity: float | None = Field(None, ge=0.0, le=1.0, description="MMR diversity of the retrieved list.")
+    style: Style = Field("auto", description="Visual style; 'auto' detects it.")
+    creativity: float = Field(0.7, ge=0.0, le=1.0, description="0 stays close to the idea, 1 adds the most.")
+    n_candidates: int = Field(1, ge=1, le=8, description="How many candidate prompts to produce.")
+    model_family: ModelFamily = Field("sdxl", description="Target model family (sets the CLIP token budget).")
+
+    @field_validator("idea")
+    @classmethod
+    def _idea_has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("idea must contain some text")
+        return value
+
+    @field_validator("picks")
+    @classmethod
+    def _picks_positive(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("picks must name at least one rank (or be left out)")
+            bad = [p for p in value if p < 1]
+            if bad:
+                raise ValueError(f"picks are 1-based ranks, got {bad}")
+        return value
+
+
+@dataclass
+class ExampleUsed:
+    rank: int
+    id: int | None
+    text: str
+    score: float
+    count: int
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def as_example(self) -> Example:
+        return Example(text=self.text[:MAX_EXAMPLE_CHARS], score=self.score, count=max(1, self.count), id=self.id)
+
+
+@dataclass
+class RankedCandidate:
+    prompt: str
+    negative_prompt: str
+    rationale: str
+    consistency: float
+    distance: float
+
+
+@dataclass
+class AssistantResult:
+    """What a run produced, who produced it and how good it measures. `to_dict()` is JSON-safe."""
+
+    idea: str
+    prompt: str
+    negative_prompt: str
+    style: str
+    enhancer: str
+    examples: list[ExampleUsed]
+    candidates: list[RankedCandidate]
+    fallback_reasons: dict[str, str]
+    problems: list[str]
+    quality: QualityFigures
+    options: dict[str, Any]
+    rationale: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["quality"] = self.quality.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AssistantResult:
+        try:
+            return cls(
+                idea=str(data["idea"]), prompt=str(data["prompt"]), negative_prompt=str(data["negative_prompt"]),
+                style=str(data["style"]), enhancer=str(data["enhancer"]),
+                examples=[ExampleUsed(**e) for e in data["examples"]],
+                candidates=[RankedCandidate(**c) for c in data["candidates"]],
+                fallback_reasons=dict(data["fallback_reasons"]), problems=list(data["problems"]),
+                quality=QualityFigures.from_dict(data["quality"]), options=dict(data["options"]),
+                rationale=str(data.get("rationale", "")), timings=dict(data.get("timings", {})),
+            )
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"not a promptrag assistant result (missing or bad field: {exc}); "
+                             "pass a file written by `promptrag enhance --rag --json`") from None
+
+
+def subject_words(idea: str) -> list[str]:
+    """The idea's content words (what a prompt must keep)."""
+    return [w for w in re.findall(r"[^\W_]+", idea.lower()) if len(w) > 2 and w not in _STOPWORDS]
+
+
+def example_similarity(item: RetrievedPrompt, top_keyword: float) -> float:
+    """The example's similarity to the idea: its cosine if known, else its relative BM25 score."""
+    if item.dense_score is not None:
+        return float(item.dense_score)
+    return float(item.keyword_score or 0.0) / top_keyword if top_keyword > 0 else 0.0
+
+
+def to_examples(retrieved: list[RetrievedPrompt], picks: list[int]) -> list[ExampleUsed]:
+    top_keyword = max([r.keyword_score or 0.0 for r in retrieved] or [0.0])
+    used = []
+    for rank in picks:
+        item = retrieved[rank - 1]
+        settings = {name: getattr(item.hit, name) for name in SETTINGS_FIELDS}
+        used.append(ExampleUsed(rank, item.id, item.prompt[:MAX_EXAMPLE_CHARS],
+                                round(example_similarity(item, top_keyword), 4), int(item.count), settings))
+    return used
+
+
+class PromptAssistant:
+    """Retrieve real prompts for an idea and fuse them into a new prompt."""
+
+    def __init__(self, retriever: Any, enhancer: Enhancer, embedder: Any | None = None,
+                 fallback: Enhancer | None = None) -> None:
+        self.retriever = retriever
+        self.enhancer = enhancer
+        self._embedder = embedder
+        self._fallback = fallback
+
+    @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            self._embedder = self.retriever.index.embedder
+        return self._embedder
+
+    def fallback_for(self, answered: str) -> Enhancer:
+        """Who replaces an empty or copied answer: grounded fusion, or rules if grounded answered."""
+        if self._fallback is not None and self._fallback.name != answered:
+            return self._fallback
+        if answered == "grounded":
+            from enhancers.rules import RuleBasedEnhancer
+
+            return RuleBasedEnhancer()
+        from enhancers.grounded import GroundedEnhancer
+
+        return GroundedEnhancer()
+
+    def run(self, idea: str, **options: Any) -> AssistantResult:
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        # 1. check inputs
+        try:
+            opts = AssistantOptions(idea=idea, **options)
+        except ValidationError as exc:
+            raise InputError(_one_line(exc)) from None
+        # 2. retrieve
+        t = time.perf_counter()
+        retrieved = self.retriever.search(opts.idea, k=opts.k, mode=opts.mode, filters=opts.filters,
+                                          diversity=opts.diversity)
+        timings["retrieve_s"] = time.perf_counter() - t
+        # 3. the picks
+        picks = opts.picks or list(range(1, min(DEFAULT_PICKS, len(retrieved)) + 1))
+        beyond = [p for p in picks if p > len(retrieved)]
+        if beyond:
+            raise InputError(f"picks {beyond} are beyond the {len(retrieved)} prompts retrieved; "
+                             f"pick ranks between 1 and {len(retrieved)}")
+        examples = to_examples(retrieved, picks)
+        # 4. enhance
+        request = EnhanceRequest(idea=opts.idea, style=opts.style, creativity=opts.creativity,
+                                 examples=[e.as_example() for e in examples], n_candidates=opts.n_candidates,
+                                 model_family=opts.model_family)
+        result = self.enhance_checked(request, examples, timings)
+        # 5./6. validation, quality figures and candidate ranking
+        return self.finish(opts.idea, result, examples, opts.model_dump(mode="json"), timings, started)
+
+    def enhance_checked(self, request: EnhanceRequest, examples: list[ExampleUsed],
+                        timings: dict[str, float]) -> EnhanceResult:
+        """Enhance, then replace an empty or copied answer by the fallback's (reason recorded)."""
+        t = time.perf_counter()
+        result = self.enhancer.enhance(request)
+        timings["enhance_s"] = time.perf_counter() - t
+        reason = self.unusable(result.prompt, examples)
+        if reason:
+            t = time.perf_counter()
+            replacement = self.fallback_for(result.enhancer).enhance(request)
+            timings["fallback_s"] = time.perf_counter() - t
+            replacement.fallback_reasons = {**result.fallback_reasons, **replacement.fallback_reasons,
+                                            result.enhancer: reason}
+            result = replacement
+        return result
+
+    def unusable(self, prompt: str, examples: list[ExampleUsed]) -> str | None:
+        if not prompt.strip():
+            return "returned an empty prompt"
+        if examples:
+            q = measure("", prompt, examples, token_budget=77, embedder=self.embedder)
+            if q.is_copy:
+                return f"returned a copy of example id {q.closest_example_id} (similarity {q.novelty:.3f})"
+        return None
+
+    def finish(self, idea: str, result: EnhanceResult, examples: list[ExampleUsed], options: dict[str, Any],
+               timings: dict[str, float], started: float) -> AssistantResult:
+        t = time.perf_counter()
+        quality = measure(idea, result.prompt, examples, token_budget=result.token_budget, embedder=self.embedder)
+        ranking = rank_candidates(idea, [c.prompt for c in result.candidates], self.embedder)
+        candidates = [RankedCandidate(result.candidates[i].prompt, result.candidates[i].negative_prompt,
+                                      result.candidates[i].rationale, cons, dist) for i, cons, dist in ranking]
+        problems = validate(idea, result.prompt, quality)
+        timings["quality_s"] = time.perf_counter() - t
+        timings["total_s"] = time.perf_counter() - started
+        return AssistantResult(idea, result.prompt, result.negative_prompt, result.style, result.enhancer, examples,
+                               candidates, dict(result.fallback_reasons), problems, quality, options,
+                               result.rationale, timings)
+
+
+def validate(idea: str, prompt: str, quality: QualityFigures) -> list[str]:
+    """The checks a finished prompt failed, as sentences a user can act on."""
+    problems = []
+    if not prompt.strip():
+        problems.append("the prompt is empty")
+    if not quality.within_budget:
+        problems.append(f"the prompt takes {quality.token_count} CLIP tokens, over the budget of "
+                        f"{quality.token_budget}; the model will ignore the rest")
+    missing = [w for w in subject_words(idea) if w not in prompt.lower()]
+    if missing:
+        problems.append(f"the prompt lost words of the idea: {', '.join(missing)}")
+    if quality.is_copy:
+        problems.append(f"the prompt is a near copy of example id {quality.closest_example_id} "
+                        f"(similarity {quality.novelty:.3f})")
+    return problems
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "options"
+        parts.append(f"{where}: {err['msg']} (got {err.get('input')!r:.80})")
+    return "invalid assistant options: " + "; ".join(parts)

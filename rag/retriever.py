@@ -1,0 +1,232 @@
+"""The retriever: dense, keyword and hybrid search over a prompt index, with MMR diversity.
+
+`Retriever.search(text, k, mode, filters, diversity)` returns `RetrievedPrompt`s (the stored
+hit plus where each mode ranked it). Modes:
+
+- "dense": cosine similarity of MiniLM embeddings (the index's FAISS side).
+- "keyword": BM25 (the index's SQLite FTS5 side), with typo tolerance: a query word that is
+  not in the index's vocabulary also searches for its closest indexed words (edit distance 1,
+  most frequent first; see `vocabulary.py`).
+- "hybrid": both lists fetched deep (`HybridParams.depth`), every candidate scored on both
+  sides (the dense cosine is computed for keyword-only candidates from the stored vectors),
+  each side's scores normalised by that query's best score, then fused as a weighted sum plus a
+  small reciprocal-rank term. Plain RRF throws away how far apart the scores are; the weights
+  below were tuned with `benchmarks/bench_retrieval.py` (numbers in benchmarks/README.md).
+
+Diversity (`diversity` in [0, 1]) re-ranks the top candidates with maximal marginal relevance
+over the stored vectors (lambda = 1 - diversity), so the top results are not ten near-copies.
+
+Deliberately not here: how the index stores or searches (index/), turning hits into prompts
+(assistant.py), and learning-to-rank models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import InputError
+
+Mode = Literal["dense", "keyword", "hybrid"]
+MODES: tuple[str, ...] = ("dense", "keyword", "hybrid")
+MAX_K = 200
+
+
+class HybridParams(BaseModel):
+    """How dense and keyword lists are fused (defaults tuned on real DiffusionDB prompts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    depth: int = Field(100, ge=1, le=2000, description="How many candidates each side fetches.")
+    dense_weight: float = Field(0.5, ge=0.0, description="Weight of the normalised dense cosine.")
+    keyword_weight: float = Field(0.5, ge=0.0, description="Weight of the normalised BM25 score.")
+    rrf_weight: float = Field(0.0, ge=0.0, description="Weight of the reciprocal-rank term.")
+    rrf_k: float = Field(60.0, gt=0.0, description="The k constant of reciprocal rank fusion.")
+    typo_tolerance: bool = Field(True, description="Also search the closest indexed words of unknown query words.")
+
+
+class SearchOptions(BaseModel):
+    """One search, checked at the boundary."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1, max_length=20_000, description="What to search for (an idea or a prompt).")
+    k: int = Field(10, ge=1, le=MAX_K, description="How many prompts to return.")
+    mode: Mode = Field("hybrid", description="dense (meaning), keyword (BM25 words) or hybrid (both, fused).")
+    diversity: float | None = Field(
+        None, ge=0.0, le=1.0, description="MMR diversity: 0 = pure relevance, 1 = most varied; None = off."
+    )
+
+
+@dataclass(frozen=True)
+class RetrievedPrompt:
+    """A stored prompt and how each mode ranked it (ranks are 1-based; None = not in that list)."""
+
+    hit: Any  # index.SearchHit
+    score: float  # the mode's final score (fused for hybrid), higher is better
+    rank: int
+    dense_rank: int | None = None
+    dense_score: float | None = None
+    keyword_rank: int | None = None
+    keyword_score: float | None = None
+
+    @property
+    def id(self) -> int:
+        return self.hit.id
+
+    @property
+    def prompt(self) -> str:
+        return self.hit.prompt
+
+    @property
+    def count(self) -> int:
+        return self.hit.count
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hit"] = self.hit.to_dict()
+        return data
+
+
+@dataclass
+class _Candidate:
+    id: int
+    hit: Any = None
+    dense_rank: int | None = None
+    dense_score: float | None = None
+    keyword_rank: int | None = None
+    keyword_score: float | None = None
+    fused: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class Retriever:
+    """Search a `PromptIndex` by meaning, by words, or both; optionally diversified."""
+
+    def __init__(self, index: Any, params: HybridParams | None = None) -> None:
+        self.index = index
+        self.params = params or HybridParams()
+        self._vocabulary = None
+
+    @classmethod
+    def load(cls, index_path: Path | str | None = None, params: HybridParams | None = None) -> Retriever:
+        """Open the index at `index_path` (default: the settings' default index)."""
+        from index.store import PromptIndex
+
+        if index_path is None:
+            from core.settings import get_settings
+
+            index_path = get_settings().default_index
+        return cls(PromptIndex.load(Path(index_path)), params)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    # ---- public --------------------------------------------------------------------------
+    def search(
+        self,
+        text: str,
+        k: int = 10,
+        mode: str = "dense",
+        filters: Any = None,
+        diversity: float | None = None,
+    ) -> list[RetrievedPrompt]:
+        """The k best prompts for `text` in `mode`; `diversity` in [0, 1] turns on MMR."""
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"search text must be non-empty, got {text!r}")
+        try:
+            options = SearchOptions(text=text, k=k, mode=mode, diversity=diversity)
+        except ValueError as exc:
+            raise InputError(f"invalid search options: {exc}") from None
+        pool = options.k if diversity is None else max(3 * options.k, 30)
+        if mode == "dense":
+            candidates = self._dense(text, pool, filters)
+        elif mode == "keyword":
+            candidates = self._keyword(text, pool, filters)
+        else:
+            candidates = self._hybrid(text, pool, filters)
+        if diversity is not None and len(candidates) > 1:
+            candidates = self._mmr(candidates, options.k, 1.0 - diversity)
+        return [
+            RetrievedPrompt(c.hit, c.fused, rank, c.dense_rank, c.dense_score, c.keyword_rank, c.keyword_score)
+            for rank, c in enumerate(candidates[: options.k], start=1)
+        ]
+
+    def keyword_query(self, text: str) -> str:
+        """The text the keyword side searches for: `text` plus corrections of unknown words."""
+        if not self.params.typo_tolerance:
+            return text
+        corrections = self.vocabulary().corrections(text)
+        return f"{text} {' '.join(corrections)}" if corrections else text
+
+    def vocabulary(self):
+        from rag.vocabulary import Vocabulary
+
+        if self._vocabulary is None:
+            self._vocabulary = Vocabulary.from_index(self.index)
+        return self._vocabulary
+
+    # ---- modes ---------------------------------------------------------------------------
+    def _dense(self, text: str, k: int, filters: Any, vector: np.ndarray | None = None) -> list[_Candidate]:
+        query = self.index.embed_query(text) if vector is None else vector
+        hits = self.index.search_vector(query, min(k, len(self.index)), filters)
+        return [_Candidate(h.id, h, rank, h.score, fused=h.score) for rank, h in enumerate(hits, start=1)]
+
+    def _keyword(self, text: str, k: int, filters: Any) -> list[_Candidate]:
+        hits = self.index.keyword_search(self.keyword_query(text), min(k, len(self.index)), filters)
+        return [
+            _Candidate(h.id, h, keyword_rank=rank, keyword_score=h.score, fused=h.score)
+            for rank, h in enumerate(hits, start=1)
+        ]
+
+    def _hybrid(self, text: str, k: int, filters: Any) -> list[_Candidate]:
+        p = self.params
+        depth = max(p.depth, k)
+        query = self.index.embed_query(text)
+        by_id: dict[int, _Candidate] = {}
+        for c in self._dense(text, depth, filters, vector=query):
+            by_id[c.id] = c
+        for c in self._keyword(text, depth, filters):
+            known = by_id.setdefault(c.id, _Candidate(c.id, c.hit))
+            known.keyword_rank, known.keyword_score = c.keyword_rank, c.keyword_score
+        if not by_id:
+            return []
+        # Every candidate gets a dense score: keyword-only ones from their stored vectors.
+        missing = [i for i, c in by_id.items() if c.dense_score is None]
+        if missing:
+            sims = self.index.vectors(missing) @ np.asarray(query, dtype=np.float32)
+            for i, s in zip(missing, sims.tolist()):
+                by_id[i].dense_score = float(s)
+        best_dense = max(max(c.dense_score for c in by_id.values()), 1e-9)
+        best_kw = max([c.keyword_score for c in by_id.values() if c.keyword_score] or [1e-9])
+        for c in by_id.values():
+            dense = max(c.dense_score, 0.0) / best_dense
+            keyword = max(c.keyword_score or 0.0, 0.0) / best_kw
+            rrf = sum(1.0 / (p.rrf_k + r) for r in (c.dense_rank, c.keyword_rank) if r is not None)
+            c.fused = p.dense_weight * dense + p.keyword_weight * keyword + p.rrf_weight * rrf * p.rrf_k
+        ranked = sorted(by_id.values(), key=lambda c: (-c.fused, c.id))
+        return ranked[: max(k, 1)]
+
+    # ---- diversity -----------------------------------------------------------------------
+    def _mmr(self, candidates: list[_Candidate], k: int, lam: float) -> list[_Candidate]:
+        """Greedy maximal marginal relevance: lam * relevance - (1 - lam) * max similarity to picked."""
+        vectors = self.index.vectors([c.id for c in candidates])
+        scores = np.array([c.fused for c in candidates], dtype=np.float64)
+        spread = scores.max() - scores.min()
+        relevance = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
+        sims = vectors @ vectors.T
+        picked: list[int] = [0]  # the most relevant result always leads
+        left = list(range(1, len(candidates)))
+        while left and len(picked) < k:
+            redundancy = sims[np.ix_(left, picked)].max(axis=1)
+            value = lam * relevance[left] - (1.0 - lam) * redundancy
+            best = left[int(np.argmax(value))]
+            picked.append(best)
+            left.remove(best)
+        return [candidates[i] for i in picked]

@@ -1,0 +1,119 @@
+"""Every way an index directory can be wrong gives an IndexLoadError that names the fix."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.errors import IndexLoadError
+from index import Embedder, PromptIndex
+
+
+def _load_error(path, **kwargs) -> str:
+    with pytest.raises(IndexLoadError) as info:
+        PromptIndex.load(path, **kwargs)
+    return str(info.value)
+
+
+def _edit_manifest(path, **changes):
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest.update(changes)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_missing_directory(tmp_path):
+    message = _load_error(tmp_path / "nope")
+    assert "promptrag ingest" in message and "--index" in message
+
+
+def test_directory_without_manifest(tmp_path):
+    assert "manifest.json is missing" in _load_error(tmp_path)
+
+
+def test_corrupted_manifest_json(literal_copy):
+    (literal_copy / "manifest.json").write_text('{"format_version": 1, "dimension": ')
+    message = _load_error(literal_copy)
+    assert "not valid JSON" in message and "promptrag ingest" in message
+
+
+def test_manifest_with_wrong_fields(literal_copy):
+    _edit_manifest(literal_copy, dimension="384")
+    assert "corrupted" in _load_error(literal_copy)
+    _edit_manifest(literal_copy, dimension=384, surprise=1)
+    assert "corrupted" in _load_error(literal_copy)
+
+
+def test_newer_format_version(literal_copy):
+    _edit_manifest(literal_copy, format_version=99)
+    assert "upgrade promptrag" in _load_error(literal_copy)
+
+
+def test_truncated_vectors(literal_copy):
+    path = literal_copy / "vectors.npy"
+    path.write_bytes(path.read_bytes()[:-100])
+    message = _load_error(literal_copy)
+    assert "vectors.npy" in message and "truncated" in message and "promptrag ingest" in message
+
+
+@pytest.mark.parametrize("name", ["vectors.npy", "faiss.index", "rows.sqlite"])
+def test_modified_file_same_size(literal_copy, name):
+    path = literal_copy / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flip one byte in the middle: only the full sha256 sees it
+    path.write_bytes(bytes(data))
+    message = _load_error(literal_copy)
+    assert name in message and "checksum" in message
+
+
+def test_missing_data_file(literal_copy):
+    (literal_copy / "faiss.index").unlink()
+    assert "faiss.index is missing" in _load_error(literal_copy)
+
+
+def test_row_count_and_dimension_mismatch(literal_copy):
+    manifest = json.loads((literal_copy / "manifest.json").read_text())
+    _edit_manifest(literal_copy, row_count=manifest["row_count"] + 1)
+    assert "manifest says" in _load_error(literal_copy)
+    _edit_manifest(literal_copy, row_count=manifest["row_count"], dimension=512)
+    assert "manifest says" in _load_error(literal_copy)
+
+
+class OtherModel(Embedder):
+    model_id = "BAAI/bge-small-en-v1.5"
+    dimension = 384
+
+    def embed_batch(self, texts):
+        v = np.ones((len(texts), self.dimension), dtype=np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_other_embedding_model(literal_index_dir):
+    message = _load_error(literal_index_dir, embedder=OtherModel())
+    assert "sentence-transformers/all-MiniLM-L6-v2" in message and "BAAI/bge-small-en-v1.5" in message
+
+
+def test_short_alias_of_the_same_model_is_accepted(literal_index_dir):
+    class Alias(OtherModel):
+        model_id = "all-MiniLM-L6-v2"
+
+    with PromptIndex.load(literal_index_dir, embedder=Alias()) as index:
+        assert len(index) > 0
+
+
+def test_full_verify_catches_what_quick_checks_skip(literal_copy, monkeypatch):
+    import index.manifest as manifest_module
+
+    # Pretend every file is "large": load then only checks sizes + the quick head/tail digest.
+    monkeypatch.setattr(manifest_module, "FULL_CHECK_BYTES", 0)
+    path = literal_copy / "vectors.npy"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    if len(data) > 2 * 1024 * 1024:  # a tiny file is covered entirely by the quick digest
+        with PromptIndex.load(literal_copy) as index:
+            with pytest.raises(IndexLoadError, match="sha256"):
+                index.verify(full=True)
+    else:
+        assert "checksum" in _load_error(literal_copy)

@@ -24,7 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from index import IndexWriter, PromptIndex, PromptRecord, SearchFilters, load_embedder  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "diffusiondb_imagereward" / "refl_prompts_dev.json"
+DATA = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "diffusiondb_imagereward"
+    / "refl_prompts_dev.json"
+)
 
 
 def percentiles(samples: list[float]) -> str:
@@ -35,15 +41,22 @@ def percentiles(samples: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=3000)
-    parser.add_argument("--scale", type=int, default=0, help="grow the corpus to this many rows (noisy copies)")
+    parser.add_argument(
+        "--scale", type=int, default=0, help="grow the corpus to this many rows (noisy copies)"
+    )
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
 
-    texts = list(dict.fromkeys(" ".join(r["text"].split()) for r in json.loads(DATA.read_text())))[: args.prompts]
+    texts = list(dict.fromkeys(" ".join(r["text"].split()) for r in json.loads(DATA.read_text())))[
+        : args.prompts
+    ]
     embedder = load_embedder()
     t0 = time.perf_counter()
     vectors = embedder.embed(texts, batch_size=64)
-    print(f"embedded {len(texts)} prompts in {time.perf_counter() - t0:.1f} s on {getattr(embedder, 'device', '?')}")
+    print(
+        f"embedded {len(texts)} prompts in {time.perf_counter() - t0:.1f} s "
+        f"on {getattr(embedder, 'device', '?')}"
+    )
     if args.scale > len(texts):
         rng = np.random.default_rng(0)
         reps = rng.integers(0, len(texts), args.scale - len(texts))
@@ -61,11 +74,18 @@ def main() -> None:
         results = {}
         for index_type in ("flat", "hnsw", "ivf_sq8"):
             t0 = time.perf_counter()
-            writer = IndexWriter(Path(tmp) / index_type, model_id=embedder.model_id, dimension=embedder.dimension,
-                                 index_type=index_type)
+            writer = IndexWriter(
+                Path(tmp) / index_type,
+                model_id=embedder.model_id,
+                dimension=embedder.dimension,
+                index_type=index_type,
+            )
             for start in range(0, len(texts), 50_000):
                 chunk = slice(start, start + 50_000)
-                writer.add([PromptRecord(t, count=int(c)) for t, c in zip(texts[chunk], counts[chunk])], vectors[chunk])
+                writer.add(
+                    [PromptRecord(t, count=int(c)) for t, c in zip(texts[chunk], counts[chunk], strict=True)],
+                    vectors[chunk],
+                )
             writer.publish()
             build_s = time.perf_counter() - t0
             index = PromptIndex.load(Path(tmp) / index_type, embedder=embedder)
@@ -88,9 +108,13 @@ def main() -> None:
             recall = ""
             if index_type != "flat":
                 truth = results["flat"]
-                recall = f"recall@10 {np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]):.3f}"
-            print(f"{index_type:8s} n={len(index)} build {build_s:6.1f} s | search_vector {percentiles(plain)} | "
-                  f"filtered {percentiles(filtered)} | search(text) {percentiles(e2e)} {recall}")
+                overlap = [len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)]
+                recall = f"recall@10 {np.mean(overlap):.3f}"
+            print(
+                f"{index_type:8s} n={len(index)} build {build_s:6.1f} s | "
+                f"search_vector {percentiles(plain)} | "
+                f"filtered {percentiles(filtered)} | search(text) {percentiles(e2e)} {recall}"
+            )
             index.close()
 
 

@@ -37,7 +37,10 @@ def _cell(value: object) -> str:
 
 
 def format_table(hits: list) -> str:
-    header = f"{'#':>3} {'score':>6} {'count':>5} {'steps':>5} {'cfg':>5} {'sampler':<18} {'size':<9} {'seed':>10}  prompt"
+    header = (
+        f"{'#':>3} {'score':>6} {'count':>5} {'steps':>5} {'cfg':>5} "
+        f"{'sampler':<18} {'size':<9} {'seed':>10}  prompt"
+    )
     lines = [header, "-" * len(header)]
     for rank, hit in enumerate(hits, 1):
         size = f"{hit.width}x{hit.height}" if hit.width and hit.height else "-"
@@ -57,7 +60,9 @@ def search(
     json_output: bool = JsonOption,
     index: Path | None = IndexOption,
     min_count: int = typer.Option(1, "--min-count", help="Only prompts that occurred at least N times."),
-    size: str | None = typer.Option(None, "--size", help="Only prompts generated at this size, e.g. 512x512."),
+    size: str | None = typer.Option(
+        None, "--size", help="Only prompts generated at this size, e.g. 512x512."
+    ),
     sampler: str | None = typer.Option(None, "--sampler", help="Only prompts generated with this sampler."),
     max_nsfw: float | None = typer.Option(
         None, "--max-nsfw", help="Drop prompts whose prompt or image NSFW score is above X (0-1)."
@@ -69,7 +74,9 @@ def search(
     if not 1 <= k <= 1000:
         raise InputError(f"-k must be between 1 and 1000, got {k}")
     if not idea.strip():
-        raise InputError("the idea to search for is empty: pass some words, e.g. promptrag search 'a red fox'")
+        raise InputError(
+            "the idea to search for is empty: pass some words, e.g. promptrag search 'a red fox'"
+        )
     width, height = parse_size(size)
     filters = validated(
         SearchFilters,

@@ -45,12 +45,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["anthropic", "rules"],
         description="Enhancers tried in order; the chain always ends in 'rules'.",
     )
-    anthropic_model: str = Field("claude-sonnet-4-5", description="Claude model id (Anthropic API).")
+    anthropic_model: str = Field("claude-sonnet-4-6", description="Claude model id (Anthropic API).")
     anthropic_base_url: str | None = Field(
         None, description="Override of the Anthropic API URL (proxies, tests)."
     )
     bedrock_text_model: str = Field(
-        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "us.anthropic.claude-sonnet-4-6",
         description="Bedrock model or inference-profile id for Claude.",
     )
     bedrock_image_model: str = Field(

@@ -14,6 +14,7 @@ falls back to another enhancer instead), or any token-budget policy.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -22,6 +23,9 @@ from core.errors import BackendError
 from enhancers.base import STYLES, Candidate, EnhanceRequest
 
 MAX_PROMPT_CHARS = 4_000
+MAX_SCAN_CHARS = 50_000  # ~12k tokens: well above any max_tokens we ask for
+# Where a prompt object (or a list of them) can start: `{"` or `[{`, whitespace allowed.
+_OPENERS = re.compile(r'\{\s*"|\[\s*\{')
 _WRAPPER_KEYS = ("candidates", "prompts", "results", "items")
 _SNIPPET_CHARS = 200
 
@@ -67,22 +71,30 @@ class LLMPrompt(BaseModel):
 
 
 def _json_values(text: str) -> list[Any]:
-    """Every top-level JSON object or array embedded in `text`, in order."""
+    """Every top-level JSON object or array embedded in `text`, in order.
+
+    Only the first MAX_SCAN_CHARS are read, and a value nested deeper than Python's recursion
+    limit ends the scan: model output is untrusted and must not cost quadratic time or crash.
+    """
     decoder = json.JSONDecoder()
     values: list[Any] = []
+    text = text[:MAX_SCAN_CHARS]
     pos = 0
-    while True:
-        starts = [i for i in (text.find("{", pos), text.find("[", pos)) if i != -1]
-        if not starts:
-            return values
-        start = min(starts)
+    while (found := _OPENERS.search(text, pos)) is not None:
+        start = found.start()
         try:
-            value, end = decoder.raw_decode(text, start)
+            # Decoding a slice, not (text, start): a failed decode reports its line number by
+            # counting newlines from the start of what it was given, which made hostile output
+            # with many false starts quadratic.
+            value, length = decoder.raw_decode(text[start:])
         except json.JSONDecodeError:
             pos = start + 1  # not JSON here (prose bracket, truncated value): look further on
             continue
+        except RecursionError:
+            break  # absurdly deep nesting: keep what was found before it
         values.append(value)
-        pos = end
+        pos = start + length
+    return values
 
 
 def _prompt_objects(value: Any) -> list[Any]:

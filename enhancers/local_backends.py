@@ -53,6 +53,7 @@ class Generation:
     texts: list[str]
     new_tokens: int
     seconds: float
+    stop_reasons: list[str] = field(default_factory=list)  # per text: "stop" or "length" (cut off)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class GGUFModel(LocalModel):
     def generate(self, job: GenerationJob) -> Generation:
         started = time.perf_counter()
         texts: list[str] = []
+        reasons: list[str] = []
         new_tokens = 0
         for i in range(job.n):
             common = {
@@ -142,8 +144,9 @@ class GGUFModel(LocalModel):
                     raise _too_long(int(found.group(1)), self.key, job.max_new_tokens) from None
                 raise BackendError(f"llama.cpp failed on model {self.key.location!r}: {exc}") from None
             texts.append(text)
+            reasons.append(out["choices"][0].get("finish_reason") or "stop")
             new_tokens += int(out.get("usage", {}).get("completion_tokens", 0))
-        return Generation(texts, new_tokens, time.perf_counter() - started)
+        return Generation(texts, new_tokens, time.perf_counter() - started, reasons)
 
     def close(self) -> None:
         closer = getattr(self.llm, "close", None)
@@ -239,10 +242,15 @@ class TransformersModel(LocalModel):
             torch.manual_seed(job.seed)  # seeds CPU and CUDA generators inside the fork only
             output = self.model.generate(**enc, **options)
         new = output[:, prompt_len:]
-        pad = self.tokenizer.pad_token_id
-        new_tokens = int((new != pad).sum()) if pad is not None else int(new.numel())
+        ends = {self.tokenizer.pad_token_id, self.tokenizer.eos_token_id} - {None}
+        ended = torch.isin(new, torch.tensor(sorted(ends), device=new.device)) if ends else new.bool() & False
+        new_tokens = int((~ended).sum())
         texts = [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
-        return Generation(texts, new_tokens, time.perf_counter() - started)
+        # A row that used every allowed token without an end token was cut off.
+        reasons = [
+            "length" if new.shape[1] >= job.max_new_tokens and not bool(row.any()) else "stop" for row in ended
+        ]
+        return Generation(texts, new_tokens, time.perf_counter() - started, reasons)
 
 
 # --------------------------------------------------------------------------------------------

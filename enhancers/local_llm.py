@@ -32,10 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import BackendError, InputError
 from enhancers.base import Candidate, EnhanceRequest, EnhanceResult, Enhancer
+from enhancers.llm_output import result_style
+from enhancers.rules import resolve_style
 from enhancers.local_backends import (
     Generation,
     GenerationJob,
     LoadReport,
+    LocalModel,
     ModelKey,
     load_model,
     random_seed,
@@ -49,6 +52,7 @@ PAI_BLOOM_FORMAT = (
 )
 
 
+_MAX_SAMPLING_ROUNDS = 3
 _PLACEHOLDER_RE = re.compile(r"\{\{.*?\}\}|\$\{?[a-z_]+\}?|</?(idea|example|examples)\b", re.IGNORECASE)
 
 
@@ -167,103 +171,120 @@ class LocalLLMEnhancer(Enhancer):
         # 1. load the model (cached after the first call)
         report = self.load()
         loaded = report.model
-        # 2. build the generation job: chat templates, or the model's instruction format
+        # 2. chat model (shared templates, JSON answer) or instruction-format model (raw text)?
         fmt = instruction_format_for(self.model)
         if fmt is None and not loaded.has_chat_template:
             fmt = DEFAULT_INSTRUCTION_FORMAT
-        job = self._instruction_job(request, fmt) if fmt else self._chat_job(request)
-        # 3. sample
-        generation = loaded.generate(job)
-        self.last_generation = generation
-        # 4. read the candidates out of the text
+        # 3. sample and 4. read the candidates out of the text
         if fmt is not None:
-            candidates = self._instruction_candidates(request, fmt, generation.texts)
+            candidates, generation = self._instruction_candidates(loaded, request, fmt)
+            style = resolve_style(request)[0]
         else:
-            candidates = self._chat_candidates(request, generation.texts[0])
+            generation = self.last_generation = loaded.generate(self._chat_job(request))
+            prompts = self._chat_prompts(request, generation)
+            candidates = [prompt.to_candidate() for prompt in prompts]
+            style = result_style(request, prompts)
         # 5. the result, with where the time went
         timings = {"load_s": report.load_s, "generate_s": generation.seconds}
         if generation.seconds > 0:
             timings["tokens_per_s"] = generation.new_tokens / generation.seconds
-        return self.make_result(request, candidates, style=request.style, started=started, timings=timings)
+        return self.make_result(request, candidates, style=style, started=started, timings=timings)
 
     # ---------------------------------------------------------------------------------------
 
-    def _sampling(self, request: EnhanceRequest) -> dict:
+    def _sampling(self, request: EnhanceRequest, round_: int = 0) -> dict:
         from enhancers.prompting import temperature_for
 
         seed = self.options.seed if self.options.seed is not None else random_seed()
         return {
             "max_new_tokens": self.options.max_new_tokens,
             "temperature": temperature_for(request.creativity),
-            "seed": seed,
+            "seed": seed + 1000 * round_,
         }
 
     def _chat_job(self, request: EnhanceRequest) -> GenerationJob:
         from enhancers.prompting import build_messages
 
         system, user = build_messages(request)
+        schema = answer_schema(request.n_candidates, with_style=request.style == "auto")
         return GenerationJob(
             messages=(("system", system), ("user", user)),
             n=1,
-            json_schema=answer_schema(request.n_candidates) if self.options.json_mode else None,
+            json_schema=schema if self.options.json_mode else None,
             **self._sampling(request),
         )
 
-    def _instruction_job(self, request: EnhanceRequest, fmt: InstructionFormat) -> GenerationJob:
-        return GenerationJob(
-            text=fmt.template.format(idea=_instruction_input(request)),
-            n=request.n_candidates,
-            stop=fmt.stop,
-            **self._sampling(request),
-        )
-
-    def _chat_candidates(self, request: EnhanceRequest, text: str) -> list[Candidate]:
-        from enhancers.llm_output import parse_llm_output
+    def _chat_prompts(self, request: EnhanceRequest, generation: Generation) -> list:
+        from enhancers.llm_output import parse_with_stop_reason
 
         hint = "a larger instruct model (e.g. Qwen/Qwen2.5-3B-Instruct) follows the format better"
+        stop_reason = generation.stop_reasons[0] if generation.stop_reasons else None
         try:
-            candidates = parse_llm_output(text, request.n_candidates)
+            prompts = parse_with_stop_reason(generation.texts[0], request.n_candidates, stop_reason, self.model)
         except BackendError as exc:
             raise BackendError(f"local model {self.model!r} gave no usable prompt: {exc}; {hint}") from None
         # Small models under a JSON grammar sometimes fill the fields with template placeholders.
-        kept = [c for c in candidates if not _PLACEHOLDER_RE.search(c.prompt)]
+        kept = [p for p in prompts if not _PLACEHOLDER_RE.search(p.prompt)]
         if not kept:
             raise BackendError(
                 f"local model {self.model!r} echoed a template placeholder instead of a prompt "
-                f"({candidates[0].prompt[:80]!r}); {hint}"
+                f"({prompts[0].prompt[:80]!r}); {hint}"
             )
-        return kept
+        negative = negative_prompt_for(request)
+        return [
+            p.model_copy(update={"negative_prompt": negative})
+            if not p.negative_prompt or _PLACEHOLDER_RE.search(p.negative_prompt)
+            else p
+            for p in kept
+        ]
 
     def _instruction_candidates(
-        self, request: EnhanceRequest, fmt: InstructionFormat, texts: list[str]
-    ) -> list[Candidate]:
+        self, loaded: LocalModel, request: EnhanceRequest, fmt: InstructionFormat
+    ) -> tuple[list[Candidate], Generation]:
+        text = fmt.template.format(idea=_instruction_input(request))
         prompts: list[str] = []
-        for text in texts:
-            prompt = clean_instruction_output(text, fmt.stop)
-            if fmt.keep_input and prompt:
-                prompt = f"{_instruction_input(request)} {prompt}".strip()
-            if prompt and prompt not in prompts:
-                prompts.append(prompt)
+        total = Generation([], 0, 0.0)
+        # Sampling may repeat itself (low temperature, confident model): sample again for the rest.
+        for round_ in range(_MAX_SAMPLING_ROUNDS):
+            wanted = request.n_candidates - len(prompts)
+            if wanted <= 0:
+                break
+            job = GenerationJob(text=text, n=wanted, stop=fmt.stop, **self._sampling(request, round_))
+            generation = loaded.generate(job)
+            total = Generation(
+                total.texts + generation.texts,
+                total.new_tokens + generation.new_tokens,
+                total.seconds + generation.seconds,
+                total.stop_reasons + generation.stop_reasons,
+            )
+            self.last_generation = total
+            for raw in generation.texts:
+                prompt = clean_instruction_output(raw, fmt.stop)
+                if fmt.keep_input and prompt:
+                    prompt = f"{_instruction_input(request)} {prompt}"
+                if prompt and prompt not in prompts:
+                    prompts.append(prompt)
         if not prompts:
             raise BackendError(
                 f"local model {self.model!r} wrote no prompt text after its instruction "
-                f"(raw output: {texts[:1]!r}); try a higher creativity or another model"
+                f"(raw output: {total.texts[:1]!r}); try a higher creativity or another model"
             )
         negative = negative_prompt_for(request)
-        return [Candidate(prompt=p, negative_prompt=negative) for p in prompts]
+        return [Candidate(prompt=p, negative_prompt=negative) for p in prompts], total
 
 
-def answer_schema(n: int) -> dict:
+def answer_schema(n: int, *, with_style: bool = False) -> dict:
     """JSON schema of the answer the templates ask for: one object, or an array of `n` of them."""
-    item = {
-        "type": "object",
-        "properties": {
-            "prompt": {"type": "string", "minLength": 1},
-            "negative_prompt": {"type": "string"},
-            "rationale": {"type": "string"},
-        },
-        "required": ["prompt", "negative_prompt", "rationale"],
+    from enhancers.prompting import CONCRETE_STYLES
+
+    properties: dict = {
+        "prompt": {"type": "string", "minLength": 1},
+        "negative_prompt": {"type": "string"},
+        "rationale": {"type": "string"},
     }
+    if with_style:
+        properties["style"] = {"type": "string", "enum": list(CONCRETE_STYLES)}
+    item = {"type": "object", "properties": properties, "required": list(properties)}
     if n == 1:
         return item
     return {"type": "array", "items": item, "minItems": n, "maxItems": n}
@@ -271,10 +292,9 @@ def answer_schema(n: int) -> dict:
 
 def negative_prompt_for(request: EnhanceRequest) -> str:
     """Instruction models write no negative prompt: use the rules' one for the (detected) style."""
-    from enhancers.styles import DEFAULT_STYLE, STYLE_SPECS, detect_style
+    from enhancers.styles import STYLE_SPECS
 
-    style = request.style if request.style != "auto" else (detect_style(request.idea)[0] or DEFAULT_STYLE)
-    return ", ".join(STYLE_SPECS[style].negative)
+    return ", ".join(STYLE_SPECS[resolve_style(request)[0]].negative)
 
 
 def _instruction_input(request: EnhanceRequest) -> str:

@@ -105,8 +105,12 @@ class BedrockImageBackend(ImageBackend):
 
     def _get_client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
+            try:
+                import boto3
+                from botocore.config import Config
+            except ImportError as exc:
+                raise BackendError(f"the bedrock backend needs boto3 ({exc}); "
+                                   "install the extra: pip install 'promptrag[generate]'") from exc
 
             config = Config(
                 retries={"max_attempts": self._max_retries, "mode": "standard"},

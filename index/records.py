@@ -107,7 +107,9 @@ class SearchFilters(BaseModel):
 
     min_count: int = Field(1, ge=1, description="Only prompts that occurred at least this many times.")
     width: int | None = Field(None, ge=1, description="Only prompts generated at this image width (pixels).")
-    height: int | None = Field(None, ge=1, description="Only prompts generated at this image height (pixels).")
+    height: int | None = Field(
+        None, ge=1, description="Only prompts generated at this image height (pixels)."
+    )
     sampler: str | None = Field(
         None, min_length=1, description="Only prompts generated with this sampler, e.g. 'k_euler_ancestral'."
     )

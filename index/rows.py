@@ -66,8 +66,9 @@ def create(path: Path) -> sqlite3.Connection:
 
 
 def insert(conn: sqlite3.Connection, first_id: int, records: Sequence[PromptRecord]) -> None:
+    placeholders = ", ".join("?" * (len(RECORD_COLUMNS) + 1))
     conn.executemany(
-        f"INSERT INTO prompts (id, {', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * (len(RECORD_COLUMNS) + 1))})",
+        f"INSERT INTO prompts (id, {', '.join(RECORD_COLUMNS)}) VALUES ({placeholders})",
         ((first_id + i, *record.as_row()) for i, record in enumerate(records)),
     )
     conn.commit()
@@ -95,7 +96,9 @@ def open_readonly(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         conn.execute("SELECT count(*) FROM prompts_fts WHERE prompts_fts MATCH 'x'").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise IndexLoadError(f"{path} cannot be read as an index database ({exc}); re-run `promptrag ingest`") from None
+        raise IndexLoadError(
+            f"{path} cannot be read as an index database ({exc}); re-run `promptrag ingest`"
+        ) from None
     return conn
 
 
@@ -125,7 +128,9 @@ def filter_ids(conn: sqlite3.Connection, ids: Sequence[int], filters: SearchFilt
 def matching_ids(conn: sqlite3.Connection, filters: SearchFilters, limit: int) -> list[int] | None:
     """All ids passing `filters`, or None when more than `limit` rows pass (filter is not selective)."""
     condition, params = filters.to_sql()
-    rows = conn.execute(f"SELECT p.id FROM prompts p WHERE {condition} LIMIT ?", [*params, limit + 1]).fetchall()
+    rows = conn.execute(
+        f"SELECT p.id FROM prompts p WHERE {condition} LIMIT ?", [*params, limit + 1]
+    ).fetchall()
     return None if len(rows) > limit else [row[0] for row in rows]
 
 

@@ -40,8 +40,15 @@ MAX_QUERY_CHARS = 20_000
 class PromptIndex:
     """A loaded prompt index (FAISS + SQLite + vectors.npy), safe to share between threads."""
 
-    def __init__(self, path: Path, manifest: Manifest, faiss_index: Any, vectors: np.ndarray, conn: Any,
-                 embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        manifest: Manifest,
+        faiss_index: Any,
+        vectors: np.ndarray,
+        conn: Any,
+        embedder: Embedder | None = None,
+    ) -> None:
         self.path = path
         self.manifest = manifest
         self._faiss = faiss_index
@@ -84,7 +91,8 @@ class PromptIndex:
         if stored != manifest.row_count:
             conn.close()
             raise IndexLoadError(
-                f"{path / 'rows.sqlite'} holds {stored} rows but the manifest says {manifest.row_count}; {REBUILD_HINT}"
+                f"{path / 'rows.sqlite'} holds {stored} rows but the manifest says "
+                f"{manifest.row_count}; {REBUILD_HINT}"
             )
         return cls(path, manifest, faiss_index, vectors, conn, embedder)
 
@@ -97,7 +105,10 @@ class PromptIndex:
 
     def __repr__(self) -> str:
         m = self.manifest
-        return f"PromptIndex({str(self.path)!r}, rows={m.row_count}, type={m.index_type!r}, model={m.embedding_model!r})"
+        return (
+            f"PromptIndex({str(self.path)!r}, rows={m.row_count}, type={m.index_type!r}, "
+            f"model={m.embedding_model!r})"
+        )
 
     # ---- dense search --------------------------------------------------------------------
     @property
@@ -120,7 +131,9 @@ class PromptIndex:
         _check_k(k)
         return self.search_vector(self.embed_query(text), k, filters)
 
-    def search_vector(self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None) -> list[SearchHit]:
+    def search_vector(
+        self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None
+    ) -> list[SearchHit]:
         _check_k(k)
         query = self._check_vector(vector)
         filters = filters or SearchFilters()
@@ -138,7 +151,7 @@ class PromptIndex:
             if approximate:
                 candidates = self._rescore(ids, query)
             else:
-                candidates = list(zip(ids.tolist(), scores[0][: len(ids)].tolist()))
+                candidates = list(zip(ids.tolist(), scores[0][: len(ids)].tolist(), strict=True))
             if filters.active:
                 with self._lock:
                     kept = rows.filter_ids(self._conn, [i for i, _ in candidates], filters)
@@ -153,7 +166,7 @@ class PromptIndex:
         ids = np.sort(ids)  # memmap reads in row order are fastest
         scores = np.asarray(self._vectors[ids], dtype=np.float32) @ query
         top = np.argsort(-scores, kind="stable")[:k]
-        return self._hits(list(zip(ids[top].tolist(), scores[top].tolist())))
+        return self._hits(list(zip(ids[top].tolist(), scores[top].tolist(), strict=True)))
 
     def _rescore(self, ids: np.ndarray, query: np.ndarray) -> list[tuple[int, float]]:
         if len(ids) == 0:
@@ -161,14 +174,16 @@ class PromptIndex:
         ordered = np.sort(ids)
         scores = np.asarray(self._vectors[ordered], dtype=np.float32) @ query
         order = np.argsort(-scores, kind="stable")
-        return list(zip(ordered[order].tolist(), scores[order].tolist()))
+        return list(zip(ordered[order].tolist(), scores[order].tolist(), strict=True))
 
     def _check_vector(self, vector: np.ndarray) -> np.ndarray:
         v = np.asarray(vector, dtype=np.float32)
         if v.ndim == 2 and v.shape[0] == 1:
             v = v[0]
         if v.shape != (self.manifest.dimension,):
-            raise InputError(f"query vector must have shape ({self.manifest.dimension},), got {np.shape(vector)}")
+            raise InputError(
+                f"query vector must have shape ({self.manifest.dimension},), got {np.shape(vector)}"
+            )
         norm = float(np.linalg.norm(v))
         if not np.isfinite(norm) or norm == 0.0:
             raise InputError("query vector must be finite and non-zero")
@@ -192,7 +207,9 @@ class PromptIndex:
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored L2-normalised vectors of `ids` (a copy, (len(ids), d) float32)."""
         ids = self._check_ids(ids)
-        return np.array(self._vectors[np.asarray(ids, dtype=np.int64)], dtype=np.float32).reshape(-1, self.manifest.dimension)
+        return np.array(self._vectors[np.asarray(ids, dtype=np.int64)], dtype=np.float32).reshape(
+            -1, self.manifest.dimension
+        )
 
     def stored_vectors(self) -> np.ndarray:
         """All vectors as a read-only memmap (n, d) float32; row i is id i."""
@@ -218,7 +235,9 @@ class PromptIndex:
         out = []
         for i in ids:
             if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= int(i) < len(self):
-                raise InputError(f"no prompt with id {i!r} in index {self.path} (ids run from 0 to {len(self) - 1})")
+                raise InputError(
+                    f"no prompt with id {i!r} in index {self.path} (ids run from 0 to {len(self) - 1})"
+                )
             out.append(int(i))
         return out
 
@@ -267,13 +286,17 @@ def _load_faiss(path: Path, manifest: Manifest) -> Any:
     try:
         index = faiss.read_index(str(path))
     except RuntimeError as exc:
-        raise IndexLoadError(f"{path} cannot be read by FAISS ({str(exc).splitlines()[0]}); {REBUILD_HINT}") from None
+        raise IndexLoadError(
+            f"{path} cannot be read by FAISS ({str(exc).splitlines()[0]}); {REBUILD_HINT}"
+        ) from None
     if index.ntotal != manifest.row_count or index.d != manifest.dimension:
         raise IndexLoadError(
             f"{path} holds {index.ntotal} vectors of dimension {index.d} but the manifest says "
             f"{manifest.row_count} of dimension {manifest.dimension}; {REBUILD_HINT}"
         )
     if not ann.check_loaded(index, manifest.index_type):
-        raise IndexLoadError(f"{path} is not a {manifest.index_type!r} index as the manifest says; {REBUILD_HINT}")
+        raise IndexLoadError(
+            f"{path} is not a {manifest.index_type!r} index as the manifest says; {REBUILD_HINT}"
+        )
     ann.apply_params(index, manifest.index_type, manifest.index_params)
     return index

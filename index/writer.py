@@ -19,13 +19,14 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import InputError
 from index import ann, rows
+from index.embedder import canonical_model_id
 from index.manifest import (
     DATA_FILES,
     FORMAT_VERSION,
@@ -36,7 +37,6 @@ from index.manifest import (
     promptrag_version,
 )
 from index.records import PromptRecord
-from index.embedder import canonical_model_id
 
 NORM_TOLERANCE = 1e-3
 
@@ -155,7 +155,7 @@ class IndexWriter:
                 index_type=index_type,
                 index_params=params,
                 files={name: file_info(self.tmp_dir / name) for name in DATA_FILES},
-                created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 promptrag_version=promptrag_version(),
             )
             manifest_path = self.tmp_dir / MANIFEST_NAME

@@ -59,6 +59,17 @@ class AssistantOptions(BaseModel):
             raise ValueError("idea must contain some text")
         return value
 
+    @field_validator("filters")
+    @classmethod
+    def _filters_type(cls, value: Any) -> Any:
+        from index.records import SearchFilters
+
+        if value is None or isinstance(value, SearchFilters):
+            return value
+        if isinstance(value, dict):
+            return SearchFilters(**value)
+        raise ValueError(f"filters must be index.SearchFilters, a dict of its fields or None, got {type(value).__name__}")
+
     @field_validator("picks")
     @classmethod
     def _picks_positive(cls, value: list[int] | None) -> list[int] | None:

@@ -189,3 +189,11 @@ def test_result_style_prefers_request_then_model_then_rules():
     assert result_style(EnhanceRequest(idea="a fox"), said) == "cinematic"
     request = EnhanceRequest(idea="a fox, 35mm photo, bokeh")
     assert result_style(request, silent) == resolve_style(request)[0] != "auto"
+
+
+@pytest.mark.parametrize(
+    "text", ["[" * 50_000, '{"' * 30_000, '{"a": ' * 20_000, "{" * 200_000, '[{"prompt": "x"' * 3_000]
+)
+def test_hostile_output_is_a_clean_error_not_a_crash(text):
+    with pytest.raises(BackendError, match="no valid prompt JSON"):
+        parse_llm_output(text)

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("boto3")
 pytest.importorskip("PIL")
 
-from core.errors import BackendError, InputError, MissingCredentialError  # noqa: E402
+from core.errors import BackendError, ConfigError, InputError, MissingCredentialError  # noqa: E402
 from generate.base import ImageRequest  # noqa: E402
 from generate.bedrock_backend import BedrockImageBackend  # noqa: E402
 from generate.bedrock_schemas import ASPECT_RATIOS, SDXL_SAMPLERS, aspect_ratio, build_request, sdxl_sampler  # noqa: E402
@@ -248,3 +248,28 @@ def test_injected_client_is_used(aws, monkeypatch):
         result = BedrockImageBackend(CORE, client=client).generate(req(seed=9))
         assert "/eu-central-1/bedrock/" in srv.requests[0].headers["Authorization"]
     assert result.parameters["region"] == "eu-central-1" and result.seeds == [9]
+
+
+def test_server_errors_are_retried(server):
+    server.queue(bedrock_error(500, "InternalServerException", "boom"),
+                 bedrock_error(503, "ServiceUnavailableException", "busy"))
+    result = BedrockImageBackend(CORE).generate(req(seed=4))
+    assert len(server.requests) == 3 and result.seeds == [4]
+
+
+def test_read_timeout_is_a_clear_error(server, monkeypatch):
+    from tests.servers.base import Reply
+
+    monkeypatch.setenv("PROMPTRAG_MAX_RETRIES", "0")
+    monkeypatch.setenv("PROMPTRAG_REQUEST_TIMEOUT_S", "0.3")
+    server.queue(Reply(200, {"images": []}, delay_s=1.0))
+    with pytest.raises(BackendError, match="ReadTimeoutError.*PROMPTRAG_REQUEST_TIMEOUT_S"):
+        BedrockImageBackend(CORE).generate(req())
+
+
+def test_missing_region_names_the_variable(monkeypatch, tmp_path):
+    use_fake_aws(monkeypatch, tmp_path)
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("PROMPTRAG_BEDROCK_ENDPOINT_URL", raising=False)
+    with pytest.raises(ConfigError, match="AWS_REGION"):
+        BedrockImageBackend(SD35).generate(req())

@@ -10,6 +10,8 @@ from generate.conditioning import build_conditioning, encode_prompts, needs_cond
 from generate.diffusers_backend import DiffusersBackend
 from tests.generate.tiny_pipelines import single_torch_thread, tiny_sd_dir, tiny_sdxl_dir  # noqa: F401
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # numpy 2 notes inside diffusers
+
 LONG = "a castle on a hill at dawn, " * 5  # ~140 byte-level tokens: two windows
 
 

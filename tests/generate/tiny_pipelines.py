@@ -77,6 +77,18 @@ def _text_config(tokenizer, projection_dim: int = 32):
     )
 
 
+def _text_encoder(model_cls, tokenizer):
+    encoder = model_cls(_text_config(tokenizer)).eval()
+    # Real CLIP's final LayerNorm has a learned bias; a zero one makes every token's mean 0.
+    import torch
+
+    with torch.no_grad():
+        for name, module in encoder.named_modules():
+            if name.endswith("final_layer_norm"):
+                module.bias.normal_(0.0, 0.5)
+    return encoder
+
+
 def _vae():
     from diffusers import AutoencoderKL
 
@@ -116,7 +128,7 @@ def build_tiny_sd(directory: Path) -> Path:
     )
     pipe = StableDiffusionPipeline(
         vae=_vae(),
-        text_encoder=CLIPTextModel(_text_config(tokenizer)).eval(),
+        text_encoder=_text_encoder(CLIPTextModel, tokenizer),
         tokenizer=tokenizer,
         unet=unet,
         scheduler=scheduler,
@@ -160,8 +172,8 @@ def build_tiny_sdxl(directory: Path) -> Path:
     )
     pipe = StableDiffusionXLPipeline(
         vae=_vae(),
-        text_encoder=CLIPTextModel(_text_config(tokenizer)).eval(),
-        text_encoder_2=CLIPTextModelWithProjection(_text_config(tokenizer_2)).eval(),
+        text_encoder=_text_encoder(CLIPTextModel, tokenizer),
+        text_encoder_2=_text_encoder(CLIPTextModelWithProjection, tokenizer_2),
         tokenizer=tokenizer,
         tokenizer_2=tokenizer_2,
         unet=unet,

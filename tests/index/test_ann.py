@@ -17,7 +17,10 @@ def data():
     points = centers[rng.integers(0, CLUSTERS, N)] + 0.35 * rng.normal(size=(N, D))
     points = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
     queries = centers[rng.integers(0, CLUSTERS, 100)] + 0.35 * rng.normal(size=(100, D))
-    records = [PromptRecord(f"prompt number {i}", count=1 + i % 3, sampler=("ddim", "k_lms")[i % 2]) for i in range(N)]
+    records = [
+        PromptRecord(f"prompt number {i}", count=1 + i % 3, sampler=("ddim", "k_lms")[i % 2])
+        for i in range(N)
+    ]
     return points, queries.astype(np.float32), records
 
 

@@ -26,7 +26,9 @@ def app():
 
 
 def test_json_output_shape(app, literal_index_dir):
-    result = CliRunner().invoke(app, ["search", "a fox in the snow", "-k", "3", "--json", "--index", str(literal_index_dir)])
+    result = CliRunner().invoke(
+        app, ["search", "a fox in the snow", "-k", "3", "--json", "--index", str(literal_index_dir)]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert list(data) == ["results"] and len(data["results"]) == 3
@@ -36,8 +38,20 @@ def test_json_output_shape(app, literal_index_dir):
 
 
 def test_filters_and_table(app, literal_index_dir):
-    args = ["search", "a painting", "--index", str(literal_index_dir), "--size", "512x768", "--sampler", "k_lms",
-            "--min-count", "2", "--max-nsfw", "0.5"]
+    args = [
+        "search",
+        "a painting",
+        "--index",
+        str(literal_index_dir),
+        "--size",
+        "512x768",
+        "--sampler",
+        "k_lms",
+        "--min-count",
+        "2",
+        "--max-nsfw",
+        "0.5",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
@@ -61,7 +75,10 @@ def test_missing_index_entry_point_one_line_and_exit_code(tmp_path):
     env_home = tmp_path / "home"
     proc = subprocess.run(
         [sys.executable, "-c", "from cli.main import main; main()", "search", "a fox"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PROMPTRAG_HOME": str(env_home), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
     )
     assert proc.returncode != 0

@@ -76,8 +76,27 @@ def test_keyword_search_bm25(literal_index):
 
 @pytest.mark.parametrize(
     "query",
-    ['"', '""', "NEAR(a b)", "*", "fox*", "prompt:fox", "a OR", "AND", "NOT fox", "(", "^fox", "'; DROP TABLE prompts; --",
-     "\x00", "🦊", "-", "{prompt}: fox", "weird-prompt", "x" * 5000, " ".join(["fox"] * 500)],
+    [
+        '"',
+        '""',
+        "NEAR(a b)",
+        "*",
+        "fox*",
+        "prompt:fox",
+        "a OR",
+        "AND",
+        "NOT fox",
+        "(",
+        "^fox",
+        "'; DROP TABLE prompts; --",
+        "\x00",
+        "🦊",
+        "-",
+        "{prompt}: fox",
+        "weird-prompt",
+        "x" * 5000,
+        " ".join(["fox"] * 500),
+    ],
 )
 def test_keyword_search_hostile_queries_do_not_raise(literal_index, query):
     hits = literal_index.keyword_search(query, k=5)
@@ -145,8 +164,21 @@ def test_hit_to_dict_is_json_ready(literal_index):
     import json
 
     data = literal_index.search("fox", k=1)[0].to_dict()
-    assert set(data) == {"id", "score", "prompt", "count", "seed", "steps", "cfg", "sampler", "width",
-                         "height", "prompt_nsfw", "image_nsfw", "source"}
+    assert set(data) == {
+        "id",
+        "score",
+        "prompt",
+        "count",
+        "seed",
+        "steps",
+        "cfg",
+        "sampler",
+        "width",
+        "height",
+        "prompt_nsfw",
+        "image_nsfw",
+        "source",
+    }
     assert json.loads(json.dumps(data)) == data
 
 

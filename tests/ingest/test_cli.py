@@ -27,12 +27,17 @@ def _one_line_error(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def test_ingest_json_report_and_search(tmp_path, shared_data):
+def test_ingest_json_report(tmp_path, shared_data):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
     index = tmp_path / "idx"
-    result = promptrag("ingest", str(shared_data / REFL), "--index", str(index), "--limit", "40", "--json", "-q")
-    assert result.returncode == 0, result.stderr
+    result = CliRunner().invoke(app, ["ingest", str(shared_data / REFL), "--index", str(index), "--limit", "8",
+                                      "--json", "-q"])
+    assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["rows_read"] == 40 and report["final_rows"] == report["new_prompts_embedded"] > 0
+    assert report["rows_read"] == 8 and report["final_rows"] == report["new_prompts_embedded"] > 0
     assert report["index_path"] == str(index) and report["prompts_per_s"] > 0
     assert (index / "manifest.json").is_file() and not (tmp_path / "idx.ingest-work").exists()
 

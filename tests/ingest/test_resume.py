@@ -63,11 +63,11 @@ def _kill_when(cmd: list[str], ready, timeout: float = 90.0) -> None:
 def test_killed_ingest_resumes_to_the_same_index(tmp_path, shared_data, dev_prompts, kill_during):
     # Text source with a few duplicates, so a replayed batch would show up as a wrong count.
     source = tmp_path / "prompts.txt"
-    prompts = (dev_prompts[:150] + [p.upper() for p in dev_prompts[:20]]) * 8
+    prompts = (dev_prompts[:16] + [p.upper() for p in dev_prompts[:4]]) * 25
     source.write_text("\n".join(p.strip() for p in prompts) + "\n", encoding="utf-8")
     killed, reference = tmp_path / "killed", tmp_path / "reference"
     work = killed.with_name("killed.ingest-work")
-    args = ["--index", str(killed), "--batch-size", "4", "--read-batch-rows", "1", "--quiet"]
+    args = ["--index", str(killed), "--batch-size", "2", "--read-batch-rows", "1", "--quiet"]
     cmd = [sys.executable, "-m", "cli.main", "ingest", str(source), *args]
 
     if kill_during == "staging":
@@ -79,11 +79,11 @@ def test_killed_ingest_resumes_to_the_same_index(tmp_path, shared_data, dev_prom
         assert _phase(work)[0] == "embed"
     assert not killed.exists()  # nothing was published
 
-    resumed = run_ingest(source=str(source), index=killed, batch_size=4, read_batch_rows=1, progress=False)
+    resumed = run_ingest(source=str(source), index=killed, batch_size=2, read_batch_rows=1, progress=False)
     assert resumed.resumed and resumed.rows_read == len(prompts)
     if kill_during == "embedding":
         assert 0 < resumed.new_prompts_embedded and not work.exists()
-    run_ingest(source=str(source), index=reference, batch_size=4, read_batch_rows=1, progress=False)
+    run_ingest(source=str(source), index=reference, batch_size=2, read_batch_rows=1, progress=False)
 
     got_rows, got_vectors = _snapshot(killed)
     want_rows, want_vectors = _snapshot(reference)
@@ -91,15 +91,15 @@ def test_killed_ingest_resumes_to_the_same_index(tmp_path, shared_data, dev_prom
     np.testing.assert_allclose(got_vectors, want_vectors, atol=1e-5)
     counts = {rec.prompt.casefold(): rec.count for _, rec in got_rows}
     target = dev_prompts[3].strip().casefold()
-    assert counts[target] == sum(p.strip().casefold() == target for p in prompts) == 16
+    assert counts[target] == sum(p.strip().casefold() == target for p in prompts) == 50
 
 
 def test_resume_with_other_arguments_is_refused_until_restart(tmp_path, shared_data):
     index = tmp_path / "idx"
     work = tmp_path / "idx.ingest-work"
     cmd = [sys.executable, "-m", "cli.main", "ingest", str(shared_data / REFL), "--index", str(index),
-           "--limit", "400", "--batch-size", "4", "--quiet"]
-    _kill_when(cmd, lambda: len(list((work / "chunks").glob("chunk-*.npy"))) >= 1)
+           "--read-batch-rows", "1", "--quiet"]
+    _kill_when(cmd, lambda: _phase(work)[1] >= 3)
 
     with pytest.raises(InputError, match="--restart"):
         run_ingest(source=str(shared_data / REFL), index=index, limit=30, progress=False)

@@ -338,6 +338,8 @@ def release_model(key: ModelKey | None = None) -> int:
     with _LOCK:
         keys = list(_CACHE) if key is None else [k for k in (key,) if k in _CACHE]
         dropped = [_CACHE.pop(k) for k in keys]
+    if not dropped:
+        return 0
     devices = {loaded.key.device for loaded in dropped}
     while dropped:  # pop so no loop variable keeps the last model alive
         dropped.pop().close()

@@ -8,7 +8,8 @@ Two wire families exist:
 - the 2024 models (SD3.5 Large, Stable Image Core, Stable Image Ultra): ``prompt``,
   ``negative_prompt``, ``aspect_ratio``, ``seed``, ``output_format``, ``mode``; they choose the
   pixel size themselves (about one megapixel), take no steps / CFG / sampler, and answer
-  ``images[base64]``, ``seeds``, ``finish_reasons``.
+  ``images[base64]``, ``seeds``, ``finish_reasons``. Seed 0 asks them for a random seed; the
+  seed they report back is the one recorded.
 
 What each model accepts lives in the ``MODELS`` table (data, not if-chains). Everything here is
 pure: no boto3, no network, no Pillow; `generate.bedrock_backend` does the sending.
@@ -75,7 +76,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("stability.sd3-5-large-v1:0", "stable-image", "SD3.5 Large", True, False, False,
                   False, False, None, (1024, 1024), 10000, 4294967294),
         ModelSpec("stability.stable-image-core-v1:1", "stable-image", "Stable Image Core", True,
-                  False, False, False, False, None, (1024, 1024), 10000, 4294967294),
+                  False, False, False, False, None, (1024, 1024), 10000, 4294967295),
         ModelSpec("stability.stable-image-ultra-v1:1", "stable-image", "Stable Image Ultra", True,
                   False, False, False, False, None, (1024, 1024), 10000, 4294967294),
     )

@@ -86,13 +86,12 @@ def _window_ids(tokenizer: Any, ids: list[int], weights: list[float]) -> tuple[l
     return full, [1.0, *weights, 1.0] + [1.0] * filler
 
 
-def _encode(pipe: Any, tokenizer: Any, encoder: Any, windows, penultimate: bool, n_windows: int):
+def _encode(device: Any, tokenizer: Any, encoder: Any, windows, penultimate: bool, n_windows: int):
     """Hidden states (1, n_windows*77, dim) and pooled output (1, dim) of the first window."""
     import torch
 
     windows = list(windows) + [([], [])] * (n_windows - len(windows))
     rows = [_window_ids(tokenizer, ids, weights) for ids, weights in windows]
-    device = pipe._execution_device
     input_ids = torch.tensor([r[0] for r in rows], device=device)
     with torch.no_grad():
         out = encoder(input_ids, output_hidden_states=True)
@@ -133,11 +132,12 @@ def encode_prompts(pipe: Any, texts: list[str]) -> list[Embeds]:
     fragments = [parse_weights(text) for text in texts]
     windows = [[token_windows(tok, frags) for tok, _ in encoders] for frags in fragments]
     n_windows = max(len(w) for per_text in windows for w in per_text)
+    device = pipe._execution_device  # costly (walks every module): once per call
     result = []
     for per_text in windows:
         hidden, pooled = [], None
         for (tok, enc), wins in zip(encoders, per_text):
-            h, pooled = _encode(pipe, tok, enc, wins, penultimate=family == "sdxl", n_windows=n_windows)
+            h, pooled = _encode(device, tok, enc, wins, penultimate=family == "sdxl", n_windows=n_windows)
             hidden.append(h)
         result.append(Embeds(torch.cat(hidden, dim=-1), pooled if family == "sdxl" else None))
     return result

@@ -30,6 +30,7 @@ from core.errors import BackendError, InputError
 from core.settings import get_settings
 from generate.base import ImageBackend, ImageRequest, ImageResult
 from generate.devices import default_device, default_dtype, dtype_name
+from generate.prompt_syntax import prompt_schedule
 from generate.schedulers import canonical_sampler, make_scheduler, sampler_name_of
 
 INSTALL_HINT = "install the extra: pip install 'promptrag[generate]'"
@@ -38,6 +39,7 @@ INSTALL_HINT = "install the extra: pip install 'promptrag[generate]'"
 def _import_diffusers() -> Any:
     try:
         import diffusers
+        import torch  # noqa: F401
     except ImportError as exc:
         raise BackendError(f"the diffusers backend needs diffusers and torch ({exc}); {INSTALL_HINT}") from exc
     return diffusers
@@ -77,8 +79,15 @@ class DiffusersBackend(ImageBackend):
         before_load: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(before_load=before_load)
+        _import_diffusers()  # fail here, with the extra to install, rather than mid-request
+        import torch
+
         self.model = model or get_settings().image_model
         self.device = device or default_device()
+        if isinstance(dtype, str):
+            if not isinstance(getattr(torch, dtype, None), torch.dtype):
+                raise InputError(f"dtype must be a torch dtype name such as 'float16', got {dtype!r}")
+            dtype = getattr(torch, dtype)
         self.dtype = dtype if dtype is not None else default_dtype(self.device)
         self.cpu_offload = cpu_offload
 
@@ -116,7 +125,7 @@ class DiffusersBackend(ImageBackend):
             )
         try:
             pipe = diffusers.AutoPipelineForText2Image.from_pretrained(path, **{_dtype_argument(): self.dtype})
-        except (OSError, ValueError, EnvironmentError) as exc:
+        except (OSError, ValueError) as exc:  # hub errors (not found, offline, gated) are OSErrors
             raise BackendError(
                 f"cannot load image model {path!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
                 f"The weights must be downloaded first (e.g. `huggingface-cli download {self.model}` while online) "
@@ -143,9 +152,11 @@ class DiffusersBackend(ImageBackend):
             pass
 
     def generate(self, request: ImageRequest) -> ImageResult:
-        # 1. check inputs (sampler names fail before any model is loaded)
+        # 1. check inputs: sampler names and prompt syntax fail before any model is loaded
         self.check_request(request)
         sampler = canonical_sampler(request.sampler) if request.sampler else None
+        for text in filter(None, (request.prompt, request.negative_prompt)):
+            prompt_schedule(text, request.steps)  # raises InputError pointing at the column
         seed = self.resolve_seed(request)
         seeds = [seed + k for k in range(request.num_images)]
         if seeds[-1] > 2**32 - 1:

@@ -16,17 +16,14 @@ that differ in words stay two prompts.
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 
 MAX_PROMPT_CHARS = 2000
 
 DROP_REASONS = ("empty", "no_letters", "too_long", "bad_encoding")
 
-_SPACES = re.compile(r"\s+")
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)\]}])")
-_SPACE_AFTER_OPEN = re.compile(r"([(\[{])\s+")
-_TRAILING_PUNCT = re.compile(r"[\s,.;:]+$")
+_CLOSERS = ",.;:!?)]}"
+_OPENERS = "([{"
 # Invisible format characters that survive NFKC and split otherwise-identical prompts.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 
@@ -54,14 +51,13 @@ def clean_prompt(raw: object, max_chars: int = MAX_PROMPT_CHARS) -> tuple[str | 
     # Cheap guard before the per-character work: a 100 KB blob is dropped without NFKC on it.
     if len(text) > max_chars * 4:
         return None, "too_long"
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    if text.isascii():
+    if text.isascii():  # NFKC is the identity on ASCII: skip it for the common case
         text = text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
         if not text.isprintable():
             text = _strip_controls(text)
     else:
-        text = _strip_controls(text)
-    text = _SPACES.sub(" ", text).strip()
+        text = _strip_controls(unicodedata.normalize("NFKC", text).translate(_INVISIBLE))
+    text = " ".join(text.split())
     if not text:
         return None, "empty"
     if "\ufffd" in text:
@@ -75,10 +71,14 @@ def clean_prompt(raw: object, max_chars: int = MAX_PROMPT_CHARS) -> tuple[str | 
 
 def dedupe_key(text: str) -> str:
     """Case- and space-insensitive identity of a cleaned prompt."""
-    key = _SPACES.sub(" ", text.casefold())
-    key = _SPACE_BEFORE_PUNCT.sub(r"\1", key)
-    key = _SPACE_AFTER_OPEN.sub(r"\1", key)
-    return _TRAILING_PUNCT.sub("", key).strip()
+    # str methods, not regexes: this runs once per source row (14M for DiffusionDB Large).
+    key = " ".join(text.casefold().split())
+    if " " in key:
+        for mark in _CLOSERS:
+            key = key.replace(" " + mark, mark)
+        for mark in _OPENERS:
+            key = key.replace(mark + " ", mark)
+    return key.rstrip(" ,.;:")
 
 
 def key_hash(key: str) -> bytes:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import SourceError
-from ingest.diffusiondb import sampler_name
+from ingest.diffusiondb import SAMPLER_NAMES, sampler_name
 
 ROW_KEYS = ("prompt", "seed", "steps", "cfg", "sampler", "width", "height", "prompt_nsfw", "image_nsfw")
 
@@ -110,6 +110,27 @@ def to_row(record: dict, mapping: dict[str, str]) -> dict:
     return row
 
 
+def _convert(key: str, column) -> list:
+    """One Arrow column -> Python values of our row type for `key`."""
+    import pyarrow.types as pat
+
+    kind = column.type
+    values = column.to_pylist()
+    if key == "sampler":
+        if pat.is_integer(kind):
+            return [SAMPLER_NAMES.get(v) if v is not None else None for v in values]
+        return [sampler_name(v) for v in values]
+    if key in INT_KEYS and not pat.is_integer(kind):
+        return [_to_int(v) for v in values]
+    if key in FLOAT_KEYS:
+        if pat.is_floating(kind):
+            return [v if v is None or math.isfinite(v) else None for v in values]
+        return [_to_float(v) for v in values]
+    if key == "prompt" and not pat.is_string(kind) and not pat.is_large_string(kind):
+        return [v if v is None else str(v) for v in values]
+    return values
+
+
 @dataclass
 class Source:
     """A checked, readable prompt source."""
@@ -148,18 +169,17 @@ class Source:
         if not groups:
             return
         columns = list(dict.fromkeys(self.mapping.values()))
-        inverse = {column: key for key, column in self.mapping.items()}
+        keys = [key for key, column in self.mapping.items()]
+        base = dict.fromkeys(ROW_KEYS)
         for record_batch in pf.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns):
             if offset:
                 cut = min(offset, record_batch.num_rows)
                 record_batch, offset = record_batch.slice(cut), offset - cut
                 if record_batch.num_rows == 0:
                     continue
-            data = {inverse[name]: record_batch.column(name).to_pylist() for name in columns}
-            rows = []
-            for i in range(record_batch.num_rows):
-                rows.append(to_row({key: values[i] for key, values in data.items()}, {k: k for k in data}))
-            yield rows
+            # Column-wise conversion: typed Arrow columns need no per-value parsing.
+            values = [_convert(key, record_batch.column(self.mapping[key])) for key in keys]
+            yield [{**base, **dict(zip(keys, row))} for row in zip(*values)]
 
     # -- text formats ------------------------------------------------------------------------
     def _text_records(self, skip: int, batch_rows: int) -> Iterator[list[dict]]:

@@ -232,3 +232,22 @@ def bedrock_backend(request: pytest.FixtureRequest) -> Iterator[Enhancer]:
         enhancer = get_enhancer("bedrock", endpoint_url=server.url, timeout=10.0, max_retries=0)
         yield enhancer
         enhancer.release()
+
+
+@contract_backend("local")
+def local_backend(request: pytest.FixtureRequest) -> Iterator[Enhancer]:
+    """Real transformers loading and sampling of a tiny random-weight model saved by the test.
+
+    Named like a MagicPrompt continuation model, so the enhancer keeps the idea first and the
+    model adds its (random) words: the contract holds without a real checkpoint or download.
+    """
+    pytest.importorskip("transformers")
+    from enhancers.registry import get_enhancer
+    from tests.enhancers.tiny_models import tiny_llama_dir
+
+    path = tiny_llama_dir(
+        request.getfixturevalue("tmp_path_factory"), "magicprompt-stable-diffusion-contract", chat_template=None
+    )
+    enhancer = get_enhancer("local", model=str(path), seed=0, max_new_tokens=8, device="cpu")
+    yield enhancer
+    enhancer.release()

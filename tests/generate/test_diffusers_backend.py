@@ -151,10 +151,15 @@ def test_bad_sizes_and_seed_overflow_are_rejected(tiny_sd_dir):
         backend.generate(request(seed=2**32 - 1, num_images=2))
 
 
-def test_bad_prompt_syntax_is_an_input_error_with_the_column(tiny_sd_dir):
-    backend = DiffusersBackend(model=str(tiny_sd_dir))
+def test_bad_prompt_syntax_is_an_input_error_with_the_column_before_loading(tiny_sd_dir):
+    calls = []
+    backend = DiffusersBackend(model=str(tiny_sd_dir), before_load=lambda: calls.append(1))
+    backend.release()
     with pytest.raises(InputError, match="column 3"):
         backend.generate(request(prompt="a (cat"))
+    with pytest.raises(InputError, match=r"column 1: when=9 is past the last step \(2 steps\)"):
+        backend.generate(request(negative_prompt="[a:b:9]"))
+    assert calls == [] and not backend.is_loaded()
 
 
 def test_missing_local_model_and_uncached_hub_id_are_backend_errors(tmp_path, monkeypatch):

@@ -123,7 +123,12 @@ LITERAL = [
 
 @pytest.fixture(scope="session")
 def embedder():
-    return load_embedder()
+    # Session fixtures are set up before the function-scoped `isolated_env`, and huggingface_hub
+    # reads HF_HUB_OFFLINE once at import: set it here or hub calls retry against the network.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("TRANSFORMERS_OFFLINE", "1")
+        return load_embedder()
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_retrieval import build_index, unique_prompts  # noqa: E402
+from bench_retrieval import CachedIndex, build_index, unique_prompts  # noqa: E402
 
 from enhancers.base import EnhanceRequest, Example  # noqa: E402
 from enhancers.grounded import GroundedEnhancer, split_phrases, subject_of  # noqa: E402
@@ -46,15 +46,16 @@ def main() -> None:
     args = parser.parse_args()
 
     prompts = unique_prompts()
-    index = build_index(args.workdir / f"index-{len(prompts)}", prompts)
+    index = CachedIndex(build_index(args.workdir / f"index-{len(prompts)}", prompts))
     retriever = Retriever(index)
-    embedder = index.embedder
     rng = random.Random(args.seed)
     # Ideas from prompts that have modifiers, so "the examples' style" means something.
     pool = [p for p in prompts if len(split_phrases(p)) >= 4 and len(subject_of(p).split()) >= 2]
     chosen = rng.sample(pool, args.n)
+    index.prime([subject_of(p) for p in chosen])
     enhancers = {"grounded": GroundedEnhancer(), "rules": RuleBasedEnhancer()}
-    figures: dict[str, dict[str, list[float]]] = {n: {"style": [], "novelty": [], "tokens": []} for n in enhancers}
+    # Pass 1: prompts from both enhancers; pass 2: every text embedded in one batch (fast on a busy CPU).
+    cases = []
     for source in chosen:
         idea = subject_of(source)
         hits = [r for r in retriever.search(idea, k=4, mode="hybrid") if r.prompt != source][:3]
@@ -62,16 +63,23 @@ def main() -> None:
         mods = [modifier_part(e.text) for e in examples if modifier_part(e.text)]
         if not mods:
             continue
-        style_vec = embedder.embed(mods).mean(axis=0)
-        style_vec /= np.linalg.norm(style_vec)
-        example_vecs = embedder.embed([e.text for e in examples])
         request = EnhanceRequest(idea=idea, examples=examples, creativity=0.7)
-        for name, enhancer in enhancers.items():
-            prompt = enhancer.enhance(request).prompt
+        outputs = {name: enhancer.enhance(request).prompt for name, enhancer in enhancers.items()}
+        cases.append((idea, examples, mods, outputs))
+    texts = {t for idea, examples, mods, outputs in cases for t in
+             [*mods, *(e.text for e in examples), *outputs.values(),
+              *(p[len(idea):].strip(" ,") or idea for p in outputs.values())]}
+    texts = sorted(texts)
+    vectors = dict(zip(texts, index.embedder.embed(texts, batch_size=128)))
+    figures: dict[str, dict[str, list[float]]] = {n: {"style": [], "novelty": [], "tokens": []} for n in enhancers}
+    for idea, examples, mods, outputs in cases:
+        style_vec = np.mean([vectors[m] for m in mods], axis=0)
+        style_vec /= np.linalg.norm(style_vec)
+        example_vecs = np.stack([vectors[e.text] for e in examples])
+        for name, prompt in outputs.items():
             added = prompt[len(idea):].strip(" ,") or idea
-            vecs = embedder.embed([added, prompt])
-            figures[name]["style"].append(float(vecs[0] @ style_vec))
-            figures[name]["novelty"].append(float((example_vecs @ vecs[1]).max()))
+            figures[name]["style"].append(float(vectors[added] @ style_vec))
+            figures[name]["novelty"].append(float((example_vecs @ vectors[prompt]).max()))
             figures[name]["tokens"].append(count_clip_tokens(prompt))
     n = len(figures["grounded"]["style"])
     print(f"{n} ideas, 3 hybrid examples each (source prompt excluded)")

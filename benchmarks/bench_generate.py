@@ -137,7 +137,9 @@ def build_full(which: str, device: str, dtype: torch.dtype):
                 tokenizer=tokenizer, tokenizer_2=tiny_clip_tokenizer(pad_token="!"),
                 unet=UNet2DConditionModel(**SDXL_UNET), scheduler=EulerDiscreteScheduler(**SCHEDULER),
             )
-    pipe.to(device=device, dtype=dtype)
+    pipe.to(device)
+    if dtype != torch.float32:
+        pipe.to(dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -116,7 +116,7 @@ def part_parse(rows: int) -> dict:
     return {
         "label": "parse+stage synthetic DiffusionDB parquet", "rows": consumed, "distinct": counters["distinct"],
         "seconds": seconds, "rate": consumed / seconds, "unit": "rows/s (read, clean, SQLite de-dup, filter)",
-        "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before,  # after writing the synthetic file
     }
 
 
@@ -147,7 +147,8 @@ def main() -> None:
             continue
         r = json.loads(line[7:])
         print(f"| {r['label']} | {r['rows']:,} | {r['distinct']:,} | {r['seconds']:.1f} | "
-              f"{r['rate']:,.0f} {r['unit']} | {r['peak_rss_mb']:.0f} |", flush=True)
+              f"{r['rate']:,.0f} {r['unit']} | {r['peak_rss_mb']:.0f}"
+              + (f" (before staging: {r['rss_before_mb']:.0f})" if "rss_before_mb" in r else "") + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,12 @@ class CachedIndex:
     def __len__(self) -> int:
         return len(self._index)
 
+    def prime(self, texts: list[str]) -> None:
+        """Embed all query texts in one batch (far faster than one by one on a busy CPU)."""
+        texts = list(dict.fromkeys(texts))
+        for text, vector in zip(texts, self._index.embedder.embed(texts, batch_size=256)):
+            self._memo[("e", text)] = vector
+
     def _cached(self, key, fn):
         if key not in self._memo:
             self._memo[key] = fn()
@@ -177,7 +183,10 @@ def main() -> None:
     texts = prompts + distractors(prompts, args.distractors, args.seed)
     index = CachedIndex(build_index(args.workdir / f"index-{len(texts)}", texts))
     subject_q, typed_q = make_queries(prompts, args.n, args.seed)
-    print(f"index: {len(index)} prompts; queries: {len(subject_q)} subject ideas, {len(typed_q)} typed ideas")
+    started = time.perf_counter()
+    index.prime([q for q, _ in subject_q + typed_q])
+    print(f"index: {len(index)} prompts; queries: {len(subject_q)} subject ideas, {len(typed_q)} typed ideas "
+          f"(embedded in one batch in {time.perf_counter() - started:.0f}s; ms/query below excludes that)")
     configs = {"dense": ("dense", None), "keyword": ("keyword", None),
                "plain RRF": ("hybrid", HybridParams(dense_weight=0, keyword_weight=0, rrf_weight=1, typo_tolerance=False)),
                "hybrid": ("hybrid", None)}

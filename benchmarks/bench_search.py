@@ -45,22 +45,31 @@ def main() -> None:
         "--scale", type=int, default=0, help="grow the corpus to this many rows (noisy copies)"
     )
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="reuse/save the prompt embeddings in this .npy"
+    )
     args = parser.parse_args()
 
     texts = list(dict.fromkeys(" ".join(r["text"].split()) for r in json.loads(DATA.read_text())))[
         : args.prompts
     ]
     embedder = load_embedder()
-    t0 = time.perf_counter()
-    vectors = embedder.embed(texts, batch_size=64)
-    print(
-        f"embedded {len(texts)} prompts in {time.perf_counter() - t0:.1f} s "
-        f"on {getattr(embedder, 'device', '?')}"
-    )
+    if (
+        args.cache is not None
+        and args.cache.is_file()
+        and len(np.load(args.cache, mmap_mode="r")) == len(texts)
+    ):
+        vectors = np.load(args.cache)
+    else:
+        t0 = time.perf_counter()
+        vectors = embedder.embed(texts, batch_size=64)
+        print(f"embedded {len(texts)} prompts in {time.perf_counter() - t0:.1f} s on {embedder!r}")
+        if args.cache is not None:
+            np.save(args.cache, vectors)
     if args.scale > len(texts):
         rng = np.random.default_rng(0)
         reps = rng.integers(0, len(texts), args.scale - len(texts))
-        extra = vectors[reps] + 0.05 * rng.normal(size=(len(reps), vectors.shape[1])).astype(np.float32)
+        extra = vectors[reps] + 0.015 * rng.normal(size=(len(reps), vectors.shape[1])).astype(np.float32)
         extra /= np.linalg.norm(extra, axis=1, keepdims=True)
         vectors = np.vstack([vectors, extra.astype(np.float32)])
         texts = texts + [texts[i] for i in reps]
@@ -86,7 +95,7 @@ def main() -> None:
                     [PromptRecord(t, count=int(c)) for t, c in zip(texts[chunk], counts[chunk], strict=True)],
                     vectors[chunk],
                 )
-            writer.publish()
+            manifest = writer.publish()
             build_s = time.perf_counter() - t0
             index = PromptIndex.load(Path(tmp) / index_type, embedder=embedder)
             index.search_vector(queries[0], 10)  # warm-up
@@ -111,7 +120,7 @@ def main() -> None:
                 overlap = [len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)]
                 recall = f"recall@10 {np.mean(overlap):.3f}"
             print(
-                f"{index_type:8s} n={len(index)} build {build_s:6.1f} s | "
+                f"{index_type:8s} n={len(index)} {manifest.index_params} build {build_s:6.1f} s | "
                 f"search_vector {percentiles(plain)} | "
                 f"filtered {percentiles(filtered)} | search(text) {percentiles(e2e)} {recall}"
             )

@@ -1,10 +1,12 @@
 """Loading and sampling local language models: GGUF through llama.cpp, others through transformers.
 
-`load_model(model, device=..., n_ctx=...)` resolves what `model` names (a `.gguf` file, an
-`owner/repo:file.gguf` hub file, a local transformers directory or a hub id), loads it once and
-keeps it in a process-wide cache keyed by (route, location, device, context size), so every
-enhancer object naming the same model shares one copy. `release_model(key)` drops it and gives
-the memory back (the image backend needs that memory for a diffusion model).
+`resolve_key(model, device=..., n_ctx=...)` decides what `model` names (a `.gguf` file, an
+`owner/repo:file.gguf` hub file, a local transformers directory or a hub id) and checks local
+paths; `load_model(key)` loads it once and keeps it in a process-wide cache keyed by (route,
+location, device, context size), so every enhancer object naming the same model shares one
+copy. `release_model(key)` drops it and gives the memory back (the image backend needs that
+memory for a diffusion model). Loading is serialised by a lock; releasing a model while
+another thread samples from it is the caller's mistake (the app releases between requests).
 
 Both routes answer the same `generate(job)` call: a chat job (system + user message, rendered
 with the model's own chat template) or a plain-text job (instruction-format models), sampled
@@ -191,11 +193,13 @@ class TransformersModel(LocalModel):
         return cls(key, model, tokenizer)
 
     def _render_chat(self, job: GenerationJob) -> str:
+        from jinja2 import TemplateError  # transformers renders chat templates with jinja2
+
         messages = [{"role": role, "content": content} for role, content in job.messages]
         try:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except Exception as exc:  # jinja2 TemplateError: e.g. templates that reject a system role
-            if type(exc).__name__ != "TemplateError" or len(messages) < 2:
+        except TemplateError:  # e.g. Gemma-style templates that reject a system role
+            if len(messages) < 2:
                 raise
             merged = [{"role": "user", "content": "\n\n".join(m["content"] for m in messages)}]
             return self.tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
@@ -243,7 +247,10 @@ class TransformersModel(LocalModel):
             output = self.model.generate(**enc, **options)
         new = output[:, prompt_len:]
         ends = {self.tokenizer.pad_token_id, self.tokenizer.eos_token_id} - {None}
-        ended = torch.isin(new, torch.tensor(sorted(ends), device=new.device)) if ends else new.bool() & False
+        if ends:
+            ended = torch.isin(new, torch.tensor(sorted(ends), device=new.device))
+        else:
+            ended = torch.zeros_like(new, dtype=torch.bool)
         new_tokens = int((~ended).sum())
         texts = [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
         # A row that used every allowed token without an end token was cut off.

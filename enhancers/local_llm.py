@@ -5,12 +5,16 @@ settings), a local transformers directory, a `.gguf` file run through llama.cpp,
 `owner/repo:file.gguf` hub file. Two kinds of model are handled:
 
 * chat models: the shared templates (`prompting.build_messages`) are rendered with the model's
-  own chat template and the answer is read by `llm_output.parse_llm_output`; a small model
-  that writes no usable JSON raises BackendError, so the fallback chain moves on to the rules.
+  own chat template and the answer is read by `llm_output.parse_with_stop_reason`; a small
+  model that writes no usable JSON (or echoes a template placeholder) raises BackendError, so
+  the fallback chain moves on to the rules. For GGUF models llama.cpp also constrains the
+  answer to the JSON schema with a grammar (`json_mode`, on by default).
 * instruction-format text-to-prompt models (e.g. alibaba-pai/pai-bloom-1b1-text2prompt-sd),
-  recognised by name in `INSTRUCTION_FORMATS` or by having no chat template: the idea is put
-  in the model's training format and the raw text it writes is the prompt; for several
-  candidates the model is sampled several times.
+  recognised by name in `INSTRUCTION_FORMATS` or by having no chat template: the idea (plus the
+  style when one is chosen) is put in the model's training format and the raw text it writes
+  is the prompt; for several candidates the model is sampled several times. These models were
+  not trained with examples or feedback, so they ignore both; their negative prompt is the
+  rule-based one for the style.
 
 Models are loaded on first use and shared through a process-wide cache (see
 `local_backends.py`); `release()` drops this enhancer's model and returns its memory. Creativity
@@ -135,7 +139,9 @@ class LocalLLMEnhancer(Enhancer):
                 json_mode=json_mode,
             )
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}, got {e['input']!r}" for e in exc.errors()
+            )
             raise InputError(f"invalid local LLM options: {problems}") from None
         from enhancers.devices import validate_device
 
@@ -206,7 +212,9 @@ class LocalLLMEnhancer(Enhancer):
         from enhancers.prompting import build_messages
 
         system, user = build_messages(request)
-        schema = answer_schema(request.n_candidates, with_style=request.style == "auto")
+        schema = answer_schema(
+            request.n_candidates, with_style=request.style == "auto", token_budget=request.token_budget
+        )
         return GenerationJob(
             messages=(("system", system), ("user", user)),
             n=1,
@@ -273,14 +281,19 @@ class LocalLLMEnhancer(Enhancer):
         return [Candidate(prompt=p, negative_prompt=negative) for p in prompts], total
 
 
-def answer_schema(n: int, *, with_style: bool = False) -> dict:
-    """JSON schema of the answer the templates ask for: one object, or an array of `n` of them."""
+def answer_schema(n: int, *, with_style: bool = False, token_budget: int = 77) -> dict:
+    """JSON schema of the answer the templates ask for: one object, or an array of `n` of them.
+
+    String lengths are capped (about 4 characters per prompt token, i.e. what fits the text
+    encoder) so that a small model under the grammar closes its strings instead of rambling
+    until it runs out of tokens.
+    """
     from enhancers.prompting import CONCRETE_STYLES
 
     properties: dict = {
-        "prompt": {"type": "string", "minLength": 1},
-        "negative_prompt": {"type": "string"},
-        "rationale": {"type": "string"},
+        "prompt": {"type": "string", "minLength": 1, "maxLength": min(1000, 4 * token_budget)},
+        "negative_prompt": {"type": "string", "maxLength": 200},
+        "rationale": {"type": "string", "maxLength": 120},
     }
     if with_style:
         properties["style"] = {"type": "string", "enum": list(CONCRETE_STYLES)}
@@ -304,7 +317,7 @@ def _instruction_input(request: EnhanceRequest) -> str:
 
 def clean_instruction_output(text: str, stop: tuple[str, ...] = ()) -> str:
     """The prompt in an instruction model's raw continuation: first line, trimmed of quotes/commas."""
-    cut = text
+    cut = text.lstrip()  # a leading newline is not the end of the answer
     for marker in stop:
         if marker and marker in cut:
             cut = cut.split(marker, 1)[0]

@@ -29,6 +29,7 @@ from core.errors import InputError
 from generate.prompt_syntax import BREAK_FRAGMENT, Fragment, has_syntax, parse_weights, prompt_schedule
 
 WINDOW = 75  # tokens per chunk, plus BOS and EOS = CLIP's 77
+MAX_WINDOWS = 20  # 1500 tokens: far beyond any useful prompt, still cheap for the UNet
 
 
 def pipeline_family(pipe: Any) -> str | None:
@@ -118,8 +119,11 @@ class Embeds:
     pooled: Any = None
 
 
-def encode_prompts(pipe: Any, texts: list[str]) -> list[Embeds]:
-    """Embeddings of weighted (not timed) prompts, all padded to the same number of windows."""
+def encode_prompts(pipe: Any, texts: list[str], device: Any = None) -> list[Embeds]:
+    """Embeddings of weighted (not timed) prompts, all padded to the same number of windows.
+
+    ``device`` defaults to the pipeline's execution device (costly to look up: pass it if known).
+    """
     import torch
 
     family = pipeline_family(pipe)
@@ -132,7 +136,12 @@ def encode_prompts(pipe: Any, texts: list[str]) -> list[Embeds]:
     fragments = [parse_weights(text) for text in texts]
     windows = [[token_windows(tok, frags) for tok, _ in encoders] for frags in fragments]
     n_windows = max(len(w) for per_text in windows for w in per_text)
-    device = pipe._execution_device  # costly (walks every module): once per call
+    if n_windows > MAX_WINDOWS:
+        raise InputError(
+            f"prompt too long: it needs {n_windows} windows of {WINDOW} tokens; at most {MAX_WINDOWS} "
+            f"({MAX_WINDOWS * WINDOW} tokens) are accepted, shorten the prompt"
+        )
+    device = device if device is not None else pipe._execution_device
     result = []
     for per_text in windows:
         hidden, pooled = [], None
@@ -195,7 +204,9 @@ class PromptConditioning:
         return out
 
 
-def build_conditioning(pipe: Any, prompt: str, negative_prompt: str, steps: int) -> PromptConditioning:
+def build_conditioning(
+    pipe: Any, prompt: str, negative_prompt: str, steps: int, device: Any = None
+) -> PromptConditioning:
     """Resolve timed prompts for ``steps`` steps and encode every distinct prompt once."""
     import torch
 
@@ -209,7 +220,7 @@ def build_conditioning(pipe: Any, prompt: str, negative_prompt: str, steps: int)
     pos_texts = [text_at(pos_schedule, u) for u in until_steps]
     neg_texts = [text_at(neg_schedule, u) for u in until_steps]
     distinct = list(dict.fromkeys(pos_texts + neg_texts))
-    encoded = dict(zip(distinct, encode_prompts(pipe, distinct)))
+    encoded = dict(zip(distinct, encode_prompts(pipe, distinct, device)))
     negative = [encoded[t] for t in neg_texts]
     if not negative_prompt and getattr(pipe.config, "force_zeros_for_empty_prompt", False):
         # SDXL's convention (as in diffusers): an empty negative prompt is all zeros.

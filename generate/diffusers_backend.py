@@ -191,7 +191,10 @@ class DiffusersBackend(ImageBackend):
         start = time.perf_counter()
         try:
             if needs_conditioning(pipe, request.prompt, request.negative_prompt):
-                kwargs |= build_conditioning(pipe, request.prompt, request.negative_prompt, request.steps).pipeline_kwargs()
+                conditioning = build_conditioning(
+                    pipe, request.prompt, request.negative_prompt, request.steps, device=torch.device(self.device)
+                )
+                kwargs |= conditioning.pipeline_kwargs()
             else:
                 kwargs |= {"prompt": request.prompt, "negative_prompt": request.negative_prompt or None}
             images = pipe(**kwargs).images

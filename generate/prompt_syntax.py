@@ -31,6 +31,7 @@ EMPHASIS = 1.1
 _ESCAPABLE = "()[]:\\"
 _NUMBER = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*")
 _BREAK = re.compile(r"\s*\bBREAK\b\s*")
+MAX_DEPTH = 32  # deeper nesting is never meaningful and would exhaust Python's recursion
 
 
 class Fragment(NamedTuple):
@@ -74,6 +75,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.i = 0
+        self.depth = 0
 
     def parse(self) -> tuple[_Node, ...]:
         segments, _ = self._segments(closer=None)
@@ -125,8 +127,12 @@ class _Parser:
     def _group(self, opener: str) -> _Node:
         open_at = self.i
         self.i += 1
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise syntax_error(self.text, open_at, f"brackets nested deeper than {MAX_DEPTH} levels")
         closer = ")" if opener == "(" else "]"
         segments, closed = self._segments(closer)
+        self.depth -= 1
         if not closed:
             raise syntax_error(
                 self.text, open_at, f"unbalanced {opener!r} (no matching {closer!r}); write \\{opener} for a literal bracket"

@@ -30,9 +30,21 @@ _BUNDLED_ALIASES = {DEFAULT_MODEL_ID, "all-MiniLM-L6-v2"}
 
 
 def canonical_model_id(model_id: str) -> str:
-    """The id recorded in manifests: short hub aliases of the bundled model map to its full id."""
+    """The id recorded in manifests and compared on load.
+
+    Aliases of the bundled MiniLM (its short hub name, the package's own directory) map to the
+    full hub id; other local directories become absolute paths (so the index still finds its
+    model from another working directory); hub ids stay as given.
+    """
     model_id = model_id.strip()
-    return DEFAULT_MODEL_ID if model_id in _BUNDLED_ALIASES else model_id
+    if model_id in _BUNDLED_ALIASES:
+        return DEFAULT_MODEL_ID
+    local = Path(model_id).expanduser()
+    if local.is_dir():
+        resolved = local.resolve()
+        bundled = _bundled_model_dir()
+        return DEFAULT_MODEL_ID if bundled is not None and resolved == bundled.resolve() else str(resolved)
+    return model_id
 
 
 class Embedder(ABC):

@@ -52,6 +52,9 @@ ANALYZE;
 """
 SELECT_COLUMNS = "p.id, " + ", ".join(f"p.{c}" for c in RECORD_COLUMNS)
 MAX_QUERY_TOKENS = 64
+STOP_WORDS = frozenset(
+    "a an and are as at be by for from has in into is it its of on or that the this to was with".split()
+)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # what FTS5's unicode61 tokenizer calls a token
 
 
@@ -146,8 +149,14 @@ def iter_rows(conn: sqlite3.Connection, batch_size: int) -> Iterable[list[tuple[
 
 
 def fts_query(text: str) -> str | None:
-    """A safe FTS5 MATCH expression: quoted word tokens joined by OR (None when there are none)."""
-    tokens = list(dict.fromkeys(token.lower() for token in _WORD.findall(text)))[:MAX_QUERY_TOKENS]
+    """A safe FTS5 MATCH expression: quoted word tokens joined by OR (None when there are none).
+
+    Stop words are dropped (unless nothing else is left): with OR semantics "a" or "the" would
+    match almost every row and force FTS5 to rank the whole table, while their BM25 weight is ~0.
+    """
+    words = list(dict.fromkeys(token.lower() for token in _WORD.findall(text)))
+    tokens = [w for w in words if w not in STOP_WORDS] or words
+    tokens = tokens[:MAX_QUERY_TOKENS]
     if not tokens:
         return None
     return " OR ".join(f'"{token}"' for token in tokens)

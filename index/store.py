@@ -144,7 +144,7 @@ class PromptIndex:
                 return self._exact_over(np.asarray(few, dtype=np.int64), query, k)
         n = len(self)
         approximate = self.manifest.index_type != "flat"
-        fetch = min(n, k * 10 if filters.active else (k * 3 if approximate else k))
+        fetch = min(n, k * 10 if filters.active else (k * ann.RERANK_FACTOR if approximate else k))
         while True:
             scores, ids = self._faiss.search(query[None, :], fetch)
             ids = ids[0][ids[0] >= 0]

@@ -112,6 +112,8 @@ class IndexWriter:
                 "use an Embedder, which normalises"
             )
         for record in records:
+            if not isinstance(record, PromptRecord):
+                raise InputError(f"records must be PromptRecord objects, got {type(record).__name__}")
             record.check()
         rows.insert(self._db, self._rows, records)
         self._vectors.write(vectors.tobytes(order="C"))

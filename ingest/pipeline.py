@@ -111,9 +111,8 @@ class IngestPipeline:
                 work.finish_staging(
                     max_prompt_nsfw=opts.max_prompt_nsfw, max_image_nsfw=opts.max_image_nsfw,
                     sample=opts.sample, seed=opts.seed, existing=self._existing_prompts(base_manifest),
-                    counters=work.get("counters", {}),
+                    counters=work.get("counters", {}), embed_batch=opts.batch_size,
                 )
-                work.set(embed_batch=opts.batch_size)
             counters = work.get("counters", {})
             if counters["to_embed"] == 0 and counters["seen_again_prompts"] == 0:
                 work.remove()
@@ -179,7 +178,8 @@ class IngestPipeline:
             return False
         if checkpoint.get("fingerprint") != fingerprint:
             raise InputError(
-                f"an interrupted ingest into {self.index_path} was started with other arguments "
+                f"an interrupted ingest into {self.index_path} was started with other arguments or an "
+                f"earlier version of the source file "
                 f"(source {checkpoint.get('source')!r}, options {checkpoint.get('options')}); run the same "
                 f"command again to resume it, or add --restart to discard it ({work.path})"
             )
@@ -329,5 +329,5 @@ def run_ingest(options: IngestOptions | None = None, **values) -> IngestReport:
     if options is None:
         options = IngestOptions(**values)
     elif values:
-        options = options.model_copy(update=values)
+        options = IngestOptions(**{**options.model_dump(), **values})  # re-validated
     return IngestPipeline(options)()

@@ -6,7 +6,8 @@ then streams lists of dicts with the keys in ROW_KEYS (missing settings are None
 
 Formats: Parquet (DiffusionDB metadata or any table with a prompt column; only the needed
 columns are read, one record batch at a time, so memory does not grow with the file), CSV/TSV,
-JSON Lines, a JSON array (of objects or strings), and plain text (one prompt per line).
+JSON Lines, a JSON array (of objects or strings; loaded whole, so use JSON Lines for big files),
+and plain text (one prompt per line).
 Text is decoded as UTF-8 with invalid bytes replaced by U+FFFD, which the normaliser then drops
 and counts, so one bad byte in a huge file costs one row, not the run.
 

@@ -211,6 +211,7 @@ class WorkDir:
         seed: int,
         existing: Iterable[list[tuple[int, str]]],
         counters: dict[str, int],
+        embed_batch: int = 64,
     ) -> dict[str, int]:
         """Apply NSFW thresholds and --sample, mark prompts already indexed, plan the embedding."""
         db = self.db
@@ -247,6 +248,7 @@ class WorkDir:
             )
             out["to_embed"] = db.execute("SELECT count(*) FROM plan").fetchone()[0]
             self._set("counters", out)
+            self._set("embed_batch", embed_batch)  # fixed now: chunk N always holds the same prompts
             self._set("phase", "embed")
         return out
 

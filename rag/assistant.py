@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import InputError
 from enhancers.base import MAX_EXAMPLE_CHARS, EnhanceRequest, EnhanceResult, Enhancer, Example, ModelFamily, Style
-from rag.quality import QualityFigures, measure, rank_candidates
+from rag.quality import MemoEmbedder, QualityFigures, measure, rank_candidates
 from rag.retriever import Mode, RetrievedPrompt
 
 DEFAULT_PICKS = 3
@@ -215,21 +215,22 @@ class PromptAssistant:
             raise InputError(f"picks {beyond} are beyond the {len(retrieved)} prompts retrieved; "
                              f"pick ranks between 1 and {len(retrieved)}")
         examples = to_examples(retrieved, picks)
-        # 4. enhance
+        # 4. enhance (one embedding memo per run: checks and figures share the vectors)
+        memo = MemoEmbedder(self.embedder)
         request = EnhanceRequest(idea=opts.idea, style=opts.style, creativity=opts.creativity,
                                  examples=[e.as_example() for e in examples], n_candidates=opts.n_candidates,
                                  model_family=opts.model_family)
-        result = self.enhance_checked(request, examples, timings)
+        result = self.enhance_checked(request, examples, timings, memo)
         # 5./6. validation, quality figures and candidate ranking
-        return self.finish(opts.idea, result, examples, opts.model_dump(mode="json"), timings, started)
+        return self.finish(opts.idea, result, examples, opts.model_dump(mode="json"), timings, started, memo)
 
     def enhance_checked(self, request: EnhanceRequest, examples: list[ExampleUsed],
-                        timings: dict[str, float]) -> EnhanceResult:
+                        timings: dict[str, float], embedder: Any = None) -> EnhanceResult:
         """Enhance, then replace an empty or copied answer by the fallback's (reason recorded)."""
         t = time.perf_counter()
         result = self.enhancer.enhance(request)
         timings["enhance_s"] = time.perf_counter() - t
-        reason = self.unusable(result.prompt, examples)
+        reason = self.unusable(result.prompt, examples, embedder or self.embedder)
         if reason:
             t = time.perf_counter()
             replacement = self.fallback_for(result.enhancer).enhance(request)
@@ -239,20 +240,21 @@ class PromptAssistant:
             result = replacement
         return result
 
-    def unusable(self, prompt: str, examples: list[ExampleUsed]) -> str | None:
+    def unusable(self, prompt: str, examples: list[ExampleUsed], embedder: Any) -> str | None:
         if not prompt.strip():
             return "returned an empty prompt"
         if examples:
-            q = measure("", prompt, examples, token_budget=77, embedder=self.embedder)
+            q = measure(prompt, prompt, examples, token_budget=77, embedder=embedder)
             if q.is_copy:
                 return f"returned a copy of example id {q.closest_example_id} (similarity {q.novelty:.3f})"
         return None
 
     def finish(self, idea: str, result: EnhanceResult, examples: list[ExampleUsed], options: dict[str, Any],
-               timings: dict[str, float], started: float) -> AssistantResult:
+               timings: dict[str, float], started: float, embedder: Any = None) -> AssistantResult:
         t = time.perf_counter()
-        quality = measure(idea, result.prompt, examples, token_budget=result.token_budget, embedder=self.embedder)
-        ranking = rank_candidates(idea, [c.prompt for c in result.candidates], self.embedder)
+        embedder = embedder or self.embedder
+        quality = measure(idea, result.prompt, examples, token_budget=result.token_budget, embedder=embedder)
+        ranking = rank_candidates(idea, [c.prompt for c in result.candidates], embedder)
         candidates = [RankedCandidate(result.candidates[i].prompt, result.candidates[i].negative_prompt,
                                       result.candidates[i].rationale, cons, dist) for i, cons, dist in ranking]
         problems = validate(idea, result.prompt, quality)

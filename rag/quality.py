@@ -55,6 +55,21 @@ class QualityFigures:
         )})
 
 
+class MemoEmbedder:
+    """Wraps an embedder for one run: each distinct text is embedded once, in one batch per call."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self._memo: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if new:
+            for text, vector in zip(new, np.asarray(self.embedder.embed(new), dtype=np.float32)):
+                self._memo[text] = vector
+        return np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
+
 def embed_all(embedder: Any, texts: Sequence[str]) -> np.ndarray:
     return np.asarray(embedder.embed(list(texts)), dtype=np.float32)
 

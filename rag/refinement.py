@@ -26,7 +26,7 @@ from typing import Any
 from core.errors import InputError
 from enhancers.base import STYLES, TOKEN_BUDGET, EnhanceRequest, Enhancer
 from rag.assistant import AssistantResult, ExampleUsed, RankedCandidate, validate
-from rag.quality import measure, rank_candidates
+from rag.quality import MemoEmbedder, measure, rank_candidates
 
 MAX_FEEDBACK_CHARS = 2_000
 SESSION_FORMAT = "promptrag.session/1"
@@ -103,6 +103,7 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
         from index.embedder import load_embedder
 
         embedder = load_embedder()
+    embedder = MemoEmbedder(embedder)
     quality = measure(previous.idea, prompt, examples, token_budget=TOKEN_BUDGET[family], embedder=embedder)
     prompts = [prompt, *(c.prompt for c in result.candidates[1:])]
     ranking = rank_candidates(previous.idea, prompts, embedder)

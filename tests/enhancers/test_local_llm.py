@@ -278,7 +278,8 @@ def test_instruction_formats_are_found_by_hub_id_or_file_name():
 def test_clean_instruction_output_keeps_the_first_line_only():
     stop = ("\n", "Instruction:")
     assert clean_instruction_output(' "a cat, oil painting, 8k",\nInstruction: more', stop) == "a cat, oil painting, 8k"
-    assert clean_instruction_output("   \n anything", stop) == ""
+    assert clean_instruction_output("\n a lighthouse, storm\nInput: x", stop) == "a lighthouse, storm"
+    assert clean_instruction_output("  \n \n", stop) == ""
 
 
 def test_answer_schema_asks_for_exactly_n_objects_and_a_style_for_auto():

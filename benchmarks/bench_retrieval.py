@@ -25,7 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -207,7 +206,6 @@ def main() -> None:
         ms = 1000 * (time.perf_counter() - started) / (2 * len(subject_q))
         print(f"| {name} | {s['recall@1']:.3f} | {s['recall@10']:.3f} | {s['mrr']:.3f} | "
               f"{t['recall@1']:.3f} | {t['recall@10']:.3f} | {t['mrr']:.3f} | {ms:.1f} |", flush=True)
-    _ = np  # numpy is used by the index; imported here so a missing install fails early
 
 
 if __name__ == "__main__":

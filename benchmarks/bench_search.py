@@ -45,6 +45,7 @@ def main() -> None:
         "--scale", type=int, default=0, help="grow the corpus to this many rows (noisy copies)"
     )
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--types", default="flat,hnsw,ivf_sq8", help="index types, flat first for recall")
     parser.add_argument(
         "--cache", type=Path, default=None, help="reuse/save the prompt embeddings in this .npy"
     )
@@ -81,7 +82,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
-        for index_type in ("flat", "hnsw", "ivf_sq8"):
+        for index_type in args.types.split(","):
             t0 = time.perf_counter()
             writer = IndexWriter(
                 Path(tmp) / index_type,

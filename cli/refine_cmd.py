@@ -35,6 +35,28 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def format_assistant_result(result) -> str:
+    """Human-readable lines of a rag.assistant.AssistantResult (shared with `enhance --rag`)."""
+    q = result.quality
+    lines = [f"prompt:    {result.prompt}", f"negative:  {result.negative_prompt or '-'}",
+             f"style:     {result.style}", f"enhancer:  {result.enhancer}"]
+    lines += [f"fallback:  {name}: {why}" for name, why in result.fallback_reasons.items()]
+    figures = f"tokens:    {q.token_count} / {q.token_budget} CLIP tokens"
+    if q.consistency is not None:
+        figures += f" · consistency {q.consistency:.2f} · closest example {q.novelty:.2f}" if q.novelty is not None \
+            else f" · consistency {q.consistency:.2f}"
+    lines.append(figures)
+    lines.append("examples:")
+    for i, e in enumerate(result.examples, 1):
+        text = " ".join(e.text.split())
+        lines.append(f"  {i}. [rank {e.rank}, score {e.score:.2f}, count {e.count}] {text[:100]}")
+    if len(result.candidates) > 1:
+        lines.append("candidates:")
+        lines += [f"  {i}. {c.prompt}" for i, c in enumerate(result.candidates, 1)]
+    lines += [f"warning:   {p}" for p in result.problems]
+    return "\n".join(lines)
+
+
 def refine(
     result_file: Path = typer.Argument(..., help="A saved result or session (JSON)."),
     feedback: str = typer.Argument("", help="What to change: 'moodier', 'no text', 'closer to example 3'..."),
@@ -55,14 +77,8 @@ def refine(
     if json_output:
         print_json(session.to_dict())
         return
-    current = session.current
-    typer.echo(current.prompt)
-    typer.echo(f"negative: {current.negative_prompt}")
-    q = current.quality
-    typer.echo(f"round {len(session.rounds)} · {current.enhancer} · {q.token_count}/{q.token_budget} tokens"
-               + (f" · consistency {q.consistency:.2f}" if q.consistency is not None else ""))
-    for problem in current.problems:
-        typer.echo(f"warning: {problem}", err=True)
+    typer.echo(f"round {len(session.rounds)}")
+    typer.echo(format_assistant_result(session.current))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,8 @@
 
 A thin shell over `index.PromptIndex.search`: parses options into `SearchFilters`, loads the
 index (which checks its manifest) and prints a table or `{"results": [...]}` JSON.
-Deliberately not here: hybrid/keyword retrieval, diversity, enhancement (see rag/ and enhance).
+`--mode keyword|hybrid` hands the loaded index to `rag.retriever.Retriever`.
+Deliberately not here: retrieval logic itself, diversity, enhancement (see rag/ and enhance).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def search(
     k: int = typer.Option(10, "-k", "--k", help="How many prompts to return."),
     json_output: bool = JsonOption,
     index: Path | None = IndexOption,
+    mode: str = typer.Option("dense", "--mode", help="dense (meaning), keyword (BM25 words) or hybrid (both, fused)."),
     min_count: int = typer.Option(1, "--min-count", help="Only prompts that occurred at least N times."),
     size: str | None = typer.Option(
         None, "--size", help="Only prompts generated at this size, e.g. 512x512."
@@ -88,7 +90,15 @@ def search(
         max_image_nsfw=max_nsfw,
     )
     with PromptIndex.load(index_path(index)) as prompt_index:
-        hits = prompt_index.search(idea, k=k, filters=filters)
+        if mode == "dense":
+            hits = prompt_index.search(idea, k=k, filters=filters)
+        else:  # keyword / hybrid (and a bad mode's error) come from rag's Retriever
+            from dataclasses import replace
+
+            from rag.retriever import Retriever
+
+            found = Retriever(prompt_index).search(idea, k=k, mode=mode, filters=filters)
+            hits = [replace(r.hit, score=r.score) for r in found]
     if json_output:
         print_json({"results": [hit.to_dict() for hit in hits]})
     elif not hits:

@@ -167,8 +167,41 @@ def to_examples(retrieved: list[RetrievedPrompt], picks: list[int]) -> list[Exam
     return used
 
 
+def parse_picks(text: str | None) -> list[int] | None:
+    """"1,3" -> [1, 3]; None/"" -> None (the default picks)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise InputError(f"--pick must be 1-based ranks separated by commas, e.g. 1,3; got {text!r}") from None
+
+
+def build_enhancer(spec: str = "chain") -> Enhancer:
+    """'chain' (the configured chain with 'grounded' before 'rules'), 'a,b' (a chain) or one name."""
+    from core.settings import get_settings
+    from enhancers.chain import CHAIN_NAME, FALLBACK_NAME, build_chain
+    from enhancers.registry import get_enhancer
+
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if spec.strip() == CHAIN_NAME:
+        names = [n for n in get_settings().enhancer_chain if n != FALLBACK_NAME]
+        # With retrieved examples the grounded fusion beats the fixed rules; rules stay last.
+        return build_chain([*names, *(["grounded"] if "grounded" not in names else []), FALLBACK_NAME])
+    if len(names) > 1:
+        return build_chain(names)
+    return get_enhancer(spec.strip())
+
+
 class PromptAssistant:
     """Retrieve real prompts for an idea and fuse them into a new prompt."""
+
+    @classmethod
+    def load(cls, index_path: Any = None, enhancer: str = "chain") -> PromptAssistant:
+        """An assistant over the index at `index_path` (default index if None) with `build_enhancer(enhancer)`."""
+        from rag.retriever import Retriever
+
+        return cls(Retriever.load(index_path), build_enhancer(enhancer))
 
     def __init__(self, retriever: Any, enhancer: Enhancer, embedder: Any | None = None,
                  fallback: Enhancer | None = None) -> None:

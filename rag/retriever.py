@@ -22,7 +22,7 @@ Deliberately not here: how the index stores or searches (index/), turning hits i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -101,7 +101,6 @@ class _Candidate:
     keyword_rank: int | None = None
     keyword_score: float | None = None
     fused: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 class Retriever:

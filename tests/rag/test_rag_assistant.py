@@ -28,7 +28,17 @@ class CopyingEnhancer(Enhancer):
         return self.make_result(request, [Candidate(text, "")], style="artistic", started=time.perf_counter())
 
 
+class BlankEnhancer(Enhancer):
+    """A misbehaving backend that answers with an empty prompt."""
+
+    name = "blank"
+
+    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+        return self.make_result(request, [Candidate("  ", "")], style="artistic", started=time.perf_counter())
+
+
 ENHANCERS.register("copycat", CopyingEnhancer)
+ENHANCERS.register("blank", BlankEnhancer)
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +71,12 @@ def test_bad_options_are_reported_by_name(assistant):
         assistant.run("a cat", creativity=3)
 
 
-def test_a_copied_answer_is_replaced_and_the_reason_shown(rag_index, embedder):
-    copycat = PromptAssistant(Retriever(rag_index), ENHANCERS.get("copycat"), embedder=embedder)
-    result = copycat.run("a portrait of a woman", k=5)
+@pytest.mark.parametrize(("name", "reason"), [("copycat", "copy of example"), ("blank", "empty prompt")])
+def test_a_copied_or_empty_answer_is_replaced_and_the_reason_shown(rag_index, embedder, name, reason):
+    assistant = PromptAssistant(Retriever(rag_index), ENHANCERS.get(name), embedder=embedder)
+    result = assistant.run("a portrait of a woman", k=5)
     assert result.enhancer == "grounded"
-    assert "copycat" in result.fallback_reasons and "copy of example" in result.fallback_reasons["copycat"]
+    assert name in result.fallback_reasons and reason in result.fallback_reasons[name]
     assert not result.quality.is_copy and result.prompt.startswith("a portrait of a woman")
 
 
@@ -138,3 +149,17 @@ def test_refine_command_reads_and_writes_result_files(assistant, tmp_path):
     assert json.loads(out.read_text())["feedback"] == ["brighter"]
     bad = CliRunner().invoke(app, ["refine", str(tmp_path / "missing.json"), "brighter"])
     assert bad.exit_code != 0
+
+
+def test_enhance_command_with_rag_prints_the_examples(rag_index):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    run = CliRunner().invoke(app, ["enhance", "a castle on a hill", "--rag", "-k", "5", "--pick", "1,3",
+                                   "--mode", "hybrid", "--index", str(rag_index.path), "--json"])
+    assert run.exit_code == 0, run.output
+    data = json.loads(run.stdout)
+    assert [e["rank"] for e in data["examples"]] == [1, 3]
+    assert data["enhancer"] == "grounded" and "anthropic" in data["fallback_reasons"]  # no key in tests
+    assert data["prompt"].startswith("a castle on a hill")

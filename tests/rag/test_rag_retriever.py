@@ -85,3 +85,20 @@ def test_langchain_retriever_returns_documents(retriever):
     assert len(docs) == 3 and all(isinstance(d, Document) for d in docs)
     assert set(docs[0].metadata) == {"id", "score", "count", "seed", "steps", "cfg", "sampler", "width", "height"}
     assert docs[0].page_content == retriever.index.get([docs[0].metadata["id"]])[0].prompt
+
+
+def test_search_command_takes_a_mode(rag_index):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    runner = CliRunner()
+    base = ["search", "a castle in the clouds", "-k", "3", "--index", str(rag_index.path), "--json"]
+    hybrid = runner.invoke(app, [*base, "--mode", "hybrid"])
+    assert hybrid.exit_code == 0, hybrid.output
+    results = json.loads(hybrid.stdout)["results"]
+    assert len(results) == 3 and results[0]["score"] >= results[-1]["score"]
+    bad = runner.invoke(app, [*base, "--mode", "semantic"])
+    assert bad.exit_code != 0

@@ -16,18 +16,6 @@ from typing import Any
 
 from core.errors import InputError
 
-# DiffusionDB stores the sampler as a code; ingest may use this to turn codes into names.
-DIFFUSIONDB_SAMPLER_CODES: dict[int, str] = {
-    1: "ddim",
-    2: "plms",
-    3: "k_euler",
-    4: "k_euler_ancestral",
-    5: "k_heun",
-    6: "k_dpm_2",
-    7: "k_dpm_2_ancestral",
-    8: "k_lms",
-}
-
 # canonical name -> (diffusers class name, extra config overrides)
 SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "ddim": ("DDIMScheduler", {}),

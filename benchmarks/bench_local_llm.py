@@ -121,7 +121,8 @@ def main() -> None:
 
 
 def _reason_kind(message: str) -> str:
-    for marker in ("placeholder", "cut off", "no valid prompt JSON", "context window", "no prompt text"):
+    for marker in ("placeholder", "idea unchanged", "cut off", "no valid prompt JSON", "context window",
+                   "no prompt text"):
         if marker in message:
             return marker
     return "other"

@@ -13,9 +13,11 @@ Deliberately not here: retrieval, history, image generation.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from cli.common import JsonOption, print_json, validated
+from cli.common import IndexOption, JsonOption, index_path, print_json, validated
 from enhancers.base import EnhanceRequest, EnhanceResult
 from enhancers.registry import enhancer_names
 
@@ -108,8 +110,28 @@ def enhance(
     previous: str | None = typer.Option(None, "--previous", help=_FIELDS["previous_prompt"].description),
     feedback: str | None = typer.Option(None, "--feedback", help=_FIELDS["feedback"].description),
     json_output: bool = JsonOption,
+    rag: bool = typer.Option(False, "--rag", help="Ground the prompt in real prompts retrieved from the index."),
+    k: int = typer.Option(8, "-k", help="With --rag: how many prompts to retrieve."),
+    pick: str | None = typer.Option(None, "--pick", help="With --rag: 1-based ranks used as examples, e.g. 1,3."),
+    mode: str = typer.Option("hybrid", "--mode", help="With --rag: retrieval mode dense|keyword|hybrid."),
+    index: Path | None = IndexOption,
 ) -> None:
     """Turn IDEA into an optimized text-to-image prompt and negative prompt."""
+    if rag:  # retrieval + fusion through rag's PromptAssistant (its result includes the examples)
+        from cli.refine_cmd import format_assistant_result
+        from rag.assistant import PromptAssistant, parse_picks
+
+        assistant = PromptAssistant.load(index_path(index), enhancer)
+        try:
+            result = assistant.run(idea, k=k, picks=parse_picks(pick), mode=mode, style=style, creativity=creativity,
+                                   n_candidates=n_candidates, model_family=family)
+        finally:
+            assistant.enhancer.release()
+        if json_output:
+            print_json(result.to_dict())
+        else:
+            typer.echo(format_assistant_result(result))
+        return
     request = build_request(
         idea,
         style=style,

@@ -57,7 +57,11 @@ PAI_BLOOM_FORMAT = (
 
 
 _MAX_SAMPLING_ROUNDS = 3
-_PLACEHOLDER_RE = re.compile(r"\{\{.*?\}\}|\$\{?[a-z_]+\}?|</?(idea|example|examples)\b", re.IGNORECASE)
+_PLACEHOLDER_RE = re.compile(
+    r"\{\{.*?\}\}|\$\{?[a-z_]+\}?|</?(idea|example|examples)\b"
+    r"|\[(example|your|insert|response)\b[^\]]*\]|\[prompt\]",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -231,13 +235,10 @@ class LocalLLMEnhancer(Enhancer):
             prompts = parse_with_stop_reason(generation.texts[0], request.n_candidates, stop_reason, self.model)
         except BackendError as exc:
             raise BackendError(f"local model {self.model!r} gave no usable prompt: {exc}; {hint}") from None
-        # Small models under a JSON grammar sometimes fill the fields with template placeholders.
-        kept = [p for p in prompts if not _PLACEHOLDER_RE.search(p.prompt)]
+        kept = [p for p in prompts if unusable_reason(p.prompt, request.idea) is None]
         if not kept:
-            raise BackendError(
-                f"local model {self.model!r} echoed a template placeholder instead of a prompt "
-                f"({prompts[0].prompt[:80]!r}); {hint}"
-            )
+            why = unusable_reason(prompts[0].prompt, request.idea)
+            raise BackendError(f"local model {self.model!r} {why} ({prompts[0].prompt[:80]!r}); {hint}")
         negative = negative_prompt_for(request)
         return [
             p.model_copy(update={"negative_prompt": negative})
@@ -308,6 +309,23 @@ def negative_prompt_for(request: EnhanceRequest) -> str:
     from enhancers.styles import STYLE_SPECS
 
     return ", ".join(STYLE_SPECS[resolve_style(request)[0]].negative)
+
+
+def unusable_reason(prompt: str, idea: str) -> str | None:
+    """Why a parsed prompt is no use (None when it is fine).
+
+    Small models under a JSON grammar sometimes fill the fields with template placeholders, or
+    hand the idea back unchanged; the rule-based enhancer, which adds descriptors, does better.
+    """
+    if _PLACEHOLDER_RE.search(prompt):
+        return "echoed a template placeholder instead of a prompt"
+    if _normalized(prompt) == _normalized(idea):
+        return "returned the idea unchanged as its prompt"
+    return None
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.lower().split()).strip(" .,;:!\"'")
 
 
 def _instruction_input(request: EnhanceRequest) -> str:

@@ -31,6 +31,7 @@ from enhancers.local_llm import (
     instruction_format_for,
     negative_prompt_for,
     release_all,
+    unusable_reason,
 )
 from enhancers.registry import get_enhancer
 from tests.enhancers.tiny_models import CHAT_TEMPLATE, WORDS, tiny_llama_dir
@@ -85,10 +86,11 @@ def test_gguf_chat_model_answers_or_the_chain_falls_back_cleanly(smollm_gguf):
             assert "{{" not in result.prompt + result.negative_prompt
             assert result.negative_prompt.strip()
             assert result.timings["generate_s"] > 0 and result.timings["tokens_per_s"] > 0
-        else:  # SmolLM2-135M often echoes the template: a clean, explained fallback
+        else:  # SmolLM2-135M often echoes the idea or the template: a clean, explained fallback
             assert result.enhancer == "rules"
-            assert str(smollm_gguf) in result.fallback_reasons["local"]
-            assert "Qwen/Qwen2.5-3B-Instruct" in result.fallback_reasons["local"]
+            reason = result.fallback_reasons["local"]
+            assert str(smollm_gguf) in reason and "Qwen/Qwen2.5-3B-Instruct" in reason
+            assert any(why in reason for why in ("idea unchanged", "placeholder", "no valid prompt JSON"))
         # JSON mode: llama.cpp's grammar makes even this tiny model write a JSON object
         assert local.last_generation.texts[0].lstrip().startswith("{")
         assert local.last_generation.new_tokens > 0
@@ -287,3 +289,18 @@ def test_answer_schema_asks_for_exactly_n_objects_and_a_style_for_auto():
     many = answer_schema(3, with_style=True)
     assert many["minItems"] == many["maxItems"] == 3
     assert "auto" not in many["items"]["properties"]["style"]["enum"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "why"),
+    [
+        ("{{example}}", "placeholder"),
+        ("[example prompt] [response text]", "placeholder"),
+        ("a photo of $idea", "placeholder"),
+        ("A Frog dressed as a knight.", "idea unchanged"),
+        ("a frog dressed as a knight, oil painting, [ornate:1.2] armour", None),
+    ],
+)
+def test_unusable_prompts_are_recognised(prompt, why):
+    reason = unusable_reason(prompt, IDEA)
+    assert (reason is None) if why is None else (why in reason)

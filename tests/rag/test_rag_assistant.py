@@ -37,8 +37,11 @@ class BlankEnhancer(Enhancer):
         return self.make_result(request, [Candidate("  ", "")], style="artistic", started=time.perf_counter())
 
 
-ENHANCERS.register("copycat", CopyingEnhancer)
-ENHANCERS.register("blank", BlankEnhancer)
+@pytest.fixture
+def misbehaving(monkeypatch):
+    """The fakes registered through the real registry for one test (removed again after it)."""
+    monkeypatch.setitem(ENHANCERS._factories, "copycat", CopyingEnhancer)
+    monkeypatch.setitem(ENHANCERS._factories, "blank", BlankEnhancer)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,7 @@ def test_bad_options_are_reported_by_name(assistant):
 
 
 @pytest.mark.parametrize(("name", "reason"), [("copycat", "copy of example"), ("blank", "empty prompt")])
-def test_a_copied_or_empty_answer_is_replaced_and_the_reason_shown(rag_index, embedder, name, reason):
+def test_a_copied_or_empty_answer_is_replaced_and_the_reason_shown(rag_index, embedder, misbehaving, name, reason):
     assistant = PromptAssistant(Retriever(rag_index), ENHANCERS.get(name), embedder=embedder)
     result = assistant.run("a portrait of a woman", k=5)
     assert result.enhancer == "grounded"

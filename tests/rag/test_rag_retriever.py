@@ -102,3 +102,12 @@ def test_search_command_takes_a_mode(rag_index):
     assert len(results) == 3 and results[0]["score"] >= results[-1]["score"]
     bad = runner.invoke(app, [*base, "--mode", "semantic"])
     assert bad.exit_code != 0
+
+
+def test_hybrid_finds_a_typed_idea_that_dense_alone_misses(retriever, rag_index, corpus):
+    source = corpus[20]
+    assert subject_of(source) == "paint brush strokes"
+    target = _find(rag_index, source)
+    typed = "paint brush strkoes"  # the way a person types it
+    assert target not in [r.id for r in retriever.search(typed, k=3, mode="dense")]
+    assert target in [r.id for r in retriever.search(typed, k=3, mode="hybrid")]

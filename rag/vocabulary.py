@@ -20,6 +20,10 @@ from typing import Any
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # the FTS5 unicode61 notion of a token
 MIN_WORD_LEN = 4  # shorter words have too many neighbours one edit away
 MAX_CORRECTIONS_PER_WORD = 2
+# Rows read to build the vocabulary: enough for every word that occurs more than a handful of
+# times, while keeping the build (and the delete table's memory) bounded on multi-million-row
+# indexes. Words only seen in later rows are not suggested.
+MAX_VOCABULARY_ROWS = 500_000
 
 
 def words_of(text: str) -> list[str]:
@@ -64,9 +68,18 @@ class Vocabulary:
         return cls(df)
 
     @classmethod
-    def from_index(cls, index: Any) -> Vocabulary:
-        """Stream every stored prompt of a PromptIndex once."""
-        return cls.from_texts(record.prompt for batch in index.iter_records() for _, record in batch)
+    def from_index(cls, index: Any, max_rows: int = MAX_VOCABULARY_ROWS) -> Vocabulary:
+        """Stream the stored prompts of a PromptIndex once (at most `max_rows` of them)."""
+        def texts():
+            seen = 0
+            for batch in index.iter_records():
+                for _, record in batch:
+                    if seen >= max_rows:
+                        return
+                    seen += 1
+                    yield record.prompt
+
+        return cls.from_texts(texts())
 
     def __contains__(self, word: str) -> bool:
         return word in self.df

@@ -1,8 +1,9 @@
-"""`promptrag search "idea"`: the stored prompts closest in meaning to an idea.
+"""`promptrag search "idea"`: the stored prompts closest to an idea.
 
-A thin shell over `index.PromptIndex.search`: parses options into `SearchFilters`, loads the
-index (which checks its manifest) and prints a table or `{"results": [...]}` JSON.
-`--mode keyword|hybrid` hands the loaded index to `rag.retriever.Retriever`.
+A thin shell over `rag.retriever.Retriever` (the same retriever `enhance --rag` uses): parses
+options into `SearchFilters`, loads the index (which checks its manifest) and prints a table
+or `{"results": [...]}` JSON. Default mode is hybrid (dense + BM25), the best in
+benchmarks/README.md; `--mode dense` is plain FAISS similarity.
 Deliberately not here: retrieval logic itself, diversity, enhancement (see rag/ and enhance).
 """
 
@@ -60,7 +61,9 @@ def search(
     k: int = typer.Option(10, "-k", "--k", help="How many prompts to return."),
     json_output: bool = JsonOption,
     index: Path | None = IndexOption,
-    mode: str = typer.Option("dense", "--mode", help="dense (meaning), keyword (BM25 words) or hybrid (both, fused)."),
+    mode: str = typer.Option(
+        "hybrid", "--mode", help="hybrid (meaning + words, fused), dense (meaning) or keyword (BM25 words)."
+    ),
     min_count: int = typer.Option(1, "--min-count", help="Only prompts that occurred at least N times."),
     size: str | None = typer.Option(
         None, "--size", help="Only prompts generated at this size, e.g. 512x512."
@@ -71,7 +74,10 @@ def search(
     ),
 ) -> None:
     """Find the stored prompts closest in meaning to IDEA."""
+    from dataclasses import replace
+
     from index import PromptIndex, SearchFilters
+    from rag.retriever import Retriever
 
     if not 1 <= k <= 1000:
         raise InputError(f"-k must be between 1 and 1000, got {k}")
@@ -90,15 +96,8 @@ def search(
         max_image_nsfw=max_nsfw,
     )
     with PromptIndex.load(index_path(index)) as prompt_index:
-        if mode == "dense":
-            hits = prompt_index.search(idea, k=k, filters=filters)
-        else:  # keyword / hybrid (and a bad mode's error) come from rag's Retriever
-            from dataclasses import replace
-
-            from rag.retriever import Retriever
-
-            found = Retriever(prompt_index).search(idea, k=k, mode=mode, filters=filters)
-            hits = [replace(r.hit, score=r.score) for r in found]
+        found = Retriever(prompt_index).search(idea, k=k, mode=mode, filters=filters)
+        hits = [replace(r.hit, score=r.score) for r in found]
     if json_output:
         print_json({"results": [hit.to_dict() for hit in hits]})
     elif not hits:

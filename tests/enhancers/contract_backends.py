@@ -51,13 +51,13 @@ FAKE_KEY_VARIABLE = "PROMPTRAG_TEST_FAKE_KEY"
 class ContractBackend:
     name: str
     open: Callable[[pytest.FixtureRequest], AbstractContextManager[Enhancer]]
-    answers_as: str
+    answers_as: str | Callable[[EnhanceRequest], str]
 
 
 CONTRACT_BACKENDS: dict[str, ContractBackend] = {}
 
 
-def contract_backend(name: str, *, answers_as: str | None = None):
+def contract_backend(name: str, *, answers_as: str | Callable[[EnhanceRequest], str] | None = None):
     """Register a generator `fn(request) -> Iterator[Enhancer]` as contract backend `name`."""
 
     def decorate(fn: Callable[[pytest.FixtureRequest], Iterator[Enhancer]]):
@@ -249,5 +249,20 @@ def local_backend(request: pytest.FixtureRequest) -> Iterator[Enhancer]:
         request.getfixturevalue("tmp_path_factory"), "magicprompt-stable-diffusion-contract", chat_template=None
     )
     enhancer = get_enhancer("local", model=str(path), seed=0, max_new_tokens=8, device="cpu")
+    yield enhancer
+    enhancer.release()
+
+
+def _grounded_answers_as(request: EnhanceRequest) -> str:
+    # Grounded fuses examples; with none (or for a refinement round) it hands over to the
+    # rules and says so in fallback_reasons.
+    return "grounded" if request.examples and not request.previous_prompt else "rules"
+
+
+@contract_backend("grounded", answers_as=_grounded_answers_as)
+def grounded_backend(request: pytest.FixtureRequest) -> Iterator[Enhancer]:
+    from enhancers.registry import get_enhancer
+
+    enhancer = get_enhancer("grounded")
     yield enhancer
     enhancer.release()

@@ -274,6 +274,23 @@ def fuse(
     return prompt, taken
 
 
+# Fewer modifiers than this from the examples (e.g. examples written as plain sentences, with
+# no comma-separated modifiers) and the rules' style descriptors fill the gap, so grounding
+# never leaves a user with a bare idea where the plain rules would have helped.
+MIN_GROUNDED_MODIFIERS = 3
+
+
+def _top_up(prompt: str, request: EnhanceRequest, rules_result: EnhanceResult, room: int) -> tuple[str, int]:
+    """Append up to `room` of the rules enhancer's own tags that fit the budget; (prompt, added)."""
+    from enhancers.rules import fit_tags, join_prompt, split_tags
+
+    rules_tail = rules_result.prompt[len(request.idea.strip()):].lstrip(" ,")
+    present = normalize_phrase(prompt)
+    tags = [t for t in split_tags(rules_tail) if t and normalize_phrase(t) not in present][: max(room, 0)]
+    kept, _ = fit_tags(prompt, tags, request.token_budget)
+    return join_prompt(prompt, kept), len(kept)
+
+
 def max_modifiers_for(creativity: float) -> int:
     """0 creativity keeps 3 modifiers, 1 allows 12 (the token budget usually stops earlier)."""
     return 3 + round(9 * creativity)
@@ -320,7 +337,11 @@ class GroundedEnhancer(Enhancer):
             rationale = (
                 f"kept the idea verbatim and added {len(used)} modifiers shared by "
                 f"{len(request.examples)} examples: " + "; ".join(f"{m.phrase} ({m.category})" for m in used)
-            ) if used else "the examples share no modifier that fits; kept the idea as written"
+            ) if used else "the examples share no modifier that fits"
+            if len(used) < MIN_GROUNDED_MODIFIERS:
+                prompt, topped = _top_up(prompt, request, base, limit - len(used))
+                if topped:
+                    rationale += f"; topped up with {topped} rule-based descriptors for the {base.style} style"
             candidates.append(Candidate(prompt, base.negative_prompt, rationale))
             if len(candidates) == request.n_candidates:
                 break

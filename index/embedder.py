@@ -140,7 +140,10 @@ class SentenceTransformerEmbedder(Embedder):
         source = resolve_model_source(model_id)
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            # transformers draws a "Loading weights" bar per load; our own bars say what matters.
+            transformers_logging.disable_progress_bar()
             self._model = SentenceTransformer(source, device=self.device)
         except (OSError, ValueError) as exc:
             # huggingface_hub raises OSError subclasses (LocalEntryNotFoundError, RepositoryNotFound...)

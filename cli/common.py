@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,8 @@ M = TypeVar("M", bound=BaseModel)
 
 INDEX_HELP = "Index directory (default: the home's default index, $PROMPTRAG_HOME/indexes/default)."
 JSON_HELP = "Print machine-readable JSON instead of a table."
+
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
 IndexOption = typer.Option(None, "--index", help=INDEX_HELP)
 JsonOption = typer.Option(False, "--json", help=JSON_HELP)
@@ -40,3 +43,12 @@ def validated(model: type[M], **values: Any) -> M:
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def parse_size(size: str | None) -> tuple[int | None, int | None]:
+    if size is None:
+        return None, None
+    match = _SIZE.match(size)
+    if not match:
+        raise InputError(f"--size must look like WIDTHxHEIGHT, e.g. 512x512, got {size!r}")
+    return int(match.group(1)), int(match.group(2))

@@ -1,14 +1,16 @@
 """`promptrag enhance "idea"`: turn an idea into a prompt + negative prompt with one enhancer
 or the configured fallback chain, and print it (or `result.to_dict()` as JSON).
 
-Three small steps so later options (e.g. `--rag`) slot in without touching the others:
-`build_request` (options → a validated EnhanceRequest), `run_enhance` (request + enhancer
-choice → EnhanceResult), `format_result` (result → the human-readable text).
+Small steps: `build_request` (options → a validated EnhanceRequest), `choose_enhancer` (the
+enhancer choice → an Enhancer), `format_result` (result → the human-readable text).
+`--rag` runs rag's PromptAssistant instead (retrieve → pick → fuse → validate);
+`--generate` hands the prompt to `cli.generate_cmd.generate_and_save`, wiring the enhancer's
+`release()` into the image backend's `before_load` hook (a local LLM leaves VRAM to diffusers).
 
 `--enhancer chain` (the default) is `Settings.enhancer_chain` ending in "rules"; a
 comma-separated list ("local,rules") is a chain of those; a single name uses that enhancer
 alone, so its failure is an error rather than a silent fallback.
-Deliberately not here: retrieval, history, image generation.
+Deliberately not here: retrieval, fusion or generation logic (rag/, enhancers/, generate/).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import typer
 
-from cli.common import IndexOption, JsonOption, index_path, print_json, validated
+from cli.common import IndexOption, JsonOption, index_path, parse_size, print_json, validated
+from core.errors import InputError
 from enhancers.base import EnhanceRequest, EnhanceResult
 from enhancers.registry import enhancer_names
 
@@ -53,22 +56,17 @@ def build_request(
     )
 
 
-def run_enhance(request: EnhanceRequest, enhancer: str = "chain") -> EnhanceResult:
-    """Run `request` through the chosen enhancer (see module docstring) and free it after."""
+def choose_enhancer(enhancer: str = "chain"):
+    """The enhancer named on the command line (see module docstring)."""
     from enhancers.chain import CHAIN_NAME, build_chain
     from enhancers.registry import get_enhancer
 
     names = [n.strip() for n in enhancer.split(",") if n.strip()]
     if enhancer.strip() == CHAIN_NAME:
-        chosen = build_chain()
-    elif len(names) > 1:
-        chosen = build_chain(names)
-    else:
-        chosen = get_enhancer(enhancer.strip())
-    try:
-        return chosen.enhance(request)
-    finally:
-        chosen.release()
+        return build_chain()
+    if len(names) > 1:
+        return build_chain(names)
+    return get_enhancer(enhancer.strip())
 
 
 def format_result(result: EnhanceResult) -> str:
@@ -115,38 +113,81 @@ def enhance(
     pick: str | None = typer.Option(None, "--pick", help="With --rag: 1-based ranks used as examples, e.g. 1,3."),
     mode: str = typer.Option("hybrid", "--mode", help="With --rag: retrieval mode dense|keyword|hybrid."),
     index: Path | None = IndexOption,
+    generate: bool = typer.Option(False, "--generate", help="Also make images from the prompt (see promptrag generate)."),
+    image_backend: str = typer.Option("diffusers", "--image-backend", help="With --generate: diffusers or bedrock."),
+    image_model: str | None = typer.Option(None, "--image-model", help="With --generate: model id or local path."),
+    out: Path = typer.Option(Path("promptrag-images"), "--out", help="With --generate: directory for PNG + JSON."),
+    use_settings: int | None = typer.Option(
+        None, "--use-settings", help="With --rag --generate: reuse example N's seed, steps, CFG, sampler and size."
+    ),
+    size: str | None = typer.Option(None, "--size", help="With --generate: image size WIDTHxHEIGHT, e.g. 768x512."),
+    steps: int | None = typer.Option(None, "--steps", help="With --generate: denoising steps."),
+    seed: int | None = typer.Option(None, "--seed", help="With --generate: random seed (default: random, reported)."),
 ) -> None:
     """Turn IDEA into an optimized text-to-image prompt and negative prompt."""
+    if use_settings is not None and not (rag and generate):
+        raise InputError("--use-settings needs --rag and --generate (it reuses a retrieved example's settings)")
     if rag:  # retrieval + fusion through rag's PromptAssistant (its result includes the examples)
         from cli.refine_cmd import format_assistant_result
         from rag.assistant import PromptAssistant, parse_picks
 
         assistant = PromptAssistant.load(index_path(index), enhancer)
+        chosen = assistant.enhancer
         try:
             result = assistant.run(idea, k=k, picks=parse_picks(pick), mode=mode, style=style, creativity=creativity,
                                    n_candidates=n_candidates, model_family=family)
         finally:
-            assistant.enhancer.release()
-        if json_output:
-            print_json(result.to_dict())
-        else:
-            typer.echo(format_assistant_result(result))
-        return
-    request = build_request(
-        idea,
-        style=style,
-        creativity=creativity,
-        n_candidates=n_candidates,
-        examples=example,
-        model_family=family,
-        previous_prompt=previous,
-        feedback=feedback,
-    )
-    result = run_enhance(request, enhancer)
-    if json_output:
-        print_json(result.to_dict())
+            if not generate:
+                chosen.release()
+        payload, text = result.to_dict(), format_assistant_result(result)
+        image_options = example_settings(result.examples, use_settings) if use_settings else {}
     else:
-        typer.echo(format_result(result))
+        request = build_request(
+            idea,
+            style=style,
+            creativity=creativity,
+            n_candidates=n_candidates,
+            examples=example,
+            model_family=family,
+            previous_prompt=previous,
+            feedback=feedback,
+        )
+        chosen = choose_enhancer(enhancer)
+        try:
+            result = chosen.enhance(request)
+        finally:
+            if not generate:
+                chosen.release()
+        payload, text, image_options = result.to_dict(), format_result(result), {}
+    if generate:
+        from cli.generate_cmd import generate_and_save
+
+        width, height = parse_size(size)
+        given = {"width": width, "height": height, "steps": steps, "seed": seed}
+        image_options.update({key: value for key, value in given.items() if value is not None})
+
+        # VRAM hand-off: a local LLM is released only when a diffusion pipeline is about to load.
+        saved = generate_and_save(result.prompt, result.negative_prompt, image_options, image_backend,
+                                  image_model, out, before_load=chosen.release)
+        chosen.release()
+        payload["images"] = saved.to_dict()
+        text += "\nimages:\n" + "\n".join(f"  {path}  seed={seed}" for path, seed in zip(saved.paths, saved.seeds))
+    if json_output:
+        print_json(payload)
+    else:
+        typer.echo(text)
+
+
+def example_settings(examples: list, number: int) -> dict:
+    """ImageRequest options reproducing retrieved example `number` (1-based among those used)."""
+    if not 1 <= number <= len(examples):
+        raise InputError(f"--use-settings must be between 1 and {len(examples)} (the examples used), got {number}")
+    settings = examples[number - 1].settings
+    options = {"seed": settings.get("seed"), "steps": settings.get("steps"), "guidance": settings.get("cfg"),
+               "width": settings.get("width"), "height": settings.get("height")}
+    if settings.get("sampler") not in (None, "others"):  # DiffusionDB's "others" names no scheduler
+        options["sampler"] = settings["sampler"]
+    return options
 
 
 def register(app: typer.Typer) -> None:

@@ -23,7 +23,7 @@ MAX_RESULT_BYTES = 20 * 1024 * 1024
 def _read(path: Path) -> str:
     if not path.is_file():
         raise InputError(f"result file {path} does not exist; pass a file written by "
-                         "`promptrag enhance --rag --json -o FILE` or `promptrag refine -o FILE`")
+                         "`promptrag enhance --rag --json > FILE` or `promptrag refine -o FILE`")
     if path.stat().st_size > MAX_RESULT_BYTES:
         raise InputError(f"result file {path} is larger than {MAX_RESULT_BYTES // 2**20} MiB; is it a result file?")
     return path.read_text(encoding="utf-8")

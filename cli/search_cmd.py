@@ -9,25 +9,14 @@ Deliberately not here: retrieval logic itself, diversity, enhancement (see rag/ 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import typer
 
-from cli.common import IndexOption, JsonOption, index_path, print_json, validated
+from cli.common import IndexOption, JsonOption, index_path, parse_size, print_json, validated
 from core.errors import InputError
 
 PROMPT_WIDTH = 70
-_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
-
-
-def parse_size(size: str | None) -> tuple[int | None, int | None]:
-    if size is None:
-        return None, None
-    match = _SIZE.match(size)
-    if not match:
-        raise InputError(f"--size must look like WIDTHxHEIGHT, e.g. 512x512, got {size!r}")
-    return int(match.group(1)), int(match.group(2))
 
 
 def _cell(value: object) -> str:

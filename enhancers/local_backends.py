@@ -170,7 +170,7 @@ class TransformersModel(LocalModel):
     @classmethod
     def load(cls, key: ModelKey) -> "TransformersModel":
         transformers = _import("transformers", "transformers")
-        from enhancers.devices import dtype_for
+        from core.devices import dtype_for
 
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(key.location)
@@ -276,7 +276,7 @@ class LoadReport:
 
 def resolve_key(model: str, *, device: str | None, n_ctx: int) -> ModelKey:
     """Decide the route for `model` and check that a local file/directory really is one."""
-    from enhancers.devices import validate_device
+    from core.devices import validate_device
 
     text = model.strip()
     if not text:
@@ -305,7 +305,7 @@ def resolve_key(model: str, *, device: str | None, n_ctx: int) -> ModelKey:
         raise ConfigError(f"model directory not found: {text!r}; check the path")
     else:
         location = text  # a hub id such as Qwen/Qwen2.5-3B-Instruct
-    from enhancers.devices import pick_device
+    from core.devices import pick_device
 
     return ModelKey("transformers", location, pick_device(wanted), n_ctx)
 
@@ -353,7 +353,7 @@ def release_model(key: ModelKey | None = None) -> int:
     gc.collect()
     accelerators = devices - {"cpu", "gpu"}
     if accelerators:
-        from enhancers.devices import free_accelerator_memory
+        from core.devices import free_accelerator_memory
 
         for device in accelerators:
             free_accelerator_memory(device)

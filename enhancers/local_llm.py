@@ -147,7 +147,7 @@ class LocalLLMEnhancer(Enhancer):
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}, got {e['input']!r}" for e in exc.errors()
             )
             raise InputError(f"invalid local LLM options: {problems}") from None
-        from enhancers.devices import validate_device
+        from core.devices import validate_device
 
         validate_device(options.device)  # fail now on a typo, not at the first enhance()
         if options.model is None:

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from core.errors import BackendError, InputError
 from core.settings import get_settings
 from generate.base import ImageBackend, ImageRequest, ImageResult
-from generate.devices import default_device, default_dtype, dtype_name
+from core.devices import diffusion_dtype, dtype_name, pick_device
 from generate.prompt_syntax import prompt_schedule
 from generate.schedulers import canonical_sampler, make_scheduler, sampler_name_of
 
@@ -83,12 +83,12 @@ class DiffusersBackend(ImageBackend):
         import torch
 
         self.model = model or get_settings().image_model
-        self.device = device or default_device()
+        self.device = pick_device(device)
         if isinstance(dtype, str):
             if not isinstance(getattr(torch, dtype, None), torch.dtype):
                 raise InputError(f"dtype must be a torch dtype name such as 'float16', got {dtype!r}")
             dtype = getattr(torch, dtype)
-        self.dtype = dtype if dtype is not None else default_dtype(self.device)
+        self.dtype = dtype if dtype is not None else diffusion_dtype(self.device)
         self.cpu_offload = cpu_offload
 
     @property

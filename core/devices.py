@@ -1,13 +1,13 @@
-"""Which torch device and dtype a local model runs on (CUDA → MPS → CPU).
+"""Which torch device and dtype a local model runs on (CUDA → MPS → CPU), for every package.
 
 `pick_device(None)` chooses the best available accelerator; an explicit choice ("cpu", "cuda",
 "cuda:1", "mps") is validated and used as given, and fails loudly when that accelerator is
-absent rather than silently running somewhere else. `dtype_for(device)` picks half precision on
-accelerators (bf16 where the GPU supports it, else fp16) and fp32 on CPU, where half precision
-is slow or unsupported.
+absent rather than silently running somewhere else. `dtype_for(device)` is the LLM policy
+(bf16 where the GPU supports it, else fp16; fp32 on CPU); `diffusion_dtype(device)` the
+diffusers one (fp16 on CUDA only: fp16 on MPS/CPU is slow or flaky for UNets).
 
-Deliberately not here: loading models (see `local_backends.py`) and any torch import at module
-import time (torch is imported inside the functions).
+Deliberately not here: loading models, and any torch import at module import time (torch is
+imported inside the functions, so `promptrag --help` stays fast).
 """
 
 from __future__ import annotations
@@ -73,3 +73,15 @@ def free_accelerator_memory(device: str) -> None:
             torch.mps.empty_cache()
         except RuntimeError:  # no MPS device present after all: nothing cached to free
             pass
+
+
+def diffusion_dtype(device: str) -> Any:
+    """fp16 on CUDA (half the memory, tensor cores); fp32 on CPU and MPS."""
+    import torch
+
+    return torch.float16 if device.startswith("cuda") else torch.float32
+
+
+def dtype_name(dtype: Any) -> str:
+    """'float16' for torch.float16 or the string 'float16' (cache keys, reports)."""
+    return str(dtype).removeprefix("torch.")

@@ -52,6 +52,32 @@ def _chain_rules_only():
     return FallbackChain([_rules()])
 
 
+_SERVERS: list[Any] = []  # local wire-format servers kept alive for the whole run
+
+
+def _anthropic_local():
+    """The real anthropic SDK against the test suite's Messages API server on 127.0.0.1."""
+    from enhancers.claude_api import AnthropicEnhancer
+    from tests.servers.anthropic_server import AnthropicServer
+
+    server = AnthropicServer().__enter__()
+    _SERVERS.append(server)
+    os.environ["ANTHROPIC_API_KEY"] = "sk-ant-benchmark-not-a-real-key"
+    return AnthropicEnhancer(base_url=server.url, max_retries=0)
+
+
+def _bedrock_local():
+    """Real boto3 (SigV4, Converse) against the test suite's Bedrock server on 127.0.0.1."""
+    from enhancers.claude_bedrock import BedrockEnhancer
+    from tests.servers.bedrock_server import BedrockServer
+
+    server = BedrockServer().__enter__()
+    _SERVERS.append(server)
+    os.environ.update({"AWS_ACCESS_KEY_ID": "AKIDBENCHMARK", "AWS_SECRET_ACCESS_KEY": "benchmark",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
+    return BedrockEnhancer(endpoint_url=server.url, max_retries=0)
+
+
 ROWS: list[Row] = [
     Row("rules", _rules),
     Row("rules n=4", _rules, {"n_candidates": 4}),
@@ -75,6 +101,9 @@ ROWS: list[Row] = [
         },
     ),
     Row("chain (rules only)", _chain_rules_only),
+    # SDK round trip (request building, HTTP, parsing) with a local server: our overhead, not Claude's.
+    Row("anthropic SDK → local server", _anthropic_local, max_ideas=200),
+    Row("bedrock boto3 → local server", _bedrock_local, max_ideas=200),
 ]
 
 

@@ -7,3 +7,26 @@ Public API (import from the modules; this package imports nothing heavy on its o
     rag.refinement.refine, Session                               feedback rounds with history
     rag.quality.measure, QualityFigures                          tokens, consistency, novelty
 """
+
+_LAZY = {
+    "Retriever": "rag.retriever",
+    "RetrievedPrompt": "rag.retriever",
+    "HybridParams": "rag.retriever",
+    "PromptAssistant": "rag.assistant",
+    "AssistantResult": "rag.assistant",
+    "PromptragRetriever": "rag.langchain_retriever",
+    "Session": "rag.refinement",
+    "refine": "rag.refinement",
+}
+
+
+def __getattr__(name: str):
+    """`from rag import Retriever` works, but importing `rag` alone stays free of FAISS/torch."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")
+
+
+__all__ = list(_LAZY)

@@ -15,6 +15,7 @@ Deliberately not here: reading sources, de-duplication, resuming a crashed inges
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import uuid
@@ -50,6 +51,31 @@ def _npy_header(rows_: int, dimension: int) -> bytes:
     return buffer.getvalue()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def remove_stale_tmp_dirs(path: Path) -> list[Path]:
+    """Delete temp dirs of writers to `path` whose process is gone (killed mid-write).
+
+    A live writer's dir (its pid still running) is left alone, so two processes never delete
+    each other's work; dirs without a pid in the name (older versions) are left too.
+    """
+    removed = []
+    for candidate in path.parent.glob(f".{path.name}.tmp-*"):
+        pid_text = candidate.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if candidate.is_dir() and pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
 class IndexWriter:
     """Writes a new index for `model_id` vectors of `dimension` and publishes it at `path`."""
 
@@ -72,7 +98,9 @@ class IndexWriter:
         self.auto_threshold = auto_threshold
         self._check_target()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex}"
+        remove_stale_tmp_dirs(self.path)
+        # The writer's pid is in the name so a later writer can tell a crashed one's leftovers.
+        self.tmp_dir = self.path.parent / f".{self.path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex}"
         self.tmp_dir.mkdir()
         self._rows = 0
         self._header_len = len(_npy_header(0, dimension))

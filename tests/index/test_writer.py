@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -107,3 +109,21 @@ def test_many_small_chunks(tmp_path, embedder, literal_vectors):
     with PromptIndex.load(tmp_path / "ix") as index:
         np.testing.assert_array_equal(index.stored_vectors(), literal_vectors)
         assert [h.record for h in index.get(range(len(LITERAL)))] == LITERAL
+
+
+def test_a_killed_writers_temp_dir_is_cleaned_by_the_next_writer(literal_copy, embedder, literal_vectors):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # that process has exited: its leftovers are stale
+    stale = literal_copy.parent / f".{literal_copy.name}.tmp-{dead_pid}-0123abcd"
+    stale.mkdir()
+    (stale / "vectors.npy").write_bytes(b"half-written")
+    live = literal_copy.parent / f".{literal_copy.name}.tmp-{os.getpid()}-4567ef01"  # a running writer's
+    live.mkdir()
+    writer = _writer(literal_copy, embedder)
+    writer.add(LITERAL[:2], literal_vectors[:2])
+    writer.publish()
+    assert not stale.exists()
+    assert live.exists()

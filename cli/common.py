@@ -1,4 +1,5 @@
-"""Helpers every command shares: the --index / --json conventions, option validation, output."""
+"""Helpers every command shares: the --index / --json conventions, option validation, output,
+`--pick` parsing. Progress bars: `core.progress.TqdmProgress` (an on_progress callback)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,13 @@ def parse_size(size: str | None) -> tuple[int | None, int | None]:
     if not match:
         raise InputError(f"--size must look like WIDTHxHEIGHT, e.g. 512x512, got {size!r}")
     return int(match.group(1)), int(match.group(2))
+
+
+def parse_picks(text: str | None) -> list[int] | None:
+    """"1,3" -> [1, 3]; None/"" -> None (the default picks)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise InputError(f"--pick must be 1-based ranks separated by commas, e.g. 1,3; got {text!r}") from None

@@ -1,10 +1,11 @@
 """`promptrag enhance "idea"`: turn an idea into a prompt + negative prompt with one enhancer
 or the configured fallback chain, and print it (or `result.to_dict()` as JSON).
 
-Small steps: `build_request` (options → a validated EnhanceRequest), `choose_enhancer` (the
-enhancer choice → an Enhancer), `format_result` (result → the human-readable text).
+Small steps: `build_request` (options → a validated EnhanceRequest),
+`enhancers.chain.build_enhancer` (the enhancer choice → an Enhancer), `format_result` (result →
+the human-readable text).
 `--rag` runs rag's PromptAssistant instead (retrieve → pick → fuse → validate);
-`--generate` hands the prompt to `cli.generate_cmd.generate_and_save`, wiring the enhancer's
+`--generate` hands the prompt to `generate.saving.generate_and_save`, wiring the enhancer's
 `release()` into the image backend's `before_load` hook (a local LLM leaves VRAM to diffusers).
 
 `--enhancer chain` (the default) is `Settings.enhancer_chain` ending in "rules"; a
@@ -19,8 +20,17 @@ from pathlib import Path
 
 import typer
 
-from cli.common import IndexOption, JsonOption, index_path, parse_size, print_json, validated
+from cli.common import (
+    IndexOption,
+    JsonOption,
+    index_path,
+    parse_picks,
+    parse_size,
+    print_json,
+    validated,
+)
 from core.errors import InputError
+from core.progress import TqdmProgress
 from enhancers.base import EnhanceRequest, EnhanceResult
 from enhancers.registry import enhancer_names
 
@@ -54,19 +64,6 @@ def build_request(
         previous_prompt=previous_prompt,
         feedback=feedback,
     )
-
-
-def choose_enhancer(enhancer: str = "chain"):
-    """The enhancer named on the command line (see module docstring)."""
-    from enhancers.chain import CHAIN_NAME, build_chain
-    from enhancers.registry import get_enhancer
-
-    names = [n.strip() for n in enhancer.split(",") if n.strip()]
-    if enhancer.strip() == CHAIN_NAME:
-        return build_chain()
-    if len(names) > 1:
-        return build_chain(names)
-    return get_enhancer(enhancer.strip())
 
 
 def format_result(result: EnhanceResult) -> str:
@@ -129,7 +126,7 @@ def enhance(
         raise InputError("--use-settings needs --rag and --generate (it reuses a retrieved example's settings)")
     if rag:  # retrieval + fusion through rag's PromptAssistant (its result includes the examples)
         from cli.refine_cmd import format_assistant_result
-        from rag.assistant import PromptAssistant, parse_picks
+        from rag.assistant import PromptAssistant
 
         assistant = PromptAssistant.load(index_path(index), enhancer)
         chosen = assistant.enhancer
@@ -152,7 +149,9 @@ def enhance(
             previous_prompt=previous,
             feedback=feedback,
         )
-        chosen = choose_enhancer(enhancer)
+        from enhancers.chain import build_enhancer
+
+        chosen = build_enhancer(enhancer)
         try:
             result = chosen.enhance(request)
         finally:
@@ -160,15 +159,16 @@ def enhance(
                 chosen.release()
         payload, text, image_options = result.to_dict(), format_result(result), {}
     if generate:
-        from cli.generate_cmd import generate_and_save
+        from generate.saving import generate_and_save
 
         width, height = parse_size(size)
         given = {"width": width, "height": height, "steps": steps, "seed": seed}
         image_options.update({key: value for key, value in given.items() if value is not None})
 
         # VRAM hand-off: a local LLM is released only when a diffusion pipeline is about to load.
-        saved = generate_and_save(result.prompt, result.negative_prompt, image_options, image_backend,
-                                  image_model, out, before_load=chosen.release)
+        with TqdmProgress(enabled=not json_output) as bars:
+            saved = generate_and_save(result.prompt, result.negative_prompt, image_options, image_backend,
+                                      image_model, out, before_load=chosen.release, on_progress=bars)
         chosen.release()
         payload["images"] = saved.to_dict()
         text += "\nimages:\n" + "\n".join(f"  {path}  seed={seed}" for path, seed in zip(saved.paths, saved.seeds))
@@ -180,14 +180,11 @@ def enhance(
 
 def example_settings(examples: list, number: int) -> dict:
     """ImageRequest options reproducing retrieved example `number` (1-based among those used)."""
+    from generate.saving import image_options_from_settings
+
     if not 1 <= number <= len(examples):
         raise InputError(f"--use-settings must be between 1 and {len(examples)} (the examples used), got {number}")
-    settings = examples[number - 1].settings
-    options = {"seed": settings.get("seed"), "steps": settings.get("steps"), "guidance": settings.get("cfg"),
-               "width": settings.get("width"), "height": settings.get("height")}
-    if settings.get("sampler") not in (None, "others"):  # DiffusionDB's "others" names no scheduler
-        options["sampler"] = settings["sampler"]
-    return options
+    return image_options_from_settings(examples[number - 1].settings)
 
 
 def register(app: typer.Typer) -> None:

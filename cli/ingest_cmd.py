@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from cli.common import JsonOption, index_path, print_json, validated
+from core.progress import TqdmProgress
 
 
 def _help(name: str) -> str:
@@ -50,13 +51,14 @@ def register(app: typer.Typer) -> None:
             source=source, index=index_path(index), embedding_model=embedding_model, batch_size=batch_size,
             index_type=index_type, limit=limit, sample=sample, seed=seed, max_prompt_nsfw=max_prompt_nsfw,
             max_image_nsfw=max_image_nsfw, max_prompt_chars=max_prompt_chars, read_batch_rows=read_batch_rows,
-            restart=restart, progress=not quiet,
+            restart=restart,
         )
         if base_url is not None:
             values["base_url"] = base_url
         if large:
             values["diffusiondb_file"] = "metadata-large.parquet"
-        report = run_ingest(validated(IngestOptions, **values))
+        with TqdmProgress(enabled=not quiet) as bars:  # tqdm bars drawn from run_ingest's progress events
+            report = run_ingest(validated(IngestOptions, **values), on_progress=bars)
         if json_output:
             print_json(report.to_dict())
         else:

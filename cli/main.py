@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "cli.enhance_cmd",
     "cli.refine_cmd",
     "cli.generate_cmd",
+    "cli.app_cmd",
 ]
 
 app = typer.Typer(

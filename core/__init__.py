@@ -1,5 +1,6 @@
 """Floor 1: settings (the one place that reads the environment) and the errors a user may see."""
 from core.errors import (
+    Cancelled,
     ConfigError,
     BackendError,
     IndexLoadError,
@@ -11,6 +12,7 @@ from core.errors import (
 from core.settings import Settings, get_settings, resolve_secret
 
 __all__ = [
+    "Cancelled",
     "BackendError",
     "ConfigError",
     "IndexLoadError",

@@ -36,3 +36,9 @@ class IndexLoadError(PromptragError):
 
 class BackendError(PromptragError):
     """A remote or local backend (LLM, image model) failed in a way the user must know about."""
+
+
+class Cancelled(PromptragError):
+    """The user cancelled long work; the message says what was kept and how to resume."""
+
+    exit_code = 130  # like an interrupted command

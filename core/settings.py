@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         "stabilityai/sd-turbo",
         description="diffusers text-to-image model id or local directory.",
     )
+    index: Path | None = Field(
+        None, description="Index directory used instead of the home's default index (PROMPTRAG_INDEX)."
+    )
     request_timeout_s: float = Field(60.0, gt=0, description="Timeout for one remote call.")
     max_retries: int = Field(3, ge=0, le=10, description="Retries on 429 / 5xx / timeouts.")
 
@@ -76,7 +79,8 @@ class Settings(BaseSettings):
 
     @property
     def default_index(self) -> Path:
-        return self.indexes_dir / "default"
+        """PROMPTRAG_INDEX when set, else `<home>/indexes/default`."""
+        return self.index.expanduser() if self.index else self.indexes_dir / "default"
 
     @property
     def templates_dir(self) -> Path:

@@ -3,7 +3,7 @@
 An enhancer turns a short idea (plus optional example prompts from the RAG step) into an
 optimized text-to-image prompt and a negative prompt. Subclasses implement exactly one
 method, `enhance(request)`; the base class supplies `make_result` (token counting, timings)
-and no-op `release()` / default `stream()`.
+and no-op `release()` / default `stream()` (typed events, see `events.py`).
 
 Deliberately not here: which enhancer to try first (see `chain.py`), how backends are found
 (see `registry.py`), and any model or SDK import (those happen inside the subclasses, lazily).
@@ -15,9 +15,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from enhancers.events import StreamEvent
 
 Style = Literal["auto", "photography", "artistic", "realistic", "cinematic", "coloring book"]
 STYLES: tuple[str, ...] = ("auto", "photography", "artistic", "realistic", "cinematic", "coloring book")
@@ -140,9 +143,17 @@ class Enhancer(ABC):
     def enhance(self, request: EnhanceRequest) -> EnhanceResult:
         """Return an optimized prompt for `request`, or raise a core.errors.PromptragError."""
 
-    def stream(self, request: EnhanceRequest) -> Iterator[str]:
-        """Yield text as it is produced. Default: the finished prompt in one piece."""
-        yield self.enhance(request).prompt
+    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+        """Yield typed events (enhancers/events.py) ending in one Finished.
+
+        Default, for enhancers without native streaming: the finished prompt as one TextDelta,
+        then Finished(result). Errors are raised before the first event, as `enhance` raises them.
+        """
+        from enhancers.events import Finished, TextDelta
+
+        result = self.enhance(request)
+        yield TextDelta(result.prompt)
+        yield Finished(result)
 
     def release(self) -> None:
         """Free memory held by a loaded model (no-op for enhancers that hold none)."""

@@ -9,7 +9,12 @@ Exceptions that are not PromptragError are bugs: they propagate, never hidden by
 
 `build_chain(names)` builds members from the registry (default: `Settings.enhancer_chain`); a
 member whose construction fails with a PromptragError (a missing API key, say) becomes a
-fallback reason up front instead of a crash.
+fallback reason up front instead of a crash. `build_enhancer(spec)` turns what a user types
+("chain", "local,rules", "anthropic") into an Enhancer; with `grounded=True` the configured
+chain gets the grounded fusion before the rules (for callers that pass retrieved examples).
+
+`stream(request)` yields typed events (events.py) and falls back only before the first text
+delta; no call leaves state on the chain (a cached chain is shared by every app session).
 
 Deliberately plain Python rather than LangChain's `with_fallbacks`: recording each member's
 reason and appending "rules" would take as much code around the runnable as the loop below.
@@ -23,18 +28,26 @@ from typing import Any, ClassVar
 
 from core.errors import BackendError, ConfigError, PromptragError
 from enhancers.base import Enhancer, EnhanceRequest, EnhanceResult
+from enhancers.events import Finished, MemberFailed, StreamEvent, TextDelta
 
 FALLBACK_NAME = "rules"
 CHAIN_NAME = "chain"
+GROUNDED_NAME = "grounded"
 _MAX_REASON_CHARS = 300
 
 
 def one_line(exc: BaseException) -> str:
-    """The first line of an error message (or its type), short enough for a status line."""
+    """The first line of an error message (or its type), short enough for a status line.
+
+    A long line loses its middle, not its end: messages end in what to do ("; set X").
+    """
     lines = str(exc).strip().splitlines()
     text = lines[0].strip() if lines else ""
     text = text or type(exc).__name__
-    return text if len(text) <= _MAX_REASON_CHARS else text[: _MAX_REASON_CHARS - 1] + "…"
+    if len(text) <= _MAX_REASON_CHARS:
+        return text
+    tail = _MAX_REASON_CHARS // 3
+    return text[: _MAX_REASON_CHARS - tail - 1] + "…" + text[-tail:]
 
 
 class FallbackChain(Enhancer):
@@ -56,9 +69,6 @@ class FallbackChain(Enhancer):
             members.append(RuleBasedEnhancer())
         self.enhancers: list[Enhancer] = members
         self.unavailable: dict[str, str] = dict(unavailable or {})
-        # Set by stream() for single-threaded callers (CLI, one Streamlit session):
-        self.last_answered_by: str | None = None
-        self.last_fallback_reasons: dict[str, str] = {}
 
     @property
     def names(self) -> list[str]:
@@ -82,29 +92,45 @@ class FallbackChain(Enhancer):
             return result
         raise BackendError(_all_failed(reasons))
 
-    def stream(self, request: EnhanceRequest) -> Iterator[str]:
-        """Stream from the first member that produces a first chunk; fall back before it only.
+    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+        """Stream from the first member that produces text; fall back before its first delta only.
 
-        Members without native streaming yield their finished prompt in one piece. After the
-        first chunk has been yielded a failure propagates (the text already shown cannot be
-        taken back). `last_answered_by` / `last_fallback_reasons` tell who streamed.
+        Members that could not be built, and members that fail before their first TextDelta
+        (or Finished), each yield a MemberFailed and the next member is asked. After a delta
+        has been yielded a failure propagates: text already shown cannot be taken back. The
+        final Finished result names who answered and carries every fallback reason; nothing is
+        kept on the chain, so one cached chain serves concurrent sessions.
         """
+        started = time.perf_counter()
         reasons = dict(self.unavailable)
-        self.last_answered_by, self.last_fallback_reasons = None, reasons
+        for name, why in self.unavailable.items():
+            yield MemberFailed(name, why)
         for member in self.enhancers:
-            chunks = member.stream(request)
+            events = member.stream(request)
+            answered = False
             try:
-                first = next(chunks)
-            except StopIteration:
-                reasons[member.name] = "returned an empty stream"
-                continue
+                for event in events:
+                    if isinstance(event, Finished):
+                        result = event.result
+                        # A member may itself be a chain with its own reasons; keep those too.
+                        result.fallback_reasons = {**reasons, **result.fallback_reasons}
+                        result.timings["chain_total_s"] = time.perf_counter() - started
+                        yield Finished(result)
+                        return
+                    answered = answered or isinstance(event, TextDelta)
+                    yield event
             except PromptragError as exc:
+                if answered:
+                    raise
                 reasons[member.name] = one_line(exc)
+                yield MemberFailed(member.name, reasons[member.name])
                 continue
-            self.last_answered_by = member.name
-            yield first
-            yield from chunks
-            return
+            finally:
+                events.close()  # a generator left early (error, no Finished) frees its connection
+            if answered:
+                raise BackendError(f"{member.name} stopped streaming without a final result")
+            reasons[member.name] = "returned an empty stream"
+            yield MemberFailed(member.name, reasons[member.name])
         raise BackendError(_all_failed(reasons))
 
     def release(self) -> None:
@@ -156,3 +182,26 @@ def build_chain(names: Sequence[str] | None = None, **options_by_name: Mapping[s
         except PromptragError as exc:
             unavailable[name] = one_line(exc)
     return FallbackChain(members, unavailable=unavailable)
+
+
+def build_enhancer(spec: str = CHAIN_NAME, *, grounded: bool = False) -> Enhancer:
+    """The enhancer a user named: "chain", a comma list ("local,rules") or one registry name.
+
+    "chain" is the configured `Settings.enhancer_chain` (always ending in rules); with
+    `grounded=True` it also gets "grounded" just before "rules" — with retrieved examples the
+    grounded fusion beats the fixed rules. A single name is that enhancer alone, so its failure
+    is an error rather than a silent fallback.
+    """
+    from core.settings import get_settings
+    from enhancers.registry import get_enhancer
+
+    spec = spec.strip()
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if spec == CHAIN_NAME:
+        names = [n for n in get_settings().enhancer_chain if n != FALLBACK_NAME]
+        if grounded and GROUNDED_NAME not in names:
+            names.append(GROUNDED_NAME)
+        return build_chain([*names, FALLBACK_NAME])
+    if len(names) > 1:
+        return build_chain(names)
+    return get_enhancer(spec)

@@ -2,6 +2,8 @@
 
 `build_request(request)` is a pure function of the request (model, max_tokens, the rendered
 system/user templates); `enhance` sends it, and `parse_llm_output` validates the answer.
+`stream` sends the same request with SSE and yields the prompt text as it arrives
+(`prompt_stream.PromptTextStream` hides the JSON around it), then the parsed result.
 Creativity reaches Claude through the system prompt only: API version 2026-10-21 (sent by
 anthropic SDK >= 2) and Claude models after Opus 4.6 reject `temperature` / `top_p` with a 400,
 and SDK >= 1 no longer accepts them as arguments; sending none works with every SDK and model.
@@ -29,7 +31,9 @@ from typing import Any
 from core.errors import BackendError, MissingCredentialError
 from core.settings import get_settings, resolve_secret
 from enhancers.base import Enhancer, EnhanceRequest, EnhanceResult
+from enhancers.events import Finished, StreamEvent, TextDelta
 from enhancers.llm_output import parse_with_stop_reason, result_style
+from enhancers.prompt_stream import PromptTextStream
 from enhancers.prompting import build_messages
 
 KEY_NAME = "ANTHROPIC_API_KEY"
@@ -98,18 +102,26 @@ class AnthropicEnhancer(Enhancer):
         started = time.perf_counter()
         with self._api_errors():
             message = self.client.messages.create(**self.build_request(request))
-        api_s = time.perf_counter() - started
         text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
-        prompts = parse_with_stop_reason(text, request.n_candidates, message.stop_reason, self.model)
+        return self._result(request, text, message.stop_reason, started)
+
+    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+        """TextDeltas of the prompt as Claude writes it (not the raw JSON), then Finished(result)."""
+        started = time.perf_counter()
+        shown = PromptTextStream()
+        with self._api_errors(), self.client.messages.stream(**self.build_request(request)) as events:
+            for chunk in events.text_stream:
+                if text := shown.feed(chunk):
+                    yield TextDelta(text)
+            stop_reason = events.get_final_message().stop_reason
+        yield Finished(self._result(request, shown.raw, stop_reason, started))
+
+    def _result(self, request: EnhanceRequest, text: str, stop_reason: str | None, started: float) -> EnhanceResult:
+        api_s = time.perf_counter() - started
+        prompts = parse_with_stop_reason(text, request.n_candidates, stop_reason, self.model)
         candidates = [prompt.to_candidate() for prompt in prompts]
         style = result_style(request, prompts)
         return self.make_result(request, candidates, style=style, started=started, timings={"api_s": api_s})
-
-    def stream(self, request: EnhanceRequest) -> Iterator[str]:
-        """Yield Claude's raw text (the JSON answer) as it arrives; parse it with parse_llm_output."""
-        with self._api_errors():
-            with self.client.messages.stream(**self.build_request(request)) as events:
-                yield from events.text_stream
 
     @contextmanager
     def _api_errors(self) -> Iterator[None]:

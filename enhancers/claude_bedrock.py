@@ -1,7 +1,8 @@
 """Claude on Amazon Bedrock through boto3 `bedrock-runtime` Converse / ConverseStream ("bedrock").
 
 Same templates and output schema as the Anthropic API enhancer. `build_request(request)` is a
-pure function returning the Converse arguments (modelId, system, messages, inferenceConfig).
+pure function returning the Converse arguments (modelId, system, messages, inferenceConfig);
+`stream` uses ConverseStream and yields the prompt text as it arrives, then the parsed result.
 Region, profile and credentials come from the standard AWS configuration, resolved by boto3
 (AWS_REGION / AWS_DEFAULT_REGION, AWS_PROFILE, ~/.aws, instance roles); `region`, `profile` and
 `endpoint_url` (or settings.bedrock_endpoint_url) override it.
@@ -27,7 +28,9 @@ from core.errors import BackendError, ConfigError, MissingCredentialError
 from core.settings import get_settings
 from enhancers.base import Enhancer, EnhanceRequest, EnhanceResult
 from enhancers.claude_api import max_tokens_for
+from enhancers.events import Finished, StreamEvent, TextDelta
 from enhancers.llm_output import parse_with_stop_reason, result_style
+from enhancers.prompt_stream import PromptTextStream
 from enhancers.prompting import build_messages, temperature_for
 
 # Claude models after Opus 4.6 (Opus 4.7+, the 5 family) reject sampling parameters with a 400
@@ -107,22 +110,30 @@ class BedrockEnhancer(Enhancer):
         started = time.perf_counter()
         with self._aws_errors():
             response = self.client.converse(**self.build_request(request))
-        api_s = time.perf_counter() - started
         content = response.get("output", {}).get("message", {}).get("content", [])
         text = "".join(block.get("text", "") for block in content)
-        prompts = parse_with_stop_reason(text, request.n_candidates, response.get("stopReason"), self.model)
-        candidates = [prompt.to_candidate() for prompt in prompts]
-        style = result_style(request, prompts)
-        return self.make_result(request, candidates, style=style, started=started, timings={"api_s": api_s})
+        return self._result(request, text, response.get("stopReason"), started)
 
-    def stream(self, request: EnhanceRequest) -> Iterator[str]:
-        """Yield Claude's raw text (the JSON answer) as ConverseStream delivers it."""
+    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+        """TextDeltas of the prompt as ConverseStream delivers it (not the raw JSON), then Finished."""
+        started = time.perf_counter()
+        shown = PromptTextStream()
+        stop_reason = None
         with self._aws_errors():
             response = self.client.converse_stream(**self.build_request(request))
             for item in response["stream"]:
-                text = item.get("contentBlockDelta", {}).get("delta", {}).get("text")
-                if text:
-                    yield text
+                chunk = item.get("contentBlockDelta", {}).get("delta", {}).get("text")
+                if chunk and (text := shown.feed(chunk)):
+                    yield TextDelta(text)
+                stop_reason = item.get("messageStop", {}).get("stopReason", stop_reason)
+        yield Finished(self._result(request, shown.raw, stop_reason, started))
+
+    def _result(self, request: EnhanceRequest, text: str, stop_reason: str | None, started: float) -> EnhanceResult:
+        api_s = time.perf_counter() - started
+        prompts = parse_with_stop_reason(text, request.n_candidates, stop_reason, self.model)
+        candidates = [prompt.to_candidate() for prompt in prompts]
+        style = result_style(request, prompts)
+        return self.make_result(request, candidates, style=style, started=started, timings={"api_s": api_s})
 
     @contextmanager
     def _aws_errors(self) -> Iterator[None]:

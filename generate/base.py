@@ -1,8 +1,10 @@
 """The image-backend contract: one request model, one result dataclass, one base class.
 
-A backend turns a prompt into images. Subclasses implement `generate(request)`; the base
-class supplies `check_request` (size rules every backend shares plus the backend's own
-`allowed_sizes`) and `resolve_seed` (a random seed is always chosen here and reported).
+A backend turns a prompt into images. Subclasses implement
+`generate(request, *, on_progress=None, cancel=None)`; the base class supplies `check_request`
+(size rules every backend shares plus the backend's own `allowed_sizes`), `resolve_seed` (a
+random seed is always chosen here and reported), `default_size` (what a caller gets without a
+size) and a no-op `release()`.
 
 Deliberately not here: enhancers. A backend that loads a big model calls the `before_load`
 hook it was given (the app / CLI wire the local LLM's `release()` into it), so this package
@@ -20,6 +22,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import InputError
+from core.progress import CancelToken, ProgressCallback
 
 MAX_SEED = 2**32 - 1
 
@@ -73,12 +76,24 @@ class ImageBackend(ABC):
     # None means any multiple-of-8 size; otherwise the (width, height) pairs the model accepts.
     allowed_sizes: ClassVar[frozenset[tuple[int, int]] | None] = None
 
+    # The size used when a caller gives neither width nor height (Bedrock: per model, set in __init__).
+    default_size: tuple[int, int] = (512, 512)
+
     def __init__(self, *, before_load: Callable[[], None] | None = None) -> None:
         self.before_load = before_load
 
     @abstractmethod
-    def generate(self, request: ImageRequest) -> ImageResult:
-        """Make `request.num_images` images, or raise a core.errors.PromptragError."""
+    def generate(self, request: ImageRequest, *, on_progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None) -> ImageResult:
+        """Make `request.num_images` images, or raise a core.errors.PromptragError.
+
+        `on_progress` gets Progress(stage="generate", done, total) as the work advances (steps
+        for diffusers, images for remote backends); `cancel` raises core.errors.Cancelled at the
+        next such point.
+        """
+
+    def release(self) -> None:
+        """Free memory held by a loaded model (no-op for backends that hold none)."""
 
     def check_request(self, request: ImageRequest) -> None:
         sizes = self.allowed_sizes

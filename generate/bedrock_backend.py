@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.errors import BackendError, ConfigError, InputError, MissingCredentialError, PromptragError
+from core.progress import CancelToken, ProgressCallback, Stopwatch
 from core.settings import get_settings
 from generate import bedrock_schemas as schemas
 from generate.base import ImageBackend, ImageRequest, ImageResult
@@ -47,7 +48,7 @@ class BedrockImageBackend(ImageBackend):
         self.model = model or settings.bedrock_image_model
         self.spec = schemas.model_spec(self.model)
         self.allowed_sizes = self.spec.sizes  # per model, read by ImageBackend.check_request
-        self.default_size = self.spec.default_size
+        self.default_size = self.spec.default_size  # per model (ImageBackend.default_size)
         self.region = region
         self.endpoint_url = endpoint_url or settings.bedrock_endpoint_url
         self.style_preset = style_preset
@@ -62,17 +63,23 @@ class BedrockImageBackend(ImageBackend):
         super().check_request(request)
         schemas.check_request(self.spec, request, style_preset=self.style_preset)
 
-    def generate(self, request: ImageRequest) -> ImageResult:
+    def generate(self, request: ImageRequest, *, on_progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None) -> ImageResult:
         # 1. check inputs (nothing is sent when this fails)
         self.check_request(request)
         first_seed = request.seed if request.seed is not None else self._random_seed()
-        # 2. one InvokeModel call per image
+        # 2. one InvokeModel call per image; progress and cancellation between images
         started = time.perf_counter()
+        watch = Stopwatch("generate", on_progress)
         encoded: list[tuple[str, int]] = []
         for index in range(request.num_images):
+            if cancel is not None:
+                cancel.raise_if_cancelled("image generation", f"stopped after {index} of {request.num_images} "
+                                          "images; nothing was saved")
             seed = first_seed + index
             body = schemas.build_request(self.model, request, seed, style_preset=self.style_preset)
             encoded.extend(schemas.parse_response(self.model, self._invoke(body), seed))
+            watch.report(index + 1, request.num_images, f"image {index + 1} of {request.num_images}")
         invoke_s = time.perf_counter() - started
         # 3. decode and report what the model used
         images = [_decode_image(data, self.model) for data, _ in encoded]

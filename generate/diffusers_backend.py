@@ -6,11 +6,14 @@ it in a class-level cache keyed by (model, device, dtype, offload) until ``relea
 calls the ``before_load`` hook just before it actually loads one (the app wires the local LLM's
 ``release()`` there so both never sit in memory together).
 
-``generate(request)`` is a numbered recipe: check → seeds → scheduler → conditioning → run.
-Image k uses seed + k through its own ``torch.Generator``, so any single image can be
-reproduced alone. A plain prompt (no syntax, one 75-token window) is passed to diffusers as
-the ``prompt=`` string, so results equal diffusers' own; weights, BREAK, long and timed
-prompts go through ``generate/conditioning.py``.
+``generate(request, on_progress=, cancel=)`` is a numbered recipe: check → seeds → scheduler →
+conditioning → run. Image k uses seed + k through its own ``torch.Generator``, so any single
+image can be reproduced alone. Progress (one event per denoising step) and cancellation ride on
+``callback_on_step_end``, composed with the timed-prompt callback when both are needed.
+``default_size`` is the model's native size, read from its config without loading it.
+A plain prompt (no syntax, one 75-token window) is passed to diffusers as the ``prompt=``
+string, so results equal diffusers' own; weights, BREAK, long and timed prompts go through
+``generate/conditioning.py``.
 
 Deliberately not here: downloading weights at generate time beyond what ``from_pretrained``
 does, img2img / inpainting, PNG metadata (the caller writes files).
@@ -19,6 +22,8 @@ does, img2img / inpainting, PNG metadata (the caller writes files).
 from __future__ import annotations
 
 import gc
+import inspect
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -26,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from core.devices import diffusion_dtype, dtype_name, pick_device
 from core.errors import BackendError, InputError
+from core.progress import CancelToken, ProgressCallback, Stopwatch
 from core.settings import get_settings
 from generate.base import ImageBackend, ImageRequest, ImageResult
-from core.devices import diffusion_dtype, dtype_name, pick_device
 from generate.prompt_syntax import prompt_schedule
 from generate.schedulers import canonical_sampler, make_scheduler, sampler_name_of
 
@@ -50,6 +56,75 @@ def _dtype_argument() -> str:
     from diffusers.utils import deprecation_utils
 
     return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
+
+
+def _native_size(sample: Any, vae_blocks: int) -> tuple[int, int] | None:
+    if not isinstance(sample, int) or sample <= 0:
+        return None
+    side = sample * 2 ** (vae_blocks - 1)
+    return side, side
+
+
+def _configured_size(model: str) -> tuple[int, int] | None:
+    """Native size from unet/vae config.json in a local directory or the hub cache (no download)."""
+
+    def config(sub: str) -> dict | None:
+        local = Path(model).expanduser() / sub / "config.json"
+        path: Any = local if local.is_file() else None
+        if path is None and "/" in model and not model.startswith((".", "/", "~")):
+            try:
+                from huggingface_hub import try_to_load_from_cache
+
+                found = try_to_load_from_cache(model, f"{sub}/config.json")
+                path = Path(found) if isinstance(found, str) else None
+            except (ImportError, ValueError):  # no hub client, or not a valid repo id: size unknown
+                path = None
+        try:
+            return json.loads(path.read_text(encoding="utf-8")) if path is not None else None
+        except (OSError, ValueError):
+            return None
+
+    unet, vae = config("unet"), config("vae")
+    if not unet or not vae:
+        return None
+    return _native_size(unet.get("sample_size"), len(vae.get("block_out_channels", [0] * 4)))
+
+
+def _takes_step_callback(pipe: Any) -> bool:
+    return "callback_on_step_end" in inspect.signature(pipe.__call__).parameters
+
+
+class StepReporter:
+    """Turns the pipeline's per-UNet-evaluation callback into one Progress per denoising step.
+
+    Second-order samplers (Heun, DPM2) evaluate the UNet about twice per step and PNDM once more
+    in all; evaluation i of n belongs to step (i + 1) * steps // n, so exactly `steps` events
+    arrive, the last with done == total. A set cancel token raises Cancelled at the next one.
+    """
+
+    def __init__(self, steps: int, on_progress: ProgressCallback | None, cancel: CancelToken | None) -> None:
+        self.steps, self.cancel = steps, cancel
+        self.watch = Stopwatch("generate", on_progress)
+        self.reported = 0
+
+    @property
+    def active(self) -> bool:
+        return self.watch.on_progress is not None or self.cancel is not None
+
+    def wrap(self, inner: Callable[..., dict] | None) -> Callable[..., dict]:
+        def callback(pipe: Any, i: int, t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            out = inner(pipe, i, t, tensors) if inner is not None else {}
+            evaluations = max(1, len(pipe.scheduler.timesteps))
+            step = min(self.steps, (i + 1) * self.steps // evaluations)
+            if step > self.reported:
+                self.reported = step
+                self.watch.report(step, self.steps)
+            if self.cancel is not None:
+                self.cancel.raise_if_cancelled("image generation", f"stopped after step {step} of {self.steps}; "
+                                               "nothing was saved")
+            return out
+
+        return callback
 
 
 @dataclass
@@ -151,7 +226,21 @@ class DiffusersBackend(ImageBackend):
         except ImportError:
             pass
 
-    def generate(self, request: ImageRequest) -> ImageResult:
+    @property
+    def default_size(self) -> tuple[int, int]:
+        """The model's native size (e.g. 512 for SD 1.5 / sd-turbo, 1024 for SDXL), read from its
+        config — the loaded pipeline, a local directory or the hub cache; 512x512 when unknown."""
+        entry = self._cache.get(self.cache_key)
+        if entry is not None:
+            pipe = entry.pipe
+            sample = getattr(pipe, "default_sample_size", None) or pipe.unet.config.sample_size
+            size = _native_size(sample, len(pipe.vae.config.block_out_channels))
+        else:
+            size = _configured_size(self.model)
+        return size or (512, 512)
+
+    def generate(self, request: ImageRequest, *, on_progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None) -> ImageResult:
         # 1. check inputs: sampler names and prompt syntax fail before any model is loaded
         self.check_request(request)
         sampler = canonical_sampler(request.sampler) if request.sampler else None
@@ -161,13 +250,16 @@ class DiffusersBackend(ImageBackend):
         seeds = [seed + k for k in range(request.num_images)]
         if seeds[-1] > 2**32 - 1:
             raise InputError(f"seed {seed} + {request.num_images - 1} images exceeds 2**32-1; pick a smaller seed")
+        if cancel is not None:
+            cancel.raise_if_cancelled("image generation", "nothing was made")
         # 2. load (or reuse) the pipeline
         entry, load_s = self._loaded()
         with entry.lock:
-            return self._run(entry, request, sampler, seed, seeds, load_s)
+            reporter = StepReporter(request.steps, on_progress, cancel)
+            return self._run(entry, request, sampler, seed, seeds, load_s, reporter)
 
     def _run(self, entry: _Loaded, request: ImageRequest, sampler: str | None, seed: int, seeds: list[int],
-             load_s: float) -> ImageResult:
+             load_s: float, reporter: StepReporter) -> ImageResult:
         import torch
 
         from generate.conditioning import build_conditioning, needs_conditioning
@@ -197,6 +289,9 @@ class DiffusersBackend(ImageBackend):
                 kwargs |= conditioning.pipeline_kwargs()
             else:
                 kwargs |= {"prompt": request.prompt, "negative_prompt": request.negative_prompt or None}
+            if reporter.active and _takes_step_callback(pipe):
+                # One callback per UNet evaluation: the timed-prompt switch (if any), then progress/cancel.
+                kwargs["callback_on_step_end"] = reporter.wrap(kwargs.get("callback_on_step_end"))
             images = pipe(**kwargs).images
         except torch.cuda.OutOfMemoryError as exc:
             raise BackendError(

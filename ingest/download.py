@@ -7,7 +7,9 @@
   the request carries `Range: bytes=<size>-` and a 206 reply is appended (a 200 reply means the
   server ignored the range, so we start over); the `.part` is renamed into place only when the
   byte count matches Content-Length, so the cache never holds a truncated table;
-- a tqdm bar on stderr shows size, speed and ETA;
+- `on_progress` gets Progress("download", bytes, total bytes) per chunk, and a set `cancel`
+  token stops between chunks (Cancelled; the `.part` file keeps what arrived, so the next call
+  resumes);
 - 404, refused connections and timeouts become SourceError naming the URL and what to do.
 
 Deliberately not here: checksums of the remote file (Hugging Face's resolve URLs give no
@@ -18,13 +20,13 @@ metadata into a cache of its own format).
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import httpx
 
 from core.errors import SourceError
+from core.progress import CancelToken, ProgressCallback, Stopwatch
 
 CHUNK_BYTES = 1 << 20
 
@@ -46,7 +48,8 @@ def _fail(url: str, what: str) -> SourceError:
     )
 
 
-def fetch(url: str, cache_dir: Path, *, timeout_s: float = 60.0, progress: bool = True) -> Path:
+def fetch(url: str, cache_dir: Path, *, timeout_s: float = 60.0, on_progress: ProgressCallback | None = None,
+          cancel: CancelToken | None = None) -> Path:
     """Return a local copy of `url`, downloading (or resuming) it into the cache if needed."""
     target = cache_path(url, cache_dir)
     if target.is_file():
@@ -59,7 +62,7 @@ def fetch(url: str, cache_dir: Path, *, timeout_s: float = 60.0, progress: bool 
     try:
         with httpx.Client(follow_redirects=True, timeout=timeout) as client:
             with client.stream("GET", url, headers=headers) as response:
-                _write_body(url, response, part, have, progress)
+                _write_body(url, response, part, have, Stopwatch("download", on_progress), cancel)
     except httpx.ConnectError as exc:
         raise _fail(url, f"cannot connect ({exc})") from None
     except httpx.TimeoutException:
@@ -70,7 +73,8 @@ def fetch(url: str, cache_dir: Path, *, timeout_s: float = 60.0, progress: bool 
     return target
 
 
-def _write_body(url: str, response: httpx.Response, part: Path, have: int, progress: bool) -> None:
+def _write_body(url: str, response: httpx.Response, part: Path, have: int, watch: Stopwatch,
+                cancel: CancelToken | None) -> None:
     if response.status_code == 416 and have:
         # Our .part already holds everything the server has: check the size it reports.
         total = _total_from_content_range(response.headers.get("Content-Range"))
@@ -90,18 +94,17 @@ def _write_body(url: str, response: httpx.Response, part: Path, have: int, progr
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
 
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-        desc=f"download {part.name[:-5]}", file=sys.stderr, disable=not progress, mininterval=0.5,
-    )
     written = start
-    with bar, open(part, mode) as handle:
+    watch.report(written, total, part.name[:-5])
+    with open(part, mode) as handle:
         for chunk in response.iter_bytes(CHUNK_BYTES):
             handle.write(chunk)
             written += len(chunk)
-            bar.update(len(chunk))
+            watch.report(written, total, part.name[:-5])
+            if cancel is not None and cancel.cancelled:
+                handle.flush()
+                cancel.raise_if_cancelled(f"the download of {url}",
+                                          f"{part} keeps the {written} bytes that arrived; run again to resume")
         handle.flush()
         os.fsync(handle.fileno())
     if total is not None and written != total:

@@ -73,7 +73,9 @@ class IngestOptions(BaseModel):
         50_000, ge=1, le=1_000_000, description="Source rows staged per commit (checkpoint granularity of reading)."
     )
     restart: bool = Field(False, description="Discard an interrupted run's checkpoint and start over.")
-    progress: bool = Field(True, description="Show progress bars on stderr.")
+    progress: bool = Field(
+        True, description="Draw progress bars on stderr when no on_progress callback is given to run_ingest."
+    )
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """The options that change the result: resuming with different ones is refused."""

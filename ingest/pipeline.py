@@ -17,20 +17,24 @@ The recipe (each numbered step below), and what makes it crash-safe:
    rows with their chunk vectors, into an IndexWriter; publish (temp dir + rename); delete the
    work directory. A crash between publish and clean-up is detected by the changed manifest.
 
+Progress and cancellation: `on_progress` gets a `core.progress.Progress` per batch of each stage
+(download, stage, embed, write); a set `CancelToken` raises `Cancelled` after the batch in hand
+is committed, which leaves exactly what a crash at that point leaves, so the next run resumes.
+
 Deliberately not here: source parsing (sources.py), text rules (normalize.py), SQL (staging.py),
-FAISS/SQLite index formats (index/).
+FAISS/SQLite index formats (index/), drawing progress (core.progress.TqdmProgress, pages).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from core.errors import InputError, SourceError
+from core.progress import CancelToken, ProgressCallback, Stopwatch, TqdmProgress
 from core.settings import get_settings
 from ingest.download import fetch
 from ingest.normalize import DROP_REASONS, clean_prompt
@@ -59,21 +63,27 @@ def _nsfw_max(a: float | None, b: float | None) -> float | None:
     return a if b is None else max(a, b)
 
 
-def _bar(options: IngestOptions, **kwargs):
-    from tqdm import tqdm
-
-    return tqdm(file=sys.stderr, disable=not options.progress, mininterval=0.5, dynamic_ncols=True, **kwargs)
-
-
 class IngestPipeline:
     """One ingest run for `options`; call it to run. See the module docstring for the recipe."""
 
-    def __init__(self, options: IngestOptions) -> None:
+    def __init__(self, options: IngestOptions, *, on_progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None) -> None:
         self.options = options
         settings = get_settings()
         self.settings = settings
         self.index_path = Path(options.index or settings.default_index).expanduser()
         self.embedded_now = 0
+        self.on_progress = on_progress
+        self.cancel = cancel
+
+    def _check_cancel(self) -> None:
+        """Between batches: stop with Cancelled, keeping the work directory for the next run."""
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled(
+                f"the ingest into {self.index_path}",
+                f"{work_dir_for(self.index_path)} keeps the work done so far: run the same ingest again "
+                "to resume it (or with restart / --restart to start over)",
+            )
 
     def __call__(self) -> IngestReport:
         started = time.perf_counter()
@@ -136,7 +146,8 @@ class IngestPipeline:
         if raw is None:
             raw = f"{opts.base_url.rstrip('/')}/{opts.diffusiondb_file}"
         if raw.startswith(("http://", "https://")):
-            path = fetch(raw, self.settings.cache_dir, timeout_s=self.settings.request_timeout_s, progress=opts.progress)
+            path = fetch(raw, self.settings.cache_dir, timeout_s=self.settings.request_timeout_s,
+                         on_progress=self.on_progress, cancel=self.cancel)
             return open_source(path), raw
         path = Path(raw).expanduser()
         return open_source(path), path.name
@@ -193,21 +204,23 @@ class IngestPipeline:
         total = source.total_rows
         if opts.limit is not None:
             total = min(total, opts.limit) if total is not None else opts.limit
-        with _bar(opts, total=total, initial=consumed, unit="rows", desc="read") as bar:
-            for batch in source.batches(skip=consumed, limit=opts.limit, batch_rows=opts.read_batch_rows):
-                kept = []
-                for row in batch:
-                    text, reason = clean_prompt(row["prompt"], opts.max_prompt_chars)
-                    if reason is not None:
-                        counters[f"dropped_{reason}"] += 1
-                        continue
-                    row["prompt"] = text
-                    kept.append(row)
-                consumed += len(batch)
-                counters["rows_read"] += len(batch)
-                counters["kept"] += len(kept)
-                work.stage(kept, consumed, counters)
-                bar.update(len(batch))
+        watch = Stopwatch("stage", self.on_progress)
+        watch.report(consumed, total)
+        for batch in source.batches(skip=consumed, limit=opts.limit, batch_rows=opts.read_batch_rows):
+            kept = []
+            for row in batch:
+                text, reason = clean_prompt(row["prompt"], opts.max_prompt_chars)
+                if reason is not None:
+                    counters[f"dropped_{reason}"] += 1
+                    continue
+                row["prompt"] = text
+                kept.append(row)
+            consumed += len(batch)
+            counters["rows_read"] += len(batch)
+            counters["kept"] += len(kept)
+            work.stage(kept, consumed, counters)  # committed: a cancel or crash from here resumes after it
+            watch.report(consumed, total)
+            self._check_cancel()
 
     def _existing_prompts(self, base_manifest):
         if base_manifest is None:
@@ -241,22 +254,27 @@ class IngestPipeline:
     def _embed(self, work: WorkDir, embedder, total: int) -> None:
         size = work.get("embed_batch")
         chunks = math.ceil(total / size)
-        with _bar(self.options, total=total, unit="prompt", desc="embed") as bar:
-            for number in range(chunks):
-                start, stop = number * size, min(total, (number + 1) * size)
-                if work.load_chunk(number, stop - start, embedder.dimension) is None:
-                    texts = work.plan_texts(start, stop)
-                    work.save_chunk(number, embedder.embed_batch(texts))
-                    self.embedded_now += len(texts)
-                bar.update(stop - start)
+        watch = Stopwatch("embed", self.on_progress)
+        watch.report(0, total)
+        for number in range(chunks):
+            start, stop = number * size, min(total, (number + 1) * size)
+            if work.load_chunk(number, stop - start, embedder.dimension) is None:
+                texts = work.plan_texts(start, stop)
+                work.save_chunk(number, embedder.embed_batch(texts))  # saved: a later run skips it
+                self.embedded_now += len(texts)
+            watch.report(stop, total)
+            self._check_cancel()
 
     # -- 6. write + publish ---------------------------------------------------------------------
     def _write(self, work: WorkDir, model_id: str, dimension: int, source_name: str, base_manifest) -> None:
         from index import IndexWriter, PromptIndex, PromptRecord
 
         size = work.get("embed_batch")
+        total = (base_manifest.row_count if base_manifest is not None else 0) + work.get("counters", {})["to_embed"]
+        watch = Stopwatch("write", self.on_progress)
+        watch.report(0, total)
         writer = IndexWriter(self.index_path, model_id=model_id, dimension=dimension, index_type=self.options.index_type)
-        with writer:
+        with writer:  # leaving it early (a cancel, a crash) discards the half-written index, not the work dir
             if base_manifest is not None:
                 with PromptIndex.load(self.index_path) as idx:
                     vectors = idx.stored_vectors()
@@ -275,6 +293,8 @@ class IngestPipeline:
                             records.append(record)
                         first, last = batch[0][0], batch[-1][0]
                         writer.add(records, vectors[first : last + 1])
+                        watch.report(len(writer), total)
+                        self._check_cancel()
                     del vectors
             for number, rows in enumerate(work.new_rows(size)):
                 vectors = work.load_chunk(number, len(rows), dimension)
@@ -282,6 +302,9 @@ class IngestPipeline:
                     raise RuntimeError(f"embedded chunk {number} is missing from {work.path}")
                 records = [PromptRecord(*row, source=source_name) for row in rows]
                 writer.add(records, vectors)
+                watch.report(len(writer), total)
+                self._check_cancel()
+            watch.report(len(writer), total, "building the search index")
             work.set(phase="publishing")
             writer.publish()
 
@@ -324,10 +347,20 @@ class IngestPipeline:
         )
 
 
-def run_ingest(options: IngestOptions | None = None, **values) -> IngestReport:
-    """Ingest a source into an index (see IngestOptions); `run_ingest(source=..., index=...)` works too."""
+def run_ingest(options: IngestOptions | None = None, *, on_progress: ProgressCallback | None = None,
+               cancel: CancelToken | None = None, **values) -> IngestReport:
+    """Ingest a source into an index (see IngestOptions); `run_ingest(source=..., index=...)` works too.
+
+    `on_progress` receives Progress events for the stages "download" (bytes), "stage" (source
+    rows), "embed" (prompts) and "write" (index rows); without one, `options.progress` draws
+    them as tqdm bars on stderr. Setting `cancel` stops the run between batches with
+    core.errors.Cancelled; the work directory is kept, so the same call resumes.
+    """
     if options is None:
         options = IngestOptions(**values)
     elif values:
         options = IngestOptions(**{**options.model_dump(), **values})  # re-validated
-    return IngestPipeline(options)()
+    if on_progress is not None:
+        return IngestPipeline(options, on_progress=on_progress, cancel=cancel)()
+    with TqdmProgress(enabled=options.progress) as bars:  # stderr bars, drawn from the same events
+        return IngestPipeline(options, on_progress=bars, cancel=cancel)()

@@ -1,17 +1,26 @@
 """PromptAssistant: idea → retrieved examples → fused prompt → checks → quality figures.
 
-`PromptAssistant(retriever, enhancer).run(idea, ...)` is a numbered recipe:
-1. check inputs (`AssistantOptions`, pydantic; errors name the field and value);
+Three entry points, so a page that already holds picked examples fuses without retrieving again:
+- `retrieve(idea, k=, mode=, filters=, diversity=)` → the retrieved prompts (`RetrievedPrompt`);
+  `to_examples(retrieved, picks)` turns 1-based picks into `ExampleUsed`s;
+- `fuse(idea, examples, style=, creativity=, n_candidates=, model_family=)` → `AssistantResult`;
+  `fuse_stream(...)` is the same, yielding the enhancer's TextDelta / MemberFailed events and
+  ending in `AssistantFinished(result)`;
+- `run(idea, **options)` = retrieve + picks (default the top `DEFAULT_PICKS`) + fuse.
+
+Each is a numbered recipe:
+1. check inputs (`RetrieveOptions`, `FuseOptions`, `AssistantOptions`: pydantic; an InputError
+   names the field and the value);
 2. retrieve k prompts (dense / keyword / hybrid, optional filters and diversity);
-3. take the picks (1-based ranks; default the top `DEFAULT_PICKS`);
-4. enhance: the picks become `Example`s (text, similarity, popularity, id) of the request;
-5. validate: non-empty, within the token budget, keeps the idea's subject words, not a copy of
+3. enhance: the examples become `Example`s (text, similarity, popularity, id) of the request;
+4. validate: non-empty, within the token budget, keeps the idea's subject words, not a copy of
    one example. Every failed check is listed in `result.problems`; an empty prompt or a copy
    is replaced by the grounded fusion's answer (or the rules' if grounded answered), and
    `fallback_reasons` says why — never silently;
-6. quality figures (tokens, consistency, novelty, popularity) and candidate ranking.
+5. quality figures (tokens, consistency, novelty, popularity) and candidate ranking.
 
-Deliberately not here: how retrieval or enhancing work (retriever.py, enhancers/), refinement
+Deliberately not here: how retrieval or enhancing work (retriever.py, enhancers/), choosing an
+enhancer from a name (enhancers.chain.build_enhancer), parsing CLI input (cli/), refinement
 rounds (refinement.py) and storage of results (the JSON from `to_dict` is the contract).
 """
 
@@ -19,38 +28,36 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from core.errors import InputError
-from enhancers.base import MAX_EXAMPLE_CHARS, EnhanceRequest, EnhanceResult, Enhancer, Example, ModelFamily, Style
+from core.errors import BackendError, InputError
+from enhancers.base import (
+    MAX_EXAMPLE_CHARS,
+    Enhancer,
+    EnhanceRequest,
+    EnhanceResult,
+    Example,
+    ModelFamily,
+    Style,
+)
+from enhancers.events import Finished, MemberFailed, TextDelta
 from rag.quality import MemoEmbedder, QualityFigures, measure, rank_candidates
 from rag.retriever import Mode, RetrievedPrompt
 
+_M = TypeVar("_M", bound=BaseModel)
 DEFAULT_PICKS = 3
 SETTINGS_FIELDS = ("seed", "steps", "cfg", "sampler", "width", "height")
 _STOPWORDS = frozenset("a an the of and or with in on at to for by from into over under is are as its it this that".split())
 
 
-class AssistantOptions(BaseModel):
-    """Everything one assistant run needs besides its components."""
-
+class _IdeaOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     idea: str = Field(min_length=1, max_length=20_000, description="The short idea, e.g. 'a lighthouse in a storm'.")
-    k: int = Field(8, ge=1, le=100, description="How many example prompts to retrieve.")
-    picks: list[int] | None = Field(
-        None, description=f"1-based ranks of the retrieved prompts to use as examples (default: the top {DEFAULT_PICKS})."
-    )
-    mode: Mode = Field("hybrid", description="Retrieval mode: dense, keyword or hybrid.")
-    filters: Any = Field(None, description="index.SearchFilters applied to retrieval (None: no filter).")
-    diversity: float | None = Field(None, ge=0.0, le=1.0, description="MMR diversity of the retrieved list.")
-    style: Style = Field("auto", description="Visual style; 'auto' detects it.")
-    creativity: float = Field(0.7, ge=0.0, le=1.0, description="0 stays close to the idea, 1 adds the most.")
-    n_candidates: int = Field(1, ge=1, le=8, description="How many candidate prompts to produce.")
-    model_family: ModelFamily = Field("sdxl", description="Target model family (sets the CLIP token budget).")
 
     @field_validator("idea")
     @classmethod
@@ -58,6 +65,15 @@ class AssistantOptions(BaseModel):
         if not value.strip():
             raise ValueError("idea must contain some text")
         return value
+
+
+class RetrieveOptions(_IdeaOptions):
+    """What `PromptAssistant.retrieve` takes: how many prompts, how they are searched."""
+
+    k: int = Field(8, ge=1, le=100, description="How many example prompts to retrieve.")
+    mode: Mode = Field("hybrid", description="Retrieval mode: dense, keyword or hybrid.")
+    filters: Any = Field(None, description="index.SearchFilters applied to retrieval (None: no filter).")
+    diversity: float | None = Field(None, ge=0.0, le=1.0, description="MMR diversity of the retrieved list.")
 
     @field_validator("filters")
     @classmethod
@@ -69,6 +85,23 @@ class AssistantOptions(BaseModel):
         if isinstance(value, dict):
             return SearchFilters(**value)
         raise ValueError(f"filters must be index.SearchFilters, a dict of its fields or None, got {type(value).__name__}")
+
+
+class FuseOptions(_IdeaOptions):
+    """What `PromptAssistant.fuse` takes besides the examples: how the prompt is written."""
+
+    style: Style = Field("auto", description="Visual style; 'auto' detects it.")
+    creativity: float = Field(0.7, ge=0.0, le=1.0, description="0 stays close to the idea, 1 adds the most.")
+    n_candidates: int = Field(1, ge=1, le=8, description="How many candidate prompts to produce.")
+    model_family: ModelFamily = Field("sdxl", description="Target model family (sets the CLIP token budget).")
+
+
+class AssistantOptions(RetrieveOptions, FuseOptions):
+    """Everything `PromptAssistant.run` takes: retrieve options, fuse options and the picks."""
+
+    picks: list[int] | None = Field(
+        None, description=f"1-based ranks of the retrieved prompts to use as examples (default: the top {DEFAULT_PICKS})."
+    )
 
     @field_validator("picks")
     @classmethod
@@ -144,6 +177,13 @@ class AssistantResult:
                              "pass a file written by `promptrag enhance --rag --json`") from None
 
 
+@dataclass(frozen=True)
+class AssistantFinished:
+    """The last event of `PromptAssistant.fuse_stream`: the checked result with its figures."""
+
+    result: AssistantResult
+
+
 def subject_words(idea: str) -> list[str]:
     """The idea's content words (what a prompt must keep)."""
     return [w for w in re.findall(r"[^\W_]+", idea.lower()) if len(w) > 2 and w not in _STOPWORDS]
@@ -157,6 +197,11 @@ def example_similarity(item: RetrievedPrompt, top_keyword: float) -> float:
 
 
 def to_examples(retrieved: list[RetrievedPrompt], picks: list[int]) -> list[ExampleUsed]:
+    """The retrieved prompts at 1-based ranks `picks`, as the examples a fusion uses."""
+    bad = [p for p in picks if not 1 <= p <= len(retrieved)]
+    if bad:
+        raise InputError(f"picks {bad} are beyond the {len(retrieved)} prompts retrieved; "
+                         f"pick ranks between 1 and {len(retrieved)}")
     top_keyword = max([r.keyword_score or 0.0 for r in retrieved] or [0.0])
     used = []
     for rank in picks:
@@ -167,41 +212,21 @@ def to_examples(retrieved: list[RetrievedPrompt], picks: list[int]) -> list[Exam
     return used
 
 
-def parse_picks(text: str | None) -> list[int] | None:
-    """"1,3" -> [1, 3]; None/"" -> None (the default picks)."""
-    if text is None or not text.strip():
-        return None
-    try:
-        return [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise InputError(f"--pick must be 1-based ranks separated by commas, e.g. 1,3; got {text!r}") from None
-
-
-def build_enhancer(spec: str = "chain") -> Enhancer:
-    """'chain' (the configured chain with 'grounded' before 'rules'), 'a,b' (a chain) or one name."""
-    from core.settings import get_settings
-    from enhancers.chain import CHAIN_NAME, FALLBACK_NAME, build_chain
-    from enhancers.registry import get_enhancer
-
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    if spec.strip() == CHAIN_NAME:
-        names = [n for n in get_settings().enhancer_chain if n != FALLBACK_NAME]
-        # With retrieved examples the grounded fusion beats the fixed rules; rules stay last.
-        return build_chain([*names, *(["grounded"] if "grounded" not in names else []), FALLBACK_NAME])
-    if len(names) > 1:
-        return build_chain(names)
-    return get_enhancer(spec.strip())
-
-
 class PromptAssistant:
-    """Retrieve real prompts for an idea and fuse them into a new prompt."""
+    """Retrieve real prompts for an idea and fuse them into a new prompt.
+
+    Holds only shared, read-only components (retriever, enhancer, embedder), so one instance
+    may serve every session of the app; each call keeps its state in locals.
+    """
 
     @classmethod
     def load(cls, index_path: Any = None, enhancer: str = "chain") -> PromptAssistant:
-        """An assistant over the index at `index_path` (default index if None) with `build_enhancer(enhancer)`."""
+        """An assistant over the index at `index_path` (default index if None) with
+        `build_enhancer(enhancer, grounded=True)`."""
+        from enhancers.chain import build_enhancer
         from rag.retriever import Retriever
 
-        return cls(Retriever.load(index_path), build_enhancer(enhancer))
+        return cls(Retriever.load(index_path), build_enhancer(enhancer, grounded=True))
 
     def __init__(self, retriever: Any, enhancer: Enhancer, embedder: Any | None = None,
                  fallback: Enhancer | None = None) -> None:
@@ -228,42 +253,103 @@ class PromptAssistant:
 
         return GroundedEnhancer()
 
-    def run(self, idea: str, **options: Any) -> AssistantResult:
-        started = time.perf_counter()
-        timings: dict[str, float] = {}
-        # 1. check inputs
-        try:
-            opts = AssistantOptions(idea=idea, **options)
-        except ValidationError as exc:
-            raise InputError(_one_line(exc)) from None
-        # 2. retrieve
-        t = time.perf_counter()
-        retrieved = self.retriever.search(opts.idea, k=opts.k, mode=opts.mode, filters=opts.filters,
-                                          diversity=opts.diversity)
-        timings["retrieve_s"] = time.perf_counter() - t
-        # 3. the picks
-        picks = opts.picks or list(range(1, min(DEFAULT_PICKS, len(retrieved)) + 1))
-        beyond = [p for p in picks if p > len(retrieved)]
-        if beyond:
-            raise InputError(f"picks {beyond} are beyond the {len(retrieved)} prompts retrieved; "
-                             f"pick ranks between 1 and {len(retrieved)}")
-        examples = to_examples(retrieved, picks)
-        # 4. enhance (one embedding memo per run: checks and figures share the vectors)
-        memo = MemoEmbedder(self.embedder)
-        request = EnhanceRequest(idea=opts.idea, style=opts.style, creativity=opts.creativity,
-                                 examples=[e.as_example() for e in examples], n_candidates=opts.n_candidates,
-                                 model_family=opts.model_family)
-        result = self.enhance_checked(request, examples, timings, memo)
-        # 5./6. validation, quality figures and candidate ranking
-        return self.finish(opts.idea, result, examples, opts.model_dump(mode="json"), timings, started, memo)
+    # -- the three entry points ---------------------------------------------------------------
+    def retrieve(self, idea: str, *, k: int = 8, mode: Mode = "hybrid", filters: Any = None,
+                 diversity: float | None = None) -> list[RetrievedPrompt]:
+        """The k prompts of the index closest to `idea` (pick examples among them with to_examples)."""
+        opts = _validated(RetrieveOptions, idea=idea, k=k, mode=mode, filters=filters, diversity=diversity)
+        return self.retriever.search(opts.idea, k=opts.k, mode=opts.mode, filters=opts.filters,
+                                     diversity=opts.diversity)
 
-    def enhance_checked(self, request: EnhanceRequest, examples: list[ExampleUsed],
-                        timings: dict[str, float], embedder: Any = None) -> EnhanceResult:
-        """Enhance, then replace an empty or copied answer by the fallback's (reason recorded)."""
+    def fuse(self, idea: str, examples: list[ExampleUsed], *, style: Style = "auto", creativity: float = 0.7,
+             n_candidates: int = 1, model_family: ModelFamily = "sdxl") -> AssistantResult:
+        """Fuse `idea` and the picked `examples` into a checked prompt (see FuseOptions)."""
+        started = time.perf_counter()
+        # 1. check inputs
+        opts, request = self._fuse_request(idea, examples, style=style, creativity=creativity,
+                                           n_candidates=n_candidates, model_family=model_family)
+        # 2. enhance (one embedding memo per call: checks and figures share the vectors)
+        memo = MemoEmbedder(self.embedder)
+        timings: dict[str, float] = {}
         t = time.perf_counter()
         result = self.enhancer.enhance(request)
         timings["enhance_s"] = time.perf_counter() - t
-        reason = self.unusable(result.prompt, examples, embedder or self.embedder)
+        # 3. an empty or copied answer is replaced by the fallback's, with the reason
+        result, _ = self._replace_unusable(request, examples, result, timings, memo)
+        # 4. validation, quality figures and candidate ranking
+        return self.finish(opts.idea, result, examples, opts.model_dump(mode="json"), timings, started, memo)
+
+    def fuse_stream(self, idea: str, examples: list[ExampleUsed], *, style: Style = "auto",
+                    creativity: float = 0.7, n_candidates: int = 1,
+                    model_family: ModelFamily = "sdxl") -> Iterator[TextDelta | MemberFailed | AssistantFinished]:
+        """`fuse`, streamed: the enhancer's TextDelta / MemberFailed events, then AssistantFinished.
+
+        Inputs are checked now (InputError before any event). When the streamed answer is
+        unusable (empty, a copy of an example) a MemberFailed names the enhancer and the reason
+        and the result holds the fallback's prompt: the streamed text was only a preview.
+        """
+        opts, request = self._fuse_request(idea, examples, style=style, creativity=creativity,
+                                           n_candidates=n_candidates, model_family=model_family)
+        return self._fuse_events(opts, request, examples)
+
+    def run(self, idea: str, **options: Any) -> AssistantResult:
+        """retrieve + picks + fuse in one call (options: AssistantOptions)."""
+        started = time.perf_counter()
+        # 1. check inputs
+        opts = _validated(AssistantOptions, idea=idea, **options)
+        retrieve_opts = {name: getattr(opts, name) for name in RetrieveOptions.model_fields if name != "idea"}
+        fuse_opts = {name: getattr(opts, name) for name in FuseOptions.model_fields if name != "idea"}
+        # 2. retrieve
+        retrieved = self.retrieve(opts.idea, **retrieve_opts)
+        retrieve_s = time.perf_counter() - started
+        # 3. the picks
+        picks = opts.picks or list(range(1, min(DEFAULT_PICKS, len(retrieved)) + 1))
+        examples = to_examples(retrieved, picks)
+        # 4. fuse, check, measure
+        result = self.fuse(opts.idea, examples, **fuse_opts)
+        result.options = opts.model_dump(mode="json")
+        result.timings = {"retrieve_s": retrieve_s, **result.timings, "total_s": time.perf_counter() - started}
+        return result
+
+    # -- the steps ----------------------------------------------------------------------------
+    def _fuse_request(self, idea: str, examples: Any, **options: Any) -> tuple[FuseOptions, EnhanceRequest]:
+        opts = _validated(FuseOptions, idea=idea, **options)
+        if not isinstance(examples, (list, tuple)):
+            raise InputError(f"examples must be a list of ExampleUsed, got {type(examples).__name__}")
+        for i, example in enumerate(examples):
+            if not isinstance(example, ExampleUsed):
+                raise InputError(f"examples[{i}] must be an ExampleUsed (from to_examples or a result's "
+                                 f"examples), got {type(example).__name__}")
+        request = EnhanceRequest(idea=opts.idea, style=opts.style, creativity=opts.creativity,
+                                 examples=[e.as_example() for e in examples], n_candidates=opts.n_candidates,
+                                 model_family=opts.model_family)
+        return opts, request
+
+    def _fuse_events(self, opts: FuseOptions, request: EnhanceRequest,
+                     examples: list[ExampleUsed]) -> Iterator[TextDelta | MemberFailed | AssistantFinished]:
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        result = None
+        for event in self.enhancer.stream(request):
+            if isinstance(event, Finished):
+                result = event.result
+            else:
+                yield event
+        if result is None:
+            raise BackendError(f"{self.enhancer.name} ended its stream without a result")
+        timings["enhance_s"] = time.perf_counter() - started
+        memo = MemoEmbedder(self.embedder)
+        answered = result.enhancer
+        result, reason = self._replace_unusable(request, examples, result, timings, memo)
+        if reason:
+            yield MemberFailed(answered, reason)
+        yield AssistantFinished(self.finish(opts.idea, result, examples, opts.model_dump(mode="json"),
+                                            timings, started, memo))
+
+    def _replace_unusable(self, request: EnhanceRequest, examples: list[ExampleUsed], result: EnhanceResult,
+                          timings: dict[str, float], embedder: Any) -> tuple[EnhanceResult, str | None]:
+        """(the result to keep, why the enhancer's answer was replaced or None)."""
+        reason = self.unusable(result.prompt, examples, embedder)
         if reason:
             t = time.perf_counter()
             replacement = self.fallback_for(result.enhancer).enhance(request)
@@ -271,7 +357,7 @@ class PromptAssistant:
             replacement.fallback_reasons = {**result.fallback_reasons, **replacement.fallback_reasons,
                                             result.enhancer: reason}
             result = replacement
-        return result
+        return result, reason
 
     def unusable(self, prompt: str, examples: list[ExampleUsed], embedder: Any) -> str | None:
         if not prompt.strip():
@@ -293,9 +379,9 @@ class PromptAssistant:
         problems = validate(idea, result.prompt, quality)
         timings["quality_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - started
-        return AssistantResult(idea, result.prompt, result.negative_prompt, result.style, result.enhancer, examples,
-                               candidates, dict(result.fallback_reasons), problems, quality, options,
-                               result.rationale, timings)
+        return AssistantResult(idea, result.prompt, result.negative_prompt, result.style, result.enhancer,
+                               list(examples), candidates, dict(result.fallback_reasons), problems, quality,
+                               options, result.rationale, timings)
 
 
 def validate(idea: str, prompt: str, quality: QualityFigures) -> list[str]:
@@ -313,6 +399,13 @@ def validate(idea: str, prompt: str, quality: QualityFigures) -> list[str]:
         problems.append(f"the prompt is a near copy of example id {quality.closest_example_id} "
                         f"(similarity {quality.novelty:.3f})")
     return problems
+
+
+def _validated(model: type[_M], **values: Any) -> _M:
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        raise InputError(_one_line(exc)) from None
 
 
 def _one_line(exc: ValidationError) -> str:

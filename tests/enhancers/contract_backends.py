@@ -34,6 +34,7 @@ import pytest
 from core.errors import BackendError
 from core.settings import resolve_secret
 from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult
+from enhancers.events import Finished, StreamEvent, TextDelta
 
 # What the suite sends (scripted LLM servers can key their replies on these).
 CONTRACT_IDEA = "a red fox sleeping in a snowy forest"
@@ -120,9 +121,12 @@ class EchoEnhancer(Enhancer):
             request, [Candidate(p, "blurry") for p in prompts], style="artistic", started=started
         )
 
-    def stream(self, request: EnhanceRequest) -> Iterator[str]:
-        for word in self.enhance(request).prompt.split(" "):
-            yield word + " "
+    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+        result = self.enhance(request)
+        words = result.prompt.split(" ")
+        for i, word in enumerate(words):
+            yield TextDelta(word + (" " if i < len(words) - 1 else ""))
+        yield Finished(result)
 
     def release(self) -> None:
         self.releases += 1
@@ -137,14 +141,29 @@ class StreamBreaksEnhancer(Enhancer):
     def enhance(self, request: EnhanceRequest) -> EnhanceResult:
         raise BackendError("fake-stream-breaks: connection reset")
 
-    def stream(self, request: EnhanceRequest) -> Iterator[str]:
-        yield "a red "
+    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+        yield TextDelta("a red ")
         raise BackendError("fake-stream-breaks: connection reset mid-stream")
+
+
+class SilentFailureEnhancer(Enhancer):
+    """Streams: fails before its first delta, as a remote backend whose request is refused."""
+
+    name: ClassVar[str] = "fake-refused-stream"
+    supports_streaming: ClassVar[bool] = True
+
+    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+        raise BackendError("fake-refused-stream: 429 too many requests")
+
+    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+        raise BackendError("fake-refused-stream: 429 too many requests")
+        yield  # a generator: the error comes at the first next(), as an SDK's would
 
 
 FAKES: dict[str, type[Enhancer]] = {
     cls.name: cls
-    for cls in (FailingEnhancer, BuggyEnhancer, KeylessEnhancer, EchoEnhancer, StreamBreaksEnhancer)
+    for cls in (FailingEnhancer, BuggyEnhancer, KeylessEnhancer, EchoEnhancer, StreamBreaksEnhancer,
+                SilentFailureEnhancer)
 }
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from core.errors import BackendError, ConfigError
 from enhancers.base import EnhanceRequest
-from enhancers.chain import FallbackChain, build_chain
+from enhancers.chain import FallbackChain, build_chain, build_enhancer
+from enhancers.events import Finished, MemberFailed, TextDelta, collect
 from enhancers.rules import RuleBasedEnhancer
 from tests.enhancers.contract_backends import FAKE_KEY_VARIABLE, EchoEnhancer, register_fakes
 
@@ -110,21 +111,92 @@ def test_release_reaches_every_member():
     assert echo.releases == 1
 
 
-def test_stream_falls_back_before_the_first_chunk():
+def test_stream_falls_back_before_the_first_delta_and_the_result_says_why():
+    chain = build_chain(["fake-keyless", "fake-failing", "fake-refused-stream", "fake-echo"])
+    events = list(chain.stream(REQUEST))
+    failed = [e for e in events if isinstance(e, MemberFailed)]
+    assert [e.name for e in failed] == ["fake-keyless", "fake-failing", "fake-refused-stream"]
+    assert failed[2].reason == "fake-refused-stream: 429 too many requests"
+    # every failure comes before the first piece of text, the result comes last
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    assert all(events.index(e) < first_text for e in failed)
+    text, result = collect(events)
+    assert text == result.prompt == "a red fox in the snow, echoed 0"
+    assert len([e for e in events if isinstance(e, TextDelta)]) > 1  # the echo streams word by word
+    assert result.enhancer == "fake-echo"
+    assert list(result.fallback_reasons) == ["fake-keyless", "fake-failing", "fake-refused-stream"]
+    assert "chain_total_s" in result.timings
+
+
+def test_a_chain_keeps_no_state_about_a_call():
     chain = build_chain(["fake-failing", "fake-echo"])
-    text = "".join(chain.stream(REQUEST))
-    assert text.strip() == "a red fox in the snow, echoed 0"
-    assert chain.last_answered_by == "fake-echo"
-    assert list(chain.last_fallback_reasons) == ["fake-failing"]
+    before = dict(vars(chain))
+    _, first = collect(chain.stream(REQUEST))
+    assert vars(chain) == before and not hasattr(chain, "last_answered_by")
+    # two interleaved streams on one (cached, shared) chain each get their own answer
+    a, b = chain.stream(REQUEST), chain.stream(EnhanceRequest(idea="a blue whale"))
+    next(a), next(b)
+    _, result_b = collect(b)
+    _, result_a = collect(a)
+    assert result_a.prompt.startswith("a red fox") and result_b.prompt.startswith("a blue whale")
+    assert result_a.fallback_reasons == result_b.fallback_reasons == {"fake-failing": first.fallback_reasons["fake-failing"]}
 
 
 def test_stream_of_a_non_streaming_member_is_its_prompt_in_one_piece():
-    chunks = list(build_chain(["fake-failing"]).stream(REQUEST))
-    assert len(chunks) == 1 and chunks[0].startswith("a red fox in the snow")
+    events = list(build_chain(["fake-failing"]).stream(REQUEST))
+    assert [type(e) for e in events] == [MemberFailed, TextDelta, Finished]
+    assert events[1].text == events[2].result.prompt and events[2].result.enhancer == "rules"
+    assert events[1].text.startswith("a red fox in the snow")
 
 
-def test_stream_failure_after_the_first_chunk_reaches_the_caller():
-    chunks = build_chain(["fake-stream-breaks", "rules"]).stream(REQUEST)
-    assert next(chunks) == "a red "
+def test_stream_failure_after_the_first_delta_reaches_the_caller():
+    events = build_chain(["fake-stream-breaks", "rules"]).stream(REQUEST)
+    assert next(events) == TextDelta("a red ")
     with pytest.raises(BackendError, match="mid-stream"):
-        next(chunks)
+        next(events)
+
+
+def test_stream_with_every_member_failing_raises_one_error_with_all_reasons():
+    class BrokenRules(RuleBasedEnhancer):
+        def enhance(self, request):
+            raise BackendError("rules: broken on purpose")
+
+    chain = build_chain(["fake-failing"])
+    chain.enhancers[-1] = BrokenRules()
+    events = chain.stream(REQUEST)
+    assert next(events) == MemberFailed("fake-failing", "fake-failing: scripted outage (HTTP 529 overloaded)")
+    assert next(events) == MemberFailed("rules", "rules: broken on purpose")
+    with pytest.raises(BackendError, match="every enhancer in the chain failed"):
+        next(events)
+
+
+def test_bugs_propagate_from_a_stream_too():
+    with pytest.raises(ZeroDivisionError):
+        list(build_chain(["fake-buggy", "rules"]).stream(REQUEST))
+
+
+@pytest.mark.parametrize(
+    ("spec", "grounded", "names"),
+    [
+        ("chain", False, ["fake-echo", "rules"]),
+        ("chain", True, ["fake-echo", "grounded", "rules"]),
+        ("fake-failing, rules", False, ["fake-failing", "rules"]),
+    ],
+)
+def test_build_enhancer_reads_what_a_user_types(monkeypatch, spec, grounded, names):
+    monkeypatch.setenv("PROMPTRAG_ENHANCER_CHAIN", '["rules", "fake-echo"]')
+    assert build_enhancer(spec, grounded=grounded).names == names
+
+
+def test_build_enhancer_with_one_name_is_that_enhancer_alone():
+    assert isinstance(build_enhancer("fake-echo"), EchoEnhancer)
+    with pytest.raises(ConfigError, match="known enhancers"):
+        build_enhancer("no-such-enhancer")
+
+
+def test_a_long_reason_keeps_its_start_and_what_to_do():
+    from enhancers.chain import one_line
+
+    reason = one_line(BackendError("local model 'x' gave no usable prompt: " + "y" * 500 + "; use a larger model"))
+    assert len(reason) == 300 and reason.startswith("local model 'x'") and reason.endswith("; use a larger model")
+    assert one_line(BackendError("short\nsecond line")) == "short"

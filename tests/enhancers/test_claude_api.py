@@ -14,6 +14,7 @@ pytest.importorskip("anthropic")
 from core.errors import BackendError, MissingCredentialError  # noqa: E402
 from enhancers.base import EnhanceRequest, Example  # noqa: E402
 from enhancers.claude_api import AnthropicEnhancer  # noqa: E402
+from enhancers.events import Finished, MemberFailed, TextDelta, collect  # noqa: E402
 from enhancers.prompting import build_messages  # noqa: E402
 from enhancers.registry import get_enhancer  # noqa: E402
 from tests.servers.anthropic_server import (  # noqa: E402
@@ -179,13 +180,52 @@ def test_unreachable_api_is_a_backend_error(monkeypatch):
         enhancer.enhance(REQUEST)
 
 
-def test_stream_yields_text_in_order(server):
-    chunks = ['{"prompt": "a frog', " knight, ornate", ' armor", "negative_prompt": "blurry"}']
+def test_stream_yields_the_prompt_text_in_order_then_the_parsed_result(server):
+    chunks = ['```json\n{"prom', 'pt": "a frog', " knight, \\\"ornate\\\"", ' armor", "negative_prompt": "blurry",',
+              ' "rationale": "r"}\n```']
     server.queue(stream_reply(chunks))
     enhancer = make(server)
     assert enhancer.supports_streaming
-    assert list(enhancer.stream(REQUEST)) == chunks
+    events = list(enhancer.stream(REQUEST))
+    # The user sees the prompt as it is written, never the JSON around it.
+    assert events[:-1] == [TextDelta("a frog"), TextDelta(' knight, "ornate"'), TextDelta(" armor")]
+    result = events[-1].result
+    assert isinstance(events[-1], Finished)
+    assert (result.prompt, result.negative_prompt, result.enhancer) == ('a frog knight, "ornate" armor', "blurry",
+                                                                      "anthropic")
+    assert result.token_count > 0 and "api_s" in result.timings
     assert server.messages()[0]["stream"] is True
+
+
+def test_stream_of_prose_fails_before_any_text_so_a_chain_falls_back(server):
+    from enhancers.chain import build_chain
+
+    server.queue(stream_reply(["Sure! A frog knight ", "would look great."]))
+    with pytest.raises(BackendError, match="no valid prompt JSON"):
+        list(make(server).stream(REQUEST))
+    server.queue(stream_reply(["Sure! A frog knight ", "would look great."]))
+    chain = build_chain(["anthropic", "rules"], anthropic={"base_url": server.url, "max_retries": 0})
+    events = list(chain.stream(REQUEST))
+    assert isinstance(events[0], MemberFailed) and events[0].name == "anthropic"
+    assert "no valid prompt JSON" in events[0].reason
+    text, result = collect(events)
+    assert result.enhancer == "rules" and text == result.prompt
+    assert "no valid prompt JSON" in result.fallback_reasons["anthropic"]
+
+
+def test_stream_cut_off_at_max_tokens_says_so(server):
+    server.queue(stream_reply(['{"prompt": "a frog knight, ornate'], stop_reason="max_tokens"))
+    events = make(server).stream(REQUEST)
+    assert next(events) == TextDelta("a frog knight, ornate")
+    with pytest.raises(BackendError, match="cut off at its output token limit"):
+        next(events)
+
+
+def test_default_server_streams_candidates_through_the_sdk(server):
+    request = REQUEST.model_copy(update={"n_candidates": 2})
+    text, result = collect(make(server).stream(request))
+    assert text == result.prompt and result.prompt.startswith("a frog dressed as a knight")
+    assert len(result.candidates) == 2
 
 
 def test_stream_error_event_is_a_backend_error(server):

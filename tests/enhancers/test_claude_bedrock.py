@@ -12,6 +12,7 @@ pytest.importorskip("boto3")
 from core.errors import BackendError, ConfigError, MissingCredentialError  # noqa: E402
 from enhancers.base import EnhanceRequest, Example  # noqa: E402
 from enhancers.claude_bedrock import BedrockEnhancer, accepts_temperature  # noqa: E402
+from enhancers.events import Finished, MemberFailed, TextDelta, collect  # noqa: E402
 from enhancers.prompting import build_messages  # noqa: E402
 from enhancers.registry import get_enhancer  # noqa: E402
 from tests.servers.bedrock_server import (  # noqa: E402
@@ -230,13 +231,37 @@ def test_secret_key_never_logged(server, caplog):
     assert caplog.text and SECRET not in caplog.text
 
 
-def test_stream_yields_text_in_order(server):
-    chunks = ['{"prompt": "a frog', " knight, ornate", ' armor", "negative_prompt": "blurry"}']
+def test_stream_yields_the_prompt_text_in_order_then_the_parsed_result(server):
+    chunks = ['Here it is: {"prompt": "a frog', " knight, caf\\u00e9 ornate", ' armor", "negative_prompt": "blurry"}']
     server.queue(converse_stream_reply(chunks))
     enhancer = make(server)
     assert enhancer.supports_streaming
-    assert list(enhancer.stream(REQUEST)) == chunks
+    events = list(enhancer.stream(REQUEST))
+    assert events[:-1] == [TextDelta("a frog"), TextDelta(" knight, café ornate"), TextDelta(" armor")]
+    assert isinstance(events[-1], Finished)
+    result = events[-1].result
+    assert (result.prompt, result.negative_prompt, result.enhancer) == ("a frog knight, café ornate armor", "blurry",
+                                                                      "bedrock")
     assert server.requests[0].path.endswith("/converse-stream")
+
+
+def test_stream_cut_off_at_max_tokens_says_so(server):
+    server.queue(converse_stream_reply(['{"prompt": "a frog knight'], stop_reason="max_tokens"))
+    events = make(server).stream(REQUEST)
+    assert next(events) == TextDelta("a frog knight")
+    with pytest.raises(BackendError, match="cut off at its output token limit"):
+        next(events)
+
+
+def test_refused_stream_is_a_member_failure_in_a_chain(server):
+    from enhancers.chain import build_chain
+
+    server.queue(aws_error_reply(429, "ThrottlingException", "Too many requests"))
+    chain = build_chain(["bedrock", "rules"], bedrock={"endpoint_url": server.url, "max_retries": 0, "model": MODEL})
+    events = list(chain.stream(REQUEST))
+    assert isinstance(events[0], MemberFailed) and "Too many requests" in events[0].reason
+    text, result = collect(events)
+    assert result.enhancer == "rules" and "bedrock" in result.fallback_reasons and text == result.prompt
 
 
 def test_stream_exception_event_is_a_backend_error(server):

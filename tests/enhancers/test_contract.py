@@ -13,6 +13,7 @@ import json
 import pytest
 
 from enhancers.base import STYLES, EnhanceRequest, EnhanceResult, Example
+from enhancers.events import Finished, collect
 from enhancers.tokens import count_clip_tokens
 from tests.enhancers.contract_backends import (
     CONTRACT_BACKENDS,
@@ -102,9 +103,14 @@ def test_every_style_is_accepted(backend):
             assert result.style == style
 
 
-def test_stream_yields_text_and_release_is_repeatable(backend):
-    _, enhancer = backend
-    text = "".join(enhancer.stream(EnhanceRequest(idea=CONTRACT_IDEA)))
-    assert all(word in text.lower() for word in CONTRACT_KEY_WORDS)
+def test_stream_yields_text_then_the_result_and_release_is_repeatable(backend):
+    spec, enhancer = backend
+    request = EnhanceRequest(idea=CONTRACT_IDEA)
+    events = list(enhancer.stream(request))
+    assert isinstance(events[-1], Finished)
+    assert not any(isinstance(e, Finished) for e in events[:-1])
+    text, result = collect(events)
+    check_result(result, request, enhancer, spec.answers_as)
+    assert text == result.prompt  # what streamed is what the result holds (one candidate asked)
     enhancer.release()
     enhancer.release()

@@ -19,6 +19,7 @@ pytest.importorskip("PIL")
 from cli import generate_cmd  # noqa: E402
 from core.errors import InputError  # noqa: E402
 from generate.output import read_png_parameters  # noqa: E402
+from generate.saving import generate_and_save  # noqa: E402
 from tests.servers.base import ScriptedServer  # noqa: E402
 from tests.servers.bedrock_invoke import SDXL_MODEL, StabilityInvokeResponder, bedrock_error, use_fake_aws  # noqa: E402
 
@@ -88,8 +89,8 @@ def test_bad_options_are_input_errors_before_any_request(app, server, tmp_path):
 
 
 def test_generate_and_save_is_callable_without_the_cli(server, tmp_path):
-    saved = generate_cmd.generate_and_save("a lantern", "", {"seed": 1, "width": 1024, "height": 576},
-                                           "bedrock", "stability.stable-image-core-v1:1", tmp_path)
+    saved = generate_and_save("a lantern", "", {"seed": 1, "width": 1024, "height": 576},
+                              "bedrock", "stability.stable-image-core-v1:1", tmp_path)
     assert saved.seeds == [1] and saved.paths[0].exists()
     assert saved.parameters["aspect_ratio"] == "16:9" and saved.parameters["backend"] == "bedrock"
 

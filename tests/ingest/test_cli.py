@@ -62,3 +62,17 @@ def test_bad_input_is_one_line_error(tmp_path, args, expected):
     line = _one_line_error(result)
     assert expected in line
     assert not (tmp_path / "idx").exists()
+
+
+def test_ingest_draws_progress_bars_from_its_events(tmp_path, shared_data):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["ingest", str(shared_data / REFL), "--index", str(tmp_path / "idx"),
+                                      "--limit", "8", "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    bars = result.stderr
+    for stage in ("stage", "embed", "write"):
+        assert f"{stage}: 100%" in bars, bars
+    assert "prompts/s" in bars or "s/prompts" in bars  # tqdm's rate, in the embed bar's unit

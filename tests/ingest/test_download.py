@@ -42,7 +42,8 @@ def test_default_source_downloads_once_then_uses_cache(tmp_path, parquet_bytes, 
     with ScriptedServer(responder=range_responder(parquet_bytes)) as server:
         report = run_ingest(index=tmp_path / "idx", base_url=server.url, progress=True)
         err = capfd.readouterr().err
-        assert "download metadata.parquet" in err and "100%" in err  # size / rate / ETA bar on stderr
+        # size / rate / ETA bar on stderr, drawn from the download's progress events
+        assert "download" in err and "metadata.parquet" in err and "100%" in err
         assert report.rows_read == 12 and report.source == f"{server.url}/metadata.parquet"
         cached = cache_path(f"{server.url}/metadata.parquet", get_settings().cache_dir)
         assert cached.read_bytes() == parquet_bytes
@@ -59,7 +60,7 @@ def test_partial_download_resumes_with_range(tmp_path, parquet_bytes):
         target.parent.mkdir(parents=True)
         half = len(parquet_bytes) // 2
         target.with_name(target.name + ".part").write_bytes(parquet_bytes[:half])
-        path = fetch(url, tmp_path, progress=False)
+        path = fetch(url, tmp_path)
         assert server.requests[-1].headers.get("Range") == f"bytes={half}-"
     assert path == target and path.read_bytes() == parquet_bytes
     assert not target.with_name(target.name + ".part").exists()
@@ -72,7 +73,7 @@ def test_server_ignoring_range_restarts_cleanly(tmp_path, parquet_bytes):
         target = cache_path(url, tmp_path)
         target.parent.mkdir(parents=True)
         target.with_name(target.name + ".part").write_bytes(b"stale bytes")
-        assert fetch(url, tmp_path, progress=False).read_bytes() == parquet_bytes
+        assert fetch(url, tmp_path).read_bytes() == parquet_bytes
 
 
 def test_truncated_body_keeps_part_and_says_to_rerun(tmp_path, parquet_bytes):
@@ -83,7 +84,7 @@ def test_truncated_body_keeps_part_and_says_to_rerun(tmp_path, parquet_bytes):
         target.parent.mkdir(parents=True)
         target.with_name(target.name + ".part").write_bytes(parquet_bytes[:100])
         with pytest.raises(SourceError, match="run again to resume"):
-            fetch(url, tmp_path, progress=False)
+            fetch(url, tmp_path)
     assert not target.exists()
     assert target.with_name(target.name + ".part").read_bytes() == parquet_bytes[:200]
 
@@ -92,7 +93,7 @@ def test_404_names_the_url(tmp_path, parquet_bytes):
     with ScriptedServer(responder=range_responder(parquet_bytes)) as server:
         url = f"{server.url}/nope/metadata.parquet"
         with pytest.raises(SourceError) as err:
-            fetch(url, tmp_path, progress=False)
+            fetch(url, tmp_path)
     assert url in str(err.value) and "404" in str(err.value)
     assert not cache_path(url, tmp_path).exists()
 

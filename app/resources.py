@@ -1,0 +1,131 @@
+"""The app's heavy, shared objects: one copy per server process, keyed by what they depend on.
+
+Every factory here is an `st.cache_resource`, so ten browser sessions share one index, one
+embedder and one enhancer chain. Objects cached here must be safe to share between sessions:
+the retriever and index are read-only, enhancer chains keep no per-call state, `History` opens
+a connection per call.
+
+Cache keys carry what would make a cached object stale: the index's manifest stamp (an index
+rebuilt in place gets a fresh retriever), and a fingerprint of the settings (another
+`PROMPTRAG_HOME`, another model, a key set or removed) for objects built from them.
+
+Deliberately not here: per-user state (app/state.py) and anything drawn on the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core.settings import get_settings
+
+# Secrets change what an enhancer / backend can do; their presence (never their value) is keyed.
+_KEY_NAMES = ("ANTHROPIC_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_PROFILE")
+
+
+def settings_fingerprint() -> str:
+    """A short digest of the settings and of which keys are set (no secret value goes in)."""
+    settings = get_settings()
+    present = ",".join(name for name in _KEY_NAMES if os.environ.get(name))
+    raw = settings.model_dump_json() + "|" + present
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+
+
+def current_index_path() -> Path:
+    """The index this session uses: the Settings page's choice, else `Settings.default_index`."""
+    from app.state import INDEX
+
+    chosen = st.session_state.get(INDEX)
+    return Path(chosen) if chosen else get_settings().default_index
+
+
+def manifest_stamp(index_path: str | Path) -> str:
+    """Changes whenever the index at `index_path` is (re)published; '' when there is none."""
+    manifest = Path(index_path) / "manifest.json"
+    try:
+        stat = manifest.stat()
+    except OSError:
+        return ""
+    return f"{stat.st_mtime_ns}:{stat.st_size}"
+
+
+@st.cache_resource(show_spinner="Loading the prompt index…", max_entries=4)
+def _retriever(index_path: str, stamp: str) -> Any:
+    from rag.retriever import Retriever
+
+    retriever = Retriever.load(index_path)
+    # Load the embedder now, under the spinner, rather than on the first search.
+    _ = retriever.index.embedder
+    return retriever
+
+
+def load_retriever(index_path: str | Path) -> Any:
+    """The `rag.Retriever` over `index_path` (IndexLoadError if missing or damaged; not cached)."""
+    path = str(Path(index_path).expanduser())
+    return _retriever(path, manifest_stamp(path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _enhancer(spec: str, fingerprint: str) -> Any:
+    from enhancers.chain import build_enhancer
+
+    return build_enhancer(spec, grounded=True)
+
+
+def load_enhancer(spec: str = "chain") -> Any:
+    """The enhancer for `spec` ('chain', 'a,b,rules' or one name), grounded before rules."""
+    return _enhancer(spec, settings_fingerprint())
+
+
+def load_assistant(index_path: str | Path, enhancer_spec: str = "chain") -> Any:
+    """A `PromptAssistant` over the cached retriever and the cached enhancer (cheap to build)."""
+    from rag.assistant import PromptAssistant
+
+    return PromptAssistant(load_retriever(index_path), load_enhancer(enhancer_spec))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _history(db_path: str) -> Any:
+    from rag.history import History
+
+    return History(Path(db_path))
+
+
+def load_history() -> Any:
+    """The `rag.history.History` at `Settings.history_db` (one object, a connection per call)."""
+    return _history(str(get_settings().history_db))
+
+
+@st.cache_resource(show_spinner="Loading the image model…", max_entries=2)
+def _image_backend(name: str, model: str | None, fingerprint: str) -> Any:
+    from generate.registry import get_image_backend
+
+    options: dict[str, Any] = {"model": model} if model else {}
+    # A big pipeline and a local LLM rarely fit in memory together: free the LLM first.
+    return get_image_backend(name, before_load=_release_local_llms, **options)
+
+
+def _release_local_llms() -> None:
+    from enhancers.local_llm import release_all
+
+    release_all()
+
+
+def load_image_backend(name: str, model: str | None = None) -> Any:
+    """The image backend `name` ('diffusers', 'bedrock') for `model` (None: the configured one)."""
+    return _image_backend(name, model or None, settings_fingerprint())
+
+
+def release_image_backends() -> None:
+    """Free every cached image pipeline (e.g. before loading a local LLM)."""
+    _image_backend.clear()
+
+
+def index_exists(index_path: str | Path | None = None) -> bool:
+    """Whether a published index is at `index_path` (default: this session's index)."""
+    path = Path(index_path) if index_path is not None else current_index_path()
+    return (path / "manifest.json").is_file()

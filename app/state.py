@@ -1,0 +1,174 @@
+"""Per-user state: a few namespaced `st.session_state` keys, written by callbacks.
+
+Pages read state through the accessors below and change it in widget callbacks (`on_change=`,
+`on_click=`), so a rerun always sees the state the user asked for, before any widget is drawn.
+
+    PICKS       dict[pick_key, ExampleUsed]  prompts ticked "use as example" on Explore → Refine
+    REFINE      dict: idea, session_id, retrieved, rounds (list[AssistantResult]), feedback, images
+    INDEX       str: the index path chosen on Settings (absent: Settings.default_index)
+    ENHANCERS   list[str]: this session's enhancer order chosen on Settings (absent: configured chain)
+    GENERATION  dict: image backend, model and default parameters chosen on Settings
+    EXPLORE     dict: the last search (query, mode, filters, results, page) so results survive reruns
+
+Deliberately not here: drawing (widgets.py) and shared heavy objects (resources.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+PICKS = "picks"
+REFINE = "refine"
+INDEX = "index_path"
+ENHANCERS = "enhancer_order"
+GENERATION = "generation"
+EXPLORE = "explore"
+SHELL = "app.shell"  # set by streamlit_app.py on every run; see require_shell()
+SHELL_TARGET = "app.shell_target"
+
+GENERATION_DEFAULTS: dict[str, Any] = {
+    "backend": "diffusers",
+    "model": None,  # None: the configured model (PROMPTRAG_IMAGE_MODEL / PROMPTRAG_BEDROCK_IMAGE_MODEL)
+    "steps": 25,
+    "guidance": 7.0,
+    "width": 512,
+    "height": 512,
+    "sampler": None,
+    "seed": None,
+    "num_images": 1,
+}
+
+
+# ---- the app shell ----------------------------------------------------------------------
+def require_shell(page_file: str) -> None:
+    """Every page calls `require_shell(__file__)` first: a page run without streamlit_app.py
+    around it goes through the main script, which then opens that page again.
+
+    Streamlit runs a fresh server's first sessions in its old "pages/ folder" mode until some
+    script calls st.navigation, so a deep link (…/history) would open the bare page without the
+    app's navigation, sidebar and page config. The main script's st.navigation call ends that
+    mode for this session and every later one.
+    """
+    if not st.session_state.get(SHELL):
+        st.session_state[SHELL_TARGET] = Path(page_file).stem  # the page's url path
+        st.switch_page("streamlit_app.py")
+
+
+def shell_target() -> str | None:
+    """The url path of the page a bare page run asked to reopen inside the app (once), if any."""
+    return st.session_state.pop(SHELL_TARGET, None)
+
+
+# ---- picks (Explore → Refine) ------------------------------------------------------------
+def picks() -> dict[Any, Any]:
+    """The examples this user ticked, in the order ticked: pick_key → ExampleUsed."""
+    return st.session_state.setdefault(PICKS, {})
+
+
+def pick_key(example: Any) -> int | str:
+    """An example's identity: its index row id, or its text when it has none."""
+    return example.id if getattr(example, "id", None) is not None else example.text
+
+
+def is_picked(example: Any) -> bool:
+    return pick_key(example) in picks()
+
+
+def toggle_pick(example: Any) -> None:
+    """Callback of a card's "use as example" checkbox: add the example, or remove it."""
+    chosen = picks()
+    key = pick_key(example)
+    if key in chosen:
+        del chosen[key]
+    else:
+        chosen[key] = example
+
+
+def clear_picks() -> None:
+    st.session_state[PICKS] = {}
+
+
+# ---- refine ------------------------------------------------------------------------------
+def new_refine() -> dict[str, Any]:
+    return {"idea": "", "session_id": uuid.uuid4().hex, "retrieved": [], "rounds": [], "feedback": "",
+            "images": {}}
+
+
+def refine() -> dict[str, Any]:
+    """This user's refine state (created empty on first use)."""
+    current = st.session_state.get(REFINE)
+    if current is None:
+        current = st.session_state[REFINE] = new_refine()
+    return current
+
+
+def reopen_round(round: Any) -> None:
+    """Load a `HistoryRound` into Refine: its idea, its result as the latest round, its examples
+    as the picks. The caller then `st.switch_page("pages/refine.py")`."""
+    state = new_refine()
+    state.update(
+        idea=round.idea,
+        session_id=round.session_id,
+        rounds=[round.result],
+        feedback=round.feedback or "",
+        images={0: list(round.images)} if round.images else {},
+        reopened_from=round.id,
+    )
+    st.session_state[REFINE] = state
+    st.session_state[PICKS] = {pick_key(e): e for e in round.result.examples}
+
+
+# ---- settings chosen for this session ----------------------------------------------------
+def enhancer_order() -> list[str] | None:
+    """The enhancer order chosen on Settings for this session, or None (the configured chain)."""
+    order = st.session_state.get(ENHANCERS)
+    return list(order) if order else None
+
+
+def enhancer_spec() -> str:
+    """What to pass to `resources.load_enhancer` / `load_assistant`: 'chain' or 'a,b,rules'.
+
+    A chosen order always ends in 'rules' (the enhancer that needs nothing and cannot fail), so
+    a failing choice falls back visibly instead of failing the page."""
+    order = enhancer_order()
+    if not order:
+        return "chain"
+    return ",".join([*order, *(["rules"] if "rules" not in order else [])])
+
+
+def set_enhancer_order(order: list[str] | None) -> None:
+    if order:
+        st.session_state[ENHANCERS] = list(order)
+    else:
+        st.session_state.pop(ENHANCERS, None)
+
+
+def generation() -> dict[str, Any]:
+    """Image backend, model and default parameters for this session (Settings page edits them)."""
+    current = st.session_state.get(GENERATION)
+    if current is None:
+        current = st.session_state[GENERATION] = dict(GENERATION_DEFAULTS)
+    return current
+
+
+def explore() -> dict[str, Any]:
+    """The last search on Explore (survives reruns and page switches)."""
+    current = st.session_state.get(EXPLORE)
+    if current is None:
+        current = st.session_state[EXPLORE] = {"query": "", "mode": "hybrid", "results": [],
+                                               "filters": None, "error": None}
+    return current
+
+
+def choose_index(path: str | None) -> None:
+    """Use the index at `path` for this session (None: back to the default index)."""
+    if path:
+        st.session_state[INDEX] = str(path)
+    else:
+        st.session_state.pop(INDEX, None)
+    # Results of another index would be misleading; picks keep their texts and stay.
+    st.session_state.pop(EXPLORE, None)

@@ -1,0 +1,178 @@
+"""Settings: which index, which enhancers in what order, image defaults, LLM templates, keys.
+
+Choices made here last for this browser session (app.state); each section names the
+environment variable that makes a choice permanent. Keys are only ever shown as set / not set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import streamlit as st
+
+from app import indexes, resources, state, widgets
+from app.widgets import escape_md, guard
+from core.settings import get_settings
+
+state.require_shell(__file__)
+
+logger = logging.getLogger("promptrag.app")
+settings = get_settings()
+
+st.title("Settings")
+st.caption("Choices here apply to this browser session. Each section says how to make one permanent.")
+
+index_tab, enhancer_tab, image_tab, template_tab, key_tab = st.tabs(
+    ["Index", "Enhancers", "Image generation", "LLM templates", "Keys"])
+
+# ---- index -------------------------------------------------------------------------------
+with index_tab, guard("Reading the indexes"):
+    current = resources.current_index_path()
+    entries = indexes.list_indexes(include=current)
+    if not entries:
+        st.info(f"No index under {escape_md(settings.indexes_dir)} yet.", icon=":material/folder_off:")
+    else:
+        by_path = {str(e.path): e for e in entries}
+        names = {p: e.path.name + (" (in use)" if e.path == current else "") for p, e in by_path.items()}
+        options = list(by_path)
+        chosen = st.selectbox("Index", options, format_func=names.get, key="settings.index",
+                              index=options.index(str(current)) if str(current) in options else 0)
+        entry = by_path[chosen]
+        if entry.manifest is None:
+            st.error(f"This index cannot be read: {escape_md(entry.problem)}", icon=":material/error:")
+        else:
+            m = entry.manifest
+            c1, c2, c3, c4 = st.columns([1, 2, 1, 1], border=True)
+            c1.metric("Prompts", f"{m.row_count:,}")
+            c2.metric("Embedding model", m.embedding_model.rsplit("/", 1)[-1], help=m.embedding_model)
+            c3.metric("Search type", m.index_type)
+            c4.metric("Dimension", m.dimension)
+            built = escape_md(m.created_at[:19].replace("T", " "))
+            st.caption(f"Built {built} · format v{m.format_version} · "
+                       f"promptrag {escape_md(m.promptrag_version)} · {escape_md(entry.path)}")
+        in_use = entry.path == current
+        if st.button("In use" if in_use else "Use this index", key="settings.use_index", disabled=in_use,
+                     type="primary", icon=":material/check:"):
+            state.choose_index(None if entry.path == settings.default_index else chosen)
+            st.rerun()
+    st.caption(f"The app opens {escape_md(settings.default_index)} by default; build other indexes with "
+               "`promptrag ingest SOURCE --index PATH` under the same folder.")
+
+# ---- enhancers ---------------------------------------------------------------------------
+with enhancer_tab, guard("Reading the enhancers"):
+    from enhancers.registry import enhancer_names, enhancer_status
+
+    def _order_changed() -> None:
+        state.set_enhancer_order(st.session_state.get("settings.enhancers") or None)
+
+    # The chain in effect: the configured one, with 'grounded' before 'rules' as the app builds it.
+    configured = [n for n in settings.enhancer_chain if n in enhancer_names() and n != "rules"]
+    configured += [*(["grounded"] if "grounded" not in configured else []), "rules"]
+    st.multiselect("Enhancers to try, in order", enhancer_names(), key="settings.enhancers",
+                   default=state.enhancer_order() or configured, on_change=_order_changed,
+                   help="The first enhancer that answers writes the prompt; a failing one hands over to the "
+                        "next, and the page says why. 'rules' always ends the chain.")
+    order = state.enhancer_spec().split(",") if state.enhancer_order() else configured
+    st.markdown("To make this order permanent, set this in the environment or `.env`:")
+    st.code(f"PROMPTRAG_ENHANCER_CHAIN='{json.dumps(order)}'", language="bash")
+    st.markdown("##### Status")
+    for status in enhancer_status():
+        widgets.status_line(status)
+
+# ---- image generation --------------------------------------------------------------------
+with image_tab, guard("Reading the image settings"):
+    from generate.registry import image_backend_names, image_backend_status
+    from generate.schedulers import sampler_names
+
+    gen = state.generation()
+    backends = image_backend_names()
+    with st.form("settings.generation", border=False):
+        b1, b2 = st.columns(2)
+        backend = b1.selectbox("Backend", backends, key="settings.gen.backend",
+                               index=backends.index(gen["backend"]) if gen["backend"] in backends else 0)
+        configured_model = settings.image_model if backend == "diffusers" else settings.bedrock_image_model
+        model = b2.text_input("Model (empty: the configured one)", value=gen["model"] or "",
+                              key="settings.gen.model", placeholder=configured_model)
+        c1, c2, c3, c4 = st.columns(4)
+        steps = c1.number_input("Steps", 1, 150, int(gen["steps"]), key="settings.gen.steps")
+        guidance = c2.number_input("CFG", 0.0, 30.0, float(gen["guidance"]), step=0.5, key="settings.gen.cfg")
+        width = c3.number_input("Width", 64, 2048, int(gen["width"]), step=64, key="settings.gen.width")
+        height = c4.number_input("Height", 64, 2048, int(gen["height"]), step=64, key="settings.gen.height")
+        s1, s2 = st.columns(2)
+        samplers = ["(model default)", *sampler_names()]
+        sampler = s1.selectbox("Sampler", samplers, key="settings.gen.sampler",
+                               index=samplers.index(gen["sampler"]) if gen["sampler"] in samplers else 0)
+        count = s2.number_input("Images per click", 1, 8, int(gen["num_images"]), key="settings.gen.n")
+        if st.form_submit_button("Save defaults", type="primary", key="settings.gen.save"):
+            if width % 8 or height % 8:
+                st.error(f"Width and height must be multiples of 8, got {width}×{height}.",
+                         icon=":material/error:")
+            else:
+                gen.update(backend=backend, model=model.strip() or None, steps=int(steps),
+                           guidance=float(guidance),
+                           width=int(width), height=int(height), num_images=int(count),
+                           sampler=None if sampler == samplers[0] else sampler)
+                st.success("Saved for this session.", icon=":material/check_circle:")
+    st.caption("Permanent defaults: `PROMPTRAG_IMAGE_MODEL` (diffusers) and `PROMPTRAG_BEDROCK_IMAGE_MODEL`.")
+    st.markdown("##### Status")
+    for status in image_backend_status():
+        widgets.status_line(status)
+
+# ---- LLM templates -----------------------------------------------------------------------
+with template_tab, guard("Reading the templates"):
+    from enhancers import templates
+
+    st.markdown("The two messages every LLM enhancer (Claude, local model) sends. Your edits are saved to "
+                f"{escape_md(settings.templates_dir)} and win over the built-in text.")
+    infos = {t.name: t for t in templates.list_templates()}
+    name = st.selectbox("Template", list(infos), key="settings.template",
+                        format_func=lambda n: n + (" (edited)" if infos[n].overridden else ""))
+    box = f"settings.template_text.{name}"
+    if box not in st.session_state:
+        st.session_state[box] = templates.read_template(name)
+
+    def _template_action(action: str, name: str, box: str) -> None:
+        try:
+            if action == "save":
+                path = templates.save_template(name, st.session_state[box])
+                message = ("success", f"Saved to {path}.")
+            else:
+                templates.reset_template(name)
+                st.session_state[box] = templates.read_template(name)
+                message = ("success", "Back to the built-in text.")
+        except Exception as exc:  # shown beside the editor, like guard() would
+            from core.errors import PromptragError
+
+            if not isinstance(exc, PromptragError):
+                logger.exception("template %s failed", action)
+            message = ("error", widgets.one_line(exc) if isinstance(exc, PromptragError)
+                       else f"{action} failed unexpectedly; details are in the server log.")
+        st.session_state["settings.template_message"] = message
+
+    st.text_area("Text", key=box, height=360, label_visibility="collapsed")
+    st.caption("Placeholders: " + escape_md(", ".join("$" + p for p in templates.placeholders(name)))
+               + " · write $$ for a literal $")
+    t1, t2, _ = st.columns([1, 1, 4])
+    t1.button("Save", key="settings.template_save", type="primary", on_click=_template_action,
+              args=("save", name, box), icon=":material/save:", width="stretch")
+    t2.button("Reset to default", key="settings.template_reset", on_click=_template_action,
+              args=("reset", name, box), disabled=not infos[name].overridden, icon=":material/restart_alt:",
+              width="stretch")
+    message = st.session_state.pop("settings.template_message", None)
+    if message:
+        kind, text = message
+        (st.success if kind == "success" else st.error)(escape_md(text))
+
+# ---- keys --------------------------------------------------------------------------------
+with key_tab, guard("Checking the keys"):
+    from core.status import aws_status, secret_is_set
+
+    st.markdown("Keys are read from the environment, a `.env` file in the working directory, or "
+                "`.streamlit/secrets.toml`. They are never shown here, logged, or stored by promptrag.")
+    anthropic = secret_is_set("ANTHROPIC_API_KEY")
+    st.markdown("**ANTHROPIC\\_API\\_KEY** " + (":green-badge[set]" if anthropic else ":gray-badge[not set]"))
+    st.caption("Claude through the Anthropic API.")
+    ready, detail = aws_status()
+    st.markdown("**AWS credentials** " + (":green-badge[set]" if ready else ":gray-badge[not set]"))
+    st.caption("Claude and Stability image models through Amazon Bedrock. " + escape_md(detail))

@@ -1,12 +1,14 @@
-"""Indexes as the app sees them: the ones on disk (with their manifests) and building a new one.
+"""Indexes as the app sees them: building a new one, and the few checks the build pages ask.
 
-    list_indexes()                 every index under Settings.indexes_dir, with its manifest
-    diffusiondb_reachable(url)     a quick (2 s) check that the DiffusionDB download can work
+    diffusiondb_reachable(url)     `ingest.download.reachable`, cached for two minutes per URL
+    interrupted_build(target)      a stopped build left a checkpoint the next build resumes
+    save_upload(upload)            keep an st.file_uploader file on disk for the ingest to read
     build_index(kind, target, …)   run the starter build / ingest with a progress bar and ETA
 
 The building itself is the library's (`ingest.starter.build_starter_index`,
 `ingest.pipeline.run_ingest`); this module only draws its progress and keeps an uploaded file
-on disk long enough for the ingest to read it.
+on disk long enough for the ingest to read it. Listing the indexes on disk with their
+manifests is `index.manifest.list_indexes`.
 
 Deliberately not here: page layout (pages/first_run.py, pages/settings.py).
 """
@@ -14,7 +16,6 @@ Deliberately not here: page layout (pages/first_run.py, pages/settings.py).
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,46 +26,13 @@ from core.settings import get_settings
 UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "txt", "parquet"]
 
 
-@dataclass(frozen=True)
-class IndexEntry:
-    path: Path
-    manifest: Any | None  # index.manifest.Manifest, None when unreadable
-    problem: str = ""  # why the manifest could not be read
-
-
-def index_entry(path: Path) -> IndexEntry:
-    """The index at `path` with its manifest, or the reason the manifest cannot be read."""
-    from core.errors import IndexLoadError
-    from index.manifest import read_manifest
-
-    try:
-        return IndexEntry(Path(path), read_manifest(Path(path)))
-    except IndexLoadError as exc:
-        return IndexEntry(Path(path), None, str(exc))
-
-
-def list_indexes(root: Path | None = None, *, include: Path | None = None) -> list[IndexEntry]:
-    """Every directory under `root` (default: Settings.indexes_dir) that holds a manifest, plus
-    `include` (e.g. the index in use, which PROMPTRAG_INDEX may put elsewhere) when it has one."""
-    root = Path(root) if root is not None else get_settings().indexes_dir
-    paths = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() \
-        else []
-    if include is not None and Path(include) not in paths:
-        paths.insert(0, Path(include))
-    return [index_entry(p) for p in paths if (p / "manifest.json").is_file()]
-
-
 @st.cache_data(ttl=120, show_spinner=False)
-def diffusiondb_reachable(url: str, timeout_s: float = 2.0) -> bool:
-    """True when `url`'s host answers within `timeout_s` (any HTTP status counts as an answer)."""
-    import httpx
+def diffusiondb_reachable(url: str) -> bool:
+    """Whether `url`'s host answers (`ingest.download.reachable`); the page reruns on every
+    click, so the answer is kept for two minutes rather than asked each time."""
+    from ingest.download import reachable
 
-    try:
-        with httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False) as client:
-            client.head(url)
-    except httpx.HTTPError:
-        return False
-    return True
+    return reachable(url)
 
 
 def interrupted_build(target: Path) -> bool:

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         return self.home / "history.sqlite"
 
     @property
+    def images_dir(self) -> Path:
+        """Images made in the app, one folder per refine session."""
+        return self.home / "images"
+
+    @property
     def cache_dir(self) -> Path:
         """Downloads (e.g. DiffusionDB metadata) are cached here."""
         return self.home / "cache"

@@ -7,9 +7,10 @@ writes each image as PNG with the A1111 ``parameters`` chunk plus a JSON sidecar
 (`generate.output.save_images`, never overwriting). It returns a `SavedGeneration`: files,
 seeds, the parameters actually used and timings.
 
-`image_options_from_settings(settings)` turns a retrieved example's settings (seed, steps, cfg,
-sampler, width, height — `rag.assistant.ExampleUsed.settings`) into those options, so one click
-reproduces an example's settings.
+`image_options(values, backend=...)` picks those options out of a form's values (the app's
+generation settings); `image_options_from_settings(settings)` turns a retrieved example's
+settings (seed, steps, cfg, sampler, width, height — `rag.assistant.ExampleUsed.settings`)
+into those options, so one click reproduces an example's settings.
 
 Deliberately not here: choosing the prompt (enhancers/, rag/), history rows (rag/history.py),
 printing (cli/).
@@ -28,6 +29,8 @@ from core.errors import InputError
 from core.progress import CancelToken, ProgressCallback
 from generate.base import ImageBackend, ImageRequest
 
+# The ImageRequest fields a caller chooses (the prompt and negative prompt come separately).
+IMAGE_OPTION_FIELDS = ("steps", "guidance", "seed", "width", "height", "sampler", "num_images")
 # DiffusionDB's sampler code 0 means "another sampler": it names no scheduler to reproduce.
 _NO_SAMPLER = (None, "", "others")
 
@@ -49,6 +52,16 @@ class SavedGeneration:
                           for p, s in zip(self.paths, self.seeds)]
         del data["paths"]
         return data
+
+
+def image_options(values: dict[str, Any], *, backend: str) -> dict[str, Any]:
+    """The ImageRequest options among a form's `values` (other keys, such as the backend and
+    model, are left out; None means "the default"). Bedrock's Stability models choose their own
+    sampler, so a sampler (named for diffusers' schedulers) is dropped for "bedrock"."""
+    options = {name: values.get(name) for name in IMAGE_OPTION_FIELDS}
+    if backend == "bedrock":
+        options["sampler"] = None
+    return options
 
 
 def image_options_from_settings(settings: dict[str, Any]) -> dict[str, Any]:

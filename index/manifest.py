@@ -10,6 +10,9 @@ the first and last MiB. On load we always check sizes and the quick digest (catc
 replacement and edits at either end in milliseconds) and the full sha256 only for files below
 FULL_CHECK_BYTES; `PromptIndex.verify(full=True)` checks every byte on request.
 
+`list_indexes(root)` lists the index directories under a folder (default: Settings.indexes_dir)
+with their manifests, or the reason a manifest cannot be read, without loading any index.
+
 Deliberately not here: reading vectors, FAISS or SQLite (see store.py).
 """
 
@@ -142,6 +145,40 @@ def read_manifest(directory: Path) -> Manifest:
             f"{path} is corrupted (field of the wrong type or file list incomplete); {REBUILD_HINT}"
         )
     return manifest
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """An index directory as a listing sees it: its manifest, or why that cannot be read."""
+
+    path: Path
+    manifest: Manifest | None  # None when unreadable
+    problem: str = ""  # why the manifest could not be read
+
+
+def index_entry(path: Path) -> IndexEntry:
+    """The index at `path` with its manifest, or the reason the manifest cannot be read."""
+    try:
+        return IndexEntry(Path(path), read_manifest(Path(path)))
+    except IndexLoadError as exc:
+        return IndexEntry(Path(path), None, str(exc))
+
+
+def list_indexes(root: Path | None = None, *, include: Path | None = None) -> list[IndexEntry]:
+    """Every directory under `root` (default: Settings.indexes_dir) that holds a manifest, by
+    name, plus `include` first (e.g. the index in use, which PROMPTRAG_INDEX may put elsewhere)
+    when it has one. Hidden directories (a writer's temporary ones) are left out."""
+    if root is None:
+        from core.settings import get_settings
+
+        root = get_settings().indexes_dir
+    root = Path(root)
+    paths: list[Path] = []
+    if root.is_dir():
+        paths = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if include is not None and Path(include) not in paths:
+        paths.insert(0, Path(include))
+    return [index_entry(p) for p in paths if (p / MANIFEST_NAME).is_file()]
 
 
 def verify_files(directory: Path, manifest: Manifest, *, full: bool = False) -> None:

@@ -12,6 +12,9 @@
   resumes);
 - 404, refused connections and timeouts become SourceError naming the URL and what to do.
 
+`reachable(url)` is the quick check before offering a download: does the host answer at all
+within a couple of seconds (no network, a firewall)?
+
 Deliberately not here: checksums of the remote file (Hugging Face's resolve URLs give no
 stable digest for plain HTTP clients) and `datasets.load_dataset` (it would pull all 2M images'
 metadata into a cache of its own format).
@@ -39,6 +42,17 @@ def cache_path(url: str, cache_dir: Path) -> Path:
         raise SourceError(f"cannot tell a file name from the URL {url!r}; use a URL ending in the file name.")
     host = (parsed.hostname or "local").replace(":", "_")
     return Path(cache_dir) / "downloads" / host / name
+
+
+def reachable(url: str, timeout_s: float = 2.0) -> bool:
+    """True when `url`'s host answers a HEAD request within `timeout_s` (any HTTP status counts
+    as an answer: the question is whether the network gets there, not whether the file exists)."""
+    try:
+        with httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False) as client:
+            client.head(url)
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def _fail(url: str, what: str) -> SourceError:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from app import indexes, resources, state
 from app.widgets import escape_md, guard
+from index.manifest import list_indexes
 
 state.require_shell(__file__)
 
@@ -87,7 +88,7 @@ with download:
         with guard("Building the index from DiffusionDB"):
             _built(indexes.build_index("diffusiondb", TARGET, sample=int(sample), limit=LIMIT))
 
-others = [e for e in indexes.list_indexes() if e.manifest is not None and e.path != TARGET]
+others = [e for e in list_indexes() if e.manifest is not None and e.path != TARGET]
 if others:
     st.divider()
     st.subheader("Or open an index you already have")

@@ -11,9 +11,10 @@ import logging
 
 import streamlit as st
 
-from app import indexes, resources, state, widgets
+from app import resources, state, widgets
 from app.widgets import escape_md, guard
 from core.settings import get_settings
+from index.manifest import list_indexes
 
 state.require_shell(__file__)
 
@@ -29,7 +30,7 @@ index_tab, enhancer_tab, image_tab, template_tab, key_tab = st.tabs(
 # ---- index -------------------------------------------------------------------------------
 with index_tab, guard("Reading the indexes"):
     current = resources.current_index_path()
-    entries = indexes.list_indexes(include=current)
+    entries = list_indexes(include=current)
     if not entries:
         st.info(f"No index under {escape_md(settings.indexes_dir)} yet.", icon=":material/folder_off:")
     else:

@@ -54,7 +54,9 @@ MOOD_WORDS = frozenset(
     "tense chaotic magical mystical enchanting majestic epic heroic cute".split()
 )
 # Words that may accompany a mood word without making the phrase something else.
-_MOOD_FILLERS = frozenset("a an the and very so slightly deeply feeling mood atmosphere vibe vibes tone".split())
+_MOOD_FILLERS = frozenset(
+    "a an the and very so slightly deeply feeling mood atmosphere vibe vibes tone".split()
+)
 # Names the grounded tables know as artists (its credit patterns "by", "art by"... excluded).
 KNOWN_ARTISTS: frozenset[str] = frozenset(
     k for k in CATEGORY_KEYWORDS["artist"] if k not in ("by", "art by", "in the style of", "style of")
@@ -100,7 +102,8 @@ class Guidance:
 
     def marked(self, prompt: str) -> Guidance:
         """The same chips, `in_prompt` recomputed for `prompt` (after an edit or a new round)."""
-        return replace(self, chips=tuple(replace(c, in_prompt=in_prompt(c.phrase, prompt)) for c in self.chips))
+        chips = tuple(replace(c, in_prompt=in_prompt(c.phrase, prompt)) for c in self.chips)
+        return replace(self, chips=chips)
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,8 @@ def _subject_medium(text: str) -> str | None:
     return None
 
 
-def prompt_modifiers(text: str, known_artists: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+def prompt_modifiers(text: str,
+                     known_artists: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     """(phrase, category) of every modifier of one prompt, each phrase once, in order.
 
     Artists are keyed as "by <name>" (one chip per artist however the prompt credits them).
@@ -253,7 +257,7 @@ def mine_chips(
 
 
 def _plain(prompt: str) -> str:
-    """The prompt lower-cased with weight syntax and brackets gone ('(Oil Painting:1.2)' -> 'oil painting')."""
+    """The prompt lower-cased, weight syntax and brackets gone: '(Oil Painting:1.2)' -> 'oil painting'."""
     text = re.sub(r":\s*[+-]?(?:\d+\.?\d*|\.\d+)\s*(?=[)\]])", " ", prompt)
     return normalize_phrase(re.sub(r"[()\[\]{}]", " ", text))
 
@@ -334,12 +338,12 @@ def _checked(old: str, new: str, phrase: str, budget: int, *, verb: str) -> Chip
     tokens = prompt_tokens(new)
     if tokens > budget:
         return ChipEdit(old, False, prompt_tokens(old), budget,
-                        f"{phrase!r} was not added: the prompt would take {tokens} CLIP tokens, over the budget "
-                        f"of {budget}; remove a phrase first")
+                        f"{phrase!r} was not added: the prompt would take {tokens} CLIP tokens, over the "
+                        f"budget of {budget}; remove a phrase first")
     return ChipEdit(new, True, tokens, budget, f"{verb} {phrase!r} ({tokens}/{budget} tokens)")
 
 
 __all__ = [
-    "CATEGORIES", "DEFAULT_WEIGHT", "Chip", "ChipEdit", "Guidance", "add_chip", "classify", "credited_artists", "in_prompt",
-    "mine_chips", "prompt_modifiers", "prompt_tokens", "weighted",
+    "CATEGORIES", "DEFAULT_WEIGHT", "Chip", "ChipEdit", "Guidance", "add_chip", "classify",
+    "credited_artists", "in_prompt", "mine_chips", "prompt_modifiers", "prompt_tokens", "weighted",
 ]

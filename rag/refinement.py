@@ -7,6 +7,9 @@ fenced data. On top of that, "closer to example 3" (or "more like #3") pulls tha
 modifier phrases (its artists, medium, lighting... never its subject) into the new prompt,
 right after the idea, and doubles the example's weight for later rounds.
 
+`with_edits` and `edited_figures` take a round as the user edited it by hand (the prompt the
+next feedback revises, and its figures measured again).
+
 `Session` keeps the rounds (`rounds[0]` is the first answer), `step_back()` drops the latest,
 and `to_json` / `from_json` let `promptrag refine RESULT.json "feedback"` continue a session
 saved to a file (a plain assistant result file starts a new session).
@@ -26,7 +29,7 @@ from typing import Any
 from core.errors import InputError
 from enhancers.base import STYLES, TOKEN_BUDGET, EnhanceRequest, Enhancer
 from rag.assistant import AssistantResult, ExampleUsed, RankedCandidate, validate
-from rag.quality import MemoEmbedder, measure, rank_candidates
+from rag.quality import MemoEmbedder, QualityFigures, measure, rank_candidates
 
 MAX_FEEDBACK_CHARS = 2_000
 SESSION_FORMAT = "promptrag.session/1"
@@ -115,6 +118,24 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
                            quality, {**options, "feedback": feedback}, rationale, timings)
 
 
+def with_edits(result: AssistantResult, prompt: str, negative_prompt: str) -> AssistantResult:
+    """`result` as the user left it: the prompt and negative prompt edited by hand (and chips
+    added) are what the next round's feedback revises. `result` itself when nothing changed;
+    its figures are not measured again here (see `edited_figures`)."""
+    if prompt == result.prompt and negative_prompt == result.negative_prompt:
+        return result
+    return replace(result, prompt=prompt, negative_prompt=negative_prompt)
+
+
+def edited_figures(result: AssistantResult, prompt: str, *, embedder: Any | None) -> QualityFigures:
+    """The figures of `result` with its prompt edited by hand to `prompt`: measured again with
+    the round's idea, examples and token budget; the round's own when unchanged or empty."""
+    if prompt == result.prompt or not prompt.strip():
+        return result.quality
+    return measure(result.idea, prompt, result.examples, token_budget=result.quality.token_budget,
+                   embedder=embedder)
+
+
 @dataclass
 class Session:
     """Refinement rounds of one idea: rounds[0] is the first answer, feedback[i] made rounds[i+1]."""
@@ -173,4 +194,5 @@ class Session:
         return cls.from_dict(data)
 
 
-__all__ = ["ExampleUsed", "Session", "example_references", "pull_in", "refine"]
+__all__ = ["ExampleUsed", "Session", "edited_figures", "example_references", "pull_in", "refine",
+           "with_edits"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import page_texts, run
@@ -107,10 +108,11 @@ def test_guard_turns_failures_into_messages_without_traceback(workdir):
     assert at.text_input(key="idea").value == "a lighthouse <b>x</b>"
 
 
-def test_deep_link_on_a_fresh_server_opens_inside_the_app(make_app, tiny_index):
+@pytest.mark.parametrize(("page", "title"), [("pages/history.py", "History"), ("pages/refine.py", "Refine")])
+def test_deep_link_on_a_fresh_server_opens_inside_the_app(make_app, tiny_index, page, title):
     """A fresh server's first run of a page (legacy pages/ mode) goes through the main script."""
     at = make_app(tiny_index)
-    at.switch_page("pages/history.py")
+    at.switch_page(page)
     run(at)
-    assert at.title[0].value == "History"
+    assert at.title[0].value == title
     assert f"**index** · {rows(tiny_index)} prompts" in sidebar_texts(at)  # the shell is drawn

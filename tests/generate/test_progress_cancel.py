@@ -12,7 +12,12 @@ from core.errors import Cancelled
 from core.progress import CancelToken, Progress
 from generate.base import ImageRequest
 from generate.diffusers_backend import DiffusersBackend
-from generate.saving import generate_and_save, image_options_from_settings
+from generate.saving import (
+    IMAGE_OPTION_FIELDS,
+    generate_and_save,
+    image_options,
+    image_options_from_settings,
+)
 from tests.generate.tiny_pipelines import single_torch_thread, tiny_sd_dir, tiny_sdxl_dir  # noqa: F401
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # numpy 2 notes inside diffusers
@@ -106,6 +111,17 @@ def test_image_options_from_settings_reproduce_an_example():
     }
     # DiffusionDB's "others" names no scheduler, and unknown values are left to the defaults
     assert image_options_from_settings({"seed": 7, "steps": None, "sampler": "others"}) == {"seed": 7}
+
+
+def test_image_options_pick_the_request_fields_and_bedrock_chooses_its_sampler():
+    form = {"backend": "diffusers", "model": None, "steps": 30, "guidance": 7.5, "seed": None, "width": 512,
+            "height": 768, "sampler": "k_lms", "num_images": 2}
+    assert image_options(form, backend="diffusers") == {
+        "steps": 30, "guidance": 7.5, "seed": None, "width": 512, "height": 768, "sampler": "k_lms",
+        "num_images": 2,
+    }
+    assert image_options(form, backend="bedrock")["sampler"] is None
+    assert image_options({}, backend="diffusers") == dict.fromkeys(IMAGE_OPTION_FIELDS)  # all defaults
 
 
 def test_bedrock_reports_each_image_and_cancels_between_them(monkeypatch, tmp_path):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 
 import pytest
 
 from core.errors import SourceError
 from core.settings import get_settings
 from ingest import run_ingest
-from ingest.download import cache_path, fetch
+from ingest.download import cache_path, fetch, reachable
 from tests.ingest.conftest import write_diffusiondb_parquet
 from tests.servers.base import Recorded, Reply, ScriptedServer
 
@@ -106,3 +107,15 @@ def test_connection_refused_names_the_url(tmp_path):
     with pytest.raises(SourceError) as err:
         run_ingest(index=tmp_path / "idx", base_url=f"http://127.0.0.1:{port}", progress=False)
     assert url in str(err.value) and "cannot connect" in str(err.value)
+
+
+def test_reachable_is_any_answer_and_a_closed_port_is_a_quick_no():
+    with ScriptedServer(responder=lambda request: Reply(404, b"Entry not found")) as server:
+        assert reachable(f"{server.url}/metadata.parquet") is True  # the host answers: reachable
+        assert server.requests[0].method == "HEAD"
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.perf_counter()
+    assert reachable(f"http://127.0.0.1:{port}/metadata.parquet", timeout_s=2.0) is False
+    assert time.perf_counter() - started < 3

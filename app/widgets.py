@@ -23,7 +23,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.errors import PromptragError
+from core.errors import Cancelled, PromptragError, one_line
 
 logger = logging.getLogger("promptrag.app")
 
@@ -52,18 +52,6 @@ def _control_flow_exceptions() -> tuple[type[BaseException], ...]:
 _CONTROL = _control_flow_exceptions()
 
 
-def one_line(exc: BaseException, limit: int = 400) -> str:
-    lines = str(exc).strip().splitlines()
-    text = (lines[0].strip() if lines else "") or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _cancelled() -> type[BaseException] | tuple[()]:
-    from core import errors
-
-    return getattr(errors, "Cancelled", ())
-
-
 @contextmanager
 def guard(action: str) -> Iterator[None]:
     """Run a page action; turn any failure into one message on the page (never a traceback).
@@ -75,7 +63,7 @@ def guard(action: str) -> Iterator[None]:
         yield
     except _CONTROL:
         raise
-    except _cancelled() as exc:
+    except Cancelled as exc:
         st.warning(f"{escape_md(action)} was cancelled: {escape_md(one_line(exc))}",
                    icon=":material/stop_circle:")
     except PromptragError as exc:

@@ -42,3 +42,16 @@ class Cancelled(PromptragError):
     """The user cancelled long work; the message says what was kept and how to resume."""
 
     exit_code = 130  # like an interrupted command
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an error message (or its type), short enough for a status line.
+
+    A long line loses its middle, not its end: messages end in what to do ("; set X").
+    """
+    lines = str(exc).strip().splitlines()
+    text = (lines[0].strip() if lines else "") or type(exc).__name__
+    if len(text) <= limit:
+        return text
+    tail = limit // 3
+    return text[: limit - tail - 1] + "…" + text[-tail:]

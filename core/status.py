@@ -20,8 +20,10 @@ from __future__ import annotations
 import configparser
 import importlib.util
 import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -142,3 +144,18 @@ def aws_status() -> tuple[bool, str]:
         return False, (f"AWS credentials found ({source}) but no region: set AWS_REGION (e.g. us-west-2) "
                        "or region in ~/.aws/config")
     return True, f"{source}, region {region}"
+
+
+StatusCheck = Callable[[Any], tuple[bool, str]]  # settings -> (ready, detail)
+
+
+def collect_status(
+    kind: str, names: Iterable[str], checks: Mapping[str, StatusCheck], settings: Any
+) -> list[BackendStatus]:
+    """One BackendStatus per registered name; an add-on registered without a check counts as ready."""
+    statuses = []
+    for name in names:
+        check = checks.get(name, lambda _settings: (True, "add-on (no readiness check)"))
+        ready, detail = check(settings)
+        statuses.append(BackendStatus(kind=kind, name=name, ready=ready, detail=detail))
+    return statuses

@@ -26,28 +26,13 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from core.errors import BackendError, ConfigError, PromptragError
+from core.errors import BackendError, ConfigError, PromptragError, one_line
 from enhancers.base import Enhancer, EnhanceRequest, EnhanceResult
 from enhancers.events import Finished, MemberFailed, StreamEvent, TextDelta
 
 FALLBACK_NAME = "rules"
 CHAIN_NAME = "chain"
 GROUNDED_NAME = "grounded"
-_MAX_REASON_CHARS = 300
-
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an error message (or its type), short enough for a status line.
-
-    A long line loses its middle, not its end: messages end in what to do ("; set X").
-    """
-    lines = str(exc).strip().splitlines()
-    text = lines[0].strip() if lines else ""
-    text = text or type(exc).__name__
-    if len(text) <= _MAX_REASON_CHARS:
-        return text
-    tail = _MAX_REASON_CHARS // 3
-    return text[: _MAX_REASON_CHARS - tail - 1] + "…" + text[-tail:]
 
 
 class FallbackChain(Enhancer):

@@ -13,7 +13,7 @@ from typing import Any
 
 from core.registry import Registry
 from core.settings import Settings, get_settings
-from core.status import BackendStatus, aws_status, importable, model_location, secret_is_set
+from core.status import BackendStatus, aws_status, collect_status, importable, model_location, secret_is_set
 from enhancers.base import Enhancer
 
 ENHANCERS: Registry[Enhancer] = Registry("enhancer")
@@ -91,10 +91,4 @@ def enhancer_status() -> list[BackendStatus]:
     Loads no model, calls no network and never shows a secret value (see core/status.py).
     Add-ons registered without a check are reported ready ("no readiness check").
     """
-    settings = get_settings()
-    statuses = []
-    for name in enhancer_names():
-        check = _STATUS_CHECKS.get(name, lambda settings: (True, "add-on (no readiness check)"))
-        ready, detail = check(settings)
-        statuses.append(BackendStatus(kind="enhancer", name=name, ready=ready, detail=detail))
-    return statuses
+    return collect_status("enhancer", enhancer_names(), _STATUS_CHECKS, get_settings())

@@ -10,7 +10,7 @@ from typing import Any
 
 from core.registry import Registry
 from core.settings import Settings, get_settings
-from core.status import BackendStatus, aws_status, importable, model_location
+from core.status import BackendStatus, aws_status, collect_status, importable, model_location
 from generate.base import ImageBackend
 
 IMAGE_BACKENDS: Registry[ImageBackend] = Registry("image backend")
@@ -66,10 +66,4 @@ def image_backend_status() -> list[BackendStatus]:
     Loads no model, calls no network and never shows a secret value (see core/status.py).
     Add-ons registered without a check are reported ready ("no readiness check").
     """
-    settings = get_settings()
-    statuses = []
-    for name in image_backend_names():
-        check = _STATUS_CHECKS.get(name, lambda settings: (True, "add-on (no readiness check)"))
-        ready, detail = check(settings)
-        statuses.append(BackendStatus(kind="image", name=name, ready=ready, detail=detail))
-    return statuses
+    return collect_status("image", image_backend_names(), _STATUS_CHECKS, get_settings())

@@ -195,7 +195,7 @@ def test_build_enhancer_with_one_name_is_that_enhancer_alone():
 
 
 def test_a_long_reason_keeps_its_start_and_what_to_do():
-    from enhancers.chain import one_line
+    from core.errors import one_line
 
     reason = one_line(BackendError("local model 'x' gave no usable prompt: " + "y" * 500 + "; use a larger model"))
     assert len(reason) == 300 and reason.startswith("local model 'x'") and reason.endswith("; use a larger model")

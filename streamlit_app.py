@@ -30,6 +30,7 @@ if has_index:
     pages = [
         st.Page("pages/explore.py", title="Explore", icon=":material/travel_explore:", default=True),
         st.Page("pages/refine.py", title="Refine", icon=":material/auto_fix_high:"),
+        st.Page("pages/campaign.py", title="Campaign", icon=":material/campaign:"),
         st.Page("pages/history.py", title="History", icon=":material/history:"),
         st.Page("pages/settings.py", title="Settings", icon=":material/tune:"),
     ]

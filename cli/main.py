@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "cli.refine_cmd",
     "cli.generate_cmd",
     "cli.app_cmd",
+    "cli.batch_cmd",
 ]
 
 app = typer.Typer(

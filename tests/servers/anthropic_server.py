@@ -5,7 +5,8 @@ Tests point the real `anthropic` SDK at `AnthropicServer().url` and queue replie
 `stream_reply` (server-sent events: message_start, content_block_start, content_block_delta
 text_delta, content_block_stop, message_delta, message_stop). With nothing queued the server
 plays a well-behaved model (`scripted_answer`: the idea from the request plus a few words, as
-many candidates as the system prompt asks for), as a Message or, for `"stream": true`, as SSE.
+many candidates as the system prompt asks for), as a Message or, for `"stream": true`, as SSE,
+after `AnthropicServer(latency_s=...)` seconds (0 by default; benchmarks simulate a model's pace).
 
 Whatever is queued, the server first checks what the real API checks: a request without an API
 key (`x-api-key`, or `Authorization: Bearer` as SDK >= 2 sends it) gets the 401 body, and one
@@ -134,8 +135,10 @@ def has_api_key(recorded: Recorded) -> bool:
 class AnthropicServer(ScriptedServer):
     """ScriptedServer answering like api.anthropic.com; `messages()` are the bodies received."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, latency_s: float = 0.0) -> None:
+        """`latency_s`: how long the default (scripted-model) answers take, like a real model's."""
         super().__init__(responder=self._default)
+        self.latency_s = latency_s
 
     def _default(self, recorded: Recorded) -> Reply:
         if recorded.path.split("?")[0] != "/v1/messages":
@@ -144,8 +147,10 @@ class AnthropicServer(ScriptedServer):
         user = body["messages"][-1]["content"]
         text = scripted_answer(body.get("system", ""), user if isinstance(user, str) else user[0]["text"])
         if body.get("stream"):
-            return stream_reply([text[: len(text) // 2], text[len(text) // 2 :]])
-        return message_reply(text)
+            reply = stream_reply([text[: len(text) // 2], text[len(text) // 2 :]])
+            reply.delay_s = self.latency_s
+            return reply
+        return message_reply(text, delay_s=self.latency_s)
 
     def _next_reply(self, recorded: Recorded) -> Reply:
         if not has_api_key(recorded):

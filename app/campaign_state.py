@@ -1,0 +1,266 @@
+"""The Campaign page's state and callbacks: the brief form, the attached run, review clicks.
+
+Per-user state lives under one namespaced key, `CAMPAIGN` (a dict: the attached run id, the
+last brief checked, a one-line notice from the last action). The form's widgets have keys
+`campaign.f.<field>`; `form_values(brief)` turns a Brief into those values (to fill the form
+from an uploaded YAML) and `brief_from_form(values)` turns them back into a Brief, through the
+same validation as `promptrag batch` (`brief_from_dict`), so the form, its saved YAML and the
+CLI can never disagree.
+
+Runs themselves are not state: they live in `$PROMPTRAG_HOME/campaigns/<run_id>/` and are
+read through `rag.campaign.jobs`, so any session (or a page reloaded with `?run=<id>`)
+reattaches to them. Click callbacks (approve, reject, re-roll, cancel, resume) act on disk and
+leave a notice when they fail; the page shows it.
+
+Deliberately not here: drawing (pages/campaign.py), running a batch (a detached process, see
+rag/campaign/jobs.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, get_args
+
+import streamlit as st
+
+from app.widgets import one_line
+from core.errors import PromptragError
+
+logger = logging.getLogger("promptrag.app")
+
+CAMPAIGN = "campaign"
+PICK = "campaign.run_pick"  # the run picker's widget key
+FORM = "campaign.f."        # prefix of the form's widget keys
+LIST_FIELDS = ("scenes", "moods", "compositions")  # one entry a line; empty = the built-in list
+WORD_FIELDS = ("must_have", "must_not", "colours")  # brand words, comma separated
+
+
+def campaign() -> dict[str, Any]:
+    """This user's Campaign state (created empty on first use)."""
+    current = st.session_state.get(CAMPAIGN)
+    if current is None:
+        current = st.session_state[CAMPAIGN] = {"run_id": None, "brief_yaml": None, "notice": None,
+                                                "upload": None}
+    return current
+
+
+# ---- the brief form ------------------------------------------------------------------------
+def _split_words(text: str) -> list[str]:
+    return [w.strip() for w in (text or "").split(",") if w.strip()]
+
+
+def _split_lines(text: str) -> list[str] | None:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines or None
+
+
+def form_values(brief: Any | None = None) -> dict[str, Any]:
+    """Widget key -> value for the form, from `brief` (None: the Brief defaults)."""
+    from rag.campaign.brief import Brief
+
+    if brief is None:
+        data = {name: f.get_default(call_default_factory=True) for name, f in Brief.model_fields.items()
+                if not f.is_required()}
+        data.update(subject="", brand=Brief.model_fields["brand"].get_default(call_default_factory=True))
+    else:
+        data = dict(brief)
+    brand = data.pop("brand")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in LIST_FIELDS:
+            value = "\n".join(value or [])
+        elif name in ("model", "index"):
+            value = value or ""
+        values[FORM + name] = list(value) if isinstance(value, (list, tuple)) else value
+    for name in WORD_FIELDS:
+        values[FORM + name] = ", ".join(getattr(brand, name))
+    values[FORM + "no_text"] = brand.no_text
+    return values
+
+
+def brief_from_form(values: dict[str, Any] | None = None) -> Any:
+    """The form's values (default: this session's widgets) as a validated Brief (InputError
+    listing every bad field, as for a YAML brief)."""
+    from rag.campaign.brief import Brief, brief_from_dict
+
+    source = st.session_state if values is None else values
+    data: dict[str, Any] = {}
+    for name in Brief.model_fields:
+        key = FORM + name
+        if name == "brand" or key not in source:
+            continue
+        value = source[key]
+        if name in LIST_FIELDS:
+            value = _split_lines(value)
+        elif name in ("model", "index"):
+            value = (value or "").strip() or None
+        elif isinstance(value, str):
+            value = value.strip()
+        data[name] = value
+    data["brand"] = {name: _split_words(source.get(FORM + name, "")) for name in WORD_FIELDS}
+    data["brand"]["no_text"] = bool(source.get(FORM + "no_text", False))
+    return brief_from_dict(data, source="the brief")
+
+
+def fill_form(brief: Any) -> None:
+    """Put `brief` into the form's widgets (call before the form is drawn in this run)."""
+    st.session_state.update(form_values(brief))
+
+
+def ensure_form_defaults() -> None:
+    """Give every form widget its Brief default once, so widgets need no `value=` of their own."""
+    for key, value in form_values().items():
+        st.session_state.setdefault(key, value)
+
+
+def brief_from_upload(data: bytes, name: str) -> Any:
+    """An uploaded YAML file as a validated Brief."""
+    import yaml
+
+    from core.errors import InputError
+    from rag.campaign.brief import brief_from_dict
+
+    try:
+        parsed = yaml.safe_load(data.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"{name} is not a UTF-8 YAML file: {one_line(exc)}") from None
+    return brief_from_dict(parsed, source=f"brief {name}")
+
+
+# ---- what the run panel shows -----------------------------------------------------------------
+FILTERS = {"all": "All", "todo": "To review", "approved": "Approved", "rejected": "Rejected",
+           "problems": "Problems"}
+
+
+def filter_variants(variants: list[Any], verdicts: dict[str, str], which: str) -> list[Any]:
+    """The variants a filter of the grid shows (FILTERS' keys; "problems": brand or error)."""
+    keep: dict[str, Callable[[Any], bool]] = {
+        "all": lambda v: True,
+        "todo": lambda v: v.id not in verdicts,
+        "approved": lambda v: verdicts.get(v.id) == "approved",
+        "rejected": lambda v: verdicts.get(v.id) == "rejected",
+        "problems": lambda v: v.status != "ok",
+    }
+    return [v for v in variants if keep[which](v)]
+
+
+def progress_text(status: Any) -> str:
+    """The progress bar's line: done of total, and an ETA while the run goes on."""
+    from datetime import datetime
+
+    from app.widgets import format_duration
+
+    if status.alive and status.cancel_requested:
+        return f"{status.done} of {status.total} variants · cancelling after the variants in flight…"
+    if status.alive and (not status.total or status.stage == "loading"):
+        return "Loading the prompt index and the enhancer…"
+    line = f"{status.done} of {status.total} variants"
+    if not status.alive:
+        return line
+    if status.done >= status.total:
+        return line + " · writing the manifest, contact sheet and gallery…"
+    if status.done and status.started_at and status.updated_at:
+        # A resumed run counts variants made before it too, so this errs on the short side.
+        elapsed = (datetime.fromisoformat(status.updated_at) - datetime.fromisoformat(status.started_at))
+        seconds = elapsed.total_seconds()
+        if seconds > 0:
+            line += f" · about {format_duration(seconds / status.done * (status.total - status.done))} left"
+    return line
+
+
+def model_families() -> list[str]:
+    from enhancers.base import ModelFamily
+
+    return list(get_args(ModelFamily))
+
+
+def seed_policies() -> list[str]:
+    from rag.campaign.brief import SeedPolicy
+
+    return list(get_args(SeedPolicy))
+
+
+# ---- the attached run ----------------------------------------------------------------------
+def attach(run_id: str | None) -> None:
+    """Show run `run_id` on the page (and in the address bar, so a reload comes back to it)."""
+    campaign()["run_id"] = run_id
+    if run_id:
+        st.query_params["run"] = run_id
+    else:
+        st.query_params.pop("run", None)
+
+
+def attached() -> str | None:
+    return campaign().get("run_id")
+
+
+def sync_picker() -> None:
+    """Before the run picker is drawn: show the attached run in it (a run just started, or
+    one opened from the address bar)."""
+    st.session_state[PICK] = attached()
+
+
+def picked() -> None:
+    """The run picker's callback."""
+    attach(st.session_state.get(PICK))
+
+
+def remember_url_run() -> None:
+    """Call before `state.require_shell`: a deep link's `?run=<id>` is lost when the page is
+    reopened inside the app shell (st.switch_page drops query parameters), so keep it."""
+    wanted = st.query_params.get("run")
+    if wanted:
+        campaign()["url_run"] = wanted
+
+
+def attach_from_url() -> None:
+    """A page opened with `?run=<id>` (a reload, a shared link) reattaches to that run."""
+    wanted = st.query_params.get("run") or campaign().pop("url_run", None)
+    campaign().pop("url_run", None)
+    if wanted and wanted != attached():
+        from rag.campaign.jobs import run_dir
+
+        run_dir(wanted)  # InputError for an odd id or a run that is not there
+        attach(wanted)
+
+
+# ---- actions on a run (widget callbacks) ---------------------------------------------------
+def _act(action: str, fn: Callable[..., Any], *args: Any) -> None:
+    """Run a click's action; a failure becomes the notice the page shows (never a traceback)."""
+    try:
+        fn(*args)
+    except PromptragError as exc:
+        campaign()["notice"] = f"{action} failed: {one_line(exc)}"
+    except Exception:
+        logger.exception("%s failed unexpectedly", action)
+        campaign()["notice"] = f"{action} failed unexpectedly; details are in the server log."
+
+
+def take_notice() -> str | None:
+    return campaign().pop("notice", None)
+
+
+def review_clicked(out_dir: str, variant_id: str, verdict: str, current: str | None) -> None:
+    """Approve / reject one variant; clicking the verdict it already has clears it."""
+    from rag.campaign.review import set_review
+
+    _act("Saving the review", set_review, out_dir, variant_id, None if verdict == current else verdict)
+
+
+def reroll_clicked(run_id: str, variant_id: str) -> None:
+    from rag.campaign import jobs
+
+    _act(f"Re-rolling {variant_id}", jobs.reroll, run_id, variant_id)
+
+
+def cancel_clicked(run_id: str) -> None:
+    from rag.campaign import jobs
+
+    _act("Cancelling the run", jobs.cancel_run, run_id)
+
+
+def resume_clicked(run_id: str) -> None:
+    from rag.campaign import jobs
+
+    _act("Resuming the run", jobs.resume_run, run_id)

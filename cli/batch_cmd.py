@@ -1,0 +1,78 @@
+"""`promptrag batch brief.yaml -o OUT/`: a campaign of distinct, on-brand variants from one brief.
+
+A thin shell over `rag.campaign.runner.run_campaign`: reads the brief (`load_brief`: one
+line per bad field), draws a tqdm bar with ETA from the run's progress events, and prints
+where the manifest, contact sheet and gallery are. Ctrl-C once cancels cleanly (finished
+variants stay; the same command resumes), twice stops at once.
+Deliberately not here: planning, diversity, brand rules, files (all in rag/campaign/).
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import typer
+
+from cli.common import IndexOption, JsonOption, print_json
+from core.errors import InputError
+
+
+def batch(
+    brief_path: Path = typer.Argument(..., metavar="BRIEF", help="The campaign brief (YAML), e.g. examples/brief.yaml."),
+    output: Path = typer.Option(..., "-o", "--output", help="Campaign folder: variants, images, manifest, gallery."),
+    no_images: bool = typer.Option(False, "--no-images", help="Prompts only, even if the brief names a backend."),
+    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1,
+                                    help="Enhancer calls in flight at once (API enhancers; local models use 1)."),
+    reroll: str | None = typer.Option(None, "--reroll", help="Re-make these variants only, e.g. v003,v007."),
+    index: Path | None = IndexOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Plan, fuse and (optionally) render BRIEF's variants into OUTPUT; re-running resumes."""
+    from core.progress import CancelToken, TqdmProgress
+    from rag.campaign.brief import load_brief
+    from rag.campaign.runner import run_campaign
+
+    brief = load_brief(brief_path)
+    if index is not None:
+        brief = brief.model_copy(update={"index": str(index)})
+    only = [part.strip() for part in reroll.split(",") if part.strip()] if reroll is not None else None
+    if reroll is not None and not only:
+        raise InputError(f"--reroll must name variant ids separated by commas, e.g. v003,v007; got {reroll!r}")
+    cancel = CancelToken()
+
+    def on_interrupt(signum, frame) -> None:  # noqa: ARG001 (signal handler signature)
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        typer.echo("cancelling after the variants in flight (Ctrl-C again to stop now)...", err=True)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    # SIGTERM (the app's Cancel button, a service manager) cancels the same clean way as Ctrl-C.
+    previous_term = signal.signal(signal.SIGTERM, on_interrupt)
+    try:
+        with TqdmProgress(enabled=not json_output) as bars:
+            report = run_campaign(brief, output, images=not no_images, concurrency=concurrency,
+                                  on_progress=bars, cancel=cancel, only=only, reroll=only is not None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+    if json_output:
+        print_json({"out_dir": str(report.out_dir), "counts": report.counts, "seconds": report.seconds,
+                    "max_pairwise_similarity": report.max_pairwise_similarity,
+                    "variants": [v.to_dict() for v in report.variants]})
+        return
+    counts = report.counts
+    typer.echo(f"{len(report.variants)} variants in {report.out_dir} ({report.seconds:.1f}s): "
+               f"{counts['ok']} ok, {counts['brand_violation']} brand violations, {counts['error']} errors")
+    typer.echo(f"max pairwise similarity {report.max_pairwise_similarity:.3f} "
+               f"(threshold {brief.similarity_threshold})")
+    for variant in report.variants:
+        if variant.status != "ok":
+            typer.echo(f"  {variant.id} {variant.status}: {'; '.join([*variant.problems, variant.error or ''][:3]).strip('; ')}")
+    for name in ("manifest.csv", "manifest.json", "contact_sheet.png", "gallery.html"):
+        typer.echo(f"  {report.out_dir / name}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("batch")(batch)

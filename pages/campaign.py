@@ -1,0 +1,312 @@
+"""Campaign: one brief in, many distinct on-brand variants out — run, watch, review, download.
+
+The batch never runs in this script: "Start the run" writes the brief to a new run directory
+and starts a detached `promptrag batch` process (rag/campaign/jobs.py), so the run goes on
+when the tab closes or the script reruns. Any session reattaches to a run by its id (the run
+picker, or `?run=<id>` in the address bar). While a run is going, a fragment polls its
+status and variants every few seconds; approve / reject / re-roll act on the run directory,
+and the approved set downloads as a ZIP with its manifest.
+
+State and callbacks: app/campaign_state.py. Layout only here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app import campaign_state as cs
+from app import resources, state
+from app.widgets import escape_md, guard
+from core.errors import InputError
+from rag.campaign import jobs
+
+cs.remember_url_run()
+state.require_shell(__file__)
+
+POLL_S = 2.0
+PAGE_SIZE = 12
+COLUMNS = 3
+STATE_BADGES = {
+    "running": ":blue-badge[:material/progress_activity: running]",
+    "cancelling": ":gray-badge[:material/progress_activity: cancelling]",
+    "finished": ":green-badge[:material/check: finished]",
+    "cancelled": ":gray-badge[:material/stop_circle: cancelled]",
+    "interrupted": ":orange-badge[:material/pause_circle: interrupted]",
+    "failed": ":red-badge[:material/error: failed]",
+}
+VARIANT_BADGES = {
+    "ok": ":green-badge[ok]",
+    "brand_violation": ":orange-badge[:material/warning: brand]",
+    "error": ":red-badge[:material/error: error]",
+}
+VERDICT_BADGES = {"approved": ":green-badge[:material/thumb_up: approved]",
+                  "rejected": ":red-badge[:material/thumb_down: rejected]"}
+
+
+
+def show_problems(action: str, exc: InputError) -> None:
+    """A brief's InputError lists one bad field a line: show every line, not just the first."""
+    lines = [escape_md(line.strip()) for line in str(exc).splitlines() if line.strip()]
+    st.error(f"{escape_md(action)} failed: " + "  \n".join(lines), icon=":material/error:")
+
+
+campaign = cs.campaign()
+st.title("Campaign")
+st.caption("One brief in, many distinct on-brand variants out. Runs keep going in the background: "
+           "close the tab and come back to them here by their id.")
+
+# ---- which run -------------------------------------------------------------------------------
+runs = []
+with guard("Opening the run from the address bar"):
+    cs.attach_from_url()
+with guard("Listing the runs"):
+    runs = jobs.list_runs()
+labels = {run.run_id: f"{run.title} · {run.state} · {run.done}/{run.total} · {run.run_id}" for run in runs}
+if cs.attached() and cs.attached() not in labels:
+    cs.attach(None)  # deleted from disk meanwhile
+cs.sync_picker()
+st.selectbox("Open a run", options=list(labels), format_func=lambda rid: labels.get(rid, rid), index=None,
+             key=cs.PICK, on_change=cs.picked, placeholder="Pick a run (newest first) …",
+             help="Every run started here or with `promptrag batch` into the campaigns folder.")
+
+# ---- a new run ---------------------------------------------------------------------------------
+with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.attached()):
+    uploaded = st.file_uploader("Load a brief (YAML)", type=["yaml", "yml"], key="campaign.upload",
+                                help="A brief saved here or written for `promptrag batch` "
+                                     "(see examples/brief.yaml).")
+    if uploaded is not None and uploaded.file_id != campaign.get("upload"):
+        campaign["upload"] = uploaded.file_id
+        with guard("Reading the brief"):
+            try:
+                cs.fill_form(cs.brief_from_upload(uploaded.getvalue(), uploaded.name))
+                st.success(f"Loaded {escape_md(uploaded.name)} into the form.", icon=":material/upload_file:")
+            except InputError as exc:
+                show_problems("Reading the brief", exc)
+    cs.ensure_form_defaults()
+    start = check = False
+    with guard("Drawing the brief form"):
+        from enhancers.registry import enhancer_names
+        from generate.registry import image_backend_names
+        from rag.campaign.brief import ASPECT_RATIOS, CAMPAIGN_STYLES, MAX_VARIANTS, NO_IMAGES, Brief
+
+        def helptext(name: str) -> str:
+            return Brief.model_fields[name].description or ""
+
+        f = cs.FORM
+        with st.form("campaign.form", border=False):
+            a, b = st.columns(2)
+            a.text_input("Campaign name", key=f + "name", help=helptext("name"))
+            b.text_input("Product or subject", key=f + "subject", help=helptext("subject"),
+                         placeholder="a reusable steel water bottle")
+            a.text_input("Audience", key=f + "audience", help=helptext("audience"),
+                         placeholder="young urban commuters")
+            b.text_input("Message", key=f + "message", help=helptext("message"),
+                         placeholder="hydration that goes where you go")
+            st.markdown("**Brand**")
+            a, b, c = st.columns(3)
+            a.text_input("Must have (comma separated)", key=f + "must_have", placeholder="steel, teal cap",
+                         help="Words or phrases every prompt must contain.")
+            b.text_input("Must not (comma separated)", key=f + "must_not", placeholder="plastic, cigarette",
+                         help="Words no prompt may contain; they go to the negative prompt.")
+            c.text_input("Brand colours (comma separated)", key=f + "colours", placeholder="teal",
+                         help="Colours every prompt names.")
+            st.checkbox("No text in the image", key=f + "no_text",
+                        help="Adds text, letters, watermark, logo to every negative prompt.")
+            st.markdown("**Variants**")
+            a, b, c = st.columns([1, 3, 2])
+            a.number_input("How many", min_value=1, max_value=MAX_VARIANTS, step=1, key=f + "variants",
+                           help=helptext("variants"))
+            b.multiselect("Styles", options=list(CAMPAIGN_STYLES), key=f + "styles", help=helptext("styles"))
+            c.multiselect("Sizes", options=list(ASPECT_RATIOS), key=f + "sizes", accept_new_options=True,
+                          help=helptext("sizes"))
+            a, b = st.columns(2)
+            a.multiselect("Image backends", options=[NO_IMAGES, *image_backend_names()], key=f + "backends",
+                          help=helptext("backends"))
+            enhancers = list(dict.fromkeys(["grounded", "rules", "chain", *enhancer_names()]))
+            b.selectbox("Enhancer", options=enhancers, key=f + "enhancer", accept_new_options=True,
+                        help=helptext("enhancer"))
+            with st.expander("Angles, seeds and limits", icon=":material/tune:"):
+                a, b, c = st.columns(3)
+                builtin = "Empty: the built-in list"
+                a.text_area("Scenes (one a line)", key=f + "scenes", help=helptext("scenes"), height=110,
+                            placeholder=builtin)
+                b.text_area("Moods (one a line)", key=f + "moods", help=helptext("moods"), height=110,
+                            placeholder=builtin)
+                c.text_area("Compositions (one a line)", key=f + "compositions", height=110,
+                            help=helptext("compositions"), placeholder=builtin)
+                a, b, c = st.columns(3)
+                a.text_input("Image model", key=f + "model", help=helptext("model"),
+                             placeholder="backend default")
+                b.number_input("Steps", min_value=1, max_value=150, step=1, key=f + "steps",
+                               help=helptext("steps"), placeholder="backend default")
+                c.number_input("CFG", min_value=0.0, max_value=30.0, step=0.5, key=f + "guidance",
+                               help=helptext("guidance"), placeholder="backend default")
+                a.number_input("Seed", min_value=0, max_value=2**32 - 1, step=1, key=f + "seed",
+                               help=helptext("seed"))
+                b.selectbox("Seed policy", options=cs.seed_policies(), key=f + "seed_policy",
+                            help=helptext("seed_policy"))
+                c.selectbox("Model family", options=cs.model_families(), key=f + "model_family",
+                            help=helptext("model_family"))
+                a.slider("Creativity", 0.0, 1.0, step=0.05, key=f + "creativity", help=helptext("creativity"))
+                b.slider("Max similarity", 0.05, 1.0, step=0.01, key=f + "similarity_threshold",
+                         help=helptext("similarity_threshold"))
+                c.number_input("Examples per variant", min_value=0, max_value=10, step=1,
+                               key=f + "examples_per_variant", help=helptext("examples_per_variant"))
+                a.number_input("Re-plans of a near-duplicate", min_value=0, max_value=20, step=1,
+                               key=f + "max_rerolls", help=helptext("max_rerolls"))
+                b.number_input("Enhancer calls per minute", min_value=1.0, step=10.0,
+                               key=f + "requests_per_minute", help=helptext("requests_per_minute"),
+                               placeholder="no limit")
+                c.number_input("Concurrent variants", min_value=1, max_value=16, value=1, step=1,
+                               key="campaign.concurrency", help="Variants in flight at once (API enhancers).")
+            with st.container(horizontal=True):
+                start = st.form_submit_button("Start the run", type="primary", icon=":material/play_arrow:",
+                                              key="campaign.start")
+                check = st.form_submit_button("Check the brief", icon=":material/fact_check:",
+                                              key="campaign.check")
+    if start or check:
+        campaign["brief_yaml"] = None
+        with guard("Starting the run" if start else "Checking the brief"):
+            try:
+                brief = cs.brief_from_form()
+            except InputError as exc:
+                show_problems("Checking the brief", exc)
+                brief = None
+            if brief is not None:
+                campaign["brief_yaml"] = brief.to_yaml()
+                if start:
+                    run_id = jobs.start_run(brief, images=brief.makes_images,
+                                            concurrency=int(st.session_state["campaign.concurrency"]),
+                                            index=resources.current_index_path())
+                    cs.attach(run_id)
+                    st.rerun()
+                st.success("The brief is valid. Save it as YAML for `promptrag batch`, or start the run.",
+                           icon=":material/check_circle:")
+    if campaign.get("brief_yaml"):
+        st.download_button("Save the brief as YAML", data=campaign["brief_yaml"], file_name="brief.yaml",
+                           mime="application/x-yaml", key="campaign.save_brief", icon=":material/download:")
+
+
+# ---- the attached run --------------------------------------------------------------------------
+def _card(out_dir: Path, variant, verdict: str | None, run_id: str, busy: bool) -> None:
+    with st.container(border=True, key=f"campaign.card.{variant.id}"):
+        image = Path(variant.image_path) if variant.image_path else None
+        if image is not None and not image.is_absolute():
+            image = out_dir / image
+        if image is not None and image.is_file():
+            st.image(str(image), width="stretch")
+        badges = [VARIANT_BADGES.get(variant.status, escape_md(variant.status))]
+        if verdict:
+            badges.append(VERDICT_BADGES[verdict])
+        st.markdown(f"**{escape_md(variant.id)}** " + " ".join(badges))
+        angle = " · ".join(f"{k}: {v}" for k, v in (variant.angle or {}).items())
+        if angle:
+            st.caption(escape_md(angle))
+        st.code(variant.prompt, language=None, wrap_lines=True)
+        if variant.negative_prompt:
+            negative = variant.negative_prompt
+            st.caption("Negative: " + escape_md(negative if len(negative) <= 180 else negative[:179] + "…"),
+                       help=None if len(negative) <= 180 else escape_md(negative))
+        if variant.problems:
+            st.warning(escape_md("; ".join(variant.problems)), icon=":material/warning:")
+        if variant.error:
+            st.error(escape_md(variant.error), icon=":material/error:")
+        key = f"{run_id}.{variant.id}"
+        with st.container(horizontal=True, gap="small"):
+            st.button("Approve", key=f"campaign.approve.{key}", icon=":material/thumb_up:",
+                      type="primary" if verdict == "approved" else "secondary",
+                      on_click=cs.review_clicked, args=(str(out_dir), variant.id, "approved", verdict))
+            st.button("Reject", key=f"campaign.reject.{key}", icon=":material/thumb_down:",
+                      type="primary" if verdict == "rejected" else "secondary",
+                      on_click=cs.review_clicked, args=(str(out_dir), variant.id, "rejected", verdict))
+            st.button(":material/casino:", key=f"campaign.reroll.{key}", disabled=busy,
+                      help="Re-roll: make this variant again (new seed and angle draw)"
+                      + (" — wait for the run to finish first." if busy else "."),
+                      on_click=cs.reroll_clicked, args=(run_id, variant.id))
+
+
+def run_panel(run_id: str, was_alive: bool) -> None:
+    from rag.campaign.review import approved_zip, reviews
+    from rag.campaign.runner import read_variants
+
+    notice = cs.take_notice()
+    if notice:
+        st.error(escape_md(notice), icon=":material/error:")
+    with guard("Reading the run"):
+        status = jobs.run_status(run_id)
+        if status.alive != was_alive:
+            st.rerun(scope="app")  # started or ended: poll (or stop polling) from a fresh page
+        variants = read_variants(status.out_dir)
+        verdicts = reviews(status.out_dir)
+
+        head, actions = st.columns([4, 2], vertical_alignment="center")
+        shown_state = "cancelling" if status.alive and status.cancel_requested else status.state
+        badge = STATE_BADGES.get(shown_state, escape_md(shown_state))
+        head.markdown(f"### {escape_md(status.title)} {badge}")
+        started = (status.started_at or "").replace("T", " ")[:16]
+        facts = [f"Run id `{status.run_id}`", "started " + escape_md(started)]
+        if not status.images:
+            facts.append("prompts only")
+        if status.max_similarity is not None and not status.alive:
+            facts.append(f"max similarity {float(status.max_similarity):.2f}")
+        head.caption(" · ".join(facts))
+        with actions.container(horizontal=True, horizontal_alignment="right"):
+            if status.alive:
+                st.button("Cancel", key="campaign.cancel", icon=":material/stop:",
+                          disabled=status.cancel_requested, on_click=cs.cancel_clicked, args=(run_id,))
+            elif status.state in ("interrupted", "cancelled", "failed"):
+                st.button("Resume", key="campaign.resume", icon=":material/play_arrow:",
+                          on_click=cs.resume_clicked, args=(run_id,),
+                          help="Start it again; finished variants are kept, the rest are made.")
+        if status.alive or status.state != "finished":
+            st.progress(status.fraction, text=cs.progress_text(status))
+        if status.state == "interrupted":
+            st.warning("The run stopped before it finished (its process is gone). "
+                       "Resume it to make the rest.", icon=":material/pause_circle:")
+        elif status.state == "failed":
+            st.error("The run failed: " + escape_md(status.error or "see its log"), icon=":material/error:")
+            with st.expander("Run log"):
+                st.code(jobs.read_log(run_id), language=None)
+
+        approved = sum(v == "approved" for v in verdicts.values())
+        rejected = sum(v == "rejected" for v in verdicts.values())
+        bar, download = st.columns([4, 2], vertical_alignment="bottom")
+        bar.caption(f"{len(variants)} variants · {approved} approved · {rejected} rejected · "
+                    f"{sum(v.id not in verdicts for v in variants)} to review")
+        out_dir = status.out_dir
+        download.download_button(
+            f"Download approved ({approved})", data=lambda: approved_zip(out_dir),
+            file_name=f"{run_id}-approved.zip", mime="application/zip", key="campaign.download",
+            icon=":material/download:", disabled=not approved, width="stretch",
+            help="The approved images with a manifest.csv / manifest.json of just them.")
+
+        shown_filter = st.segmented_control("Show", options=list(cs.FILTERS), format_func=cs.FILTERS.get,
+                                            default="all", key="campaign.filter",
+                                            label_visibility="collapsed") or "all"
+        shown = cs.filter_variants(variants, verdicts, shown_filter)
+        if not variants:
+            st.info("No variants yet; they appear here as they are made.", icon=":material/hourglass_top:")
+        elif not shown:
+            st.info("No variant matches this filter.", icon=":material/filter_alt_off:")
+        pages = max(1, -(-len(shown) // PAGE_SIZE))
+        page = min(int(st.session_state.get(f"campaign.page.{run_id}.{shown_filter}", 1)), pages)
+        first = (page - 1) * PAGE_SIZE
+        columns = st.columns(COLUMNS)
+        for i, variant in enumerate(shown[first:first + PAGE_SIZE]):
+            with columns[i % COLUMNS]:
+                _card(out_dir, variant, verdicts.get(variant.id), run_id, status.alive)
+        if pages > 1:
+            st.pagination(pages, key=f"campaign.page.{run_id}.{shown_filter}")
+
+
+run_id = cs.attached()
+if run_id:
+    alive = False
+    with guard("Reading the run"):
+        alive = jobs.run_status(run_id).alive
+    st.divider()
+    st.fragment(run_every=POLL_S if alive else None)(run_panel)(run_id, alive)
+elif not runs:
+    st.info("No campaign runs yet. Fill in a brief above and start one.", icon=":material/campaign:")

@@ -1,0 +1,373 @@
+"""Campaign runs that outlive the page: each one is a detached `promptrag batch` process.
+
+A Streamlit script reruns on every click and its session ends when the tab closes, so a page
+never runs a batch itself. `start_run` writes the brief to a new run directory
+`$PROMPTRAG_HOME/campaigns/<run_id>/` and starts
+
+    python -m cli.main batch <OUT>/brief.yaml -o <OUT> [--no-images] [--concurrency N]
+
+in its own session (`start_new_session=True`: closing the tab, a rerun, even stopping the
+server leaves it running), with stdout / stderr appended to `OUT/run.log`. It is the very code
+the CLI runs, so a run from the page and a run from a terminal leave the same files.
+
+The run id is the directory name; any session (or a terminal) reattaches by it.
+`run_status(run_id)` combines what the runner writes (`OUT/status.json`: state, done, total)
+with what this module records (`OUT/job.json`: the pid, how it was started, whether a cancel
+was asked for) and whether that pid is still alive:
+
+    running       the process is alive
+    finished / failed / cancelled    as the runner wrote it
+    cancelled     the process is gone after `cancel_run` (even if it died before writing that)
+    interrupted   the process is gone but status.json still says "running" (killed, crashed,
+                  machine restarted); `resume_run` continues it — the runner skips finished
+                  variants, so nothing is made twice
+    failed        the process is gone without ever writing its status (see run.log)
+
+`cancel_run` sends SIGTERM to the run's process group; the batch command turns that into its
+cancel token, so the runner stops after the variant in hand and writes "cancelled".
+`reroll(run_id, variant_id)` starts the same command with `--reroll ID` and clears
+that variant's review verdict (its image is about to change).
+
+Deliberately not here: a job queue shared between machines (Huey / Celery); the run list is
+the campaigns directory itself, which is what survives a server restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from core.errors import InputError
+from core.settings import get_settings
+
+JOB_FILE = "job.json"
+JOB_LOCK = ".job.lock"
+STATUS_FILE = "status.json"
+LOG_FILE = "run.log"
+BRIEF_FILE = "brief.yaml"
+FINAL_STATES = ("finished", "failed", "cancelled")
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+# Popen handles of the runs this process started: polling them reaps a finished child, which
+# would otherwise linger as a zombie that still answers "alive" to os.kill(pid, 0).
+_CHILDREN: dict[int, subprocess.Popen] = {}
+
+
+@dataclass
+class RunStatus:
+    run_id: str
+    out_dir: Path
+    state: str                # running | finished | failed | cancelled | interrupted
+    done: int
+    total: int
+    title: str                # what the brief is about, for the run picker
+    started_at: str | None    # when the run was created (ISO, UTC)
+    updated_at: str | None    # the runner's last status write
+    pid: int | None
+    alive: bool
+    images: bool
+    error: str | None = None
+    cancel_requested: bool = False
+    mode: str = "run"         # run | reroll (what the latest process was started for)
+    max_similarity: float | None = None  # the finished set's max pairwise prompt similarity
+    stage: str | None = None  # the runner's stage while running: loading | variants
+
+    @property
+    def active(self) -> bool:
+        return self.alive
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+
+# ---- where runs live ---------------------------------------------------------------------
+def campaigns_dir() -> Path:
+    return get_settings().home / "campaigns"
+
+
+def run_dir(run_id: str) -> Path:
+    """The directory of run `run_id` (InputError for an odd id or a run that does not exist)."""
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise InputError("run id must be letters, digits, '-' or '_' (like 20250130-171200-a1b2), "
+                         f"got {run_id!r}")
+    path = campaigns_dir() / run_id
+    if not _is_run(path):
+        raise InputError(f"no campaign run {run_id!r} in {campaigns_dir()}; pick one from the list of runs")
+    return path
+
+
+def _is_run(path: Path) -> bool:
+    """A run directory: started here (job.json) or by `promptrag batch -o` into the folder (status.json)."""
+    return path.is_dir() and ((path / JOB_FILE).is_file() or (path / STATUS_FILE).is_file())
+
+
+def _job(out: Path) -> dict[str, Any]:
+    """What this module recorded about the run; for a run the CLI started, what its files say."""
+    job = _read_json(out / JOB_FILE)
+    if job:
+        return job
+    import yaml
+
+    status = _read_json(out / STATUS_FILE)
+    try:
+        brief = yaml.safe_load((out / BRIEF_FILE).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        brief = {}
+    title = brief.get("name") if brief.get("name") not in (None, "", "campaign") else brief.get("subject")
+    return {"run_id": out.name, "title": str(title or out.name), "created_at": status.get("started_at"),
+            "pid": status.get("pid"), "images": True, "concurrency": 1}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    _write_text(path, json.dumps(data, indent=2, default=str))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Written whole to a temporary name, then renamed: a reader never sees half a file."""
+    # ".part", not ".tmp": a starting runner sweeps OUT/.*.tmp (left by a killed run) and
+    # must not take a file this process is still writing.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _slug(text: str) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return "-".join(words)[:24].strip("-")
+
+
+def _brief_title(brief: Any) -> str:
+    """The brief's name, or its subject while the name is still the default one."""
+    name = str(getattr(brief, "name", "") or "").strip()
+    subject = str(getattr(brief, "subject", "") or "").strip()
+    return (name if name and name != "campaign" else subject) or name or "campaign"
+
+
+# ---- is it alive? --------------------------------------------------------------------------
+def _reap() -> None:
+    """Collect the exit status of every run this process started that has ended."""
+    for pid, child in list(_CHILDREN.items()):
+        if child.poll() is not None:
+            _CHILDREN.pop(pid, None)
+
+
+def _alive(pid: int | None, out_dir: Path) -> bool:
+    """Whether `pid` is still our batch process for `out_dir` (not a zombie, not a reused pid)."""
+    if not pid:
+        return False
+    _reap()
+    proc = Path(f"/proc/{pid}")
+    if proc.parent.is_dir() and Path("/proc/self").exists():
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+            return False
+        if os.fsencode(str(out_dir)) in cmdline:
+            return True
+        # A run started by hand: `promptrag batch brief.yaml -o <relative path>`.
+        name = os.fsencode(out_dir.name)
+        return b"batch" in cmdline and any(arg.rstrip(b"/").endswith(name) for arg in cmdline)
+    try:  # no /proc (macOS): the best we can do
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---- starting ------------------------------------------------------------------------------
+def _command(out: Path, job: dict[str, Any], only: list[str] | None, reroll: bool) -> list[str]:
+    command = [sys.executable, "-m", "cli.main", "batch", str(out / BRIEF_FILE), "-o", str(out)]
+    if not job.get("images", True):
+        command.append("--no-images")
+    command += ["--concurrency", str(int(job.get("concurrency", 1)))]
+    if reroll and only:
+        command += ["--reroll", ",".join(only)]  # re-make just these; the others stay as they are
+    return command
+
+
+@contextmanager
+def _job_lock(out: Path) -> Iterator[None]:
+    """One start / cancel at a time per run, across sessions and server processes (two tabs
+    clicking Resume at once start one process, and job.json names the one that runs)."""
+    import fcntl
+
+    with open(out / JOB_LOCK, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _spawn(out: Path, only: list[str] | None = None, reroll: bool = False,
+           new_job: dict[str, Any] | None = None) -> None:
+    with _job_lock(out):
+        job = new_job if new_job is not None else _job(out)  # read under the lock: the latest pid
+        if _alive(job.get("pid"), out):
+            raise InputError(f"campaign run {out.name} is still running; wait for it or cancel it first")
+        command = _command(out, job, only, reroll)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with open(out / LOG_FILE, "ab") as log:
+            log.write(f"\n[{_now()}] {' '.join(command[1:])}\n".encode())
+            log.flush()
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True, close_fds=True)
+        _CHILDREN[child.pid] = child
+        job.update(pid=child.pid, spawned_at=time.time(), cancel_requested=False,
+                   mode="reroll" if reroll else "run", only=list(only or []))
+        _write_json(out / JOB_FILE, job)
+
+
+def start_run(brief: Any, *, images: bool, concurrency: int = 1, index: Path | str | None = None) -> str:
+    """Write `brief` to a new run directory and start its batch in the background; the run id.
+
+    `index`: the prompt index to use when the brief names none (the page passes the index its
+    session has open); it is written into the saved brief, so a resumed run uses it too."""
+    if concurrency < 1:
+        raise InputError(f"concurrency must be at least 1, got {concurrency}")
+    base = campaigns_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    slug = _slug(_brief_title(brief))
+    while True:
+        run_id = "-".join(p for p in (time.strftime("%Y%m%d-%H%M%S"), slug, secrets.token_hex(2)) if p)
+        out = base / run_id
+        try:
+            out.mkdir()
+            break
+        except FileExistsError:
+            continue
+    if index and getattr(brief, "index", None) is None:
+        brief = brief.model_copy(update={"index": str(index)})
+    _write_text(out / BRIEF_FILE, brief.to_yaml())
+    job = {"run_id": run_id, "title": _brief_title(brief), "created_at": _now(), "images": bool(images),
+           "concurrency": int(concurrency)}
+    _spawn(out, new_job=job)
+    return run_id
+
+
+def resume_run(run_id: str) -> None:
+    """Start an interrupted (or cancelled, or failed) run again; finished variants are kept."""
+    _spawn(run_dir(run_id))
+
+
+def reroll(run_id: str, variant_id: str) -> None:
+    """Re-make one variant (new seed / angle draw) in the background, keeping all the others."""
+    from rag.campaign.review import check_variant_id, set_review
+
+    out = run_dir(run_id)
+    check_variant_id(variant_id)
+    if not (out / "variants" / f"{variant_id}.json").is_file():
+        raise InputError(f"variant {variant_id!r} is not part of campaign run {run_id}")
+    _spawn(out, only=[variant_id], reroll=True)
+    set_review(out, variant_id, None)  # the verdict was about the image that is being replaced
+
+
+def cancel_run(run_id: str) -> None:
+    """Ask a running batch to stop (SIGTERM to its process group); it writes "cancelled"."""
+    out = run_dir(run_id)
+    with _job_lock(out):
+        job = _job(out)
+        pid = job.get("pid")
+        if not _alive(pid, out):
+            return
+        job["cancel_requested"] = True
+        _write_json(out / JOB_FILE, job)
+        try:
+            if os.getpgid(pid) == pid:  # ours (start_new_session) or a shell's job: the whole group
+                os.killpg(pid, signal.SIGTERM)
+            else:
+                os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+# ---- status ----------------------------------------------------------------------------------
+def _status(out: Path) -> RunStatus:
+    job = _job(out)
+    status_path = out / STATUS_FILE
+    status = _read_json(status_path)
+    pid = job.get("pid")
+    alive = _alive(pid, out)
+    state = status.get("state")
+    error = status.get("error")
+    # Did the latest process write status.json at all? (not, if it died while importing)
+    fresh = status_path.is_file() and status_path.stat().st_mtime >= float(job.get("spawned_at", 0)) - 1
+    if alive:
+        state = "running"
+    elif job.get("cancel_requested") and state not in ("finished", "failed"):
+        state = "cancelled"
+    elif not fresh:
+        state, error = "failed", f"the batch process exited before it started; see {out / LOG_FILE}"
+    elif state not in FINAL_STATES:
+        state = "interrupted"
+    return RunStatus(
+        run_id=out.name, out_dir=out, state=state, done=int(status.get("done") or 0),
+        total=int(status.get("total") or 0), title=str(job.get("title") or out.name),
+        started_at=job.get("created_at"), updated_at=status.get("updated_at"), pid=pid, alive=alive,
+        images=bool(job.get("images", True)), error=error, cancel_requested=bool(job.get("cancel_requested")),
+        mode=str(job.get("mode") or "run"), max_similarity=status.get("max_pairwise_similarity"),
+        stage=status.get("stage"),
+    )
+
+
+def run_status(run_id: str) -> RunStatus:
+    """Where run `run_id` stands now (see the module docstring for the states)."""
+    return _status(run_dir(run_id))
+
+
+def list_runs() -> list[RunStatus]:
+    """Every run in the campaigns directory, newest first."""
+    base = campaigns_dir()
+    if not base.is_dir():
+        return []
+    found = [_status(path) for path in base.iterdir()
+             if _RUN_ID.fullmatch(path.name) and _is_run(path)]
+    return sorted(found, key=lambda s: (s.started_at or "", s.run_id), reverse=True)
+
+
+def read_log(run_id: str, *, limit: int = 4000) -> str:
+    """The end of the run's log (what the batch process printed), for a failed run."""
+    path = run_dir(run_id) / LOG_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return ""
+    return data[-limit:].decode("utf-8", errors="replace")

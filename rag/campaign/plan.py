@@ -1,0 +1,270 @@
+"""Planning a campaign: the variant angles, and one drafted prompt per angle.
+
+An *angle* is what makes a variant different: style × scene × mood × composition × lighting
+(+ the image size it is made at). `plan_angles(brief)` covers the brief deterministically from its seed:
+styles take turns (every style in the brief is used, evenly), and each variant takes the
+(scene, mood, composition, lighting) not used yet whose values were least used so far with that style,
+then least used overall, ties broken by a seeded shuffle — so a 20-variant plan spreads over
+scenes, moods and compositions instead of repeating the first few, and no two angles repeat
+while unused ones remain. `redraw_angle` is one re-roll: a new scene / mood / composition for the same
+style and size, seeded by (campaign seed, variant id, attempt, draw), so a re-run redraws the
+same; `replan_candidates` draws several, of which the runner keeps the one whose idea is
+farthest from the prompts already accepted.
+
+`draft_variant(assistant, brief, ...)` turns one angle into a `Draft`: the idea text
+("<subject> <scene>, <style words>, <mood> mood, <composition>, <lighting>, <must-haves>"), retrieval of
+real prompts for it (the style words steer it to examples of that style, so a coloring-book
+angle fuses coloring-book modifiers), fusion (`PromptAssistant.fuse` with the angle's style) and the brand rules (brand.py).
+
+`SharedEmbedder` is the one embedder a run's threads share (serialised, batched, memoised).
+
+Deliberately not here: diversity between variants (diversity.py), thread pools, files (runner.py).
+The audience and the message are not put into the prompt: an image model draws words
+literally; they travel in the manifest and the gallery for the people reviewing the set.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from enhancers.base import TOKEN_BUDGET
+from enhancers.styles import STYLE_SPECS
+from generate.base import MAX_SEED
+from index.embedder import Embedder
+from rag.campaign.brand import apply_brand, contains
+from rag.campaign.brief import Brief
+
+SCENES: tuple[str, ...] = (
+    "on a sunlit kitchen counter", "in a misty pine forest", "on a city rooftop at dusk",
+    "on a beach at sunrise", "in a minimalist white studio", "on a mountain trail",
+    "in a cozy cafe", "on a neon-lit street at night", "in a desert canyon", "by a lake in autumn",
+    "in a greenhouse full of plants", "on a snowy mountain peak", "on a sailboat deck at sea",
+    "in a busy train station", "in a sunflower field", "at a campfire under the stars",
+    "in a modern office by a window", "on a rainy city bus stop", "in a tropical rainforest",
+    "at a rooftop swimming pool", "in a vintage library", "on a skate park ramp",
+)
+MOODS: tuple[str, ...] = (
+    "joyful", "calm", "adventurous", "nostalgic", "energetic", "mysterious", "cozy", "bold",
+    "dreamy", "playful",
+)
+COMPOSITIONS: tuple[str, ...] = (
+    "close-up product shot", "wide establishing shot", "overhead flat lay", "low angle hero shot",
+    "off-center with negative space", "symmetrical centered composition", "lifestyle shot in use",
+    "macro detail shot",
+)
+LIGHTINGS: tuple[str, ...] = (
+    "golden hour light", "soft window light", "neon glow", "overcast diffused light", "harsh midday sun",
+    "studio softbox lighting", "candlelight", "moonlight", "backlit silhouette", "colorful gel lighting",
+)
+DIMENSIONS = ("scene", "mood", "composition", "lighting")
+REPLAN_DRAWS = 6  # angles drawn per re-plan; the one farthest from the accepted prompts is used
+
+
+def variant_ids(count: int) -> list[str]:
+    """v001, v002, ... (zero-padded so names sort in variant order)."""
+    width = max(3, len(str(count)))
+    return [f"v{i + 1:0{width}d}" for i in range(count)]
+
+
+def angle_values(brief: Brief) -> dict[str, list[str]]:
+    """The values each dimension may take: the brief's lists, else the built-in ones."""
+    return {"scene": list(brief.scenes or SCENES), "mood": list(brief.moods or MOODS),
+            "composition": list(brief.compositions or COMPOSITIONS), "lighting": list(brief.lightings or LIGHTINGS)}
+
+
+def plan_angles(brief: Brief) -> list[dict[str, str]]:
+    """One angle per variant, covering the brief's styles, scenes, moods, compositions and lightings."""
+    rng = random.Random(f"{brief.seed}:plan")
+    values = angle_values(brief)
+    order = {dim: {v: rank for rank, v in enumerate(rng.sample(vals, len(vals)))} for dim, vals in values.items()}
+    used: dict[str, Counter] = {dim: Counter() for dim in DIMENSIONS}
+    used_with_style: Counter = Counter()
+    taken: set[tuple[str, ...]] = set()
+    angles = []
+    for i in range(brief.variants):
+        style = brief.styles[i % len(brief.styles)]
+        # each dimension's values, best first: least used with this style, least used at all, seeded order
+        ranked = [sorted(values[d], key=lambda v, d=d: (used_with_style[(style, d, v)], used[d][v], order[d][v]))
+                  for d in DIMENSIONS]
+        # the best combination not used yet (the first one, unless every combination is taken)
+        combo = next((c for c in itertools.islice(itertools.product(*ranked), 10_000) if c not in taken),
+                     tuple(r[0] for r in ranked))
+        taken.add(combo)
+        angle = {"style": style}
+        for dim, value in zip(DIMENSIONS, combo):
+            used[dim][value] += 1
+            used_with_style[(style, dim, value)] += 1
+            angle[dim] = value
+        angle["size"] = brief.sizes[i % len(brief.sizes)]
+        angles.append(angle)
+    return angles
+
+
+def redraw_angle(brief: Brief, angle: dict[str, str], variant_id: str, attempt: int,
+                 draw: int = 0) -> dict[str, str]:
+    """A re-rolled angle: same style and size, a new scene / mood / composition / lighting where there is one.
+
+    Seeded by (campaign seed, variant id, attempt, draw): the same call always redraws the same.
+    """
+    rng = random.Random(f"{brief.seed}:{variant_id}:{attempt}:{draw}")
+    values = angle_values(brief)
+    new = dict(angle)
+    for dim in DIMENSIONS:
+        others = [v for v in values[dim] if v != angle.get(dim)]
+        new[dim] = rng.choice(others) if others else values[dim][0]
+    return new
+
+
+def replan_candidates(brief: Brief, angle: dict[str, str], variant_id: str, attempt: int,
+                      draws: int = REPLAN_DRAWS) -> list[dict[str, str]]:
+    """The distinct angles a near-duplicate may be re-planned to at `attempt` (the runner keeps the
+    one whose idea is least like the prompts accepted so far: cheap embeddings, not a slow fusion)."""
+    candidates = [redraw_angle(brief, angle, variant_id, attempt, draw) for draw in range(draws)]
+    return list({tuple(sorted(c.items())): c for c in candidates}.values())
+
+
+def angle_idea(brief: Brief, angle: dict[str, str]) -> str:
+    """The idea text an angle becomes (what is retrieved for and fused)."""
+    parts = [f"{brief.subject} {angle['scene']}", style_words(angle["style"]), f"{angle['mood']} mood",
+             angle["composition"], angle["lighting"]]
+    parts += [word for word in brief.brand.must_have if not contains(", ".join(parts), word)]
+    if brief.brand.colours:
+        parts.append(" and ".join(brief.brand.colours) + " colour palette")
+    return ", ".join(parts)
+
+
+def style_words(style: str) -> str:
+    """The words that name a style in an idea ('cinematic film still'): every enhancer, and the
+    retrieval query, then know the variant's style — not only the ones that read `style=`."""
+    spec = STYLE_SPECS.get(style)
+    return spec.anchors[0] if spec is not None else style
+
+
+def variant_seed(brief: Brief, index: int, attempt: int, examples: list[dict[str, Any]]) -> int:
+    """The image seed of variant number `index` (0-based) at `attempt`, by the brief's seed policy."""
+    if brief.seed_policy == "same":
+        return brief.seed
+    if brief.seed_policy == "example" and attempt == 0:
+        for example in examples:
+            seed = (example.get("settings") or {}).get("seed")
+            if isinstance(seed, int) and 0 <= seed <= MAX_SEED:
+                return seed
+    return (brief.seed + index + 1_000_003 * attempt) % (MAX_SEED + 1)
+
+
+class SharedEmbedder(Embedder):
+    """The run's one embedder, shared by the worker threads (retrieval, quality checks, diversity).
+
+    - one model call at a time (Hugging Face fast tokenizers are not re-entrant);
+    - texts asked for while a call runs wait and go into the next call *together*, so 16
+      workers make a few batched forward passes instead of 16 single-text ones (on a CPU the
+      embedder, not the API, is what a concurrent campaign waits for);
+    - each distinct text is embedded once per run (an idea is embedded for retrieval and again
+      by the quality checks; a prompt by the checks and by the diversity guard).
+    Vectors come back exactly as the wrapped embedder makes them.
+    """
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.inner = embedder
+        self.model_id = embedder.model_id
+        self.dimension = embedder.dimension
+        self._ready = threading.Condition()
+        self._vectors: dict[str, np.ndarray] = {}
+        self._queue: dict[str, None] = {}  # texts waiting for the next model call (ordered set)
+        self._running: set[str] = set()  # texts in the model call under way
+        self._busy = False
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        return self.embed(texts)
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64, progress: Any = None) -> np.ndarray:
+        texts = list(texts)
+        with self._ready:
+            while missing := [t for t in dict.fromkeys(texts) if t not in self._vectors]:
+                for text in missing:
+                    if text not in self._running:
+                        self._queue.setdefault(text)
+                if self._busy:
+                    self._ready.wait()
+                    continue
+                batch, self._queue = list(self._queue), {}
+                self._running, self._busy = set(batch), True
+                self._ready.release()
+                try:
+                    vectors = self.inner.embed(batch, batch_size=batch_size)
+                finally:
+                    self._ready.acquire()
+                    self._running, self._busy = set(), False
+                    self._ready.notify_all()
+                self._vectors.update(zip(batch, vectors))
+            if not texts:
+                return np.zeros((0, self.dimension), dtype=np.float32)
+            return np.stack([self._vectors[t] for t in texts])
+
+
+@dataclass
+class Draft:
+    """One variant's prompt before images: the angle, the fused prompt, brand problems, timings."""
+
+    id: str
+    index: int
+    attempt: int
+    angle: dict[str, str]
+    idea: str
+    prompt: str
+    negative_prompt: str
+    style: str
+    enhancer: str
+    seed: int
+    fallback_reasons: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # brand problems: non-empty = brand_violation
+    notes: list[str] = field(default_factory=list)  # the assistant's checks (informational)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Draft:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+
+def draft_variant(assistant: Any, brief: Brief, variant_id: str, index: int, attempt: int,
+                  angle: dict[str, str]) -> Draft:
+    """Retrieve examples for the angle, fuse one prompt + negative, apply the brand rules."""
+    from rag.assistant import to_examples
+
+    started = time.perf_counter()
+    # 1. the idea this angle stands for
+    idea = angle_idea(brief, angle)
+    # 2. retrieve real prompts for it
+    examples = []
+    if brief.examples_per_variant:
+        retrieved = assistant.retrieve(idea, k=max(8, brief.examples_per_variant))
+        picks = list(range(1, min(brief.examples_per_variant, len(retrieved)) + 1))
+        examples = to_examples(retrieved, picks) if picks else []
+    retrieve_s = time.perf_counter() - started
+    # 3. fuse (the enhancer call: the slow, remote part)
+    result = assistant.fuse(idea, examples, style=angle["style"], creativity=brief.creativity,
+                            model_family=brief.model_family)
+    # 4. brand rules: must-haves in, must-nots out (into the negative), "no text"
+    checked = apply_brand(result.prompt, result.negative_prompt, brief.brand,
+                          token_budget=TOKEN_BUDGET[brief.model_family])
+    used = [{"id": e.id, "text": e.text, "score": e.score, "settings": e.settings} for e in examples]
+    timings = {"retrieve_s": round(retrieve_s, 4), "fuse_s": round(result.timings.get("total_s", 0.0), 4),
+               "draft_s": round(time.perf_counter() - started, 4)}
+    return Draft(id=variant_id, index=index, attempt=attempt, angle=dict(angle), idea=idea,
+                 prompt=checked.prompt, negative_prompt=checked.negative_prompt, style=result.style,
+                 enhancer=result.enhancer, seed=variant_seed(brief, index, attempt, used),
+                 fallback_reasons=dict(result.fallback_reasons), problems=checked.problems,
+                 notes=[*result.problems, *checked.changes], examples=used, timings=timings)

@@ -1,0 +1,498 @@
+"""run_campaign: one brief in, a folder of reviewable variants out — concurrent, resumable.
+
+The recipe (`run_campaign`):
+1. check inputs, take the folder's lock (one run per OUT), check OUT holds this brief or none;
+2. read what is done: `variants/<id>.json` (finished), `drafts/<id>.json` (prompts accepted,
+   waiting for their image) and `plans/<id>.json` (re-plans decided, not drafted yet);
+3. load the index and the enhancer (one embedder shared by every thread); plan the angles;
+4. draft the missing variants on a thread pool (`concurrency` workers, a shared rate limit, a
+   cool-down on throttling) and decide them *in variant order*: a draft more similar than the
+   threshold to an accepted variant is re-planned from a new angle, drafted at once and decided
+   in the next round (at most `max_rerolls` times, then it is an `error`), so the decisions do
+   not depend on how threads interleave;
+5. each accepted variant: image (if any) saved first, then its JSON — both by atomic rename;
+6. manifest.csv / manifest.json, contact_sheet.png, gallery.html, status.json "finished".
+
+Crash safety: every file is written to a temporary name, fsync'ed and renamed, and a variant's
+JSON is written only after its image, so a SIGKILL at any moment leaves finished variants whole
+and nothing half-written; the next run skips them, and a variant redone after a kill
+overwrites its own file rather than adding a second one. A kill costs at most the drafts in
+flight. The folder lock (flock, released by the kernel when a process dies) keeps two runs
+from working in one OUT.
+
+Throttling: the SDK retries a 429 itself; a call still throttled after that pauses every
+worker and is tried again a few times (pacing.py) — no blind second retry loop on every error.
+
+Test hook: with PROMPTRAG_CAMPAIGN_PAUSE_AFTER=N the run stops (blocks) right after writing its
+N-th variant and touches OUT/.paused, so a test can SIGKILL it at a known point mid-run.
+
+Deliberately not here: planning and fusion (plan.py), brand rules (brand.py), similarity
+(diversity.py), rate limit and throttling (pacing.py), images (render.py), the folder's lock and
+leftovers (folder.py), output formats (outputs.py), the app's background jobs and review.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from core.errors import Cancelled, InputError, PromptragError
+from core.progress import CancelToken, Progress, ProgressCallback
+from rag.campaign.brief import NO_IMAGES, Brief
+from rag.campaign.diversity import DiversityGuard, max_pairwise_similarity
+from rag.campaign.folder import check_brief, folder_lock, read_drafts, remove_orphans, sweep
+from rag.campaign.outputs import write_contact_sheet, write_gallery, write_json, write_manifest
+from rag.campaign.pacing import Throttle, with_throttle_retries
+from rag.campaign.plan import (
+    Draft, SharedEmbedder, angle_idea, draft_variant, plan_angles, replan_candidates, variant_ids,
+)
+from rag.campaign.render import render_image, size_for
+
+PAUSE_ENV = "PROMPTRAG_CAMPAIGN_PAUSE_AFTER"  # test hook, see the module docstring
+MAX_CONCURRENCY = 32
+_SAFE_MEMBERS = ("rules", "grounded")  # pure Python, safe on any number of threads
+STATUSES = ("ok", "brand_violation", "error")
+
+
+@dataclass
+class Variant:
+    """One finished variant, as in variants/<id>.json and one manifest row."""
+
+    id: str
+    angle: dict[str, str]  # style, scene, mood, composition, lighting, size
+    prompt: str
+    negative_prompt: str
+    seed: int | None
+    backend: str  # "none" when no image was asked for
+    model: str | None
+    image_path: str | None  # relative to the campaign folder, e.g. "images/v001.png"
+    status: str  # "ok" | "brand_violation" | "error"
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    attempt: int = 0  # angle draw: 0 = the plan's; re-plans and re-rolls count up
+    enhancer: str = ""
+    fallback_reasons: dict[str, str] = field(default_factory=dict)
+    closest: str | None = None  # the most similar other variant when this one was accepted
+    similarity: float | None = None
+    idea: str = ""
+    notes: list[str] = field(default_factory=list)  # changes made (brand), the assistant's checks
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Variant:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+
+@dataclass
+class CampaignReport:
+    """What run_campaign leaves: every finished variant (id order) and the diversity figure."""
+
+    out_dir: Path
+    variants: list[Variant]
+    max_pairwise_similarity: float
+    seconds: float
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {status: sum(v.status == status for v in self.variants) for status in STATUSES}
+
+
+def read_variants(out_dir: Path) -> list[Variant]:
+    """The variants finished in `out_dir` now, in id order (safe to call while a run writes)."""
+    folder = Path(out_dir) / "variants"
+    if not folder.is_dir():
+        return []
+    variants = []
+    for path in sorted(folder.glob("v*.json")):
+        try:
+            variants.append(Variant.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+        except FileNotFoundError:
+            continue  # replaced by a re-roll between listing and reading
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{path} is not a campaign variant ({exc}); remove it and run again") from None
+    return variants
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class _Run:
+    """The state of one run_campaign call (kept off module globals: runs may share a process)."""
+
+    def __init__(self, brief: Brief, out_dir: Path, *, images: bool, concurrency: int,
+                 on_progress: ProgressCallback | None, cancel: CancelToken) -> None:
+        self.brief = brief
+        self.out = out_dir
+        self.want_images = images and brief.makes_images
+        self.concurrency = concurrency
+        self.on_progress = on_progress
+        self.cancel = cancel
+        self.ids = variant_ids(brief.variants)
+        self.angles = plan_angles(brief)
+        self.lock = threading.Lock()  # finished / status / counters
+        self.finished: dict[str, Variant] = {}
+        self.started_at = _now()
+        self.clock = time.perf_counter()
+        self.work_total = 0
+        self.work_done = 0
+        self.written = 0
+        self.pause_after = int(os.environ.get(PAUSE_ENV, "0") or 0)
+        self.backends: dict[str, Any] = {}
+        self.assistant: Any = None
+
+    # -- files -----------------------------------------------------------------------------------
+    def write_status(self, state: str, error: str | None = None, **extra: Any) -> None:
+        with self.lock:
+            done = sum(1 for i in self.ids if i in self.finished)
+            write_json(self.out / "status.json", {
+                "state": state, "done": done, "total": len(self.ids), "started_at": self.started_at,
+                "updated_at": _now(), "pid": os.getpid(), "error": error, **extra})
+
+    # -- models ----------------------------------------------------------------------------------
+    def load(self) -> None:
+        from core.settings import get_settings
+        from enhancers.chain import build_enhancer
+        from index.embedder import load_embedder
+        from index.manifest import read_manifest
+        from index.store import PromptIndex
+        from rag.assistant import PromptAssistant
+        from rag.retriever import Retriever
+
+        path = Path(self.brief.index) if self.brief.index else get_settings().default_index
+        try:
+            model = read_manifest(path).embedding_model
+        except PromptragError:
+            model = None  # PromptIndex.load below says what is wrong with the index, and the fix
+        # Every embedding of the run (retrieval, checks, diversity) goes through one shared embedder.
+        shared = SharedEmbedder(load_embedder(model)) if model else None
+        index = PromptIndex.load(path, embedder=shared)
+        retriever = Retriever(index)
+        if retriever.params.typo_tolerance:
+            retriever.vocabulary()  # built once here, not by several workers at once
+        enhancer = build_enhancer(self.brief.enhancer, grounded=True)
+        self.assistant = PromptAssistant(retriever, enhancer, embedder=index.embedder)
+        members = getattr(enhancer, "enhancers", [enhancer])
+        # A local model on several threads at once is not safe (nor faster): one worker then.
+        if not all(m.is_remote or m.name in _SAFE_MEMBERS for m in members):
+            self.concurrency = 1
+        self.unavailable = set(getattr(enhancer, "unavailable", {}))
+
+    def backend_for(self, index: int) -> Any:
+        """The image backend of variant number `index` (backends take turns), built once."""
+        name = self.brief.backends[index % len(self.brief.backends)]
+        with self.lock:
+            if name not in self.backends:
+                from generate.registry import get_image_backend
+
+                self.backends[name] = get_image_backend(name, model=self.brief.model)
+            return self.backends[name]
+
+    # -- step 4: drafts --------------------------------------------------------------------------
+    def replan(self, attempts: dict[str, int], guard: DiversityGuard) -> dict[str, dict[str, str]]:
+        """New angles for near-duplicates (id → its next attempt): for each, of several redraws the
+        one whose idea is least like the prompts accepted now; one embedding call for them all."""
+        ids = sorted(attempts)
+        groups = [replan_candidates(self.brief, self.angles[self.ids.index(i)], i, attempts[i]) for i in ids]
+        picks = guard.farthest_each([[angle_idea(self.brief, c) for c in group] for group in groups], ids)
+        return {i: group[pick] for i, group, pick in zip(ids, groups, picks)}
+
+    def draft(self, variant_id: str, attempt: int, angle: dict[str, str], throttle: Throttle) -> Draft:
+        """One draft through the shared rate limit, retried (only) when it was throttled."""
+        index = self.ids.index(variant_id)
+        draft, retries = with_throttle_retries(
+            lambda: draft_variant(self.assistant, self.brief, variant_id, index, attempt, angle), throttle,
+            lambda draft: [why for name, why in draft.fallback_reasons.items() if name not in self.unavailable])
+        draft.timings["throttle_retries"] = retries
+        return draft
+
+    def save_plan(self, variant_id: str, attempt: int, angle: dict[str, str], replans: list[str]) -> None:
+        """Record a re-plan (a resumed run drafts it instead of deciding the near-duplicate again)."""
+        write_json(self.out / "plans" / f"{variant_id}.json", {"attempt": attempt, "angle": angle, "replans": replans})
+
+    def decide(self, pending: dict[str, tuple[int, dict[str, str]]], base: dict[str, int],
+               replans: dict[str, list[str]], guard: DiversityGuard) -> None:
+        """Draft `pending` (id → (attempt, angle)) in parallel and decide each in id order: accept,
+        re-plan a near-duplicate from a new angle, or fail it after `max_rerolls` re-plans.
+
+        Decisions go in rounds by re-plan level (attempt − base): every first draft in id order,
+        then every first re-plan in id order, ... so they do not depend on how the threads
+        interleave, and a resumed run (re-plans are recorded in plans/) makes the same ones.
+        Drafting does not wait for the rounds: a re-plan is drafted as soon as it is planned.
+        """
+        throttle = Throttle(self.brief.requests_per_minute, self.cancel)
+        window = 2 * self.concurrency  # first drafts submitted ahead of the one being decided
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="campaign-draft")
+        futures: dict[tuple[str, int], Future] = {}
+
+        def submit(variant_id: str) -> None:
+            attempt, angle = pending[variant_id]
+            if (variant_id, attempt) not in futures:
+                futures[(variant_id, attempt)] = pool.submit(self.draft, variant_id, attempt, angle, throttle)
+
+        try:
+            while pending:
+                level = min(attempt - base[i] for i, (attempt, _) in pending.items())
+                jobs = sorted(i for i, (attempt, _) in pending.items() if attempt - base[i] == level)
+                for at, variant_id in enumerate(jobs):
+                    for ahead in jobs[at: at + window]:
+                        submit(ahead)
+                    attempt, angle = pending.pop(variant_id)
+                    try:
+                        draft = futures.pop((variant_id, attempt)).result()
+                    except Cancelled:
+                        raise
+                    except PromptragError as exc:
+                        self.finish_error(variant_id, attempt, angle, str(exc).splitlines()[0])
+                        continue
+                    vector = guard.vector(draft.prompt)
+                    closest, similarity = guard.closest_vector(vector, exclude=variant_id)
+                    notes = replans.setdefault(variant_id, [])
+                    if not guard.too_close(similarity):
+                        guard.accept(variant_id, draft.prompt, vector)
+                        draft.notes += [f"re-planned: {n}" for n in notes]
+                        self.accept(draft, closest, similarity)
+                        continue
+                    notes.append(f"attempt {attempt}: {similarity:.3f} similar to {closest}")
+                    if level < self.brief.max_rerolls:
+                        new = self.replan({variant_id: attempt + 1}, guard)[variant_id]
+                        self.save_plan(variant_id, attempt + 1, new, notes)
+                        pending[variant_id] = (attempt + 1, new)
+                        submit(variant_id)  # drafted now; decided in the next round
+                        continue
+                    draft.notes += [f"re-planned: {n}" for n in notes]
+                    self.finish_error(variant_id, attempt, angle, (
+                        f"near-duplicate of {closest} (similarity {similarity:.3f} > "
+                        f"{self.brief.similarity_threshold}) after {self.brief.max_rerolls} re-plans; "
+                        "add scenes / moods / compositions / lightings, or make fewer variants"), draft=draft)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # drafts not started yet never start
+            raise
+        pool.shutdown(wait=True)
+
+    # -- step 5: finishing a variant -------------------------------------------------------------
+    def accept(self, draft: Draft, closest: str | None, similarity: float) -> None:
+        if self.want_images and not draft.problems:  # its image comes later: keep the decision meanwhile
+            record = {**draft.to_dict(), "closest": closest, "similarity": similarity}
+            write_json(self.out / "drafts" / f"{draft.id}.json", record)
+        self.schedule(draft, closest, similarity)
+
+    def schedule(self, draft: Draft, closest: str | None, similarity: float | None) -> None:
+        status = "brand_violation" if draft.problems else "ok"
+        if status == "ok" and self.want_images:
+            self.image_futures.append(self.image_pool.submit(self.render, draft, closest, similarity))
+        else:
+            self.write_variant(self.variant_from(draft, status, closest, similarity))
+
+    def variant_from(self, draft: Draft, status: str, closest: str | None, similarity: float | None,
+                     **values: Any) -> Variant:
+        fields = dict(id=draft.id, angle=draft.angle, prompt=draft.prompt, negative_prompt=draft.negative_prompt,
+                      seed=draft.seed, backend=NO_IMAGES, model=None, image_path=None, status=status,
+                      problems=list(draft.problems), timings=dict(draft.timings), attempt=draft.attempt,
+                      enhancer=draft.enhancer, fallback_reasons=dict(draft.fallback_reasons), closest=closest,
+                      similarity=similarity, idea=draft.idea, notes=list(draft.notes), examples=list(draft.examples))
+        return Variant(**{**fields, **values})
+
+    def finish_error(self, variant_id: str, attempt: int, angle: dict[str, str], error: str,
+                     draft: Draft | None = None) -> None:
+        if draft is None:
+            draft = Draft(id=variant_id, index=self.ids.index(variant_id), attempt=attempt, angle=angle, idea="",
+                          prompt="", negative_prompt="", style=angle["style"], enhancer="", seed=0)
+        self.write_variant(self.variant_from(draft, "error", None, None, error=error))
+
+    def render(self, draft: Draft, closest: str | None, similarity: float | None) -> None:
+        """Make the variant's image (images/<id>[-<attempt>].png), then write the variant."""
+        started = time.perf_counter()
+        self.cancel.raise_if_cancelled("the campaign")
+        backend = self.backend_for(draft.index)
+        width, height = size_for(draft.angle.get("size", "1:1"), backend)
+        options = {"seed": draft.seed, "width": width, "height": height, "steps": self.brief.steps,
+                   "guidance": self.brief.guidance}
+        name = draft.id if draft.attempt == 0 else f"{draft.id}-{draft.attempt}"
+        try:
+            png, saved = render_image(draft.prompt, draft.negative_prompt, options, backend, self.out / "images",
+                                      name, self.cancel)
+        except Cancelled:
+            raise
+        except PromptragError as exc:
+            self.write_variant(self.variant_from(draft, "error", closest, similarity, backend=backend.name,
+                                                 model=getattr(backend, "model", None),
+                                                 error=str(exc).splitlines()[0]))
+            return
+        timings = {**draft.timings, "image_s": round(time.perf_counter() - started, 4)}
+        self.write_variant(self.variant_from(draft, "ok", closest, similarity, backend=backend.name,
+                                             model=saved.model, image_path=f"images/{png.name}"),
+                           timings=timings)
+
+    def write_variant(self, variant: Variant, timings: dict[str, float] | None = None) -> None:
+        variant.timings = dict(timings or variant.timings)
+        variant.timings["total_s"] = round(variant.timings.get("draft_s", 0.0) + variant.timings.get("image_s", 0.0), 4)
+        old = self.finished.get(variant.id)
+        write_json(self.out / "variants" / f"{variant.id}.json", variant.to_dict())
+        if old is not None and old.image_path and old.image_path != variant.image_path:
+            for suffix in (".png", ".json"):  # a re-roll replaced this variant: its old image goes
+                (self.out / old.image_path).with_suffix(suffix).unlink(missing_ok=True)
+        (self.out / "drafts" / f"{variant.id}.json").unlink(missing_ok=True)
+        (self.out / "plans" / f"{variant.id}.json").unlink(missing_ok=True)
+        with self.lock:
+            self.finished[variant.id] = variant
+            self.work_done += 1
+            self.written += 1
+            written = self.written
+        self.write_status("running", stage="variants")
+        if self.on_progress is not None:
+            self.on_progress(Progress("variants", self.work_done, self.work_total,
+                                      time.perf_counter() - self.clock, f"{variant.id} {variant.status}"))
+        if self.pause_after and written == self.pause_after:
+            (self.out / ".paused").write_text(str(os.getpid()))
+            threading.Event().wait()  # the test hook: stay here until the test kills the process
+
+    # -- the whole run ---------------------------------------------------------------------------
+    def execute(self, only: list[str] | None, reroll: bool) -> CampaignReport:
+        # 2. what is done: finished variants, accepted drafts, re-plans decided
+        sweep(self.out)
+        done = {v.id: v for v in read_variants(self.out) if v.id in self.ids}
+        self.finished = dict(done)
+        drafts = {i: d for i, d in read_drafts(self.out).items() if i in self.ids and i not in done}
+        plans = {path.stem: json.loads(path.read_text(encoding="utf-8"))
+                 for path in (self.out / "plans").glob("v*.json")}
+        wanted = list(only) if only is not None else list(self.ids)
+        base: dict[str, int] = {}  # id → its first attempt in this run
+        first: dict[str, tuple[int, dict[str, str]] | None] = {}  # id → (attempt, angle); None = re-plan later
+        replans: dict[str, list[str]] = {}
+        ready: list[tuple[Draft, str | None, float | None]] = []  # accepted prompts still needing an image
+        for variant_id in wanted:
+            variant = done.get(variant_id)
+            if reroll:
+                old = variant or (drafts[variant_id][0] if variant_id in drafts else None)
+                base[variant_id] = old.attempt + 1 if old is not None else 0
+                first[variant_id] = None if old is not None else (0, self.angles[self.ids.index(variant_id)])
+                drafts.pop(variant_id, None)
+            elif variant is not None and variant.status == "ok" and self.want_images and not variant.image_path:
+                draft = Draft.from_dict({**variant.to_dict(), "index": self.ids.index(variant_id),
+                                         "style": variant.angle.get("style", "")})
+                ready.append((draft, variant.closest, variant.similarity))
+            elif variant is None or variant.status == "error":
+                if variant_id in drafts:
+                    ready.append(drafts[variant_id])
+                elif variant_id in plans and variant is None:
+                    base[variant_id] = 0
+                    plan = plans[variant_id]
+                    replans[variant_id] = list(plan.get("replans", []))
+                    first[variant_id] = (plan["attempt"], plan["angle"])
+                else:
+                    base[variant_id] = 0
+                    first[variant_id] = (0, self.angles[self.ids.index(variant_id)])
+        for stale in set(plans) - {i for i, start in first.items() if start and start[0] > 0}:
+            (self.out / "plans" / f"{stale}.json").unlink(missing_ok=True)
+        self.work_total = len(base) + len(ready)
+        self.write_status("running", stage="loading")
+        # 3. the index (its embedder also measures diversity) and the enhancer
+        self.load()
+        guard = DiversityGuard(self.assistant.embedder, self.brief.similarity_threshold)
+        for variant in done.values():
+            if variant.status != "error" and variant.id not in base:
+                guard.accept(variant.id, variant.prompt)
+        for draft, _, _ in drafts.values():
+            if draft.id not in base:
+                guard.accept(draft.id, draft.prompt)
+        rerolled = self.replan({i: base[i] for i, start in first.items() if start is None}, guard)
+        pending = {i: start if start is not None else (base[i], rerolled[i]) for i, start in first.items()}
+        if self.on_progress is not None:
+            self.on_progress(Progress("variants", 0, self.work_total, 0.0, f"{len(done)} already done"))
+        # 4 + 5. draft, decide in order, render and write
+        workers = self.concurrency if any(b == "bedrock" for b in self.brief.backends) else 1
+        self.image_futures: list[Future] = []
+        self.image_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="campaign-image")
+        try:
+            for draft, closest, similarity in ready:
+                self.schedule(draft, closest, similarity)
+            self.decide(pending, base, replans, guard)
+            for future in self.image_futures:
+                future.result()
+        except BaseException:
+            self.image_pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        self.image_pool.shutdown(wait=True)
+        # 6. the set's outputs
+        return self.write_outputs(complete=True)
+
+    def write_outputs(self, *, complete: bool) -> CampaignReport:
+        variants = [self.finished[i] for i in self.ids if i in self.finished]
+        kept = [v for v in variants if v.status != "error" and v.prompt]
+        if kept and self.assistant is not None:
+            from rag.campaign.diversity import embed
+
+            figure = max_pairwise_similarity(embed(self.assistant.embedder, [v.prompt for v in kept]))
+        else:
+            figure = 0.0
+        summary = {"name": self.brief.name, "brief": self.brief.model_dump(mode="json"),
+                   "total": len(self.ids), "finished": len(variants),
+                   "counts": {s: sum(v.status == s for v in variants) for s in STATUSES},
+                   "max_pairwise_similarity": figure, "similarity_threshold": self.brief.similarity_threshold,
+                   "images": self.want_images}
+        write_manifest(self.out, summary, variants)
+        write_contact_sheet(self.out, variants)
+        write_gallery(self.out, summary, variants)
+        if complete:
+            remove_orphans(self.out, [v.image_path for v in variants if v.image_path])
+        return CampaignReport(self.out, variants, figure, round(time.perf_counter() - self.clock, 3))
+
+
+def run_campaign(brief: Brief, out_dir: Path, *, images: bool = True, concurrency: int = 1,
+                 on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                 only: list[str] | None = None, reroll: bool = False) -> CampaignReport:
+    """Make (or finish) the campaign of `brief` in `out_dir`; see the module docstring for the steps.
+
+    `images=False` makes prompts only (as does a brief with backends: [none]). `only` limits the
+    work to those variant ids; with `reroll=True` they are re-made even if finished (a new angle
+    draw and seed), keeping every other variant. Raises Cancelled (status "cancelled") when
+    `cancel` is set: what is finished stays, and the same call resumes.
+    """
+    # 1. check inputs
+    if not isinstance(brief, Brief):
+        raise InputError(f"brief must be a rag.campaign.brief.Brief (see load_brief), got {type(brief).__name__}")
+    if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise InputError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
+    ids = variant_ids(brief.variants)
+    if only is not None:
+        unknown = [i for i in only if i not in ids]
+        if unknown or not only:
+            raise InputError(f"only must name variants of this campaign ({ids[0]} … {ids[-1]}), got {only!r}")
+    if reroll and not only:
+        raise InputError("reroll needs only=[variant ids] naming the variants to re-make")
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create campaign folder {out_dir}: {exc.strerror or exc}") from None
+    cancel = cancel or CancelToken()
+    with folder_lock(out_dir):
+        check_brief(out_dir, brief)
+        run = _Run(brief, out_dir, images=images, concurrency=concurrency, on_progress=on_progress, cancel=cancel)
+        try:
+            report = run.execute(list(dict.fromkeys(only)) if only else None, reroll)
+        except Cancelled:
+            run.write_outputs(complete=False)
+            run.write_status("cancelled", "cancelled; run the same command again to finish the rest")
+            raise Cancelled(f"the campaign was cancelled; {len(run.finished)} of {len(ids)} variants are kept in "
+                            f"{out_dir}; run the same command again to finish the rest") from None
+        except BaseException as exc:
+            with contextlib.suppress(OSError):  # the run's own error matters more than its status line
+                run.write_status("failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise
+        run.write_status("finished", max_pairwise_similarity=report.max_pairwise_similarity,
+                         counts=report.counts, seconds=report.seconds)
+        return report

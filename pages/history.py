@@ -99,3 +99,21 @@ if total > PAGE_SIZE:
     with st.container(horizontal=True, horizontal_alignment="center", vertical_alignment="center"):
         st.pagination(pages, key=page_key, persist_state="session")
         st.caption(f"{total} rounds")
+
+st.subheader("Campaign runs", anchor=False)
+with guard("Listing the campaign runs"):
+    from rag.campaign.jobs import list_runs
+
+    runs = list_runs()
+    if not runs:
+        st.caption("No campaign runs yet. Briefs started on **Campaign** are kept here.")
+    for run in runs:
+        with st.container(border=True, key=f"history.run.{run.run_id}"):
+            head, action = st.columns([5, 1], vertical_alignment="center")
+            head.markdown(f"**{escape_md(run.title)}**")
+            head.caption(escape_md(" · ".join(filter(None, [
+                (run.started_at or "").replace("T", " ")[:16], run.state,
+                f"{run.done} / {run.total} variants", "with images" if run.images else "prompts only",
+            ]))))
+            action.page_link("pages/campaign.py", label="Reopen", icon=":material/campaign:",
+                             query_params={"run": run.run_id}, width="stretch")

@@ -263,3 +263,18 @@ def test_progress_line_says_what_the_run_is_doing():
     assert progress_text(status(done=10)).endswith("writing the manifest, contact sheet and gallery…")
     assert "cancelling" in progress_text(status(done=4, cancel_requested=True))
     assert progress_text(status(done=4, alive=False, state="interrupted")) == "4 of 10 variants"
+
+
+def test_history_lists_campaign_runs_with_a_link_back(make_app, tiny_index):
+    from rag.campaign import jobs
+
+    _fake_run(jobs.campaigns_dir(), "20250103-100000-shown", state="finished", title="<b>Spring</b> launch")
+    at = make_app(tiny_index)
+    run(at)
+    at.switch_page("pages/history.py")
+    run(at)
+    texts = " ".join(str(m.value) for m in at.markdown)
+    assert "\\<b\\>Spring\\<\\/b\\> launch" in texts  # the brief's title is text, not HTML
+    assert "finished" in " ".join(c.value for c in at.caption)
+    links = [link for link in at.get("page_link") if "20250103-100000-shown" in str(link.proto)]
+    assert links, "no link from History to the campaign run"

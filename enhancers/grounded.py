@@ -335,8 +335,9 @@ class GroundedEnhancer(Enhancer):
                 continue
             seen.add(prompt)
             rationale = (
-                f"kept the idea verbatim and added {len(used)} modifiers shared by "
-                f"{len(request.examples)} examples: " + "; ".join(f"{m.phrase} ({m.category})" for m in used)
+                f"kept the idea verbatim and added {_plural(len(used), 'modifier')} from "
+                f"{_plural(len(request.examples), 'example')}: "
+                + "; ".join(f"{m.phrase} ({m.category})" for m in used)
             ) if used else "the examples share no modifier that fits"
             if len(used) < MIN_GROUNDED_MODIFIERS:
                 prompt, topped = _top_up(prompt, request, base, limit - len(used))
@@ -346,3 +347,7 @@ class GroundedEnhancer(Enhancer):
             if len(candidates) == request.n_candidates:
                 break
         return self.make_result(request, candidates, style=base.style, started=started)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -9,13 +9,13 @@ Deliberately not here: the refinement logic (rag/refinement.py).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
 from cli.common import JsonOption, print_json
 from core.errors import InputError
+from core.files import atomic_write
 
 MAX_RESULT_BYTES = 20 * 1024 * 1024
 
@@ -27,12 +27,6 @@ def _read(path: Path) -> str:
     if path.stat().st_size > MAX_RESULT_BYTES:
         raise InputError(f"result file {path} is larger than {MAX_RESULT_BYTES // 2**20} MiB; is it a result file?")
     return path.read_text(encoding="utf-8")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def format_assistant_result(result) -> str:
@@ -73,7 +67,7 @@ def refine(
     else:
         session.refine(feedback)
     if output is not None:
-        _write_atomically(output, session.to_json())
+        atomic_write(output, session.to_json())
     if json_output:
         print_json(session.to_dict())
         return

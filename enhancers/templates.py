@@ -19,13 +19,12 @@ Deliberately not here: rendering (prompting.py) and any model call.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
 from core.errors import InputError
+from core.files import atomic_write
 from core.settings import get_settings
 from enhancers.prompting import (
     SYSTEM_TEMPLATE,
@@ -108,14 +107,7 @@ def save_template(name: str, text: str) -> Path:
     directory = get_settings().templates_dir
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / name
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, text)
     return target
 
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
+from core.files import atomic_write
 from generate.base import ImageResult
 
 PARAMETERS_KEY = "parameters"
@@ -135,19 +135,6 @@ def _reserve(out_dir: Path, base: str) -> tuple[Path, Path]:
     raise InputError(f"{out_dir} already holds {_MAX_COLLISIONS} files named {base}*: use another --output")
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_images(result: ImageResult, out_dir: Path, *, stem: str | None = None) -> list[Path]:
     """Write each image of `result` as PNG (+ JSON sidecar) under `out_dir`; return the PNG paths."""
     from PIL.PngImagePlugin import PngInfo
@@ -178,8 +165,8 @@ def save_images(result: ImageResult, out_dir: Path, *, stem: str | None = None) 
             "backend": result.parameters.get("backend"), "parameters": params,
             "timings": dict(result.timings), "created": stamp.isoformat(),
         }
-        _atomic_write(png_path, lambda handle: image.save(handle, format="PNG", pnginfo=info))
+        atomic_write(png_path, lambda handle: image.save(handle, format="PNG", pnginfo=info))
         payload = json.dumps(sidecar, ensure_ascii=False, indent=2, default=str).encode()
-        _atomic_write(sidecar_path, lambda handle: handle.write(payload))
+        atomic_write(sidecar_path, lambda handle: handle.write(payload))
         paths.append(png_path)
     return paths

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core.errors import InputError
+from core.files import atomic_write
 from rag.campaign.brief import Brief, brief_from_dict
-from rag.campaign.outputs import write_atomic
 from rag.campaign.plan import Draft
 
 FOLDERS = ("variants", "drafts", "plans", "images")
@@ -61,7 +61,7 @@ def check_brief(out_dir: Path, brief: Brief) -> None:
 
     path = out_dir / "brief.yaml"
     if not path.exists():
-        write_atomic(path, brief.to_yaml())
+        atomic_write(path, brief.to_yaml())
         return
     saved = brief_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")), source=f"brief {path}")
     if saved != brief:

@@ -41,16 +41,14 @@ import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
+from core.files import atomic_write, exclusive_lock
 from core.settings import get_settings
 
 JOB_FILE = "job.json"
@@ -141,19 +139,9 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Written whole to a temporary name, then renamed: a reader never sees half a file."""
     # ".part", not ".tmp": a starting runner sweeps OUT/.*.tmp (left by a killed run) and
     # must not take a file this process is still writing.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text, tmp_suffix=".part")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -223,18 +211,10 @@ def _command(out: Path, job: dict[str, Any], only: list[str] | None, reroll: boo
     return command
 
 
-@contextmanager
-def _job_lock(out: Path) -> Iterator[None]:
+def _job_lock(out: Path):
     """One start / cancel at a time per run, across sessions and server processes (two tabs
     clicking Resume at once start one process, and job.json names the one that runs)."""
-    import fcntl
-
-    with open(out / JOB_LOCK, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive_lock(out / JOB_LOCK)
 
 
 def _spawn(out: Path, only: list[str] | None = None, reroll: bool = False,

@@ -1,7 +1,7 @@
 """What a campaign leaves on disk besides its variants: manifest, contact sheet, HTML gallery.
 
 Every file here is written whole to a temporary name in the same directory, fsync'ed, and
-renamed over the old one (`write_atomic`), so a reader (or a SIGKILL) never sees half a file.
+renamed over the old one (`core.files.atomic_write`), so a reader (or a SIGKILL) never sees half a file.
 
 - `manifest.json`: the campaign's figures plus every variant's record, in variant-id order;
   `manifest.csv`: one row per variant with the columns a spreadsheet needs. Cells that a
@@ -24,11 +24,12 @@ import io
 import json
 import math
 import os
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from core.files import atomic_write
 
 CSV_COLUMNS = ("id", "status", "style", "scene", "mood", "composition", "lighting", "size", "prompt", "negative_prompt",
                "seed", "backend", "model", "image_path", "enhancer", "attempt", "closest", "similarity",
@@ -37,41 +38,8 @@ THUMB = 256
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def write_atomic(path: Path, data: bytes | str | Callable[[Any], None]) -> None:
-    """Write `data` (bytes, text, or a function writing to a binary handle) to `path` atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            if callable(data):
-                data(handle)
-            else:
-                handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable (no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on a directory; the rename itself is still atomic
-    finally:
-        os.close(fd)
-
-
 def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 def _csv_cell(value: Any) -> str:
@@ -105,7 +73,7 @@ def write_manifest(out_dir: Path, summary: dict[str, Any], variants: Sequence[An
     writer.writeheader()
     for row in manifest_rows(ordered):
         writer.writerow({key: _csv_cell(value) for key, value in row.items()})
-    write_atomic(out_dir / "manifest.csv", buffer.getvalue())
+    atomic_write(out_dir / "manifest.csv", buffer.getvalue())
 
 
 # -- contact sheet ------------------------------------------------------------------------------
@@ -159,7 +127,7 @@ def write_contact_sheet(out_dir: Path, variants: Sequence[Any]) -> Path:
         row, col = divmod(i, columns)
         sheet.paste(_tile(out_dir, variant), (gap + col * (THUMB + gap), gap + row * (THUMB + 28 + gap)))
     path = out_dir / "contact_sheet.png"
-    write_atomic(path, lambda handle: sheet.save(handle, format="PNG"))
+    atomic_write(path, lambda handle: sheet.save(handle, format="PNG"))
     return path
 
 
@@ -225,5 +193,5 @@ def write_gallery(out_dir: Path, summary: dict[str, Any], variants: Sequence[Any
             + "".join(f'<p class="meta">{_e(line)}</p>' for line in meta)
             + '<div class="grid">' + "".join(_card(v) for v in ordered) + "</div></body></html>\n")
     path = out_dir / "gallery.html"
-    write_atomic(path, page)
+    atomic_write(path, page)
     return path

@@ -18,9 +18,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from core.files import fsync_dir
 from core.progress import CancelToken
 from rag.campaign.brief import parse_size
-from rag.campaign.outputs import fsync_dir
 
 
 def size_for(size: str, backend: Any) -> tuple[int, int]:

@@ -22,20 +22,16 @@ verdict of a re-rolled variant through `set_review(..., None)`).
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
-import os
 import re
-import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import InputError
+from core.files import atomic_write, exclusive_lock
 
 REVIEW_FILE = "review.json"
 LOCK_FILE = "review.lock"
@@ -59,16 +55,9 @@ def _known_variant(out_dir: Path, variant_id: str) -> bool:
     return (out_dir / "variants" / f"{check_variant_id(variant_id)}.json").is_file()
 
 
-@contextmanager
-def _locked(out_dir: Path) -> Iterator[None]:
-    """An exclusive lock on the run's review file (between threads and processes alike: each
-    call opens its own file description, and flock locks belong to those)."""
-    with open(out_dir / LOCK_FILE, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(out_dir: Path):
+    """An exclusive lock on the run's review file (between threads and processes alike)."""
+    return exclusive_lock(out_dir / LOCK_FILE)
 
 
 def _read(out_dir: Path) -> dict[str, str]:
@@ -89,16 +78,7 @@ def _write(out_dir: Path, verdicts: dict[str, str]) -> None:
                "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     # ".part", not ".tmp": a starting runner sweeps OUT/.*.tmp (left by a killed run) and
     # must not take a file this process is still writing.
-    fd, tmp = tempfile.mkstemp(prefix=".review-", suffix=".part", dir=out_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, out_dir / REVIEW_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out_dir / REVIEW_FILE, json.dumps(payload, indent=2), tmp_suffix=".part")
 
 
 def _run_dir(out_dir: Path | str) -> Path:

@@ -84,13 +84,13 @@ def paired(ours, theirs, repeats: int) -> tuple[float, float, float]:
     return statistics.median(a), statistics.median(b), statistics.median(x - y for x, y in zip(a, b))
 
 
-def bench_tiny(repeats: int, steps: int) -> list[dict]:
+def bench_tiny(repeats: int, steps: int, device: str = "cpu") -> list[dict]:
     from tests.generate.tiny_pipelines import build_tiny_sd, build_tiny_sdxl
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for family, builder in (("sd", build_tiny_sd), ("sdxl", build_tiny_sdxl)):
-            backend = DiffusersBackend(model=str(builder(Path(tmp) / family)), device="cpu")
+            backend = DiffusersBackend(model=str(builder(Path(tmp) / family)), device=device)
             pipe = backend.pipeline()
             for kind, prompt in PROMPTS.items():
                 request = ImageRequest(prompt=prompt, negative_prompt="blurry", steps=steps, seed=1, width=64,
@@ -98,10 +98,12 @@ def bench_tiny(repeats: int, steps: int) -> list[dict]:
 
                 def raw() -> None:  # diffusers alone, same pipeline and scheduler, the plain prompt
                     pipe(prompt=PROMPTS["plain"], negative_prompt="blurry", num_inference_steps=steps, width=64,
-                         height=64, generator=torch.Generator("cpu").manual_seed(1))
+                         height=64, generator=torch.Generator(device).manual_seed(1))
+                    if device.startswith("cuda"):
+                        torch.cuda.synchronize()
 
                 ours, theirs, overhead = paired(lambda: backend.generate(request), raw, repeats)
-                rows.append({"family": family, "prompt": kind, "backend_s": round(ours, 4),
+                rows.append({"family": family, "device": device, "prompt": kind, "backend_s": round(ours, 4),
                              "raw_pipe_s": round(theirs, 4), "overhead_ms": round(overhead * 1000, 1)})
                 print(json.dumps(rows[-1]), flush=True)
             backend.release()
@@ -121,12 +123,15 @@ def build_full(which: str, device: str, dtype: torch.dtype):
         return CLIPTextConfig(**values, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                               pad_token_id=tokenizer.pad_token_id)
 
+    # Schedulers are built outside the device context: they keep numpy-bound tensors on the CPU.
+    scheduler = (PNDMScheduler(**SCHEDULER, skip_prk_steps=True) if which == "sd15"
+                 else EulerDiscreteScheduler(**SCHEDULER))
     with torch.device(device):  # random init directly on the target device (fast on GPU)
         if which == "sd15":
             pipe = StableDiffusionPipeline(
                 vae=AutoencoderKL(**VAE, sample_size=512), text_encoder=CLIPTextModel(text_config(CLIP_L)),
                 tokenizer=tokenizer, unet=UNet2DConditionModel(**SD15_UNET),
-                scheduler=PNDMScheduler(**SCHEDULER, skip_prk_steps=True),
+                scheduler=scheduler,
                 safety_checker=None, feature_extractor=None, requires_safety_checker=False,
             )
         else:
@@ -135,13 +140,21 @@ def build_full(which: str, device: str, dtype: torch.dtype):
                 text_encoder=CLIPTextModel(text_config(CLIP_L)),
                 text_encoder_2=CLIPTextModelWithProjection(text_config(CLIP_BIG_G)),
                 tokenizer=tokenizer, tokenizer_2=tiny_clip_tokenizer(pad_token="!"),
-                unet=UNet2DConditionModel(**SDXL_UNET), scheduler=EulerDiscreteScheduler(**SCHEDULER),
+                unet=UNet2DConditionModel(**SDXL_UNET), scheduler=scheduler,
             )
     pipe.to(device)
     if dtype != torch.float32:
         pipe.to(dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def own_embeddings(pipe, prompt: str, negative: str, device: str) -> dict:
+    """The pipeline's own encode_prompt output, as prompt_embeds keyword arguments."""
+    out = pipe.encode_prompt(prompt=prompt, device=device, num_images_per_prompt=1,
+                             do_classifier_free_guidance=True, negative_prompt=negative)
+    names = ["prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds"]
+    return dict(zip(names, out))
 
 
 def bench_full(which: str, device: str, steps: int, size: int | None, repeats: int) -> list[dict]:
@@ -153,14 +166,18 @@ def bench_full(which: str, device: str, steps: int, size: int | None, repeats: i
     print(json.dumps({"model": which, "build_s": round(time.perf_counter() - start, 1), "unet_params_M": round(params)}),
           flush=True)
     rows = []
-    for kind in ("plain", "weighted"):
-        prompt = PROMPTS[kind]
+    # "embeds": the plain prompt encoded by the pipeline's own encode_prompt and passed as
+    # embeddings: the fair baseline for "weighted", which also hands the pipeline embeddings.
+    for kind in ("weighted", "plain", "embeds"):
+        prompt = PROMPTS["plain" if kind == "embeds" else kind]
 
         def run() -> None:
             kwargs = dict(num_inference_steps=steps, width=size, height=size, guidance_scale=7.0,
                           generator=torch.Generator(device).manual_seed(0))
             if kind == "plain":
                 kwargs |= {"prompt": prompt, "negative_prompt": "blurry"}
+            elif kind == "embeds":
+                kwargs |= own_embeddings(pipe, prompt, "blurry", device)
             else:
                 kwargs |= build_conditioning(pipe, prompt, "blurry", steps).pipeline_kwargs()
             pipe(**kwargs)
@@ -174,6 +191,8 @@ def bench_full(which: str, device: str, steps: int, size: int | None, repeats: i
         row = {"model": which, "device": device, "dtype": str(dtype).removeprefix("torch."), "size": size,
                "steps": steps, "prompt": kind, "s_per_image": round(seconds, 3),
                "images_per_s": round(1 / seconds, 3), "conditioning_ms": round(cond_s * 1000, 1)}
+        if kind == "weighted":
+            row["embeds_dtype"] = str(build_conditioning(pipe, prompt, "blurry", steps).positive[0].embeds.dtype)
         if device.startswith("cuda"):
             row["peak_vram_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
             row["gpu"] = torch.cuda.get_device_name()
@@ -197,7 +216,7 @@ def main() -> None:
     if args.full:
         rows = bench_full(args.full, args.device, args.steps or 20, args.size, args.repeats or 3)
     else:
-        rows = bench_tiny(args.repeats or 15, args.steps or 2)
+        rows = bench_tiny(args.repeats or 15, args.steps or 2, args.device)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2), encoding="utf-8")
 

@@ -32,6 +32,7 @@ if has_index:
         st.Page("pages/refine.py", title="Refine", icon=":material/auto_fix_high:"),
         st.Page("pages/campaign.py", title="Campaign", icon=":material/campaign:"),
         st.Page("pages/history.py", title="History", icon=":material/history:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
         st.Page("pages/settings.py", title="Settings", icon=":material/tune:"),
     ]
 else:

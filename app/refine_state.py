@@ -87,6 +87,10 @@ def seed_idea_widgets(s: dict[str, Any], enhancers: list[str]) -> None:
         seed_widget(key, s["options"][name])
     if st.session_state["refine-enhancer"] not in enhancers:
         st.session_state["refine-enhancer"] = "chain"
+    from enhancers.user_styles import style_names
+
+    if st.session_state["refine-style"] not in style_names():  # a user style since removed
+        st.session_state["refine-style"] = "auto"
 
 
 def seed_generation_widgets(s: dict[str, Any], backends: tuple[str, ...]) -> None:
@@ -203,17 +207,43 @@ def generate(s: dict[str, Any], on_progress: Any) -> Any:
     (and saved to History with it); returns the `generate.saving.SavedGeneration`."""
     from core.progress import CancelToken
     from core.settings import get_settings
+    from generate.output import make_recipe
     from generate.saving import generate_and_save, image_options
 
     gen = s["gen"]
     options = image_options(gen, backend=gen.get("backend"))
     index = s["current"]
     backend = resources.load_image_backend(gen["backend"], gen.get("model") or None)
+    shown = s["rounds"][index] if s["rounds"] else None
+    recipe = {} if shown is None else make_recipe(
+        idea=shown.idea, enhancer=shown.enhancer, style=shown.style, example_ids=[e.id for e in shown.examples])
     saved = generate_and_save(s["draft"], s["draft_negative"], options, backend, None,
                               get_settings().images_dir / s["session_id"], on_progress=on_progress,
-                              cancel=CancelToken())
+                              cancel=CancelToken(), recipe=recipe)
     add_images(s, index, saved)
     return saved
+
+
+def load_image(s: dict[str, Any], data: bytes, name: str) -> None:
+    """A dropped image's prompt, negative prompt and settings become a new round and the
+    generation settings ("reproduce this image"); an image without a recipe is one InputError."""
+    from generate.readback import inspect_image
+    from rag.reproduce import round_from_image
+
+    recipe = inspect_image(data)
+    result = round_from_image(recipe, model_family=s["options"].get("model_family", "sdxl"))
+    s["idea"] = result.idea
+    st.session_state["refine-idea"] = result.idea
+    add_round(s, result)
+    applied = []
+    for option, value in recipe.image_options().items():
+        if option not in GEN_FIELDS or (option == "sampler" and value not in samplers()):
+            continue
+        s["gen"][option] = typed(option, value)
+        st.session_state[f"refine-gen-{option}"] = widget_value(option, s["gen"][option])
+        applied.append(option)
+    s["message"] = (f"Loaded the prompt of {name} ({recipe.source})"
+                    + (f" and its {', '.join(applied)}." if applied else "; it records no settings to reuse."))
 
 
 def add_round(s: dict[str, Any], result: Any, feedback: str | None = None) -> None:

@@ -23,15 +23,12 @@ import streamlit as st
 
 from core.settings import get_settings
 
-# Secrets change what an enhancer / backend can do; their presence (never their value) is keyed.
-_KEY_NAMES = ("ANTHROPIC_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_PROFILE")
-
-
 def settings_fingerprint() -> str:
-    """A short digest of the settings and of which keys are set (no secret value goes in)."""
+    """A short digest of the settings and of which keys are set (no secret value goes in: a set
+    SecretStr dumps as '**********', an unset one as null). AWS_PROFILE is not a setting, so its
+    name joins the digest; boto3 reads it itself."""
     settings = get_settings()
-    present = ",".join(name for name in _KEY_NAMES if os.environ.get(name))
-    raw = settings.model_dump_json() + "|" + present
+    raw = settings.model_dump_json() + "|" + os.environ.get("AWS_PROFILE", "")
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
 
@@ -40,7 +37,10 @@ def current_index_path() -> Path:
     from app.state import INDEX
 
     chosen = st.session_state.get(INDEX)
-    return Path(chosen) if chosen else get_settings().default_index
+    if chosen:
+        return Path(chosen)
+    settings = get_settings()
+    return settings.store or settings.default_index  # a Milvus URI stays a str (PROMPTRAG_STORE)
 
 
 def manifest_stamp(index_path: str | Path) -> str:
@@ -66,7 +66,8 @@ def _retriever(index_path: str, stamp: str) -> Any:
 
 def load_retriever(index_path: str | Path) -> Any:
     """The `rag.Retriever` over `index_path` (IndexLoadError if missing or damaged; not cached)."""
-    path = str(Path(index_path).expanduser())
+    is_uri = isinstance(index_path, str) and "://" in index_path  # a Milvus store (PROMPTRAG_STORE)
+    path = index_path if is_uri else str(Path(index_path).expanduser())
     return _retriever(path, manifest_stamp(path))
 
 
@@ -128,5 +129,7 @@ def release_image_backends() -> None:
 
 def index_exists(index_path: str | Path | None = None) -> bool:
     """Whether a published index is at `index_path` (default: this session's index)."""
-    path = Path(index_path) if index_path is not None else current_index_path()
-    return (path / "manifest.json").is_file()
+    path = index_path if index_path is not None else current_index_path()
+    if isinstance(path, str) and path.startswith(("milvus://", "milvus-lite://")):
+        return True  # a Milvus store: opening it says what is wrong, if anything
+    return (Path(path) / "manifest.json").is_file()

@@ -136,6 +136,12 @@ def prompt_card(hit: Any, *, key: str, rank: int | None = None, images: Sequence
         details = settings_line(source)
         if details:
             st.caption(":material/tune: " + escape_md(details))
+        variants = tuple(getattr(source, "variants", ()) or ())  # wordings ingest folded into this prompt
+        if variants:
+            with st.expander(f"{len(variants)} other wording{'s' if len(variants) > 1 else ''}",
+                             icon=":material/layers:"):
+                for variant in variants:
+                    st.text(f"{variant.count:,}× {variant.text}")  # st.text: stored prompts are untrusted
         shown = [img for img in images if getattr(img, "exists", True)]
         if shown:
             st.image([str(getattr(img, "path", img)) for img in shown[:4]], width=120,
@@ -179,9 +185,14 @@ def index_summary(index_path: Path) -> None:
     """The current index: its name, rows and embedding model (from its manifest; no loading)."""
     from index.manifest import read_manifest
 
-    manifest = read_manifest(Path(index_path))
+    if isinstance(index_path, str) and "://" in index_path:  # a Milvus store (PROMPTRAG_STORE)
+        from app.resources import load_retriever
+
+        manifest, name = load_retriever(index_path).index.manifest, index_path.rsplit("/", 1)[-1]
+    else:
+        manifest, name = read_manifest(Path(index_path)), Path(index_path).name
     model = manifest.embedding_model.rsplit("/", 1)[-1]
-    st.markdown(f"**{escape_md(Path(index_path).name)}** · {manifest.row_count:,} prompts")
+    st.markdown(f"**{escape_md(name)}** · {manifest.row_count:,} prompts")
     st.caption(f"{escape_md(model)} · {escape_md(manifest.index_type)} · {manifest.dimension}\\-d")
 
 

@@ -78,6 +78,17 @@ def _bedrock_local():
     return BedrockEnhancer(endpoint_url=server.url, max_retries=0)
 
 
+def _langchain_local():
+    """LangChain's ChatAnthropic (init_chat_model, forced structured-output tool) against the same server."""
+    from enhancers.langchain_chat import LangChainEnhancer
+    from tests.servers.anthropic_server import AnthropicServer
+
+    server = AnthropicServer().__enter__()
+    _SERVERS.append(server)
+    os.environ["ANTHROPIC_API_KEY"] = "sk-ant-benchmark-not-a-real-key"
+    return LangChainEnhancer("anthropic:claude-test-1", base_url=server.url, max_retries=0)
+
+
 ROWS: list[Row] = [
     Row("rules", _rules),
     Row("rules n=4", _rules, {"n_candidates": 4}),
@@ -104,6 +115,7 @@ ROWS: list[Row] = [
     # SDK round trip (request building, HTTP, parsing) with a local server: our overhead, not Claude's.
     Row("anthropic SDK → local server", _anthropic_local, max_ideas=200),
     Row("bedrock boto3 → local server", _bedrock_local, max_ideas=200),
+    Row("langchain ChatAnthropic → local server", _langchain_local, max_ideas=200),
 ]
 
 

@@ -9,11 +9,18 @@ each into an idea and checks where its source prompt ranks:
   where the small table below has one (all seeded).
 
 Reports recall@1, recall@10 and MRR (over the top 10) for dense, keyword, hybrid and plain
-RRF (k=60) side by side. `--tune` sweeps the hybrid weights on the same queries.
-`--distractors N` adds N near-duplicate prompts derived from the real ones (shuffled
-modifiers, swapped artists) to test at a larger scale.
+RRF (k=60) side by side (`--tfidf` adds a plain scikit-learn TF-IDF over word 1-2-grams).
+`--tune` sweeps the hybrid weights on the --seed queries; `--report-seed S` then reports on
+another seed's queries, ideas the tuning never saw. `--distractors N` adds N near-duplicate
+prompts derived from the real ones (shuffled modifiers, one head word swapped);
+`--distractors-per-target K` builds K of them for each query's source prompt only (the density
+of --distractors 100000 at a fraction of the embedding time). `--shuffle-ids` stores the corpus
+in random order, so no mode wins exact ties by the real prompts' lower ids. Vectors are cached
+under --workdir (benchmarks/out/bench-retrieval) and real prompts' vectors are reused from
+other benchmarks' indexes there.
 
-Run: .venv/bin/python benchmarks/bench_retrieval.py [--n 1000] [--tune] [--distractors 100000]
+Run: .venv/bin/python benchmarks/bench_retrieval.py [--n 1000] [--tune] [--report-seed 1] [--tfidf]
+     [--distractors 100000 | --distractors-per-target 6] [--shuffle-ids]
 """
 
 from __future__ import annotations
@@ -24,23 +31,16 @@ import random
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from enhancers.grounded import subject_of  # noqa: E402
+from rag.evaluation.retrieval import CachedIndex, evaluate, make_queries  # noqa: E402 (the figures live in the library)
 from rag.retriever import HybridParams, Retriever  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "diffusiondb_imagereward" / "refl_prompts_dev.json"
-SYNONYMS = {
-    "woman": "lady", "man": "guy", "girl": "young woman", "boy": "young man", "city": "town",
-    "car": "automobile", "dog": "puppy", "cat": "kitty", "forest": "woods", "ocean": "sea",
-    "house": "home", "beautiful": "pretty", "big": "large", "small": "tiny", "giant": "huge",
-    "picture": "image", "photo": "photograph", "old": "ancient", "robot": "android", "ship": "boat",
-    "castle": "fortress", "king": "monarch", "monster": "creature", "mountain": "mountains",
-    "painting": "artwork", "portrait": "headshot", "futuristic": "sci-fi", "cute": "adorable",
-}
 
 
 def unique_prompts() -> list[str]:
@@ -63,6 +63,84 @@ def distractors(prompts: list[str], n: int, seed: int) -> list[str]:
     return out
 
 
+def reusable_vectors(out: Path, model_id: str) -> dict:
+    """Real vectors of prompts already embedded by other benchmarks' indexes under benchmarks/out/
+    (same model; exact-text match), so the 8.7k real prompts are not embedded again."""
+    import numpy as np
+
+    from index.store import PromptIndex
+
+    known: dict = {}
+    for manifest in sorted(out.glob("*/manifest.json")):
+        try:
+            index = PromptIndex.load(manifest.parent)
+        except Exception as exc:  # another benchmark's half-built or older index: skip it, say so
+            print(f"not reusing {manifest.parent}: {exc}", file=sys.stderr)
+            continue
+        with index:
+            if index.manifest.embedding_model != model_id or len(index) > 20_000:
+                continue
+            vectors = np.asarray(index.stored_vectors())
+            for batch in index.iter_records(10_000):
+                for i, record in batch:
+                    if record.source == "refl_prompts_dev.json":
+                        known.setdefault(record.prompt, vectors[i])
+    return known
+
+
+def cached_vectors(workdir: Path, texts: list[str], embedder):
+    """The texts' vectors, embedded once and kept as .npy under `workdir` (keyed by a hash of the texts).
+
+    Embedding 108k prompts takes ~50 min on the shared 2-core CPU; the cache lets a rebuilt index
+    (new row format, folding on/off) reuse them.
+    """
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
+    cache = workdir / f"vectors-{len(texts)}-{digest}.npy"
+    if cache.is_file():
+        return np.load(cache, allow_pickle=False)
+    known = reusable_vectors(workdir.parent, embedder.model_id)
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    todo = [i for i, t in enumerate(texts) if t not in known]
+    for i, t in enumerate(texts):
+        if t in known:
+            vectors[i] = known[t]
+    started = time.perf_counter()
+    if todo:
+        vectors[todo] = embedder.embed([texts[i] for i in todo], batch_size=128)
+    print(f"embedded {len(todo)} prompts in {time.perf_counter() - started:.0f}s "
+          f"({len(texts) - len(todo)} reused from other benchmark indexes)", file=sys.stderr)
+    workdir.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npy")
+    np.save(tmp, vectors, allow_pickle=False)
+    tmp.replace(cache)
+    return vectors
+
+
+def targeted_distractors(prompts: list[str], targets: list[int], per_target: int, seed: int) -> list[str]:
+    """`per_target` near-duplicates (built like `distractors`) of each target prompt.
+
+    --distractors 100000 gives each of the 8,770 real prompts ~11 near-duplicates; building them
+    for the queries' source prompts only keeps that density where it matters at a tenth of the
+    embedding time (the rest of the corpus has none, so this is a proxy, not the 108k run).
+    """
+    rng = random.Random(seed)
+    words = [w for p in prompts for w in p.split() if w.isalpha() and len(w) > 3]
+    out = []
+    for target in targets:
+        for _ in range(per_target):
+            parts = [p.strip() for p in prompts[target].split(",") if p.strip()]
+            head, tail = parts[0].split(), parts[1:]
+            if head:
+                head[rng.randrange(len(head))] = rng.choice(words)
+            rng.shuffle(tail)
+            out.append(", ".join([" ".join(head), *tail]))
+    return out
+
+
 def build_index(path: Path, texts: list[str]):
     from index.embedder import load_embedder
     from index.records import PromptRecord
@@ -74,9 +152,7 @@ def build_index(path: Path, texts: list[str]):
         if len(index) == len(texts):
             return index
     embedder = load_embedder()
-    started = time.perf_counter()
-    vectors = embedder.embed(texts, batch_size=128)
-    print(f"embedded {len(texts)} prompts in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    vectors = cached_vectors(path.parent, texts, embedder)
     writer = IndexWriter(path, model_id=embedder.model_id, dimension=embedder.dimension)
     for start in range(0, len(texts), 5000):
         chunk = texts[start : start + 5000]
@@ -85,127 +161,109 @@ def build_index(path: Path, texts: list[str]):
     return PromptIndex.load(path)
 
 
-def typo(word: str, rng: random.Random) -> str:
-    i = rng.randrange(1, len(word) - 1)
-    kind = rng.choice(["swap", "drop", "double", "replace"])
-    if kind == "swap":
-        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
-    if kind == "drop":
-        return word[:i] + word[i + 1 :]
-    if kind == "double":
-        return word[:i] + word[i] + word[i:]
-    return word[:i] + rng.choice("aeiourstn") + word[i + 1 :]
+class TfidfBaseline:
+    """Plain TF-IDF over word 1-2-grams (scikit-learn's defaults otherwise), cosine: a baseline, not a mode."""
+
+    def __init__(self, texts: list[str]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.vectorizer = TfidfVectorizer(ngram_range=(1, 2))
+        self.matrix = self.vectorizer.fit_transform(texts)
+
+    def search(self, text: str, k: int = 10, mode: str = "") -> list[SimpleNamespace]:
+        import numpy as np
+
+        scores = (self.matrix @ self.vectorizer.transform([text]).T).toarray().ravel()
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [SimpleNamespace(id=int(i)) for i in top if scores[i] > 0]
 
 
-def typed(idea: str, rng: random.Random) -> str:
-    words = idea.lower().split()
-    swappable = [i for i, w in enumerate(words) if w in SYNONYMS]
-    if swappable:
-        i = rng.choice(swappable)
-        words[i] = SYNONYMS[words[i]]
-    long_words = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
-    if long_words:
-        i = rng.choice(long_words)
-        words[i] = typo(words[i], rng)
-    return " ".join(words)
+def sweep() -> dict[str, tuple[str, HybridParams]]:
+    """The hybrid settings `--tune` compares (on the --seed queries only)."""
+    configs = {}
+    for dw in (0.3, 0.5, 0.7):
+        for phrase in (0.0, 0.5, 1.0):
+            name = f"hybrid dw={dw} phrase={phrase}"
+            configs[name] = ("hybrid", HybridParams(dense_weight=dw, keyword_weight=1 - dw, phrase_weight=phrase))
+        configs[f"hybrid dw={dw} phrase=0.5 divide-by-best"] = (
+            "hybrid", HybridParams(dense_weight=dw, keyword_weight=1 - dw, normalise="best"))
+    configs["hybrid before issue 11 (divide-by-best, no phrase)"] = (
+        "hybrid", HybridParams(dense_weight=0.5, keyword_weight=0.5, normalise="best", phrase_weight=0.0))
+    return configs
 
 
-class CachedIndex:
-    """The real index with query-side results memoised, so a weight sweep re-uses each search."""
-
-    def __init__(self, index) -> None:
-        self._index, self._memo = index, {}
-
-    def __getattr__(self, name):
-        return getattr(self._index, name)
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def prime(self, texts: list[str]) -> None:
-        """Embed all query texts in one batch (far faster than one by one on a busy CPU)."""
-        texts = list(dict.fromkeys(texts))
-        for text, vector in zip(texts, self._index.embedder.embed(texts, batch_size=256)):
-            self._memo[("e", text)] = vector
-
-    def _cached(self, key, fn):
-        if key not in self._memo:
-            self._memo[key] = fn()
-        return self._memo[key]
-
-    def embed_query(self, text):
-        return self._cached(("e", text), lambda: self._index.embed_query(text))
-
-    def search_vector(self, vector, k, filters=None):
-        return self._cached(("d", vector.tobytes(), k), lambda: self._index.search_vector(vector, k, filters))
-
-    def keyword_search(self, text, k, filters=None):
-        return self._cached(("k", text, k), lambda: self._index.keyword_search(text, k, filters))
-
-
-def evaluate(retriever: Retriever, queries: list[tuple[str, int]], mode: str) -> dict[str, float]:
-    r1 = r10 = mrr = 0.0
-    for text, target in queries:
-        ids = [r.id for r in retriever.search(text, k=10, mode=mode)]
-        if target in ids:
-            rank = ids.index(target) + 1
-            r1 += rank == 1
-            r10 += 1
-            mrr += 1.0 / rank
-    n = len(queries)
-    return {"recall@1": r1 / n, "recall@10": r10 / n, "mrr": mrr / n}
-
-
-def make_queries(prompts: list[str], n: int, seed: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    rng = random.Random(seed)
-    subjects: dict[str, list[int]] = {}
-    for i, p in enumerate(prompts):
-        subjects.setdefault(subject_of(p), []).append(i)
-    # Only subjects that name one prompt (otherwise "the source" is ambiguous) and say something.
-    eligible = [ids[0] for s, ids in subjects.items() if len(ids) == 1 and len(s.split()) >= 2]
-    chosen = rng.sample(eligible, min(n, len(eligible)))
-    subject_q = [(subject_of(prompts[i]), i) for i in chosen]
-    typed_q = [(typed(s, rng), i) for s, i in subject_q]
-    return subject_q, typed_q
+def table(title: str, index, configs, tfidf, subject_q, typed_q) -> None:
+    started = time.perf_counter()
+    index.prime([q for q, _ in subject_q + typed_q])
+    print(f"\n{title}: {len(subject_q)} subject ideas, {len(typed_q)} typed ideas "
+          f"(embedded in one batch in {time.perf_counter() - started:.0f}s; ms/query below excludes that)")
+    print("| mode | subject R@1 | subject R@10 | subject MRR | typed R@1 | typed R@10 | typed MRR | ms/query |")
+    print("|---|---|---|---|---|---|---|---|")
+    base = Retriever(index)
+    rows = {"TF-IDF 1-2-grams": (tfidf, "")} if tfidf is not None else {}
+    for name, (mode, params) in configs.items():
+        retriever = Retriever(index, params) if params else base
+        if params is not None and params.typo_tolerance:
+            retriever._vocabulary = base.vocabulary()  # share the one vocabulary build
+        rows[name] = (retriever, mode)
+    for name, (retriever, mode) in rows.items():
+        started = time.perf_counter()
+        s = evaluate(retriever, subject_q, mode)
+        t = evaluate(retriever, typed_q, mode)
+        ms = 1000 * (time.perf_counter() - started) / max(1, len(subject_q) + len(typed_q))
+        print(f"| {name} | {s['recall@1']:.3f} | {s['recall@10']:.3f} | {s['mrr']:.3f} | "
+              f"{t['recall@1']:.3f} | {t['recall@10']:.3f} | {t['mrr']:.3f} | {ms:.1f} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=20251123)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/promptrag-bench"))
+    parser.add_argument("--seed", type=int, default=20251123, help="seed of the queries (the tuning queries with --tune)")
+    parser.add_argument("--report-seed", type=int, default=None,
+                        help="also report on the queries of this seed (ideas the tuning never saw)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out" / "bench-retrieval")
+    parser.add_argument("--corpus-seed", type=int, default=20251123,
+                        help="seed of the distractors (the corpus); --seed picks the queries")
     parser.add_argument("--distractors", type=int, default=0)
+    parser.add_argument("--distractors-per-target", type=int, default=0,
+                        help="K near-duplicates of each query's source prompt (both seeds' queries)")
+    parser.add_argument("--tfidf", action="store_true", help="add the plain TF-IDF word 1-2-gram baseline")
+    parser.add_argument("--shuffle-ids", action="store_true",
+                        help="store the corpus in a seeded random order: otherwise the real prompts get the lowest "
+                             "ids and win every exact tie in modes that break ties by id (keyword, TF-IDF)")
     parser.add_argument("--tune", action="store_true")
     args = parser.parse_args()
 
+    import hashlib
+
     prompts = unique_prompts()
-    texts = prompts + distractors(prompts, args.distractors, args.seed)
-    index = CachedIndex(build_index(args.workdir / f"index-{len(texts)}", texts))
-    subject_q, typed_q = make_queries(prompts, args.n, args.seed)
-    started = time.perf_counter()
-    index.prime([q for q, _ in subject_q + typed_q])
-    print(f"index: {len(index)} prompts; queries: {len(subject_q)} subject ideas, {len(typed_q)} typed ideas "
-          f"(embedded in one batch in {time.perf_counter() - started:.0f}s; ms/query below excludes that)")
+    tune_q = make_queries(prompts, args.n, args.seed)
+    report_q = make_queries(prompts, args.n, args.report_seed) if args.report_seed is not None else None
+    targets = list(dict.fromkeys(i for qs in (tune_q, report_q or ([], [])) for _, i in qs[0]))
+    texts = prompts + distractors(prompts, args.distractors, args.corpus_seed)
+    texts += targeted_distractors(prompts, targets, args.distractors_per_target, args.corpus_seed)
+    if args.shuffle_ids:
+        order = list(range(len(texts)))
+        random.Random(args.corpus_seed).shuffle(order)
+        texts = [texts[i] for i in order]
+        position = {old: new for new, old in enumerate(order)}
+        ids = [position[i] for i in range(len(prompts))]
+        tune_q = make_queries(prompts, args.n, args.seed, ids=ids)
+        report_q = make_queries(prompts, args.n, args.report_seed, ids=ids) if report_q is not None else None
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
+    index = CachedIndex(build_index(args.workdir / f"index-{len(texts)}-{digest}", texts))
+    tfidf = TfidfBaseline(texts) if args.tfidf else None
+    print(f"index: {len(index)} prompts ({len(prompts)} real, {len(texts) - len(prompts)} near-duplicates)")
     configs = {"dense": ("dense", None), "keyword": ("keyword", None),
-               "plain RRF": ("hybrid", HybridParams(dense_weight=0, keyword_weight=0, rrf_weight=1, typo_tolerance=False)),
+               "plain RRF": ("hybrid", HybridParams(dense_weight=0, keyword_weight=0, rrf_weight=1,
+                                                    phrase_weight=0, typo_tolerance=False)),
                "hybrid": ("hybrid", None)}
     if args.tune:
-        for dw in (0.3, 0.4, 0.5, 0.6, 0.7):
-            for rw in (0.0, 0.5):
-                configs[f"hybrid dw={dw} rrf={rw}"] = ("hybrid", HybridParams(dense_weight=dw, keyword_weight=1 - dw, rrf_weight=rw))
-    print("| mode | subject R@1 | subject R@10 | subject MRR | typed R@1 | typed R@10 | typed MRR | ms/query |")
-    print("|---|---|---|---|---|---|---|---|")
-    base = Retriever(index)
-    for name, (mode, params) in configs.items():
-        retriever = Retriever(index, params) if params else base
-        if params is not None and params.typo_tolerance:
-            retriever._vocabulary = base.vocabulary()  # share the one vocabulary build
-        started = time.perf_counter()
-        s = evaluate(retriever, subject_q, mode)
-        t = evaluate(retriever, typed_q, mode)
-        ms = 1000 * (time.perf_counter() - started) / (2 * len(subject_q))
-        print(f"| {name} | {s['recall@1']:.3f} | {s['recall@10']:.3f} | {s['mrr']:.3f} | "
-              f"{t['recall@1']:.3f} | {t['recall@10']:.3f} | {t['mrr']:.3f} | {ms:.1f} |", flush=True)
+        table(f"tune (seed {args.seed})", index, configs | sweep(), tfidf, *tune_q)
+    else:
+        table(f"queries (seed {args.seed})", index, configs, tfidf, *tune_q)
+    if report_q is not None:
+        table(f"report (seed {args.report_seed}, not used for tuning)", index, configs, tfidf, *report_q)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Because Streamlit reads `.streamlit/config.toml` only from the working directory
 config file (next to `streamlit_app.py`) is passed as command-line flags; the port, address and
 headless mode given here win over it.
 
-`--index PATH` reaches the app as the environment variable PROMPTRAG_INDEX.
+`--index PATH` reaches the app as the environment variable PROMPTRAG_INDEX, `--store URI` (a
+Milvus collection) as PROMPTRAG_STORE.
 Deliberately not here: anything the app draws (streamlit_app.py, pages/, app/).
 """
 
@@ -76,6 +77,9 @@ def app(
         "built from the starter set on first run)."),
     host: str = typer.Option("127.0.0.1", "--host",
                              help="Address to listen on; 0.0.0.0 exposes the app to your network."),
+    store: str | None = typer.Option(
+        None, "--store", help="Instead of --index: an index directory, milvus://HOST:PORT/COLLECTION "
+        "or milvus-lite://PATH/FILE.db/COLLECTION."),
 ) -> None:
     """Open the promptrag app in your browser (explore prompts, refine ideas, make images)."""
     if not importable("streamlit"):
@@ -83,8 +87,13 @@ def app(
     app_file = find_app_file()
     command = streamlit_command(app_file, port=port, host=host)
     env = dict(os.environ)
-    if index is not None:
-        env["PROMPTRAG_INDEX"] = str(index.expanduser().resolve())
+    from cli.common import store_location
+
+    target = store_location(index, store)
+    if isinstance(target, str):  # a Milvus URI: the app opens it through index.prompt_store.open_store
+        env["PROMPTRAG_STORE"] = target
+    elif index is not None or store is not None:
+        env["PROMPTRAG_INDEX"] = str(target.expanduser().resolve())
     shown = "localhost" if host == "0.0.0.0" else host
     print(f"promptrag: starting the app at http://{shown}:{port} (Ctrl+C stops it)",
           file=sys.stderr, flush=True)

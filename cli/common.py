@@ -23,11 +23,27 @@ JSON_HELP = "Print machine-readable JSON instead of a table."
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
 IndexOption = typer.Option(None, "--index", help=INDEX_HELP)
+STORE_HELP = (
+    "Where the prompts live instead of --index: an index directory, milvus://HOST:PORT/COLLECTION "
+    "(a Milvus server) or milvus-lite://PATH/FILE.db/COLLECTION (a local Milvus Lite file)."
+)
+StoreOption = typer.Option(None, "--store", help=STORE_HELP)
 JsonOption = typer.Option(False, "--json", help=JSON_HELP)
 
 
 def index_path(path: Path | None) -> Path:
     return path if path is not None else get_settings().default_index
+
+
+def store_location(index: Path | None, store: str | None) -> Path | str:
+    """--index / --store -> what index.prompt_store.open_store opens (a directory or a Milvus URI)."""
+    if index is not None and store is not None:
+        raise InputError("give --index or --store, not both (--store takes a directory too)")
+    if store is None:
+        return index_path(index)
+    if store.strip().lower().startswith(("milvus://", "milvus-lite://")):
+        return store.strip()
+    return Path(store).expanduser()
 
 
 def validated(model: type[M], **values: Any) -> M:

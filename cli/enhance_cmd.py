@@ -9,8 +9,9 @@ the human-readable text).
 `release()` into the image backend's `before_load` hook (a local LLM leaves VRAM to diffusers).
 
 `--enhancer chain` (the default) is `Settings.enhancer_chain` ending in "rules"; a
-comma-separated list ("local,rules") is a chain of those; a single name uses that enhancer
-alone, so its failure is an error rather than a silent fallback.
+comma-separated list ("local,rules") is a chain of those; a single name (or NAME:MODEL, e.g.
+"langchain:openai:gpt-4.1-mini") uses that enhancer alone, so its failure is an error rather
+than a silent fallback. Specs are parsed by `enhancers.registry.parse_enhancer_spec`.
 Deliberately not here: retrieval, fusion or generation logic (rag/, enhancers/, generate/).
 """
 
@@ -23,22 +24,22 @@ import typer
 from cli.common import (
     IndexOption,
     JsonOption,
-    index_path,
+    StoreOption,
     parse_picks,
     parse_size,
     print_json,
+    store_location,
     validated,
 )
 from core.errors import InputError
 from core.progress import TqdmProgress
-from enhancers.base import EnhanceRequest, EnhanceResult
-from enhancers.registry import enhancer_names
+from enhancers.base import MODEL_FAMILIES, STYLES, EnhanceRequest, EnhanceResult
+from enhancers.registry import ENHANCER_SPEC_HELP, enhancer_names
 
 _FIELDS = EnhanceRequest.model_fields
-ENHANCER_HELP = (
-    f"Who writes the prompt: {' | '.join(enhancer_names())} | chain (the configured fallback chain, "
-    "always ending in rules) | a comma list such as 'local,rules'."
-)
+ENHANCER_HELP = f"{ENHANCER_SPEC_HELP} Enhancers: {', '.join(enhancer_names())}."
+STYLE_HELP = (f"{_FIELDS['style'].description} One of: {', '.join(repr(s) if ' ' in s else s for s in STYLES)}, "
+              "or one of your styles (`promptrag styles list`).")
 
 
 def build_request(
@@ -79,6 +80,7 @@ def format_result(result: EnhanceResult) -> str:
     lines.append(f"tokens:    {result.token_count} / {result.token_budget} CLIP tokens ({verdict})")
     if result.rationale:
         lines.append(f"why:       {result.rationale}")
+    lines += [f"note:      {notice}" for notice in getattr(result, "notices", [])]
     if len(result.candidates) > 1:
         lines.append("candidates:")
         lines += [f"  {i}. {c.prompt}" for i, c in enumerate(result.candidates, 1)]
@@ -91,8 +93,7 @@ def enhance(
     style: str = typer.Option(
         "auto",
         "--style",
-        help=_FIELDS["style"].description + " One of: auto, "
-        "photography, artistic, realistic, cinematic, 'coloring book'.",
+        help=STYLE_HELP,
     ),
     creativity: float = typer.Option(0.7, "--creativity", "-c", help=_FIELDS["creativity"].description),
     n_candidates: int = typer.Option(1, "-n", "--candidates", help=_FIELDS["n_candidates"].description),
@@ -100,7 +101,8 @@ def enhance(
         [], "--example", help="An example prompt to draw style from (repeatable)."
     ),
     family: str = typer.Option(
-        "sdxl", "--family", help=_FIELDS["model_family"].description + " sd1|sdxl|other."
+        "auto", "--family", help=_FIELDS["model_family"].description + f" One of: auto, {'|'.join(MODEL_FAMILIES)}; "
+        "auto follows --image-backend/--image-model with --generate (e.g. sd3 for Bedrock SD3.5), else sdxl."
     ),
     previous: str | None = typer.Option(None, "--previous", help=_FIELDS["previous_prompt"].description),
     feedback: str | None = typer.Option(None, "--feedback", help=_FIELDS["feedback"].description),
@@ -110,6 +112,7 @@ def enhance(
     pick: str | None = typer.Option(None, "--pick", help="With --rag: 1-based ranks used as examples, e.g. 1,3."),
     mode: str = typer.Option("hybrid", "--mode", help="With --rag: retrieval mode dense|keyword|hybrid."),
     index: Path | None = IndexOption,
+    store: str | None = StoreOption,
     generate: bool = typer.Option(False, "--generate", help="Also make images from the prompt (see promptrag generate)."),
     image_backend: str = typer.Option("diffusers", "--image-backend", help="With --generate: diffusers or bedrock."),
     image_model: str | None = typer.Option(None, "--image-model", help="With --generate: model id or local path."),
@@ -124,11 +127,15 @@ def enhance(
     """Turn IDEA into an optimized text-to-image prompt and negative prompt."""
     if use_settings is not None and not (rag and generate):
         raise InputError("--use-settings needs --rag and --generate (it reuses a retrieved example's settings)")
+    family = _family(family, image_backend if generate else None, image_model)
+    from enhancers.user_styles import resolve_style, styled
+
+    style, user_style = resolve_style(style)  # a user style: the enhancer picks, the template wraps
     if rag:  # retrieval + fusion through rag's PromptAssistant (its result includes the examples)
         from cli.refine_cmd import format_assistant_result
         from rag.assistant import PromptAssistant
 
-        assistant = PromptAssistant.load(index_path(index), enhancer)
+        assistant = PromptAssistant.load(store_location(index, store), enhancer)
         chosen = assistant.enhancer
         try:
             result = assistant.run(idea, k=k, picks=parse_picks(pick), mode=mode, style=style, creativity=creativity,
@@ -136,6 +143,7 @@ def enhance(
         finally:
             if not generate:
                 chosen.release()
+        result = styled(result, user_style)
         payload, text = result.to_dict(), format_assistant_result(result)
         image_options = example_settings(result.examples, use_settings) if use_settings else {}
     else:
@@ -157,8 +165,10 @@ def enhance(
         finally:
             if not generate:
                 chosen.release()
+        result = styled(result, user_style)
         payload, text, image_options = result.to_dict(), format_result(result), {}
     if generate:
+        from generate.output import make_recipe
         from generate.saving import generate_and_save
 
         width, height = parse_size(size)
@@ -167,15 +177,28 @@ def enhance(
 
         # VRAM hand-off: a local LLM is released only when a diffusion pipeline is about to load.
         with TqdmProgress(enabled=not json_output) as bars:
+            recipe = make_recipe(idea=idea, enhancer=result.enhancer, style=result.style,
+                                 example_ids=[e.id for e in getattr(result, "examples", [])])
             saved = generate_and_save(result.prompt, result.negative_prompt, image_options, image_backend,
-                                      image_model, out, before_load=chosen.release, on_progress=bars)
+                                      image_model, out, before_load=chosen.release, on_progress=bars,
+                                      recipe=recipe)
         chosen.release()
         payload["images"] = saved.to_dict()
         text += "\nimages:\n" + "\n".join(f"  {path}  seed={seed}" for path, seed in zip(saved.paths, saved.seeds))
+        text += "".join(f"\nnote:      {notice}" for notice in saved.parameters.get("notices", []))
     if json_output:
         print_json(payload)
     else:
         typer.echo(text)
+
+
+def _family(family: str, backend: str | None, model: str | None) -> str:
+    """--family as given, or (auto) the family of the image model the prompt is for."""
+    from enhancers.profiles import resolve_family
+
+    if family != "auto" and family not in MODEL_FAMILIES:
+        raise InputError(f"--family must be auto or one of {', '.join(MODEL_FAMILIES)}, got {family!r}")
+    return resolve_family(family, backend=backend, model=model)
 
 
 def example_settings(examples: list, number: int) -> dict:

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from cli.common import JsonOption, index_path, print_json, validated
+from cli.common import STORE_HELP, JsonOption, print_json, store_location, validated
 from core.progress import TqdmProgress
 
 
@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
     def ingest(
         source: Optional[str] = typer.Argument(None, help=_help("source"), show_default=False),
         index: Optional[Path] = typer.Option(None, "--index", help=_help("index")),
+        store: Optional[str] = typer.Option(None, "--store", help=STORE_HELP),
         embedding_model: Optional[str] = typer.Option(None, "--embedding-model", help=_help("embedding_model")),
         batch_size: int = typer.Option(64, "--batch-size", help=_help("batch_size")),
         index_type: str = typer.Option("auto", "--index-type", help=_help("index_type")),
@@ -37,24 +38,27 @@ def register(app: typer.Typer) -> None:
         max_prompt_nsfw: float = typer.Option(0.5, "--max-prompt-nsfw", help=_help("max_prompt_nsfw")),
         max_image_nsfw: float = typer.Option(0.5, "--max-image-nsfw", help=_help("max_image_nsfw")),
         max_prompt_chars: int = typer.Option(2000, "--max-prompt-chars", help=_help("max_prompt_chars")),
-        base_url: Optional[str] = typer.Option(None, "--base-url", help=_help("base_url")),
+        hub_endpoint: Optional[str] = typer.Option(None, "--hub-endpoint", help=_help("hub_endpoint")),
         large: bool = typer.Option(False, "--large", help="Download DiffusionDB Large (metadata-large.parquet, 14M rows)."),
         read_batch_rows: int = typer.Option(50_000, "--read-batch-rows", help=_help("read_batch_rows")),
         restart: bool = typer.Option(False, "--restart", help=_help("restart")),
+        fold: bool = typer.Option(True, "--fold/--no-fold", help=_help("fold")),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
         json_output: bool = JsonOption,
     ) -> None:
         """Read prompts, clean and de-duplicate them, embed them and publish the index (resumable)."""
         from ingest import IngestOptions, run_ingest
 
+        target = store_location(index, store)  # a directory, or a Milvus URI (ingest/milvus_ingest.py)
         values = dict(
-            source=source, index=index_path(index), embedding_model=embedding_model, batch_size=batch_size,
+            source=source, index=target if isinstance(target, Path) else None,
+            store=None if isinstance(target, Path) else target, embedding_model=embedding_model, batch_size=batch_size,
             index_type=index_type, limit=limit, sample=sample, seed=seed, max_prompt_nsfw=max_prompt_nsfw,
             max_image_nsfw=max_image_nsfw, max_prompt_chars=max_prompt_chars, read_batch_rows=read_batch_rows,
-            restart=restart,
+            restart=restart, fold=fold,
         )
-        if base_url is not None:
-            values["base_url"] = base_url
+        if hub_endpoint is not None:
+            values["hub_endpoint"] = hub_endpoint
         if large:
             values["diffusiondb_file"] = "metadata-large.parquet"
         with TqdmProgress(enabled=not quiet) as bars:  # tqdm bars drawn from run_ingest's progress events

@@ -22,6 +22,9 @@ COMMAND_MODULES = [
     "cli.generate_cmd",
     "cli.app_cmd",
     "cli.batch_cmd",
+    "cli.eval_cmd",
+    "cli.inspect_cmd",
+    "cli.styles_cmd",
 ]
 
 app = typer.Typer(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import IndexOption, JsonOption, index_path, parse_size, print_json, validated
+from cli.common import IndexOption, JsonOption, StoreOption, parse_size, print_json, store_location, validated
 from core.errors import InputError
 
 PROMPT_WIDTH = 70
@@ -27,7 +27,7 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def format_table(hits: list) -> str:
+def format_table(hits: list, variants: bool = False) -> str:
     header = (
         f"{'#':>3} {'score':>6} {'count':>5} {'steps':>5} {'cfg':>5} "
         f"{'sampler':<18} {'size':<9} {'seed':>10}  prompt"
@@ -42,6 +42,9 @@ def format_table(hits: list) -> str:
             f"{rank:>3} {hit.score:>6.3f} {hit.count:>5} {_cell(hit.steps):>5} {_cell(hit.cfg):>5} "
             f"{_cell(hit.sampler)[:18]:<18} {size:<9} {_cell(hit.seed):>10}  {prompt}"
         )
+        for variant in getattr(hit, "variants", ()) if variants else ():
+            text = " ".join(variant.text.split())
+            lines.append(f"{'':>19}{variant.count:>5}  also as: {text}")
     return "\n".join(lines)
 
 
@@ -50,6 +53,7 @@ def search(
     k: int = typer.Option(10, "-k", "--k", help="How many prompts to return."),
     json_output: bool = JsonOption,
     index: Path | None = IndexOption,
+    store: str | None = StoreOption,
     mode: str = typer.Option(
         "hybrid", "--mode", help="hybrid (meaning + words, fused), dense (meaning) or keyword (BM25 words)."
     ),
@@ -61,11 +65,19 @@ def search(
     max_nsfw: float | None = typer.Option(
         None, "--max-nsfw", help="Drop prompts whose prompt or image NSFW score is above X (0-1)."
     ),
+    variants: bool = typer.Option(
+        False, "--variants", help="Also list the other wordings folded into each prompt at ingest (with counts)."
+    ),
+    hide_blocked: bool = typer.Option(
+        False, "--hide-blocked", help="Leave out prompts that hold a word or artist of your blocklist "
+        "(PROMPTRAG_BLOCKLIST, default <home>/blocklist.txt).",
+    ),
 ) -> None:
     """Find the stored prompts closest in meaning to IDEA."""
     from dataclasses import replace
 
-    from index import PromptIndex, SearchFilters
+    from index import SearchFilters
+    from index.prompt_store import open_store
     from rag.retriever import Retriever
 
     if not 1 <= k <= 1000:
@@ -84,15 +96,34 @@ def search(
         max_prompt_nsfw=max_nsfw,
         max_image_nsfw=max_nsfw,
     )
-    with PromptIndex.load(index_path(index)) as prompt_index:
-        found = Retriever(prompt_index).search(idea, k=k, mode=mode, filters=filters)
+    blocklist = None
+    if hide_blocked:
+        from enhancers.blocklist import load_blocklist
+
+        blocklist = load_blocklist()  # a bad file fails now, before the index loads
+    with open_store(store_location(index, store)) as prompt_index:
+        # Hiding blocked prompts: ask for more so that k are left (a blocked artist may be common).
+        wanted = min(1000, 4 * k) if blocklist else k
+        found = Retriever(prompt_index).search(idea, k=wanted, mode=mode, filters=filters)
         hits = [replace(r.hit, score=r.score) for r in found]
+    if blocklist:
+        shown, hidden = [], 0
+        for hit in hits:
+            if len(shown) == k:
+                break
+            if blocklist.blocks(hit.prompt):
+                hidden += 1
+            else:
+                shown.append(hit)
+        if hidden:
+            typer.echo(f"hid {hidden} prompts that hold a blocked word or artist (--hide-blocked)", err=True)
+        hits = shown
     if json_output:
         print_json({"results": [hit.to_dict() for hit in hits]})
     elif not hits:
         typer.echo("no matching prompts (try fewer filters)")
     else:
-        typer.echo(format_table(hits))
+        typer.echo(format_table(hits, variants=variants))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,37 +1,100 @@
-"""Settings: the one place that reads the environment.
+"""Settings: the one place that reads the environment, `.env` and Streamlit secrets.
 
-Values come, highest priority first, from: real environment variables, a `.env` file in the
-current directory, then the defaults below. Secrets (API keys) are resolved by
-`resolve_secret`, which also looks at Streamlit's `secrets.toml` when running inside the app.
+Every value comes, highest priority first, from: real environment variables, a `.env` file in the
+current directory, the top-level keys of Streamlit's `secrets.toml` (`~/.streamlit/secrets.toml`,
+overridden by the working directory's `.streamlit/secrets.toml`, as Streamlit itself layers them),
+then the defaults below. Knobs are named `PROMPTRAG_<FIELD>`; keys keep the names their own SDKs
+use (`ANTHROPIC_API_KEY`, `AWS_ACCESS_KEY_ID`, ...), so one `.env` serves both.
 
-Deliberately not here: AWS credentials and region. boto3 resolves those itself from the
-standard AWS configuration (env vars, ~/.aws, instance roles), and we let it.
+Keys are `SecretStr` fields: their value never shows in a repr, a log line or a page (only
+`get_secret_value()` at the call that needs it). `resolve_secret(name)` is the one function callers
+use to demand a key: it answers a SecretStr or raises MissingCredentialError naming the variable.
+
+Deliberately not here: the AWS region and profile, and the rest of boto3's credential chain
+(~/.aws files, SSO, instance roles): boto3 resolves those itself. Only AWS *keys* written in
+`.env` or secrets.toml are read here, so that they reach boto3 although it never reads those files.
+Streamlit is never imported (secrets.toml is TOML, read with tomllib).
 """
 
 from __future__ import annotations
 
-import os
+import tomllib
+from functools import lru_cache
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import platformdirs
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, create_model
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from core.errors import MissingCredentialError
+from core.errors import ConfigError, MissingCredentialError
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DOTENV_FILE = ".env"
+STREAMLIT_SECRETS = Path(".streamlit") / "secrets.toml"  # relative to the working directory
 
 
 def _default_home() -> Path:
     return Path(platformdirs.user_data_dir("promptrag", appauthor=False))
 
 
-class Settings(BaseSettings):
-    """Every knob promptrag reads from the environment (prefix PROMPTRAG_)."""
+def streamlit_secrets_files() -> tuple[Path, Path]:
+    """Where Streamlit keeps secrets: the user's global file, then the project's (which wins)."""
+    return Path.home() / STREAMLIT_SECRETS, STREAMLIT_SECRETS
+
+
+class StreamlitSecretsSource(EnvSettingsSource):
+    """The top-level keys of Streamlit's secrets.toml files, read as if they were environment
+    variables (same names, same parsing). Tables ([connections.x]) are Streamlit's business."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        values: dict[str, str] = {}
+        for path in streamlit_secrets_files():
+            if not path.is_file():
+                continue
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read {path}: {exc}; fix or remove the file") from None
+            for key, value in data.items():
+                if isinstance(value, (str, int, float, bool)) and value != "":
+                    values[key if self.case_sensitive else key.lower()] = str(value)
+        return values
+
+
+class _Sources(BaseSettings):
+    """Shared configuration: where values come from, in which order."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PROMPTRAG_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="PROMPTRAG_", env_file=DOTENV_FILE, env_ignore_empty=True, extra="ignore",
+        frozen=True, populate_by_name=True,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier wins: arguments, environment, .env, Streamlit secrets.
+        return init_settings, env_settings, dotenv_settings, StreamlitSecretsSource(settings_cls)
+
+
+def _key(name: str, what: str) -> Any:
+    return Field(None, validation_alias=name, description=f"{what} ({name}); never shown or logged.")
+
+
+class Settings(_Sources):
+    """Every knob promptrag reads (prefix PROMPTRAG_), and the keys (their SDKs' own names)."""
 
     home: Path = Field(
         default_factory=_default_home,
@@ -40,6 +103,11 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL,
         description="sentence-transformers model id or local path used to embed prompts.",
+    )
+    onnx_export: bool = Field(
+        True,
+        description="Write an ONNX export of the embedding model into each index at ingest, so searches "
+        "embed queries with onnxruntime instead of loading torch (PROMPTRAG_ONNX_EXPORT=0 skips it).",
     )
     enhancer_chain: list[str] = Field(
         default_factory=lambda: ["anthropic", "rules"],
@@ -70,8 +138,42 @@ class Settings(BaseSettings):
     index: Path | None = Field(
         None, description="Index directory used instead of the home's default index (PROMPTRAG_INDEX)."
     )
+    store: str | None = Field(
+        None,
+        pattern=r"^milvus(-lite)?://",
+        description="A Milvus store the app opens instead of an index directory (PROMPTRAG_STORE): "
+        "milvus://HOST:PORT/COLLECTION or milvus-lite://PATH/FILE.db/COLLECTION.",
+    )
+    blocklist: Path | None = Field(
+        None, description="Blocklist file of words and artist names removed from every prompt "
+        "(PROMPTRAG_BLOCKLIST; default <home>/blocklist.txt; one entry a line, re:PATTERN for a regex).",
+    )
     request_timeout_s: float = Field(60.0, gt=0, description="Timeout for one remote call.")
     max_retries: int = Field(3, ge=0, le=10, description="Retries on 429 / 5xx / timeouts.")
+
+    # Hugging Face Hub downloads (DiffusionDB). huggingface_hub reads HF_ENDPOINT and
+    # HF_HUB_OFFLINE once, at its import; reading them here, per call, lets a process (the app,
+    # a test) change them later, and lets `.env` / secrets.toml set them too.
+    hub_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("PROMPTRAG_HUB_ENDPOINT", "HF_ENDPOINT"),
+        description="Hugging Face Hub endpoint or mirror for downloads (HF_ENDPOINT; default "
+        "https://huggingface.co).",
+    )
+    hub_offline: bool = Field(
+        False,
+        validation_alias=AliasChoices("PROMPTRAG_HUB_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"),
+        description="Never download from the Hub; use only what is already cached (HF_HUB_OFFLINE=1).",
+    )
+    hub_cache: Path | None = Field(
+        None, description="Hugging Face cache directory for downloads (default: huggingface_hub's own, "
+        "HF_HUB_CACHE or ~/.cache/huggingface/hub).",
+    )
+
+    # Keys. AWS keys are optional: boto3's own chain (profiles, SSO, roles) works without them.
+    anthropic_api_key: SecretStr | None = _key("ANTHROPIC_API_KEY", "Anthropic API key")
+    aws_access_key_id: SecretStr | None = _key("AWS_ACCESS_KEY_ID", "AWS access key id")
+    aws_secret_access_key: SecretStr | None = _key("AWS_SECRET_ACCESS_KEY", "AWS secret access key")
+    aws_session_token: SecretStr | None = _key("AWS_SESSION_TOKEN", "AWS session token (temporary keys)")
 
     @property
     def indexes_dir(self) -> Path:
@@ -88,6 +190,11 @@ class Settings(BaseSettings):
         return self.home / "templates"
 
     @property
+    def blocklist_file(self) -> Path:
+        """PROMPTRAG_BLOCKLIST when set, else `<home>/blocklist.txt`."""
+        return self.blocklist.expanduser() if self.blocklist else self.home / "blocklist.txt"
+
+    @property
     def history_db(self) -> Path:
         return self.home / "history.sqlite"
 
@@ -98,8 +205,30 @@ class Settings(BaseSettings):
 
     @property
     def cache_dir(self) -> Path:
-        """Downloads (e.g. DiffusionDB metadata) are cached here."""
+        """Downloads from arbitrary URLs (and uploads) are cached here."""
         return self.home / "cache"
+
+    def aws_keys(self) -> dict[str, str]:
+        """boto3 keyword arguments for keys set here (empty when boto3 should use its own chain).
+
+        Keys come as a pair (id + secret, plus the session token of temporary keys); a lone id or
+        secret is an error naming the missing variable, not a silent fall-back to another identity.
+        """
+        key_id, secret = self.aws_access_key_id, self.aws_secret_access_key
+        if key_id is None and secret is None:
+            return {}
+        if key_id is None or secret is None:
+            missing = "AWS_ACCESS_KEY_ID" if key_id is None else "AWS_SECRET_ACCESS_KEY"
+            raise MissingCredentialError(
+                f"{missing} is not set but its partner is: set both AWS_ACCESS_KEY_ID and "
+                f"AWS_SECRET_ACCESS_KEY (environment, .env or .streamlit/secrets.toml), or neither to use "
+                f"an AWS profile"
+            )
+        keys = {"aws_access_key_id": key_id.get_secret_value(),
+                "aws_secret_access_key": secret.get_secret_value()}
+        if self.aws_session_token is not None:
+            keys["aws_session_token"] = self.aws_session_token.get_secret_value()
+        return keys
 
 
 def get_settings() -> Settings:
@@ -107,47 +236,39 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def _streamlit_secret(name: str) -> str | None:
-    # Only consult Streamlit when it is already imported (i.e. we run inside the app):
-    # importing it here would slow every CLI call and st.secrets raises without a file.
-    import sys
-
-    if "streamlit" not in sys.modules:
-        return None
-    try:
-        import streamlit as st
-
-        value = st.secrets.get(name)
-    except (FileNotFoundError, KeyError, AttributeError):
-        return None
-    except Exception as exc:  # streamlit raises its own StreamlitSecretNotFoundError
-        if type(exc).__name__ == "StreamlitSecretNotFoundError":
-            return None
-        raise
-    return str(value) if value else None
+# Secret name (the variable a user sets) -> Settings field.
+SECRET_FIELDS: dict[str, str] = {
+    str(info.validation_alias): name
+    for name, info in Settings.model_fields.items()
+    if info.annotation == (SecretStr | None)
+}
 
 
-def _dotenv_value(name: str) -> str | None:
-    path = Path(".env")
-    if not path.is_file():
-        return None
-    from dotenv import dotenv_values
+@lru_cache(maxsize=None)
+def _one_secret_model(name: str) -> type[_Sources]:
+    # An add-on's own key (not a Settings field) is read from the very same sources.
+    return create_model(f"Secret_{name}", __base__=_Sources,
+                        value=(SecretStr | None, Field(None, validation_alias=name)))
 
-    value = dotenv_values(path).get(name)
-    return value or None
+
+def _secret_value(name: str) -> SecretStr | None:
+    field = SECRET_FIELDS.get(name)
+    if field is not None:
+        return getattr(get_settings(), field)
+    return _one_secret_model(name)().value
 
 
 def resolve_secret(name: str, *, purpose: str = "") -> SecretStr:
-    """Find secret `name` in the environment, `.env`, or Streamlit secrets.
+    """Secret `name` from the environment, `.env`, or Streamlit secrets (in that order).
 
-    Raises MissingCredentialError naming the exact variable to set. The value is wrapped in
+    Raises MissingCredentialError naming the exact variable to set. The value stays wrapped in
     SecretStr so an accidental log or repr never shows it.
     """
-    value = os.environ.get(name) or _dotenv_value(name) or _streamlit_secret(name)
-    if not value:
+    value = _secret_value(name)
+    if value is None or not value.get_secret_value():
         why = f" to use {purpose}" if purpose else ""
         raise MissingCredentialError(
             f"{name} is not set{why}: export {name}=... or put it in .env "
             f"or .streamlit/secrets.toml."
         )
-    return SecretStr(value)
+    return value

@@ -7,8 +7,9 @@ build one `BackendStatus` per registered backend from the small probes below:
 * `secret_is_set(name)`           — `core.settings.resolve_secret` finds it (env, .env, Streamlit
                                     secrets); only a yes/no ever leaves this module;
 * `model_location(model, file)`   — a local file/directory, or already in the Hugging Face cache;
-* `aws_status()`                  — AWS credentials and region from environment variables and the
-                                    AWS config / credentials files.
+* `aws_status()`                  — AWS keys from the settings (environment, .env, secrets.toml),
+                                    else the profile / role variables and the AWS config / credentials
+                                    files; and a region.
 
 Deliberately not here: loading a model, importing an SDK, calling any network endpoint (boto3's
 credential chain would ask the EC2 metadata endpoint and can hang for seconds, so AWS files are
@@ -120,9 +121,12 @@ def aws_status() -> tuple[bool, str]:
     credentials = _section(_read_ini("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"), name)
     config = _section(_read_ini("AWS_CONFIG_FILE", "~/.aws/config"), f"profile {name}", name)
 
+    from core.settings import get_settings
+
+    settings = get_settings()  # keys may sit in .env or secrets.toml, which boto3 never reads
     source = None
-    if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
-        source = "AWS_ACCESS_KEY_ID in the environment"
+    if settings.aws_access_key_id is not None and settings.aws_secret_access_key is not None:
+        source = "AWS_ACCESS_KEY_ID (environment, .env or secrets.toml)"
     elif os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE") and os.environ.get("AWS_ROLE_ARN"):
         source = "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)"
     elif os.environ.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or os.environ.get(

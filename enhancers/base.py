@@ -15,20 +15,28 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
     from enhancers.events import StreamEvent
 
+# The one list of styles: everything else (the CLI help, the app, campaign briefs, the LLM output
+# schema, the style tables of styles.py and prompting.py) reads it from here.
 Style = Literal["auto", "photography", "artistic", "realistic", "cinematic", "coloring book"]
-STYLES: tuple[str, ...] = ("auto", "photography", "artistic", "realistic", "cinematic", "coloring book")
-ModelFamily = Literal["sd1", "sdxl", "other"]
+STYLES: tuple[str, ...] = get_args(Style)
+CONCRETE_STYLES: tuple[str, ...] = tuple(style for style in STYLES if style != "auto")  # what "auto" resolves to
+# Image-model families, each with a prompt profile (enhancers/profiles.py): the form a prompt
+# takes (tags, a sentence plus tags, prose), its budget, weight syntax and negative prompts.
+# "other" is kept from older versions: a model with a T5 encoder, written for like "sd3".
+ModelFamily = Literal["sd1", "sdxl", "sd3", "flux", "turbo", "other"]
+MODEL_FAMILIES: tuple[str, ...] = get_args(ModelFamily)
 
-# CLIP text encoders (SD 1.x, SDXL) see 77 tokens including the start and end tokens.
-# "other" (SD3 / Flux with a T5 encoder) reads far more; 256 keeps prompts sensible there.
-TOKEN_BUDGET: dict[str, int] = {"sd1": 77, "sdxl": 77, "other": 256}
+# CLIP text encoders (SD 1.x, SDXL, the turbo / LCM distillations of both) see 77 tokens
+# including the start and end tokens. T5 encoders read far more: SD3 / SD3.5 / Stable Image
+# take 256 T5 tokens, Flux 512 (counted here with the CLIP BPE, a close stand-in for English).
+TOKEN_BUDGET: dict[str, int] = {"sd1": 77, "sdxl": 77, "sd3": 256, "flux": 512, "turbo": 77, "other": 256}
 
 MAX_IDEA_CHARS = 20_000
 MAX_EXAMPLE_CHARS = 20_000
@@ -67,7 +75,9 @@ class EnhanceRequest(BaseModel):
     )
     n_candidates: int = Field(1, ge=1, le=8, description="How many candidate prompts to produce.")
     model_family: ModelFamily = Field(
-        "sdxl", description="Target image model family; sets the token budget (sd1/sdxl: 77 CLIP tokens)."
+        "sdxl",
+        description="Target image model family; sets the prompt's form and token budget (sd1: tags, 77 CLIP "
+        "tokens; sdxl: a sentence plus a few tags; sd3/flux: prose, 256/512 T5 tokens; turbo: no negative prompt).",
     )
     previous_prompt: str | None = Field(None, description="For a refinement round: the prompt being revised.")
     feedback: str | None = Field(None, description="For a refinement round: what the user wants changed.")
@@ -113,6 +123,8 @@ class EnhanceResult:
     rationale: str = ""
     fallback_reasons: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    # What the target model's profile changed or cannot honour (weights stripped, negative ignored).
+    notices: list[str] = field(default_factory=list)
 
     @property
     def used_fallback(self) -> bool:
@@ -168,12 +180,27 @@ class Enhancer(ABC):
         rationale: str = "",
         timings: dict[str, float] | None = None,
     ) -> EnhanceResult:
-        """Build the result from candidates (best first): counts tokens, records the time taken."""
+        """Build the result from candidates (best first): counts tokens, records the time taken.
+
+        Candidates are first conformed to the request's model family (`profiles.conform`): weight
+        syntax the family's models do not parse is stripped, and a negative prompt the family
+        ignores is emptied; each change is reported in the result's `notices`. Then the user's
+        blocklist (`blocklist.apply_blocklist`) removes blocked words and artist names from every
+        candidate's prompt (the idea's own words are kept); what it removed is said in `notices`
+        and in the rationale. Every enhancer builds its result here, so none can bypass it.
+        """
+        from enhancers.blocklist import apply_blocklist
+        from enhancers.profiles import conform
         from enhancers.tokens import count_clip_tokens
 
         if not candidates:
             raise ValueError("make_result needs at least one candidate")
+        candidates, notices = conform(candidates, request.model_family)
+        candidates, blocked = apply_blocklist(candidates, request.idea)
+        notices = [*notices, *blocked]
         best = candidates[0]
+        if blocked:
+            rationale = " ".join(filter(None, [rationale or best.rationale, f"({'; '.join(blocked)})"]))
         all_timings = dict(timings or {})
         all_timings["total_s"] = time.perf_counter() - started
         return EnhanceResult(
@@ -186,4 +213,5 @@ class Enhancer(ABC):
             token_budget=request.token_budget,
             rationale=rationale or best.rationale,
             timings=all_timings,
+            notices=notices,
         )

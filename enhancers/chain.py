@@ -138,22 +138,20 @@ def build_chain(names: Sequence[str] | None = None, **options_by_name: Mapping[s
     PromptragError is recorded as unavailable and skipped.
     """
     from core.settings import get_settings
-    from enhancers.registry import enhancer_names, get_enhancer
+    from enhancers.registry import get_enhancer, parse_enhancer_spec, split_member
 
     chosen = list(names) if names is not None else list(get_settings().enhancer_chain)
-    known = enhancer_names()
-    for name in chosen:
-        if name == CHAIN_NAME:
-            raise ConfigError(
-                "enhancer chain may not contain 'chain' itself; list enhancer names such as "
-                f"{', '.join(known)}"
-            )
-        if name not in known:
-            raise ConfigError(
-                f"unknown enhancer {name!r} in the enhancer chain {chosen}; "
-                f"known enhancers: {', '.join(known)}"
-            )
-    stray = sorted(set(options_by_name) - set(chosen))
+    if CHAIN_NAME in (split_member(name)[0] for name in chosen):
+        raise ConfigError(
+            f"enhancer chain {chosen} may not contain 'chain' itself; list enhancer names such as rules, "
+            "anthropic, langchain:PROVIDER:MODEL"
+        )
+    try:
+        parse_enhancer_spec(",".join(chosen))  # unknown names, "name:" without a model
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (in the enhancer chain {chosen})") from None
+    # Options are keyed by the member as written ("langchain:openai:gpt-4.1-mini") or by its name.
+    stray = sorted(set(options_by_name) - set(chosen) - {split_member(name)[0] for name in chosen})
     if stray:
         raise ConfigError(
             f"options given for {', '.join(stray)} but the chain is {chosen}; "
@@ -162,31 +160,32 @@ def build_chain(names: Sequence[str] | None = None, **options_by_name: Mapping[s
     members: list[Enhancer] = []
     unavailable: dict[str, str] = {}
     for name in dict.fromkeys(chosen):  # a repeated name would only fail twice
+        options = options_by_name.get(name, options_by_name.get(split_member(name)[0], {}))
         try:
-            members.append(get_enhancer(name, **dict(options_by_name.get(name, {}))))
+            members.append(get_enhancer(name, **dict(options)))
         except PromptragError as exc:
             unavailable[name] = one_line(exc)
     return FallbackChain(members, unavailable=unavailable)
 
 
 def build_enhancer(spec: str = CHAIN_NAME, *, grounded: bool = False) -> Enhancer:
-    """The enhancer a user named: "chain", a comma list ("local,rules") or one registry name.
+    """The enhancer a user named (parsed by `registry.parse_enhancer_spec`): "chain", a comma
+    list ("local,rules"), or one member ("anthropic", "langchain:openai:gpt-4.1-mini").
 
     "chain" is the configured `Settings.enhancer_chain` (always ending in rules); with
     `grounded=True` it also gets "grounded" just before "rules" — with retrieved examples the
-    grounded fusion beats the fixed rules. A single name is that enhancer alone, so its failure
-    is an error rather than a silent fallback.
+    grounded fusion beats the fixed rules. A single member is that enhancer alone, so its
+    failure is an error rather than a silent fallback.
     """
     from core.settings import get_settings
-    from enhancers.registry import get_enhancer
+    from enhancers.registry import get_enhancer, parse_enhancer_spec
 
-    spec = spec.strip()
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    if spec == CHAIN_NAME:
+    names = parse_enhancer_spec(spec)
+    if names == [CHAIN_NAME]:
         names = [n for n in get_settings().enhancer_chain if n != FALLBACK_NAME]
         if grounded and GROUNDED_NAME not in names:
             names.append(GROUNDED_NAME)
         return build_chain([*names, FALLBACK_NAME])
     if len(names) > 1:
         return build_chain(names)
-    return get_enhancer(spec)
+    return get_enhancer(names[0])

@@ -1,9 +1,8 @@
 """Claude through the Anthropic Messages API (the `anthropic` SDK), registered as "anthropic".
 
-`build_request(request)` is a pure function of the request (model, max_tokens, the rendered
-system/user templates); `enhance` sends it, and `parse_llm_output` validates the answer.
-`stream` sends the same request with SSE and yields the prompt text as it arrives
-(`prompt_stream.PromptTextStream` hides the JSON around it), then the parsed result.
+The transport of a `ChatEnhancer` (claude_base.py): `build_request(request)` is a pure function
+of the request (model, max_tokens, the rendered system/user templates); `send` calls
+`messages.create`, `send_stream` the SSE stream; the base parses and validates the answer.
 Creativity reaches Claude through the system prompt only: API version 2026-10-21 (sent by
 anthropic SDK >= 2) and Claude models after Opus 4.6 reject `temperature` / `top_p` with a 400,
 and SDK >= 1 no longer accepts them as arguments; sending none works with every SDK and model.
@@ -23,35 +22,24 @@ works with every Claude model), and prompt caching.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from core.errors import BackendError, MissingCredentialError
 from core.settings import get_settings, resolve_secret
-from enhancers.base import Enhancer, EnhanceRequest, EnhanceResult
-from enhancers.events import Finished, StreamEvent, TextDelta
-from enhancers.llm_output import parse_with_stop_reason, result_style
-from enhancers.prompt_stream import PromptTextStream
+from enhancers.base import EnhanceRequest
+from enhancers.claude_base import MAX_OUTPUT_TOKENS, TOKENS_PER_CANDIDATE, Answer, ChatEnhancer, max_tokens_for
 from enhancers.prompting import build_messages
 
 KEY_NAME = "ANTHROPIC_API_KEY"
-TOKENS_PER_CANDIDATE = 512
-MAX_OUTPUT_TOKENS = 4096
+__all__ = ["KEY_NAME", "MAX_OUTPUT_TOKENS", "TOKENS_PER_CANDIDATE", "AnthropicEnhancer", "max_tokens_for"]
 
 
-def max_tokens_for(n_candidates: int) -> int:
-    """Output budget: a prompt + negative prompt + rationale fit well within 512 tokens."""
-    return min(MAX_OUTPUT_TOKENS, TOKENS_PER_CANDIDATE * n_candidates)
-
-
-class AnthropicEnhancer(Enhancer):
+class AnthropicEnhancer(ChatEnhancer):
     """Claude (Anthropic API) fuses the idea and the example prompts into n candidates."""
 
     name = "anthropic"
-    supports_streaming = True
-    is_remote = True
 
     def __init__(
         self,
@@ -98,33 +86,22 @@ class AnthropicEnhancer(Enhancer):
             "messages": [{"role": "user", "content": user}],
         }
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
-        started = time.perf_counter()
-        with self._api_errors():
-            message = self.client.messages.create(**self.build_request(request))
+    def send(self, call: dict[str, Any]) -> Answer:
+        message = self.client.messages.create(**call)
         text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
-        return self._result(request, text, message.stop_reason, started)
+        return Answer(text, message.stop_reason)
 
-    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
-        """TextDeltas of the prompt as Claude writes it (not the raw JSON), then Finished(result)."""
-        started = time.perf_counter()
-        shown = PromptTextStream()
-        with self._api_errors(), self.client.messages.stream(**self.build_request(request)) as events:
+    def send_stream(self, call: dict[str, Any]) -> Iterator[str | Answer]:
+        with self.client.messages.stream(**call) as events:
+            parts: list[str] = []
             for chunk in events.text_stream:
-                if text := shown.feed(chunk):
-                    yield TextDelta(text)
+                parts.append(chunk)
+                yield chunk
             stop_reason = events.get_final_message().stop_reason
-        yield Finished(self._result(request, shown.raw, stop_reason, started))
-
-    def _result(self, request: EnhanceRequest, text: str, stop_reason: str | None, started: float) -> EnhanceResult:
-        api_s = time.perf_counter() - started
-        prompts = parse_with_stop_reason(text, request.n_candidates, stop_reason, self.model)
-        candidates = [prompt.to_candidate() for prompt in prompts]
-        style = result_style(request, prompts)
-        return self.make_result(request, candidates, style=style, started=started, timings={"api_s": api_s})
+        yield Answer("".join(parts), stop_reason)
 
     @contextmanager
-    def _api_errors(self) -> Iterator[None]:
+    def errors(self) -> Iterator[None]:
         import anthropic
 
         try:
@@ -142,6 +119,7 @@ class AnthropicEnhancer(Enhancer):
                 f"cannot reach the Anthropic API at {where} ({self._scrub(str(exc.__cause__ or exc))}); "
                 "check the network, or PROMPTRAG_ANTHROPIC_BASE_URL"
             ) from None
+
 
     def _status_error(self, exc: Any) -> Exception:
         status = exc.status_code

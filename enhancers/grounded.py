@@ -15,6 +15,11 @@ prompts the RAG step picked, `GroundedEnhancer`:
 4. keeps the idea verbatim at the start and appends the best modifiers while the prompt fits
    the CLIP token budget (`request.token_budget`).
 
+For families whose profile is not a tag list (sdxl / turbo: a sentence plus a few tags; sd3 /
+flux: prose) the same chosen modifiers are written in that form (`_written`): a medium names
+the picture ("A digital painting of ..."), styles "in a ... style", lighting and camera "with
+...", artists "by ..."; quality boilerplate is left out.
+
 The result is deterministic (ties broken alphabetically). The negative prompt and the style
 come from the rule-based enhancer (composed, not duplicated here); with no examples, or for a
 refinement round (previous prompt + feedback), the whole request is delegated to it and the
@@ -34,6 +39,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from enhancers.base import Candidate, EnhanceRequest, EnhanceResult, Enhancer, Example
+from enhancers.blocklist import Blocklist, load_blocklist
+from enhancers.media import clash, coherent, media_of, style_for_media
+from enhancers.profiles import PromptProfile, profile_for
 
 # Phrase separators used in real prompts. Periods only split when followed by a space, so
 # "f/1.8" and "4.0" survive.
@@ -209,8 +217,12 @@ def example_weight(example: Example) -> float:
     return similarity * (1.0 + math.log1p(example.count))
 
 
-def score_modifiers(examples: Sequence[Example]) -> list[Modifier]:
-    """Modifiers across `examples`, best first: weight = sum of example weights x recurrence."""
+def score_modifiers(examples: Sequence[Example], blocklist: Blocklist | None = None) -> list[Modifier]:
+    """Modifiers across `examples`, best first: weight = sum of example weights x recurrence.
+
+    A phrase `blocklist` blocks (a word or an artist name the user does not want) is skipped,
+    so the next-best modifier takes its place instead of being removed afterwards.
+    """
     totals: dict[str, float] = {}
     seen_in: dict[str, int] = {}
     categories: dict[str, str] = {}
@@ -218,6 +230,8 @@ def score_modifiers(examples: Sequence[Example]) -> list[Modifier]:
         weight = example_weight(example)
         # modifier_phrases skips the example's subject (never copied) and scene details.
         for phrase, category in dict(modifier_phrases(example.text)).items():  # once per example
+            if blocklist and blocklist.blocks(phrase):
+                continue
             totals[phrase] = totals.get(phrase, 0.0) + weight
             seen_in[phrase] = seen_in.get(phrase, 0) + 1
             categories[phrase] = category
@@ -246,10 +260,14 @@ def fuse(
     """The idea verbatim, then up to `max_modifiers` modifiers that fit `token_budget`.
 
     `skip` leaves out that many modifiers after the top two (how alternative candidates differ).
+    One medium per prompt: a modifier whose medium clashes with the idea's, or with a modifier
+    already taken, is passed over.
     """
+    from enhancers.rules import clean_head
     from enhancers.tokens import count_clip_tokens
 
-    base = idea.strip()
+    base = clean_head(idea)
+    media = set(media_of(base))
     ordered = list(modifiers[:2]) + list(modifiers[2 + skip :]) if skip else list(modifiers)
     idea_norm = normalize_phrase(base)
     taken: list[Modifier] = []
@@ -262,10 +280,14 @@ def fuse(
             continue
         if _redundant(modifier.phrase, [idea_norm, *(m.phrase for m in taken)]):
             continue
+        mine = media_of(modifier.phrase)
+        if any(clash(m, held) for m in mine for held in media):
+            continue
         attempt = f"{prompt}, {modifier.phrase}"
         if count_clip_tokens(attempt) > token_budget:
             continue  # a shorter modifier further down may still fit
         prompt = attempt
+        media |= mine
         taken.append(modifier)
         per_category[modifier.category] = per_category.get(modifier.category, 0) + 1
     # Chosen by weight, written in the usual reading order: medium, style, ..., quality last.
@@ -282,11 +304,12 @@ MIN_GROUNDED_MODIFIERS = 3
 
 def _top_up(prompt: str, request: EnhanceRequest, rules_result: EnhanceResult, room: int) -> tuple[str, int]:
     """Append up to `room` of the rules enhancer's own tags that fit the budget; (prompt, added)."""
-    from enhancers.rules import fit_tags, join_prompt, split_tags
+    from enhancers.rules import clean_head, fit_tags, join_prompt, split_tags
 
-    rules_tail = rules_result.prompt[len(request.idea.strip()):].lstrip(" ,")
+    rules_tail = rules_result.prompt[len(clean_head(request.idea)):].lstrip(" ,")
     present = normalize_phrase(prompt)
-    tags = [t for t in split_tags(rules_tail) if t and normalize_phrase(t) not in present][: max(room, 0)]
+    tags = [t for t in split_tags(rules_tail) if t and normalize_phrase(t) not in present]
+    tags = coherent(tags, media_of(prompt))[: max(room, 0)]  # never a second medium
     kept, _ = fit_tags(prompt, tags, request.token_budget)
     return join_prompt(prompt, kept), len(kept)
 
@@ -321,19 +344,35 @@ class GroundedEnhancer(Enhancer):
             why = "no examples to ground on" if not request.examples else "refinement rounds are revised by the rules"
             result.fallback_reasons = {**result.fallback_reasons, self.name: why}
             return result
-        # Style and negative prompt: the rule-based enhancer's, for the same idea and style.
-        base = rules.enhance(request.model_copy(update={"examples": [], "n_candidates": 1}))
-        modifiers = score_modifiers(request.examples)
+        modifiers = score_modifiers(request.examples, load_blocklist().without(request.idea))
         limit = max_modifiers_for(request.creativity)
-        candidates: list[Candidate] = []
+        fused: list[tuple[str, list[Modifier]]] = []
         seen: set[str] = set()
-        for skip in range(request.n_candidates * 2):
+        # A few spare fusions: in a sentence family two of them can read the same once written.
+        for skip in range(request.n_candidates * 4):
             prompt, used = fuse(
                 request.idea, modifiers, token_budget=request.token_budget, max_modifiers=limit, skip=skip
             )
-            if prompt in seen:
-                continue
-            seen.add(prompt)
+            if prompt not in seen:
+                seen.add(prompt)
+                fused.append((prompt, used))
+            if len(fused) == request.n_candidates * 3:
+                break
+        # Style and negative prompt: the rule-based enhancer's, for the style the prompt now has
+        # (an idea with no style of its own takes the medium its examples agreed on).
+        base = rules.enhance(request.model_copy(update={
+            "examples": [], "n_candidates": 1, "style": _style_after_fusion(request, fused[0][0]),
+        }))
+        profile = profile_for(request.model_family)
+        if profile.form != "tags":  # sentence families: the same modifiers, written as the profile asks
+            written = dict(_written(request, used, base.style, profile, limit) for _, used in fused)  # distinct
+            candidates = [Candidate(prompt, base.negative_prompt, why) for prompt, why in written.items()]
+            candidates = candidates[: request.n_candidates]
+            result = self.make_result(request, candidates, style=base.style, started=started)
+            result.notices = list(dict.fromkeys([*base.notices, *result.notices]))  # e.g. "negative ignored"
+            return result
+        candidates: list[Candidate] = []
+        for prompt, used in fused[: request.n_candidates]:
             rationale = (
                 f"kept the idea verbatim and added {_plural(len(used), 'modifier')} from "
                 f"{_plural(len(request.examples), 'example')}: "
@@ -344,10 +383,90 @@ class GroundedEnhancer(Enhancer):
                 if topped:
                     rationale += f"; topped up with {topped} rule-based descriptors for the {base.style} style"
             candidates.append(Candidate(prompt, base.negative_prompt, rationale))
-            if len(candidates) == request.n_candidates:
-                break
         return self.make_result(request, candidates, style=base.style, started=started)
+
+
+def _style_after_fusion(request: EnhanceRequest, prompt: str) -> str:
+    """The requested style; or, for an idea that names no style or medium, the fused prompt's medium's."""
+    from enhancers.styles import detect_style
+
+    if request.style != "auto" or media_of(request.idea) or detect_style(request.idea)[0]:
+        return request.style
+    return style_for_media(media_of(prompt)) or "auto"
 
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Sentence families (sdxl / turbo: a sentence plus a few tags; sd3 / flux: prose).
+
+_NOUN_ENDINGS = ("painting", "illustration", "render", "photo", "photograph", "drawing", "sketch", "sculpture",
+                 "poster", "card", "design", "mural", "fresco", "engraving", "woodcut", "lithograph", "visual",
+                 "artwork", "comic")
+
+
+def anchor_phrase(medium: str) -> str:
+    """A medium modifier as a noun phrase for "A ... of": "digital art" → "digital artwork",
+    "anime" → "anime illustration"."""
+    if medium.endswith(_NOUN_ENDINGS):
+        return medium
+    if medium.endswith(" art") or medium == "art":
+        return medium + "work"
+    if medium == "photography":
+        return "photograph"
+    return medium + " illustration"
+
+
+def _written(request: EnhanceRequest, used: list[Modifier], style: str, profile: PromptProfile,
+             limit: int) -> tuple[str, str]:
+    """(prompt, rationale) of one candidate, its modifiers written in `profile`'s form.
+
+    The first medium modifier names the medium ("A digital painting of ..."), styles become
+    "in a ... style", lighting / camera phrases (and quality phrases other than boilerplate)
+    "with ...", artists "by ...". Too few modifiers: the rules' descriptors of `style` fill in.
+    """
+    from enhancers.profiles import PROSE_ANCHORS, is_boilerplate, mixed_prompt, prose_prompt
+    from enhancers.rules import clean_head
+    from enhancers.styles import STYLE_SPECS
+    from enhancers.tokens import count_clip_tokens
+
+    idea = clean_head(request.idea)
+    media = media_of(idea)
+    by_category: dict[str, list[str]] = {}
+    for modifier in used:
+        if modifier.category == "quality" and (is_boilerplate(modifier.phrase) or profile.form == "prose"):
+            continue
+        by_category.setdefault(modifier.category, []).append(modifier.phrase)
+    mediums = by_category.get("medium", [])
+    anchor = None if media else (anchor_phrase(mediums[0]) if profile.form == "prose" else mediums[0]) if mediums else None
+    styles = by_category.get("style", [])
+    artists = by_category.get("artist", [])
+    details = [*by_category.get("lighting", []), *by_category.get("camera", []), *by_category.get("quality", [])]
+    notes = [f"{m.phrase} ({m.category})" for m in used]
+    written = len(styles) + len(artists) + len(details) + (anchor is not None)  # boilerplate does not count
+    if written < MIN_GROUNDED_MODIFIERS:  # top up from the rules' descriptors, one medium per prompt
+        spec = STYLE_SPECS.get(style) or STYLE_SPECS["photography"]
+        if anchor is None and not media:
+            anchor = (PROSE_ANCHORS.get(style) or spec.anchors)[0] if profile.form == "prose" else spec.anchors[0]
+        present = " ".join([idea, *details, *styles]).lower()
+        extra = [d for d in spec.descriptors if not is_boilerplate(d) and d.lower() not in present]
+        held = media | media_of(anchor or "") | media_of(" ".join(details))
+        details += coherent(extra, held)[: max(limit - written, 0)]
+    parts = [styles, artists, details]  # dropped from the end of the last list first when over budget
+
+    def render() -> str:
+        if profile.form == "prose":
+            return prose_prompt(idea, anchor, parts[2], styles=parts[0], artists=parts[1])
+        tags = [*parts[0], *parts[1], *parts[2][2:]][: profile.max_tags]
+        return mixed_prompt(idea, anchor, parts[2][:2], tags)
+
+    prompt = render()
+    while count_clip_tokens(prompt) > request.token_budget and any(parts):
+        next(p for p in reversed(parts) if p).pop()
+        prompt = render()
+    rationale = (f"kept the idea and wrote {_plural(len(used), 'modifier')} from "
+                 f"{_plural(len(request.examples), 'example')} as {profile.form} for {profile.label}: "
+                 + "; ".join(notes)) if used else f"the examples share no modifier that fits; written as {profile.form}"
+    return prompt, rationale

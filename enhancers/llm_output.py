@@ -7,6 +7,14 @@ trailing junk, several objects one after another, or a wrapper like `{"candidate
 `LLMPrompt`, and returns them as `Candidate`s. Only the validated fields ever leave this module,
 so whatever else the model wrote (e.g. an echoed system prompt) never reaches a result.
 
+Before any scan `clean_llm_text` strips what reasoning and chatty models wrap an answer in:
+`<think>…</think>` blocks (also `<thinking>` / `<reasoning>`); an answer whose chat template
+opened the block itself, so the text holds only the closing `</think>` (everything before it is
+reasoning); an unclosed `<think>` at the start (the reasoning runs up to the first line that
+opens the JSON answer or a code fence; with none, the whole answer was reasoning and the error
+says so); code fence lines; and a preamble line ("Sure! Here is your prompt:"). Drafts a model
+wrote while thinking are therefore never mistaken for its answer.
+
 Deliberately not here: repairing truncated JSON, guessing a prompt from free prose (the chain
 falls back to another enhancer instead), or any token-budget policy.
 """
@@ -28,6 +36,44 @@ MAX_SCAN_CHARS = 50_000  # ~12k tokens: well above any max_tokens we ask for
 _OPENERS = re.compile(r'\{\s*"|\[\s*\{')
 _WRAPPER_KEYS = ("candidates", "prompts", "results", "items")
 _SNIPPET_CHARS = 200
+
+
+_THINK_TAGS = r"(?:think|thinking|reasoning)"
+_THINK_BLOCK = re.compile(rf"<({_THINK_TAGS})>.*?</\1\s*>", re.S | re.I)
+_ORPHAN_CLOSE = re.compile(rf"\A.*</{_THINK_TAGS}\s*>", re.S | re.I)
+_UNCLOSED_OPEN = re.compile(rf"\A\s*<{_THINK_TAGS}>", re.I)
+_ANSWER_LINE = re.compile(r"^[ \t]*(?:[\[{]|```)", re.M)
+_FENCE_LINE = re.compile(r"^[ \t]*```[\w+-]*[ \t]*$\n?", re.M)
+# A chatty first line before the answer: "Sure! Here is your prompt:", "Here's the JSON:", "Okay."
+_PREAMBLE = re.compile(
+    r"\A\s*(?:(?:sure|okay|ok|certainly|of course|absolutely|great|alright)\b[^\n{\[]*|"
+    r"here(?:'s| is| are)\b[^\n{\[]*|[^\n{\[]*:)[ \t]*(?:\n|(?=[{\[]))",
+    re.I,
+)
+
+
+def clean_llm_text(text: str) -> str:
+    """`text` without reasoning blocks, code fences and a chatty preamble line (see the module doc).
+
+    Returns "" when everything was reasoning (an unclosed `<think>` with no answer after it).
+    """
+    text = (text or "")[:MAX_SCAN_CHARS]
+    text = _THINK_BLOCK.sub("", text)
+    # The chat template opened <think> itself: only the closing tag is in the answer.
+    text = _ORPHAN_CLOSE.sub("", text, count=1)
+    if _UNCLOSED_OPEN.match(text):
+        # Reasoning that never closed: the answer (if any) starts at the first JSON or fence line.
+        found = _ANSWER_LINE.search(text, _UNCLOSED_OPEN.match(text).end())
+        text = text[found.start():] if found else ""
+    text = _FENCE_LINE.sub("", text)
+    text = _PREAMBLE.sub("", text, count=1)
+    return text.strip()
+
+
+def unclosed_reasoning(text: str) -> bool:
+    """True when `text` opens a `<think>` block it never closes and no answer follows it."""
+    text = _THINK_BLOCK.sub("", text or "")
+    return bool(_UNCLOSED_OPEN.match(text)) and not clean_llm_text(text)
 
 
 class LLMPrompt(BaseModel):
@@ -70,7 +116,7 @@ class LLMPrompt(BaseModel):
         return Candidate(prompt=self.prompt, negative_prompt=self.negative_prompt, rationale=self.rationale)
 
 
-def _json_values(text: str) -> list[Any]:
+def json_values(text: str) -> list[Any]:
     """Every top-level JSON object or array embedded in `text`, in order.
 
     Only the first MAX_SCAN_CHARS are read, and a value nested deeper than Python's recursion
@@ -124,7 +170,12 @@ def parse_llm_prompts(text: str, n: int = 1) -> list[LLMPrompt]:
         raise ValueError(f"n must be at least 1, got {n}")
     candidates: list[LLMPrompt] = []
     problems: list[str] = []
-    for value in _json_values(text or ""):
+    if unclosed_reasoning(text):
+        raise BackendError(
+            "model output was all reasoning (<think> never closed, no answer after it); "
+            "give the model more output tokens or turn its thinking off"
+        )
+    for value in json_values(clean_llm_text(text)):
         for obj in _prompt_objects(value):
             try:
                 candidates.append(LLMPrompt.model_validate(obj))

@@ -7,6 +7,9 @@ value, decoded (`\\"`, `\\n`, `\\u00e9`...), as they arrive; everything before a
 hidden. `raw` keeps the whole answer for the real parse (`llm_output.parse_with_stop_reason`)
 when the stream ends — the shown text is a preview, the parsed result is what counts.
 
+A `<think>…</think>` block before the answer (reasoning models) is skipped, so a draft written
+while thinking is not previewed.
+
 Deliberately not here: validating the answer, candidates after the first, or prose answers
 (no `"prompt"` key means nothing is shown, and the final parse raises the usual error).
 """
@@ -17,6 +20,8 @@ import json
 import re
 
 _PROMPT_KEY = re.compile(r'"prompt"\s*:\s*"')
+_THINK_OPEN = re.compile(r"<(?:think|thinking|reasoning)>", re.I)
+_THINK_CLOSE = re.compile(r"</(?:think|thinking|reasoning)\s*>", re.I)
 _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
@@ -27,6 +32,7 @@ class PromptTextStream:
         self._parts: list[str] = []
         self._buffer = ""  # raw text not yet consumed by the scanner
         self._state = "seek"  # seek → inside (the prompt string) → done
+        self._thinking = False  # inside a <think> block while seeking
 
     @property
     def raw(self) -> str:
@@ -39,6 +45,8 @@ class PromptTextStream:
             return ""
         self._buffer += chunk
         if self._state == "seek":
+            if not self._skip_reasoning():
+                return ""
             found = _PROMPT_KEY.search(self._buffer)
             if found is None:
                 # Keep a tail long enough to hold a key split across chunks ('"prompt"   :  "').
@@ -47,6 +55,26 @@ class PromptTextStream:
             self._buffer = self._buffer[found.end():]
             self._state = "inside"
         return self._decode()
+
+    def _skip_reasoning(self) -> bool:
+        """Drop `<think>…</think>` blocks from the seek buffer; False while inside one.
+
+        Reasoning models draft JSON while thinking; a draft's "prompt" must not be shown.
+        """
+        while True:
+            if self._thinking:
+                closed = _THINK_CLOSE.search(self._buffer)
+                if closed is None:
+                    self._buffer = self._buffer[-16:]  # room for a closing tag split across chunks
+                    return False
+                self._buffer = self._buffer[closed.end():]
+                self._thinking = False
+            opened = _THINK_OPEN.search(self._buffer)
+            key = _PROMPT_KEY.search(self._buffer)
+            if opened is None or (key is not None and key.start() < opened.start()):
+                return True
+            self._buffer = self._buffer[opened.end():]
+            self._thinking = True
 
     def _decode(self) -> str:
         out: list[str] = []

@@ -22,7 +22,8 @@ from string import Template
 
 from core.errors import ConfigError
 from core.settings import get_settings
-from enhancers.base import EnhanceRequest
+from enhancers.base import CONCRETE_STYLES, EnhanceRequest  # CONCRETE_STYLES: the one style list
+from enhancers.profiles import PromptProfile, profile_for
 
 SYSTEM_TEMPLATE = "system.txt"
 USER_TEMPLATE = "user.txt"
@@ -31,11 +32,7 @@ TEMPLATE_NAMES: tuple[str, ...] = (SYSTEM_TEMPLATE, USER_TEMPLATE)
 MIN_TEMPERATURE = 0.2
 MAX_TEMPERATURE = 1.0
 
-_FAMILY_LABELS = {
-    "sd1": "Stable Diffusion 1.x (CLIP text encoder)",
-    "sdxl": "Stable Diffusion XL (CLIP text encoders)",
-    "other": "a modern diffusion model with a T5 text encoder (SD3, Flux)",
-}
+# Family labels and the form each family's prompts take come from the profiles (enhancers/profiles.py).
 
 _STYLE_INSTRUCTIONS = {
     "auto": "choose the style that suits the idea best and commit to it.",
@@ -67,11 +64,15 @@ def fence_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def default_template(name: str) -> str:
-    """The package's own copy of template `name` (ignores user overrides)."""
-    if name not in TEMPLATE_NAMES:
-        raise ConfigError(f"unknown template {name!r}; known templates: {', '.join(TEMPLATE_NAMES)}")
-    return resources.files("enhancers").joinpath("templates", name).read_text(encoding="utf-8")
+def default_template(name: str, *, package: str = "enhancers", names: tuple[str, ...] = TEMPLATE_NAMES) -> str:
+    """The package's own copy of template `name` (ignores user overrides).
+
+    `package` / `names`: another package's templates/ folder and its template names (the
+    evaluation judge keeps its templates in rag/evaluation/templates/ and loads them here).
+    """
+    if name not in names:
+        raise ConfigError(f"unknown template {name!r}; known templates: {', '.join(names)}")
+    return resources.files(package).joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def template_path(name: str) -> Path | None:
@@ -80,17 +81,19 @@ def template_path(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def load_template(name: str) -> str:
+def load_template(name: str, *, package: str = "enhancers", names: tuple[str, ...] = TEMPLATE_NAMES) -> str:
     """Template `name`: the user's override in `<home>/templates/` if present, else the package's."""
     override = template_path(name)
     if override is not None:
         return override.read_text(encoding="utf-8")
-    return default_template(name)
+    return default_template(name, package=package, names=names)
 
 
-def render_template(name: str, values: dict[str, str]) -> str:
+def render_template(
+    name: str, values: dict[str, str], *, package: str = "enhancers", names: tuple[str, ...] = TEMPLATE_NAMES
+) -> str:
     """Fill template `name` with `values`; a bad user template fails naming its file and the fix."""
-    text = load_template(name)
+    text = load_template(name, package=package, names=names)
     where = template_path(name) or f"package template {name}"
     try:
         return Template(text).substitute(values).strip() + "\n"
@@ -101,9 +104,6 @@ def render_template(name: str, values: dict[str, str]) -> str:
         ) from None
     except ValueError as exc:
         raise ConfigError(f"template {where} is malformed ({exc}); write $$ for a literal $") from None
-
-
-CONCRETE_STYLES = tuple(style for style in _STYLE_INSTRUCTIONS if style != "auto")
 
 
 def output_format(n: int, *, with_style: bool = False) -> str:
@@ -148,10 +148,20 @@ def _refinement_block(request: EnhanceRequest) -> str:
     return "\n".join(lines)
 
 
+def _negative_instruction(profile: PromptProfile) -> str:
+    if not profile.negative_effective:
+        return ("Leave negative_prompt empty (\"\"): this model ignores negative prompts, so put everything "
+                "that matters into the prompt itself.")
+    return "The negative prompt lists what to avoid (artefacts, unwanted elements), comma-separated."
+
+
 def system_values(request: EnhanceRequest) -> dict[str, str]:
     budget = request.token_budget
+    profile = profile_for(request.model_family)
     return {
-        "model_family_label": _FAMILY_LABELS[request.model_family],
+        "model_family_label": profile.label,
+        "prompt_form_instruction": profile.instruction,
+        "negative_instruction": _negative_instruction(profile),
         "token_budget": str(budget),
         # CLIP spends ~1.3 tokens per English word; 2 tokens go to start/end markers.
         "word_budget": str(max(5, int((budget - 2) / 1.3))),

@@ -4,6 +4,12 @@ Built-ins register exactly the way an add-on would (`register_builtins(register)
 factories are "module:Class" strings imported on first use, so listing enhancers (or running
 `promptrag --help`) never imports anthropic, boto3, torch or llama.cpp.
 `enhancer_status()` says which enhancers are usable here and which setting enables the others.
+
+The one parser of what users type to name enhancers (CLI `-e`, the app, campaign briefs,
+`PROMPTRAG_ENHANCER_CHAIN`): `parse_enhancer_spec("langchain:openai:gpt-4.1-mini,rules")` checks
+and splits a spec into members; a member is a registry name, optionally followed by `:MODEL`
+(everything after the first colon, so `local:repo:file.gguf` and `langchain:ollama:qwen2.5:7b`
+work), which reaches the enhancer as its `model` option (`split_member`, `get_enhancer`).
 """
 
 from __future__ import annotations
@@ -28,8 +34,52 @@ def enhancer_names() -> list[str]:
 
 
 def get_enhancer(name: str, **options: Any) -> Enhancer:
-    """Build the enhancer registered as `name` with `options` (model id, client, ...)."""
-    return ENHANCERS.get(name, **options)
+    """Build the enhancer registered as `name` with `options` (model id, client, ...).
+
+    `name` may carry its model after a colon ("anthropic:claude-haiku-4-5",
+    "langchain:openai:gpt-4.1-mini"); an explicit `model=` option wins over it.
+    """
+    base, model = split_member(name)
+    return ENHANCERS.get(base, **{**({"model": model} if model else {}), **options})
+
+
+CHAIN_NAME = "chain"
+ENHANCER_SPEC_HELP = (
+    "Who writes the prompt: an enhancer name, NAME:MODEL (e.g. anthropic:claude-haiku-4-5, "
+    "langchain:openai:gpt-4.1-mini), a comma list tried in order (e.g. 'local,rules'), or 'chain' "
+    "(the configured fallback chain, always ending in rules)."
+)
+
+
+def split_member(member: str) -> tuple[str, str | None]:
+    """"langchain:openai:gpt-4.1-mini" -> ("langchain", "openai:gpt-4.1-mini"); "rules" -> ("rules", None)."""
+    name, sep, model = member.strip().partition(":")
+    return name.strip(), (model.strip() or None) if sep else None
+
+
+def parse_enhancer_spec(spec: str) -> list[str]:
+    """The members a user named, checked: "chain" -> ["chain"], "local, rules" -> ["local", "rules"].
+
+    Raises ConfigError naming the fix for an empty spec, an unknown name (listing the known
+    ones), a member with ':' but no model, or "chain" inside a list.
+    """
+    from core.errors import ConfigError
+
+    members = [part.strip() for part in (spec or "").split(",") if part.strip()]
+    known = enhancer_names()
+    if not members:
+        raise ConfigError(f"no enhancer named in {spec!r}; {ENHANCER_SPEC_HELP} Known: {', '.join(known)}")
+    for member in members:
+        name, model = split_member(member)
+        if name == CHAIN_NAME and (len(members) > 1 or model):
+            raise ConfigError(f"'chain' cannot be part of a list ({spec!r}); list enhancer names such as "
+                              f"{', '.join(known)}")
+        if name != CHAIN_NAME and name not in known:
+            raise ConfigError(f"unknown enhancer {name!r} in {spec!r}; known enhancers: {', '.join(known)} "
+                              "(or 'chain', or NAME:MODEL)")
+        if ":" in member and model is None:
+            raise ConfigError(f"enhancer {member!r} names no model after ':'; write {name}:MODEL or just {name}")
+    return members
 
 
 def register_builtins(register: Callable[[str, Callable[..., Enhancer] | str], None]) -> None:
@@ -38,6 +88,7 @@ def register_builtins(register: Callable[[str, Callable[..., Enhancer] | str], N
     register("anthropic", "enhancers.claude_api:AnthropicEnhancer")
     register("bedrock", "enhancers.claude_bedrock:BedrockEnhancer")
     register("local", "enhancers.local_llm:LocalLLMEnhancer")
+    register("langchain", "enhancers.langchain_chat:LangChainEnhancer")
 
 
 register_builtins(register_enhancer)
@@ -76,10 +127,18 @@ def _local_status(settings: Settings) -> tuple[bool, str]:
     return True, f"{model} ({where})"
 
 
+def _langchain_status(settings: Settings) -> tuple[bool, str]:
+    if not importable("langchain"):
+        return False, "install LangChain: pip install 'promptrag[langchain]', then -e langchain:PROVIDER:MODEL"
+    return True, ("any LangChain chat model: -e langchain:PROVIDER:MODEL (e.g. langchain:openai:gpt-4.1-mini; "
+                  "install the provider's package, e.g. langchain-openai)")
+
+
 _STATUS_CHECKS = {
     "anthropic": _anthropic_status,
     "bedrock": _bedrock_status,
     "local": _local_status,
+    "langchain": _langchain_status,
     "rules": lambda settings: (True, "built in, no model"),
     "grounded": lambda settings: (True, "built in: the idea plus modifiers shared by its examples"),
 }

@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-DEFAULT_STYLE = "artistic"  # what an idea with no style words gets: SD's most common register
-
 
 @dataclass(frozen=True)
 class StyleSpec:
@@ -131,7 +129,7 @@ def detect_style(text: str) -> tuple[str | None, list[str]]:
     """The style `text` points to and the keywords that said so; (None, []) when nothing matches.
 
     The style with the most matching keywords wins; ties go to the more specific style
-    (`STYLE_PRIORITY`). The caller decides the default (the rules enhancer uses DEFAULT_STYLE).
+    (`STYLE_PRIORITY`). The caller decides the default (the rules enhancer looks at the idea's content).
     """
     hits = style_hits(text)
     if not hits:

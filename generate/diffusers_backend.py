@@ -36,7 +36,7 @@ from core.errors import BackendError, InputError
 from core.progress import CancelToken, ProgressCallback, Stopwatch
 from core.settings import get_settings
 from generate.base import ImageBackend, ImageRequest, ImageResult
-from generate.prompt_syntax import prompt_schedule
+from generate.prompt_syntax import plain_for_backend, prompt_schedule
 from generate.schedulers import canonical_sampler, make_scheduler, sampler_name_of
 
 INSTALL_HINT = "install the extra: pip install 'promptrag[generate]'"
@@ -262,9 +262,17 @@ class DiffusersBackend(ImageBackend):
              load_s: float, reporter: StepReporter) -> ImageResult:
         import torch
 
-        from generate.conditioning import build_conditioning, needs_conditioning
+        from generate.conditioning import build_conditioning, needs_conditioning, pipeline_family
 
         pipe = entry.pipe
+        notices: list[str] = []
+        if pipeline_family(pipe) is None:  # SD3, Flux...: syntax would reach the T5 encoder as literal text
+            prompt, negative, notices = plain_for_backend(request.prompt, request.negative_prompt,
+                                                          type(pipe).__name__)
+            request = request.model_copy(update={"prompt": prompt, "negative_prompt": negative})
+        if request.negative_prompt and request.guidance <= 1:  # turbo / lightning / LCM settings
+            notices.append(f"a negative prompt has no effect at CFG {request.guidance:g} (classifier-free guidance "
+                           "is off at CFG <= 1): it was not used")
         # 3. scheduler from the sampler name, from the model's own scheduler config
         pipe.scheduler = make_scheduler(sampler, entry.default_scheduler.config) if sampler else entry.default_scheduler
         # 4. one generator per image: image k is reproducible from seed + k alone
@@ -310,4 +318,6 @@ class DiffusersBackend(ImageBackend):
             "height": request.height,
             "model": self.model,
         }
+        if notices:
+            parameters["notices"] = notices
         return ImageResult(images, parameters, seeds, {"load_s": load_s, "generate_s": generate_s})

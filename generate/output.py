@@ -7,7 +7,8 @@ Each image is written with the de-facto standard (AUTOMATIC1111) ``parameters`` 
     Steps: 25, Sampler: k_euler, CFG scale: 7, Seed: 42, Size: 512x512, Model: sd-turbo
 
 (settings a model did not use, e.g. steps on Stable Image Core, are left out rather than
-invented), plus a ``promptrag`` chunk holding the exact parameters as JSON (so a prompt that
+invented; how the prompt was made follows on the same line: ``Idea: "...", Enhancer: grounded,
+Style: photography, Example ids: 12 40 7, Template: "..."`` — see `make_recipe`), plus a ``promptrag`` chunk holding the exact parameters as JSON (so a prompt that
 itself contains a line "Negative prompt: ..." still reads back exactly), plus a JSON sidecar
 with the same stem (parameters, seed, timings, backend).
 
@@ -37,6 +38,21 @@ _MAX_COLLISIONS = 10_000
 _SETTING = re.compile(r'\s*(\w[\w \-/+.]*?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 _LABELS = (("steps", "Steps"), ("sampler", "Sampler"), ("cfg", "CFG scale"), ("seed", "Seed"),
            ("size", "Size"), ("model", "Model"))
+# How an image's prompt was made (`recipe`): recorded after the settings on the same line.
+RECIPE_KEYS = ("idea", "enhancer", "style", "example_ids", "template")
+_RECIPE_LABELS = (("idea", "Idea"), ("enhancer", "Enhancer"), ("style", "Style"),
+                  ("example_ids", "Example ids"), ("template", "Template"))
+
+
+def make_recipe(*, idea: str | None = None, enhancer: str | None = None, style: str | None = None,
+                example_ids: Any = (), template: str | None = None) -> dict[str, Any]:
+    """The recipe fields an image records (None / empty values left out): the idea, the
+    enhancer that answered, the style, the ids of the example prompts used and, for a
+    dynamic prompt, the template it was expanded from."""
+    recipe: dict[str, Any] = {"idea": idea, "enhancer": enhancer, "style": style,
+                              "example_ids": [int(i) for i in example_ids or () if i is not None],
+                              "template": template}
+    return {key: value for key, value in recipe.items() if value not in (None, "", [])}
 
 
 def slugify(text: str, max_len: int = 40) -> str:
@@ -61,8 +77,14 @@ def format_parameters(params: dict[str, Any], seed: int) -> str:
               "cfg": params.get("cfg", params.get("guidance")), "seed": seed,
               "size": f"{params['width']}x{params['height']}" if params.get("width") else None,
               "model": params.get("model")}
-    lines.append(", ".join(f"{label}: {_quote(values[key])}" for key, label in _LABELS
-                           if values[key] is not None))
+    pairs = [(label, values[key]) for key, label in _LABELS if values[key] is not None]
+    for key, label in _RECIPE_LABELS:
+        value = params.get(key)
+        if key == "example_ids" and value:
+            value = " ".join(str(i) for i in value)
+        if value not in (None, "", []):
+            pairs.append((label, value))
+    lines.append(", ".join(f"{label}: {_quote(value)}" for label, value in pairs))
     return "\n".join(lines)
 
 
@@ -90,6 +112,12 @@ def parse_parameters(text: str) -> dict[str, Any]:
                 result[key] = convert(raw)
             except ValueError:
                 result[key] = raw
+    for key, label in _RECIPE_LABELS:
+        if label in result:
+            result[key] = str(result.pop(label))
+    if "example_ids" in result:
+        ids = result["example_ids"].split()
+        result["example_ids"] = [int(i) for i in ids] if all(i.isdigit() for i in ids) else ids
     if "Size" in result:
         width, _, height = str(result.pop("Size")).partition("x")
         if width.isdigit() and height.isdigit():
@@ -111,7 +139,7 @@ def read_png_parameters(path: Path | str) -> dict[str, Any]:
             exact = json.loads(chunks[EXACT_KEY])
         except ValueError:
             exact = {}
-        for key in ("prompt", "negative_prompt"):
+        for key in ("prompt", "negative_prompt", "idea", "template"):
             if isinstance(exact.get(key), str):
                 result[key] = exact[key]
     return result

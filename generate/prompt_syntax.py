@@ -268,3 +268,43 @@ def _flatten(text: str, nodes: tuple[_Node, ...], weight: float, out: list[Fragm
             raise syntax_error(
                 text, node.column - 1, "timed prompt found; resolve it with prompt_schedule(text, steps) first"
             )
+
+
+def plain_text(text: str) -> str:
+    """``text`` without syntax, for backends that read prompts as plain text (Bedrock, SD3, Flux).
+
+    Weights are dropped and their words kept (``(red:1.3) kettle`` → ``red kettle``), escapes
+    become their characters, ``BREAK`` becomes a comma, and a timed prompt keeps the side active
+    at the last step (``[cat:dog:0.5]`` → ``dog``), which is what the finished image shows most.
+    """
+    nodes = parse(text)
+    out = _plain(nodes)
+    out = _BREAK.sub(", ", out)
+    return re.sub(r"\s{2,}", " ", out).strip()
+
+
+def _plain(nodes: tuple[_Node, ...]) -> str:
+    parts = []
+    for node in nodes:
+        if isinstance(node, str):
+            parts.append(node)
+        elif isinstance(node, _Weighted):
+            parts.append(_plain(node.children))
+        else:
+            parts.append(_plain(node.after))
+    return "".join(parts)
+
+
+def plain_for_backend(prompt: str, negative_prompt: str, where: str) -> tuple[str, str, list[str]]:
+    """(prompt, negative, notices): the prompts as plain text when either uses syntax.
+
+    ``where`` names the model or backend for the notice, e.g. "stability.sd3-5-large-v1:0".
+    Plain prompts come back unchanged with no notice.
+    """
+    changed = [text for text in (prompt, negative_prompt) if text and has_syntax(text)]
+    if not changed:
+        return prompt, negative_prompt, []
+    notice = (f"{where} does not parse A1111 prompt syntax (weights such as (word:1.2), BREAK, [from:to:when]): "
+              "it was converted to plain text, keeping the words")
+    return (plain_text(prompt) if prompt else prompt,
+            plain_text(negative_prompt) if negative_prompt else negative_prompt, [notice])

@@ -88,7 +88,8 @@ def image_request(prompt: str, negative: str, options: dict[str, Any]) -> ImageR
 def generate_and_save(prompt: str, negative: str, options: dict[str, Any], backend: str | ImageBackend,
                       model: str | None, out_dir: Path, *, before_load: Callable[[], None] | None = None,
                       on_progress: ProgressCallback | None = None,
-                      cancel: CancelToken | None = None) -> SavedGeneration:
+                      cancel: CancelToken | None = None,
+                      recipe: dict[str, Any] | None = None) -> SavedGeneration:
     """Generate `prompt` with `backend` (a registry name or a ready ImageBackend) and save under `out_dir`.
 
     `options` holds ImageRequest fields (steps, guidance, seed, width, height, sampler,
@@ -96,6 +97,8 @@ def generate_and_save(prompt: str, negative: str, options: dict[str, Any], backe
     backend's `default_size` is used (Bedrock: the model's; diffusers: the model's native size).
     `model` and `before_load` build a backend from a name; a ready backend (the app's cached
     one) already has both, so passing them with an instance is a programming error.
+    `recipe` (`generate.output.make_recipe`: idea, enhancer, style, example ids, template) is
+    recorded with the parameters in each PNG and sidecar, so `promptrag inspect` can read it back.
     """
     from generate.output import save_images
 
@@ -113,6 +116,13 @@ def generate_and_save(prompt: str, negative: str, options: dict[str, Any], backe
     request = image_request(prompt, negative, values)
     result = backend.generate(request, on_progress=on_progress, cancel=cancel)
     result.parameters.setdefault("backend", backend.name)
+    if recipe:
+        from generate.output import RECIPE_KEYS
+
+        unknown = set(recipe) - set(RECIPE_KEYS)
+        if unknown:
+            raise ValueError(f"recipe keys must be among {RECIPE_KEYS}, got {sorted(unknown)}")
+        result.parameters.update(recipe)
     paths = save_images(result, out_dir)
     return SavedGeneration(backend=backend.name, model=getattr(backend, "model", model), paths=paths,
                            seeds=list(result.seeds), parameters=dict(result.parameters),

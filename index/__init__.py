@@ -3,13 +3,14 @@
 Public API (see each module's docstring):
     PromptRecord, SearchHit, SearchFilters      index.records
     Embedder, SentenceTransformerEmbedder,
-    load_embedder                               index.embedder
+    OnnxEmbedder, load_embedder                 index.embedder
+    write_export, load_export, add_to_index     index.onnx_export (queries without torch)
     IndexWriter                                 index.writer   (write, then publish by rename)
     PromptIndex                                 index.store    (load, verify, search)
 Importing this package loads no model, no FAISS and no index.
 """
 
-from index.embedder import Embedder, SentenceTransformerEmbedder, load_embedder
+from index.embedder import Embedder, OnnxEmbedder, SentenceTransformerEmbedder, load_embedder
 from index.manifest import FORMAT_VERSION, Manifest
 from index.records import PromptRecord, SearchFilters, SearchHit
 from index.store import PromptIndex
@@ -20,6 +21,7 @@ __all__ = [
     "Embedder",
     "IndexWriter",
     "Manifest",
+    "OnnxEmbedder",
     "PromptIndex",
     "PromptRecord",
     "SearchFilters",

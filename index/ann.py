@@ -7,10 +7,14 @@ so FAISS id i is row i of vectors.npy and SQLite row id i.
 - `hnsw`    IndexHNSWFlat (inner product): graph search, best latency at millions of rows;
             M=32, efConstruction=128. Memory ≈ vectors + ~M*8 bytes per row.
 - `ivf_sq8` IndexIVFScalarQuantizer with 8-bit codes: a quarter of the memory, fast to build;
-            nlist ≈ 4·sqrt(n).
+            nlist ≈ sqrt(n): k-means training costs ∝ nlist² (64 training points per list), so
+            4·sqrt(n) would cost 16× as much to build; the tuned nprobe makes up the difference.
 The search-time knob (efSearch / nprobe) is tuned at build time on the corpus itself: the
 cheapest value reaching recall@10 ≥ 0.95 vs exact search (see `tune`), recorded in the manifest.
-`auto` picks flat below AUTO_THRESHOLD rows and hnsw above. The search layer re-scores the
+`auto` picks flat below AUTO_THRESHOLD rows (exact, and fast enough there), hnsw while its
+estimated memory (vectors + graph links) fits RAM_BUDGET_BYTES, and ivf_sq8 above that
+(≈ 590k rows of 384-d vectors): at 1M MiniLM vectors flat and hnsw hold 1.5-1.8 GB, ivf_sq8
+~0.4 GB (see benchmarks/README.md, "Search at 1M"). The search layer re-scores the
 approximate candidates exactly from vectors.npy, so scores are true cosines for every type.
 
 Vectors are added from the on-disk memmap in chunks, so building never needs a second copy of
@@ -37,14 +41,45 @@ MAX_TRAIN_POINTS_PER_LIST = 64  # faiss warns below 39; more only slows training
 RERANK_FACTOR = 3  # approximate search fetches k·3 candidates and re-scores them exactly (store.py)
 TARGET_RECALL = 0.95  # on mixed-pair queries, which are harder than real ideas (see benchmarks)
 TUNE_QUERIES = 200
+RAM_BUDGET_BYTES = 1 << 30  # memory the automatic choice keeps the FAISS index under (issue 11)
+DEFAULT_DIMENSION = 384  # all-MiniLM-L6-v2, the default embedder
 
 
-def choose_index_type(n: int, requested: str = "auto", threshold: int = AUTO_THRESHOLD) -> str:
+def estimated_bytes(index_type: str, n: int, dimension: int = DEFAULT_DIMENSION) -> int:
+    """Approximate RAM of a FAISS index of `n` vectors (what faiss.index holds once loaded)."""
+    if index_type == "flat":
+        return n * dimension * 4
+    if index_type == "hnsw":
+        # float vectors + level-0 links (2·M int32) + upper levels and level tables (~5 %)
+        return int(n * (dimension * 4 + 2 * HNSW_DEFAULTS["M"] * 4) * 1.05)
+    if index_type == "ivf_sq8":
+        nlist = default_params("ivf_sq8", n)["nlist"] if n else 1
+        return n * (dimension + 8) + nlist * dimension * 4 * 2  # codes + ids, coarse centroids
+    raise InputError(f"unknown index type {index_type!r}; expected one of {', '.join(INDEX_TYPES[1:])}")
+
+
+def choose_index_type(
+    n: int,
+    requested: str = "auto",
+    threshold: int = AUTO_THRESHOLD,
+    *,
+    dimension: int = DEFAULT_DIMENSION,
+    ram_budget: int | None = None,
+) -> str:
+    """The index type to build for `n` vectors of `dimension` (`requested` unless it is "auto").
+
+    auto: flat below `threshold` rows; above it hnsw while its estimated memory fits
+    `ram_budget` (default RAM_BUDGET_BYTES), else ivf_sq8 (8-bit codes: a quarter of the
+    vectors' memory).
+    """
     if requested not in INDEX_TYPES:
         raise InputError(f"index_type must be one of {', '.join(INDEX_TYPES)}, got {requested!r}")
     if requested != "auto":
         return requested
-    return "flat" if n < threshold else "hnsw"
+    if n < threshold:
+        return "flat"
+    budget = RAM_BUDGET_BYTES if ram_budget is None else ram_budget
+    return "hnsw" if estimated_bytes("hnsw", n, dimension) <= budget else "ivf_sq8"
 
 
 def default_params(index_type: str, n: int) -> dict[str, Any]:
@@ -53,8 +88,8 @@ def default_params(index_type: str, n: int) -> dict[str, Any]:
     if index_type == "hnsw":
         return dict(HNSW_DEFAULTS)
     if index_type == "ivf_sq8":
-        # 4·sqrt(n) lists, but never fewer than ~39 training points per list (faiss's minimum).
-        nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
+        # sqrt(n) lists, but never fewer than ~39 training points per list (faiss's minimum).
+        nlist = max(1, min(int(math.sqrt(n)), n // 39))
         return {"nlist": nlist, "nprobe": min(nlist, max(16, nlist // 8))}
     raise InputError(f"unknown index type {index_type!r}; expected one of {', '.join(INDEX_TYPES[1:])}")
 
@@ -118,7 +153,9 @@ def tune(index: Any, vectors: np.ndarray, index_type: str, params: dict[str, Any
         name, ladder = "efSearch", [64, 128, 256, 512, 1024]
     else:
         nlist = int(params["nlist"])
-        name, ladder = "nprobe", sorted({min(nlist, max(1, nlist // 32) * 2**i) for i in range(12)})
+        # Powers of two and the midpoints between them, from 4 lists up to all of them.
+        steps = [m * 2**i for i in range(2, 20) for m in (2, 3)]
+        name, ladder = "nprobe", sorted({min(nlist, s // 2) for s in steps})
     chosen, recall = ladder[-1], 0.0
     for value in ladder:
         apply_params(index, index_type, {**params, name: value})

@@ -2,16 +2,19 @@
 
 `PromptRecord` is one de-duplicated prompt as ingest hands it over; `SearchHit` is a stored
 record plus its id (== FAISS id == SQLite row id) and a score; `SearchFilters` are the
-user-facing filters shared by dense and keyword search.
+user-facing filters shared by dense and keyword search. A record's `variants` are the other
+wordings ingest folded into it (same words in another order or punctuation), each with how often
+it occurred: `count` is the total over the stored prompt and all its variants.
 
 Deliberately not here: SQL (see `rows.py`), FAISS (see `ann.py`) and any I/O.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,7 +33,25 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "prompt_nsfw",
     "image_nsfw",
     "source",
+    "variants",
 )
+MAX_VARIANTS = 20  # most frequent other wordings kept per row; the rest still add to its count
+
+
+class Variant(NamedTuple):
+    """Another wording folded into a stored prompt, and how often it occurred."""
+
+    text: str
+    count: int
+
+
+def variants_to_json(variants: tuple[Variant, ...]) -> str | None:
+    """The SQLite form of `variants` (NULL when there are none)."""
+    return json.dumps([list(v) for v in variants], ensure_ascii=False) if variants else None
+
+
+def variants_from_json(value: str | None) -> tuple[Variant, ...]:
+    return tuple(Variant(str(t), int(c)) for t, c in json.loads(value)) if value else ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,7 @@ class PromptRecord:
     prompt_nsfw: float | None = None
     image_nsfw: float | None = None
     source: str = ""  # where it came from (file name / URL)
+    variants: tuple[Variant, ...] = ()  # other wordings folded into this row (see module docstring)
 
     def check(self) -> None:
         """Raise InputError when the record cannot be stored (called by the writer)."""
@@ -61,9 +83,16 @@ class PromptRecord:
             value = getattr(self, name)
             if value is not None and not math.isfinite(float(value)):
                 raise InputError(f"PromptRecord.{name} must be a finite number or None, got {value!r}")
+        folded = sum(int(v[1]) for v in self.variants)
+        if folded >= self.count:
+            raise InputError(
+                f"PromptRecord.count ({self.count}) must exceed the sum of its variants' counts ({folded}): "
+                "count is the total over the prompt and its variants"
+            )
 
     def as_row(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in RECORD_COLUMNS)
+        row = tuple(getattr(self, name) for name in RECORD_COLUMNS)
+        return (*row[:-1], variants_to_json(self.variants))
 
 
 @dataclass(frozen=True)
@@ -83,18 +112,22 @@ class SearchHit:
     prompt_nsfw: float | None
     image_nsfw: float | None
     source: str
+    variants: tuple[Variant, ...] = ()  # other wordings folded into this prompt, most frequent first
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...], score: float = 0.0) -> SearchHit:
-        """`row` is (id, *RECORD_COLUMNS) as selected by rows.py."""
-        return cls(int(row[0]), float(score), *row[1:])
+        """`row` is (id, *RECORD_COLUMNS) as selected by rows.py (variants as their JSON text)."""
+        return cls(int(row[0]), float(score), *row[1:-1], variants_from_json(row[-1]))
 
     @property
     def record(self) -> PromptRecord:
         return PromptRecord(**{name: getattr(self, name) for name in RECORD_COLUMNS})
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready: variants become [{"text", "count"}, ...]."""
+        data = asdict(self)
+        data["variants"] = [dict(v._asdict()) for v in self.variants]
+        return data
 
 
 assert [f.name for f in fields(SearchHit)][2:] == list(RECORD_COLUMNS)

@@ -37,7 +37,8 @@ CREATE TABLE prompts (
     height INTEGER,
     prompt_nsfw REAL,
     image_nsfw REAL,
-    source TEXT NOT NULL
+    source TEXT NOT NULL,
+    variants TEXT
 )
 """
 FINALIZE = """
@@ -102,7 +103,21 @@ def open_readonly(path: Path) -> sqlite3.Connection:
         raise IndexLoadError(
             f"{path} cannot be read as an index database ({exc}); re-run `promptrag ingest`"
         ) from None
+    _add_missing_columns(conn)
     return conn
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Let an index written before a column existed (e.g. `variants`) read as if it had it.
+
+    The file is immutable, so instead of ALTER TABLE a TEMP view named `prompts` (temp objects
+    shadow main ones) adds the missing columns as NULL; every query here reads `prompts` by name.
+    """
+    present = {row[1] for row in conn.execute("PRAGMA main.table_info(prompts)")}
+    missing = [c for c in RECORD_COLUMNS if c not in present]
+    if missing:
+        extra = ", ".join(f"NULL AS {c}" for c in missing)
+        conn.execute(f"CREATE TEMP VIEW prompts AS SELECT *, {extra} FROM main.prompts")
 
 
 def count(conn: sqlite3.Connection) -> int:
@@ -146,6 +161,20 @@ def iter_rows(conn: sqlite3.Connection, batch_size: int) -> Iterable[list[tuple[
             return
         yield batch
         last = batch[-1][0]
+
+
+def term_document_counts(conn: sqlite3.Connection) -> Iterable[tuple[str, int]]:
+    """Every token of the keyword index with the exact number of rows containing it.
+
+    Read through SQLite's fts5vocab over `prompts_fts`, created in the connection's TEMP schema:
+    nothing is written to the (read-only, checksummed) index file and indexes built before
+    this function existed work unchanged. Tokens are as FTS5 stores them: lower-case, without
+    diacritics.
+    """
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.prompts_vocab USING fts5vocab(main, prompts_fts, row)"
+    )
+    yield from conn.execute("SELECT term, doc FROM temp.prompts_vocab")
 
 
 def fts_query(text: str) -> str | None:

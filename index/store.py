@@ -11,7 +11,8 @@ faiss.index, and rows.sqlite read-only. Searches:
   vectors.npy, so scores are true cosine similarities whatever the index type.
 - `keyword_search(text)`: FTS5 BM25 over the same rows, filters applied in SQL.
 
-The embedder is loaded lazily from the manifest's model id on the first text query, so
+The embedder is loaded lazily on the first text query (the index's ONNX export when the
+manifest records one, else sentence-transformers for the manifest's model id), so
 `search_vector`, `keyword_search` and `get` work without loading a model.
 
 Deliberately not here: fusing dense and keyword results, diversity (MMR), re-ranking (rag/).
@@ -114,7 +115,13 @@ class PromptIndex:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            embedder = load_embedder(self.manifest.embedding_model)
+            # The ONNX export written at ingest embeds queries without importing torch;
+            # sentence-transformers when the index has none (see index/onnx_export.py).
+            from index import onnx_export
+
+            embedder = onnx_export.load_export(self.path, self.manifest) or load_embedder(
+                self.manifest.embedding_model
+            )
             if embedder.dimension != self.manifest.dimension:
                 raise IndexLoadError(
                     f"model {embedder.model_id!r} makes {embedder.dimension}-d vectors but index {self.path} "
@@ -223,6 +230,15 @@ class PromptIndex:
         try:
             for batch in rows.iter_rows(conn, batch_size):
                 yield [(row[0], SearchHit.from_row(row).record) for row in batch]
+        finally:
+            conn.close()
+
+    def term_document_counts(self) -> dict[str, int]:
+        """Each keyword-index token → the exact number of stored prompts containing it (fts5vocab)."""
+        # A separate read-only connection, like iter_records: no lock held during the scan.
+        conn = rows.open_readonly(self.path / "rows.sqlite")
+        try:
+            return dict(rows.term_document_counts(conn))
         finally:
             conn.close()
 

@@ -15,6 +15,7 @@ Deliberately not here: reading sources, de-duplication, resuming a crashed inges
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -87,6 +88,7 @@ class IndexWriter:
         dimension: int,
         index_type: str = "auto",
         auto_threshold: int = ann.AUTO_THRESHOLD,
+        onnx_export: bool = False,
     ) -> None:
         if not isinstance(dimension, int) or dimension < 1:
             raise InputError(f"dimension must be a positive integer, got {dimension!r}")
@@ -96,6 +98,7 @@ class IndexWriter:
         self.dimension = dimension
         self.index_type = index_type
         self.auto_threshold = auto_threshold
+        self.onnx_export = onnx_export  # also write the model's ONNX export (index/onnx_export.py)
         self._check_target()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp_dirs(self.path)
@@ -168,13 +171,17 @@ class IndexWriter:
             import faiss
 
             vectors = np.load(self.tmp_dir / "vectors.npy", mmap_mode="r", allow_pickle=False)
-            index_type = ann.choose_index_type(self._rows, self.index_type, self.auto_threshold)
+            index_type = ann.choose_index_type(
+                self._rows, self.index_type, self.auto_threshold, dimension=self.dimension
+            )
             params = ann.default_params(index_type, self._rows)
             index = ann.build(vectors, index_type, params, progress=progress)
             del vectors
             faiss.write_index(index, str(self.tmp_dir / "faiss.index"))
             del index
-            # 4. manifest with checksums; fsync every file and the directory before the rename.
+            # 4. the embedding model's ONNX export, so queries need no torch (optional, checked).
+            extra = self._write_onnx_export() if self.onnx_export else {}
+            # 5. manifest with checksums; fsync every file and the directory before the rename.
             for name in DATA_FILES:
                 fsync_path(self.tmp_dir / name)
             manifest = Manifest(
@@ -187,18 +194,37 @@ class IndexWriter:
                 files={name: file_info(self.tmp_dir / name) for name in DATA_FILES},
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 promptrag_version=promptrag_version(),
+                extra=extra,
             )
             manifest_path = self.tmp_dir / MANIFEST_NAME
             manifest_path.write_text(manifest.to_json(), encoding="utf-8")
             fsync_path(manifest_path)
             fsync_path(self.tmp_dir)
-            # 5. swap by rename.
+            # 6. swap by rename.
             self._swap_into_place()
         except BaseException:
             self.abort()
             raise
         self._closed = True
         return manifest
+
+    def _write_onnx_export(self) -> dict:
+        """{"onnx_embedder": ...} for the manifest, or {} (with a warning) when the model cannot
+        be exported: the index is still complete, its queries are embedded with torch."""
+        from index import onnx_export
+
+        try:
+            info = onnx_export.write_export(self.tmp_dir, self.model_id)
+        except (onnx_export.UnsupportedModel, ImportError, RuntimeError, OSError) as exc:
+            logging.getLogger(__name__).warning(
+                "no ONNX export of %s in the index (%s: %s); searches will load torch to embed queries",
+                self.model_id, type(exc).__name__, exc,
+            )
+            return {}
+        for name in onnx_export.EXPORT_FILES:
+            fsync_path(self.tmp_dir / name)
+        fsync_path(self.tmp_dir / onnx_export.EXPORT_DIR)
+        return {onnx_export.MANIFEST_KEY: info}
 
     def _swap_into_place(self) -> None:
         self._check_target()  # the target may have changed while we were writing

@@ -6,7 +6,18 @@ Public API:
 Importing this package loads no model and reads no data.
 """
 
+from typing import Any
+
 from ingest.options import IngestOptions, IngestReport
-from ingest.pipeline import run_ingest
 
 __all__ = ["IngestOptions", "IngestReport", "run_ingest"]
+
+
+def __getattr__(name: str) -> Any:
+    # The pipeline (httpx, pyarrow, the writers) loads on first use: the CLI reads IngestOptions'
+    # help texts at start-up, and `promptrag search` should not pay for ingest's imports.
+    if name == "run_ingest":
+        from ingest.pipeline import run_ingest
+
+        return run_ingest
+    raise AttributeError(f"module 'ingest' has no attribute {name!r}")

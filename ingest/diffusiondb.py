@@ -9,14 +9,25 @@ DiffusionDB (poloclub/diffusiondb, CC0-1.0) ships one metadata table per subset:
 - `prompt_nsfw`: Detoxify likelihood that the prompt is NSFW (max of `toxicity` and
   `sexual_explicit`), 0..1.
 
-This module only describes the table; it reads nothing and downloads nothing.
+This module only describes the table and where it lives; it reads nothing and downloads nothing
+(ingest/download.py fetches it through huggingface_hub).
 """
 
 from __future__ import annotations
 
-DEFAULT_BASE_URL = "https://huggingface.co/datasets/poloclub/diffusiondb/resolve/main"
+REPO_ID = "poloclub/diffusiondb"
+REPO_TYPE = "dataset"
+REVISION = "main"
+DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
+DEFAULT_BASE_URL = f"{DEFAULT_HUB_ENDPOINT}/datasets/{REPO_ID}/resolve/{REVISION}"
 DEFAULT_FILE = "metadata.parquet"
 LARGE_FILE = "metadata-large.parquet"
+
+
+def file_url(filename: str = DEFAULT_FILE, endpoint: str | None = None, revision: str = REVISION) -> str:
+    """The Hub's resolve URL of one DiffusionDB file (on `endpoint`, a mirror, or huggingface.co)."""
+    base = (endpoint or DEFAULT_HUB_ENDPOINT).rstrip("/")
+    return f"{base}/datasets/{REPO_ID}/resolve/{revision}/{filename}"
 
 # (name, pyarrow type string) in file order, exactly as in metadata.parquet.
 SCHEMA_FIELDS: tuple[tuple[str, str], ...] = (

@@ -9,13 +9,16 @@ removed, whitespace collapsed, ends trimmed) or the reason it is dropped:
 - ``bad_encoding``  contains U+FFFD, i.e. the source had bytes that are not valid UTF-8
 
 `dedupe_key(text)` folds case and spacing ("A  Cat , red" == "a cat, red") so that copies of
-one prompt merge. It deliberately does not stem, drop stop words or reorder tags: two prompts
-that differ in words stay two prompts.
+one prompt merge. `fold_key(text)` goes further for ingest's folding: the prompt's words as a
+sorted multiset, so the same words in another order or with other punctuation ("red, a cat" ==
+"a cat red") fold into one row that keeps each wording as a variant. Neither stems, drops stop
+words or matches synonyms: two prompts that differ in words stay two prompts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 
 MAX_PROMPT_CHARS = 2000
@@ -79,6 +82,16 @@ def dedupe_key(text: str) -> str:
         for mark in _OPENERS:
             key = key.replace(mark + " ", mark)
     return key.rstrip(" ,.;:")
+
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # the words FTS5's unicode61 tokenizer sees
+
+
+def fold_key(text: str) -> str:
+    """The words of a cleaned prompt, case-folded and sorted (repeats kept): order and punctuation vanish."""
+    words = _WORD.findall(text.casefold())
+    # A prompt of letters always has a word; the fallback keeps odd text from folding into "".
+    return " ".join(sorted(words)) if words else dedupe_key(text)
 
 
 def key_hash(key: str) -> bytes:

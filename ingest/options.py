@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.diffusiondb import DEFAULT_BASE_URL, DEFAULT_FILE
+from ingest.diffusiondb import DEFAULT_FILE
 from ingest.normalize import MAX_PROMPT_CHARS
 
 
@@ -29,13 +29,21 @@ class IngestOptions(BaseModel):
         None,
         description="Prompt source: a local Parquet (DiffusionDB metadata), CSV/TSV, JSONL, JSON or .txt "
         "file, or an http(s) URL. Default: DiffusionDB 2M's metadata.parquet, downloaded once into "
-        "the cache.",
+        "the Hugging Face cache.",
     )
     index: Path | None = Field(None, description="Index directory to create or extend (default: the home's default index).")
-    base_url: str = Field(
-        DEFAULT_BASE_URL,
+    store: str | None = Field(
+        None,
+        pattern=r"^milvus(-lite)?://",
+        description="A Milvus collection to create or extend instead of an index directory: "
+        "milvus://HOST:PORT/COLLECTION (a Milvus server) or milvus-lite://PATH/FILE.db/COLLECTION "
+        "(a local Milvus Lite file). Needs pip install 'promptrag[milvus]'.",
+    )
+    hub_endpoint: str | None = Field(
+        None,
         pattern=r"^https?://",
-        description="Where the default DiffusionDB table is downloaded from (a mirror, or a test server).",
+        description="Hugging Face Hub endpoint (a mirror, or a test server) the default DiffusionDB table "
+        "is downloaded from. Default: HF_ENDPOINT, else https://huggingface.co.",
     )
     diffusiondb_file: Literal["metadata.parquet", "metadata-large.parquet"] = Field(
         DEFAULT_FILE,
@@ -72,6 +80,11 @@ class IngestOptions(BaseModel):
     read_batch_rows: int = Field(
         50_000, ge=1, le=1_000_000, description="Source rows staged per commit (checkpoint granularity of reading)."
     )
+    fold: bool = Field(
+        True,
+        description="Fold near-identical prompts (the same words in another order or with other punctuation) "
+        "into one row that keeps the total count and the other wordings as variants.",
+    )
     restart: bool = Field(False, description="Discard an interrupted run's checkpoint and start over.")
     progress: bool = Field(
         True, description="Draw progress bars on stderr when no on_progress callback is given to run_ingest."
@@ -83,7 +96,7 @@ class IngestOptions(BaseModel):
             mode="json",
             include={
                 "limit", "sample", "seed", "max_prompt_nsfw", "max_image_nsfw", "max_prompt_chars",
-                "index_type",
+                "index_type", "fold",
             },
         )
 
@@ -97,7 +110,7 @@ class IngestReport:
     embedding_model: str = ""
     rows_read: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
-    duplicates_merged: int = 0  # rows folded into an earlier copy of the same prompt
+    duplicates_merged: int = 0  # rows folded into an earlier copy of the same prompt (or a reordering of it)
     nsfw_filtered_prompts: int = 0
     nsfw_filtered_rows: int = 0
     sampled_out_prompts: int = 0

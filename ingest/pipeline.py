@@ -21,6 +21,10 @@ Progress and cancellation: `on_progress` gets a `core.progress.Progress` per bat
 (download, stage, embed, write); a set `CancelToken` raises `Cancelled` after the batch in hand
 is committed, which leaves exactly what a crash at that point leaves, so the next run resumes.
 
+Test hook: with PROMPTRAG_TEST_PAUSE_AFTER_CHUNK=N the run blocks right after committing its N-th
+embedded chunk ("stage:N": its N-th staged source batch) and writes `<work dir>/paused`, so a test
+can SIGKILL it at a known point mid-run instead of racing it.
+
 Deliberately not here: source parsing (sources.py), text rules (normalize.py), SQL (staging.py),
 FAISS/SQLite index formats (index/), drawing progress (core.progress.TqdmProgress, pages).
 """
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -36,13 +42,15 @@ from pathlib import Path
 from core.errors import InputError, SourceError
 from core.progress import CancelToken, ProgressCallback, Stopwatch, TqdmProgress
 from core.settings import get_settings
-from ingest.download import fetch
+from ingest.diffusiondb import file_url
+from ingest.download import fetch, fetch_diffusiondb
 from ingest.normalize import DROP_REASONS, clean_prompt
 from ingest.options import IngestOptions, IngestReport
 from ingest.sources import Source, open_source
-from ingest.staging import WorkDir
+from ingest.staging import WorkDir, merge_variants
 
 MANIFEST = "manifest.json"
+PAUSE_ENV = "PROMPTRAG_TEST_PAUSE_AFTER_CHUNK"  # test hook, see the module docstring
 COUNTER_KEYS = ("rows_read", "kept", *(f"dropped_{r}" for r in DROP_REASONS))
 
 
@@ -72,16 +80,24 @@ class IngestPipeline:
         settings = get_settings()
         self.settings = settings
         self.index_path = Path(options.index or settings.default_index).expanduser()
+        self.work_path = work_dir_for(self.index_path)  # a Milvus ingest (milvus_ingest.py) keeps its own
         self.embedded_now = 0
         self.on_progress = on_progress
         self.cancel = cancel
+        stage, _, number = os.environ.get(PAUSE_ENV, "").rpartition(":")
+        self.pause_at = (stage or "embed", int(number)) if number.isdigit() else None
+
+    def _pause_for_tests(self, stage: str, number: int) -> None:
+        if self.pause_at == (stage, number):
+            (self.work_path / "paused").write_text(str(os.getpid()))
+            threading.Event().wait()  # the test hook: stay here until the test kills the process
 
     def _check_cancel(self) -> None:
         """Between batches: stop with Cancelled, keeping the work directory for the next run."""
         if self.cancel is not None:
             self.cancel.raise_if_cancelled(
                 f"the ingest into {self.index_path}",
-                f"{work_dir_for(self.index_path)} keeps the work done so far: run the same ingest again "
+                f"{self.work_path} keeps the work done so far: run the same ingest again "
                 "to resume it (or with restart / --restart to start over)",
             )
 
@@ -94,18 +110,18 @@ class IngestPipeline:
         model_id = self._model_id(base_manifest)
         fingerprint = self._fingerprint(source, model_id)
         # 2. open (or resume) the work directory
-        with WorkDir(work_dir_for(self.index_path)) as work:
+        with WorkDir(self.work_path, fold=opts.fold) as work:
             resumed = self._prepare_work_dir(work, fingerprint)
             checkpoint = work.read_checkpoint()
             if checkpoint is None:
                 checkpoint = {
                     "fingerprint": fingerprint, "model_id": model_id, "source": source_name,
-                    "base_manifest": _manifest_digest(self.index_path), "options": opts.model_dump(mode="json"),
+                    "base_manifest": self._base_digest(), "options": opts.model_dump(mode="json"),
                 }
                 work.write_checkpoint(checkpoint)
                 work.set(phase="stage", rows_consumed=0)
             phase = work.get("phase", "stage")
-            current = _manifest_digest(self.index_path)
+            current = self._base_digest()
             if phase == "publishing" and current != checkpoint["base_manifest"]:
                 # Killed after the rename but before clean-up: the new index is already live.
                 return self._finish(work, source_name, model_id, started, resumed, published=True)
@@ -140,11 +156,18 @@ class IngestPipeline:
             return self._finish(work, source_name, model_id, started, resumed, published=True)
 
     # -- 1. inputs -------------------------------------------------------------------------------
+    def _base_digest(self) -> str | None:
+        """Changes whenever the target is (re)published: the sha256 of its manifest.json."""
+        return _manifest_digest(self.index_path)
+
     def _resolve_source(self) -> tuple[Source, str]:
         opts = self.options
         raw = opts.source
-        if raw is None:
-            raw = f"{opts.base_url.rstrip('/')}/{opts.diffusiondb_file}"
+        if raw is None:  # DiffusionDB through huggingface_hub (its cache, mirrors, offline mode)
+            endpoint = opts.hub_endpoint or self.settings.hub_endpoint
+            path = fetch_diffusiondb(opts.diffusiondb_file, endpoint=endpoint, on_progress=self.on_progress,
+                                     cancel=self.cancel)
+            return open_source(path), file_url(opts.diffusiondb_file, endpoint)
         if raw.startswith(("http://", "https://")):
             path = fetch(raw, self.settings.cache_dir, timeout_s=self.settings.request_timeout_s,
                          on_progress=self.on_progress, cancel=self.cancel)
@@ -206,6 +229,7 @@ class IngestPipeline:
             total = min(total, opts.limit) if total is not None else opts.limit
         watch = Stopwatch("stage", self.on_progress)
         watch.report(consumed, total)
+        staged = 0
         for batch in source.batches(skip=consumed, limit=opts.limit, batch_rows=opts.read_batch_rows):
             kept = []
             for row in batch:
@@ -220,6 +244,8 @@ class IngestPipeline:
             counters["kept"] += len(kept)
             work.stage(kept, consumed, counters)  # committed: a cancel or crash from here resumes after it
             watch.report(consumed, total)
+            staged += 1
+            self._pause_for_tests("stage", staged)
             self._check_cancel()
 
     def _existing_prompts(self, base_manifest):
@@ -263,6 +289,7 @@ class IngestPipeline:
                 work.save_chunk(number, embedder.embed_batch(texts))  # saved: a later run skips it
                 self.embedded_now += len(texts)
             watch.report(stop, total)
+            self._pause_for_tests("embed", number + 1)
             self._check_cancel()
 
     # -- 6. write + publish ---------------------------------------------------------------------
@@ -273,7 +300,8 @@ class IngestPipeline:
         total = (base_manifest.row_count if base_manifest is not None else 0) + work.get("counters", {})["to_embed"]
         watch = Stopwatch("write", self.on_progress)
         watch.report(0, total)
-        writer = IndexWriter(self.index_path, model_id=model_id, dimension=dimension, index_type=self.options.index_type)
+        writer = IndexWriter(self.index_path, model_id=model_id, dimension=dimension, index_type=self.options.index_type,
+                             onnx_export=self.settings.onnx_export)
         with writer:  # leaving it early (a cancel, a crash) discards the half-written index, not the work dir
             if base_manifest is not None:
                 with PromptIndex.load(self.index_path) as idx:
@@ -288,6 +316,7 @@ class IngestPipeline:
                                     record, count=record.count + pending[1],
                                     prompt_nsfw=_nsfw_max(record.prompt_nsfw, pending[2]),
                                     image_nsfw=_nsfw_max(record.image_nsfw, pending[3]),
+                                    variants=merge_variants(record.prompt, record.variants, pending[4]),
                                 )
                                 pending = next(updates, None)
                             records.append(record)
@@ -300,7 +329,7 @@ class IngestPipeline:
                 vectors = work.load_chunk(number, len(rows), dimension)
                 if vectors is None:
                     raise RuntimeError(f"embedded chunk {number} is missing from {work.path}")
-                records = [PromptRecord(*row, source=source_name) for row in rows]
+                records = [PromptRecord(*row[:-1], source=source_name, variants=row[-1]) for row in rows]
                 writer.add(records, vectors)
                 watch.report(len(writer), total)
                 self._check_cancel()
@@ -360,7 +389,10 @@ def run_ingest(options: IngestOptions | None = None, *, on_progress: ProgressCal
         options = IngestOptions(**values)
     elif values:
         options = IngestOptions(**{**options.model_dump(), **values})  # re-validated
+    pipeline = IngestPipeline
+    if options.store is not None:  # a Milvus collection instead of an index directory
+        from ingest.milvus_ingest import MilvusIngestPipeline as pipeline
     if on_progress is not None:
-        return IngestPipeline(options, on_progress=on_progress, cancel=cancel)()
+        return pipeline(options, on_progress=on_progress, cancel=cancel)()
     with TqdmProgress(enabled=options.progress) as bars:  # stderr bars, drawn from the same events
-        return IngestPipeline(options, on_progress=bars, cancel=cancel)()
+        return pipeline(options, on_progress=bars, cancel=cancel)()

@@ -5,9 +5,12 @@ Layout of `<index>.ingest-work/`:
 - `checkpoint.json`  the run's fingerprint (source identity + result-changing options + the
                      base index's manifest digest), written once, atomically;
 - `staging.sqlite`   WAL-mode SQLite: `staged` (one row per distinct prompt, keyed by a 16-byte
-                     hash of its dedupe key, with its count, one representative's settings and
-                     the max NSFW scores), `meta` (phase, rows consumed, counters), `plan`
-                     (the prompts to embed, shortest first) and `existing` (keys already indexed);
+                     hash of its fold key -- or of its dedupe key with folding off -- with its
+                     total count, one representative's settings and the max NSFW scores),
+                     `variants` (each distinct wording of a staged prompt with its own count; the
+                     most frequent becomes the stored text, the others its variants), `meta`
+                     (phase, rows consumed, counters), `plan` (the prompts to embed, shortest
+                     first) and `existing` (keys already indexed);
 - `chunks/chunk-NNNNNNN.npy`  the vectors of plan batch N, written to a temp file and renamed,
                      so a chunk either exists whole or not at all;
 - `.lock`            flock'ed by the running ingest, so two runs never share a work directory.
@@ -28,12 +31,15 @@ import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from index.records import Variant
+
 from core.errors import ConfigError
-from ingest.normalize import dedupe_key, key_hash, sample_rank
+from ingest.normalize import dedupe_key, fold_key, key_hash, sample_rank
 
 SETTINGS = ("seed", "steps", "cfg", "sampler", "width", "height")
 _SCHEMA = """
@@ -45,6 +51,15 @@ CREATE TABLE IF NOT EXISTS staged (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS plan (ord INTEGER PRIMARY KEY, kh BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS existing (kh BLOB PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS variants (
+    kh BLOB NOT NULL, vkh BLOB NOT NULL, text TEXT NOT NULL, count INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (kh, vkh)
+) WITHOUT ROWID;
+"""
+# vkh: hash of the wording's dedupe key; seq: where it was first seen (ties go to the earliest).
+_UPSERT_VARIANT = """
+INSERT INTO variants (kh, vkh, text, count, seq) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (kh, vkh) DO UPDATE SET count = count + excluded.count
 """
 # NSFW scores keep the max over merged rows; NULL (no score) never hides a real score.
 _UPSERT = """
@@ -72,11 +87,36 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-class WorkDir:
-    """One ingest's work directory (see the module docstring). Use as a context manager."""
+def merge_variants(prompt: str, variants: tuple[Variant, ...], added: Iterable[tuple[str, int]]) -> tuple[Variant, ...]:
+    """`variants` of a stored `prompt` plus newly seen wordings (text, count), the prompt's own copies left out.
 
-    def __init__(self, path: Path) -> None:
+    Wordings are matched by dedupe key (case and spacing); the MAX_VARIANTS most frequent are kept.
+    """
+    from index.records import MAX_VARIANTS, Variant  # lazily: keeps index/ off ingest's import path
+    own = dedupe_key(prompt)
+    merged: dict[str, list] = {dedupe_key(v.text): [v.text, v.count] for v in variants}
+    for text, count in added:
+        key = dedupe_key(text)
+        if key == own:
+            continue
+        if key in merged:
+            merged[key][1] += count
+        else:
+            merged[key] = [text, count]
+    ordered = sorted(merged.values(), key=lambda v: -v[1])  # stable: earlier wordings win ties
+    return tuple(Variant(t, c) for t, c in ordered[:MAX_VARIANTS])
+
+
+class WorkDir:
+    """One ingest's work directory (see the module docstring). Use as a context manager.
+
+    `fold=True` merges prompts with the same fold key (same words in any order or punctuation);
+    `fold=False` merges only copies that differ in case and spacing.
+    """
+
+    def __init__(self, path: Path, fold: bool = True) -> None:
         self.path = Path(path)
+        self.fold = fold
         self.chunks = self.path / "chunks"
         self.db: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
@@ -184,8 +224,12 @@ class WorkDir:
     def stage(self, rows: list[dict], consumed: int, counters: dict[str, int]) -> None:
         """Upsert cleaned rows; record `consumed` source rows and `counters` in the same commit."""
         merged: dict[bytes, list] = {}
-        for row in rows:
-            kh = key_hash(dedupe_key(row["prompt"]))
+        wordings: dict[tuple[bytes, bytes], list] = {}
+        first_seq = consumed - len(rows)  # the kept rows' positions are not known; order within is kept
+        for position, row in enumerate(rows):
+            dkey = dedupe_key(row["prompt"])
+            vkh = key_hash(dkey)
+            kh = key_hash(fold_key(row["prompt"])) if self.fold else vkh
             seen = merged.get(kh)
             if seen is None:
                 merged[kh] = [kh, row["prompt"], 1, *(row[k] for k in SETTINGS), row["prompt_nsfw"], row["image_nsfw"]]
@@ -193,8 +237,14 @@ class WorkDir:
                 seen[2] += 1
                 seen[9] = _nsfw_max(seen[9], row["prompt_nsfw"])
                 seen[10] = _nsfw_max(seen[10], row["image_nsfw"])
+            wording = wordings.get((kh, vkh))
+            if wording is None:
+                wordings[(kh, vkh)] = [kh, vkh, row["prompt"], 1, first_seq + position]
+            else:
+                wording[3] += 1
         with self._txn():
             self.db.executemany(_UPSERT, merged.values())
+            self.db.executemany(_UPSERT_VARIANT, wordings.values())
             self._set("rows_consumed", consumed)
             self._set("counters", counters)
 
@@ -233,10 +283,17 @@ class WorkDir:
                     (sample,),
                 )
                 out["sampled_out_prompts"] = before - self.distinct_count()
+            # The stored text of a folded prompt is its most frequent wording (earliest on ties).
+            db.execute(
+                "UPDATE staged SET prompt = (SELECT v.text FROM variants v WHERE v.kh = staged.kh "
+                "ORDER BY v.count DESC, v.seq LIMIT 1) "
+                "WHERE kh IN (SELECT kh FROM variants GROUP BY kh HAVING count(*) > 1)"
+            )
+            key = fold_key if self.fold else dedupe_key
             for batch in existing:
                 db.executemany(
                     "INSERT OR IGNORE INTO existing VALUES (?, ?)",
-                    ((key_hash(dedupe_key(prompt)), int(id_)) for id_, prompt in batch),
+                    ((key_hash(key(prompt)), int(id_)) for id_, prompt in batch),
                 )
             db.execute("UPDATE staged SET existing_id = e.id FROM existing AS e WHERE e.kh = staged.kh")
             out["seen_again_prompts"] = db.execute(
@@ -288,17 +345,36 @@ class WorkDir:
 
     # -- 4. reading back for the index writer --------------------------------------------------
     def new_rows(self, batch: int) -> Iterator[list[tuple]]:
-        """(prompt, count, *SETTINGS, prompt_nsfw, image_nsfw) of planned prompts, in plan order."""
+        """(prompt, count, *SETTINGS, prompt_nsfw, image_nsfw, variants) of planned prompts, in plan order."""
         cursor = self.db.execute(
             "SELECT s.prompt, s.count, s.seed, s.steps, s.cfg, s.sampler, s.width, s.height, "
-            "s.prompt_nsfw, s.image_nsfw FROM plan p JOIN staged s ON s.kh = p.kh ORDER BY p.ord"
+            "s.prompt_nsfw, s.image_nsfw, s.kh FROM plan p JOIN staged s ON s.kh = p.kh ORDER BY p.ord"
         )
         while rows := cursor.fetchmany(batch):
-            yield rows
+            wordings = self._wordings([row[-1] for row in rows])
+            yield [(*row[:-1], merge_variants(row[0], (), wordings.get(row[-1], ()))) for row in rows]
 
-    def existing_updates(self) -> Iterator[tuple[int, int, float | None, float | None]]:
-        """(existing id, added count, prompt_nsfw, image_nsfw) for prompts seen again, by id."""
-        yield from self.db.execute(
-            "SELECT existing_id, count, prompt_nsfw, image_nsfw FROM staged "
+    def existing_updates(self) -> Iterator[tuple[int, int, float | None, float | None, list[tuple[str, int]]]]:
+        """(existing id, added count, prompt_nsfw, image_nsfw, wordings seen) for prompts seen again, by id."""
+        cursor = self.db.execute(
+            "SELECT existing_id, count, prompt_nsfw, image_nsfw, kh FROM staged "
             "WHERE existing_id IS NOT NULL ORDER BY existing_id"
         )
+        while rows := cursor.fetchmany(1000):
+            wordings = self._wordings([row[-1] for row in rows])
+            for row in rows:
+                yield (*row[:-1], wordings.get(row[-1], []))
+
+    def _wordings(self, khs: list[bytes]) -> dict[bytes, list[tuple[str, int]]]:
+        """Each folded key's wordings (text, count), most frequent first (earliest on ties)."""
+        found: dict[bytes, list[tuple[str, int]]] = {}
+        for start in range(0, len(khs), 500):
+            chunk = khs[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT kh, text, count FROM variants WHERE kh IN ({', '.join('?' * len(chunk))}) "
+                "ORDER BY kh, count DESC, seq",
+                chunk,
+            )
+            for kh, text, count in rows:
+                found.setdefault(kh, []).append((text, count))
+        return found

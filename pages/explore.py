@@ -89,6 +89,8 @@ with st.form("explore.form", border=False, enter_to_submit=True):
         f6.slider("Diversity", min_value=0.0, max_value=1.0, value=0.0, step=0.1, key="explore.diversity",
                   persist_state=KEEP,
                   help="0 = most relevant first; higher values spread the results over different styles.")
+        st.toggle("Hide prompts with blocked words or artists", key="explore.hide_blocked",
+                  persist_state=KEEP, help="Your blocklist is edited on the Settings page.")
 
 # The index and its embedder load once per server; the first visitor waits here, not on Search.
 with guard("Opening the index"):
@@ -137,14 +139,23 @@ if not results:
 else:
     from rag.assistant import to_examples
 
-    pages = (len(results) + PAGE_SIZE - 1) // PAGE_SIZE
+    everything, hidden = results, 0
+    if st.session_state.get("explore.hide_blocked"):
+        with guard("Reading your blocklist"):
+            from enhancers.blocklist import load_blocklist
+
+            blocklist = load_blocklist()
+            results = [r for r in everything if not blocklist.blocks(r.prompt)]
+            hidden = len(everything) - len(results)
+    pages = max(1, (len(results) + PAGE_SIZE - 1) // PAGE_SIZE)
     page_key = f"explore.page.{explore.get('search_id', 0)}"
     page = min(max(1, int(st.session_state.get(page_key, 1))), pages)
     start = (page - 1) * PAGE_SIZE
     shown = results[start:start + PAGE_SIZE]
     st.caption(f"{len(results)} prompts for “{escape_md(explore['query'])}” · "
                f"{MODES[explore['mode']].lower()} · "
-               f"{explore.get('seconds', 0) * 1000:.0f} ms")
+               f"{explore.get('seconds', 0) * 1000:.0f} ms"
+               + (f" · {hidden} hidden by your blocklist" if hidden else ""))
 
     images: dict = {}
     with guard("Loading images made from these prompts"):
@@ -155,7 +166,7 @@ else:
             with col:
                 widgets.prompt_card(item, key=f"explore-{item.id}", rank=item.rank,
                                     images=images.get(item.prompt, ()),
-                                    pick=to_examples(results, [item.rank])[0])
+                                    pick=to_examples(everything, [item.rank])[0])
 
     if pages > 1:
         with st.container(horizontal=True, horizontal_alignment="center"):

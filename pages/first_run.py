@@ -72,9 +72,10 @@ with local:
                                        limit=LIMIT))
 
 with download:
-    from ingest.diffusiondb import DEFAULT_BASE_URL
+    from core.settings import get_settings
+    from ingest.diffusiondb import file_url
 
-    online = indexes.diffusiondb_reachable(DEFAULT_BASE_URL)
+    online = indexes.diffusiondb_reachable(file_url(endpoint=get_settings().hub_endpoint))  # HF_ENDPOINT mirror
     if not online:
         st.warning("DiffusionDB cannot be reached from this machine (no network); "
                    "the other options work offline.",

@@ -32,7 +32,8 @@ from app.widgets import escape_md, guard
 
 app_state.require_shell(__file__)
 
-FAMILIES = {"sdxl": "SDXL", "sd1": "SD 1.x", "other": "SD3 / Flux (T5)"}
+FAMILIES = {"sdxl": "SDXL", "sd1": "SD 1.x", "sd3": "SD3 / SD3.5 / Stable Image", "flux": "Flux",
+            "turbo": "Turbo / Lightning / LCM", "other": "Other T5 model"}
 BACKENDS = ("diffusers", "bedrock")
 
 
@@ -48,6 +49,7 @@ def _suggest(s: dict[str, Any]) -> None:
 def _write(s: dict[str, Any]) -> bool:
     """Stream a new round; False when there was nothing to write (no idea)."""
     from enhancers.events import MemberFailed, TextDelta
+    from enhancers.user_styles import resolve_style, styled
     from rag.assistant import AssistantFinished
 
     if not s.get("idea", "").strip():
@@ -58,13 +60,14 @@ def _write(s: dict[str, Any]) -> bool:
         _suggest(s)  # "Write prompt" straight away: the top suggestions are the examples
     examples = refine_state.ticked(s)
     opts = s["options"]
+    style, user_style = resolve_style(opts["style"])  # a user style wraps what the enhancer writes
     result = None
     with st.container(border=True):
         st.caption(f"Writing with {len(examples)} example{'s' if len(examples) != 1 else ''}…")
         notices = st.container()
         box = st.empty()
         text = ""
-        stream = assistant.fuse_stream(s["idea"], examples, style=opts["style"],
+        stream = assistant.fuse_stream(s["idea"], examples, style=style,
                                        creativity=opts["creativity"], model_family=opts["model_family"])
         for event in stream:
             if isinstance(event, TextDelta):
@@ -77,7 +80,7 @@ def _write(s: dict[str, Any]) -> bool:
                 result = event.result
     if result is None:
         raise RuntimeError("fuse_stream ended without AssistantFinished")
-    refine_state.add_round(s, result)
+    refine_state.add_round(s, styled(result, user_style))
     return True
 
 
@@ -93,8 +96,8 @@ def _generate(s: dict[str, Any]) -> None:
 
 # ---- drawing -----------------------------------------------------------------------------
 def idea_form(s: dict[str, Any]) -> None:
-    from enhancers.base import STYLES
     from enhancers.registry import enhancer_names
+    from enhancers.user_styles import style_names
 
     enhancers = ["chain", *[n for n in enhancer_names() if n != "chain"]]
     refine_state.seed_idea_widgets(s, enhancers)
@@ -103,7 +106,8 @@ def idea_form(s: dict[str, Any]) -> None:
                      placeholder="a lighthouse in a storm at night",
                      help="A few words are enough: similar real prompts supply the style.")
         style, creativity, enhancer, family = st.columns([1, 1.2, 1.3, 1])
-        style.selectbox("Style", STYLES, key="refine-style", help="'auto' detects it from the idea.")
+        style.selectbox("Style", style_names(), key="refine-style",
+                        help="'auto' detects it from the idea; your own styles (Settings) follow the built-in ones.")
         creativity.slider("Creativity", 0.0, 1.0, step=0.05, key="refine-creativity",
                           help="0 stays close to the idea, 1 adds the most.")
         enhancer.selectbox("Enhancer", enhancers, key="refine-enhancer",
@@ -111,13 +115,24 @@ def idea_form(s: dict[str, Any]) -> None:
                            help="Who writes the prompt. The chain falls back, in order, to the next "
                                 "enhancer and finally to the rules, and says why.")
         family.selectbox("Target model", list(FAMILIES), key="refine-family", format_func=FAMILIES.get,
-                         help="Sets the token budget: 77 CLIP tokens for SD 1.x and SDXL.")
+                         help="Shapes the prompt: tags for SD 1.x, a sentence plus a few tags for SDXL and "
+                              "turbo models (no negative prompt), sentences for SD3 and Flux; sets the token budget.")
         left, right, _ = st.columns([1, 1, 3])
         left.form_submit_button("Suggest examples", type="primary", icon=":material/travel_explore:",
                                 on_click=refine_state.submit_idea, args=("suggest",), width="stretch",
                                 key="refine-suggest")
         right.form_submit_button("Write prompt", icon=":material/edit_note:", width="stretch",
                                  on_click=refine_state.submit_idea, args=("write",), key="refine-write-now")
+
+
+def image_drop(s: dict[str, Any]) -> None:
+    """Drop a PNG (ours, A1111 / Forge, ComfyUI): its prompt, negative and settings become a new round."""
+    with st.expander("Reproduce an image", icon=":material/image_search:"):
+        st.file_uploader("Drop a PNG made by promptrag, A1111 / Forge or ComfyUI", type=["png"], key="refine-drop",
+                         help="Reads the prompt, negative prompt and settings the image carries.")
+        st.button("Load into a new round", key="refine-load-image", icon=":material/upload:",
+                  on_click=refine_state.request, args=("load_image",),
+                  disabled=st.session_state.get("refine-drop") is None)
 
 
 def examples_section(s: dict[str, Any]) -> bool:
@@ -341,8 +356,15 @@ st.title("Refine", anchor=False)
 st.caption("Turn an idea into a prompt grounded in similar real prompts, refine it in rounds, "
            "then make images.")
 
+if s.get("pending") == "load_image":  # before the idea form: the image's idea fills its box
+    s.pop("pending")
+    dropped = st.session_state.get("refine-drop")
+    if dropped is not None:
+        with guard("Reading the image"):
+            refine_state.load_image(s, dropped.getvalue(), dropped.name)
 with guard("Drawing the idea form"):
     idea_form(s)
+    image_drop(s)
 action = s.pop("pending", None)
 if action == "suggest":
     with guard("Finding examples"):

@@ -62,7 +62,7 @@ with index_tab, guard("Reading the indexes"):
 
 # ---- enhancers ---------------------------------------------------------------------------
 with enhancer_tab, guard("Reading the enhancers"):
-    from enhancers.registry import enhancer_names, enhancer_status
+    from enhancers.registry import enhancer_names, enhancer_status, parse_enhancer_spec
 
     def _order_changed() -> None:
         state.set_enhancer_order(st.session_state.get("settings.enhancers") or None)
@@ -74,12 +74,92 @@ with enhancer_tab, guard("Reading the enhancers"):
                    default=state.enhancer_order() or configured, on_change=_order_changed,
                    help="The first enhancer that answers writes the prompt; a failing one hands over to the "
                         "next, and the page says why. 'rules' always ends the chain.")
-    order = state.enhancer_spec().split(",") if state.enhancer_order() else configured
+    order = parse_enhancer_spec(state.enhancer_spec()) if state.enhancer_order() else configured
     st.markdown("To make this order permanent, set this in the environment or `.env`:")
     st.code(f"PROMPTRAG_ENHANCER_CHAIN='{json.dumps(order)}'", language="bash")
     st.markdown("##### Status")
     for status in enhancer_status():
         widgets.status_line(status)
+
+with enhancer_tab, guard("Reading your styles"):
+    from enhancers.base import CONCRETE_STYLES
+    from enhancers.user_styles import load_user_styles, styles_dir
+
+    st.markdown("##### Styles")
+    st.markdown("Built in: " + escape_md(", ".join(CONCRETE_STYLES)) + ". Yours are read from "
+                + escape_md(styles_dir()) + " (A1111 `styles.csv`, SDXL Prompt Styler / Fooocus JSON); add "
+                "some with `promptrag styles import FILE`. They appear in Refine's style list.")
+    user_styles = load_user_styles()
+    if user_styles:
+        st.dataframe([{"name": s.name, "prompt": s.prompt, "negative prompt": s.negative_prompt}
+                      for s in user_styles.values()], key="settings.user_styles", hide_index=True)
+    else:
+        st.caption("No styles of your own yet.")
+
+with enhancer_tab, guard("Reading your blocklist"):
+    from enhancers import blocklist as blocklists
+
+    st.markdown("##### Blocklist")
+    st.markdown("Words and artist names removed from every prompt any enhancer writes, and never mined "
+                "from examples. One a line, case-insensitive, whole words; `re:PATTERN` for a regular "
+                "expression; `#` starts a comment. Words your own idea names are kept. File: "
+                + escape_md(blocklists.blocklist_path()) + " (`PROMPTRAG_BLOCKLIST` picks another).")
+
+    def _blocklist_action(action: str, names: list[str] | None = None) -> None:
+        try:
+            if action == "save":
+                blocklists.save_blocklist(st.session_state["settings.blocklist_text"].splitlines())
+            elif action == "block":
+                blocklists.add_entries(names or st.session_state.get("settings.block_artists", []))
+            else:
+                blocklists.remove_entries(names or st.session_state.get("settings.unblock_artists", []))
+            st.session_state["settings.blocklist_text"] = "\n".join(blocklists.file_lines())
+            message = ("success", "Blocklist saved.")
+        except Exception as exc:  # shown beside the editor, like guard() would
+            from core.errors import PromptragError
+
+            if not isinstance(exc, PromptragError):
+                logger.exception("blocklist %s failed", action)
+            message = ("error", widgets.one_line(exc) if isinstance(exc, PromptragError)
+                       else f"{action} failed unexpectedly; details are in the server log.")
+        st.session_state["settings.blocklist_message"] = message
+
+    if "settings.blocklist_text" not in st.session_state:
+        st.session_state["settings.blocklist_text"] = "\n".join(blocklists.file_lines())
+    st.text_area("Blocked words and names", key="settings.blocklist_text", height=200,
+                 placeholder="greg rutkowski\nre:^artgerm$")
+    st.button("Save blocklist", key="settings.blocklist_save", type="primary", on_click=_blocklist_action,
+              args=("save",), icon=":material/save:")
+    message = st.session_state.pop("settings.blocklist_message", None)
+    if message:
+        kind, text = message
+        (st.success if kind == "success" else st.error)(escape_md(text))
+    current_blocklist = blocklists.load_blocklist()
+    st.caption(f"{len(current_blocklist.entries)} entries in effect. An example file to start from: "
+               "`examples/blocklist.txt`.")
+
+    index_path = resources.current_index_path()
+    index = resources.load_retriever(index_path).index if resources.index_exists(index_path) else None
+    if index is None or not hasattr(index, "iter_records"):
+        st.caption("The most credited artists are listed here once an index (a directory) is in use.")
+    else:
+        from rag.artists import top_artists, with_blocked
+
+        with st.spinner("Counting the artists credited in the index…"):
+            artists = with_blocked(top_artists(index), current_blocklist)
+        st.markdown("Most credited artists in the index, and which you block:")
+        st.dataframe([{"artist": a.name, "occurrences": a.count, "prompts": a.prompts,
+                       "blocked": a.blocked} for a in artists], key="settings.top_artists", hide_index=True)
+        b1, b2 = st.columns(2)
+        b1.multiselect("Block", [a.name for a in artists if not a.blocked], key="settings.block_artists")
+        b1.button("Block selected", key="settings.block_artists_go", on_click=_blocklist_action,
+                  args=("block",), icon=":material/block:")
+        b2.multiselect("Unblock", [a.name for a in artists if a.blocked and a.name in
+                                   {line.strip().lower() for line in blocklists.file_lines()}],
+                       key="settings.unblock_artists",
+                       help="Only names blocked by a line of their own; edit the text above for patterns.")
+        b2.button("Unblock selected", key="settings.unblock_artists_go", on_click=_blocklist_action,
+                  args=("unblock",), icon=":material/check:")
 
 # ---- image generation --------------------------------------------------------------------
 with image_tab, guard("Reading the image settings"):

@@ -2,7 +2,7 @@
 
 Public API (import from the modules; this package imports nothing heavy on its own):
     rag.retriever.Retriever, RetrievedPrompt, HybridParams      dense / keyword / hybrid + MMR
-    rag.langchain_retriever.PromptragRetriever                 LangChain BaseRetriever adapter
+    rag.langchain.PromptragRetriever, assistant_runnable        LangChain retriever + LCEL Runnable
     rag.assistant.PromptAssistant, AssistantResult              idea -> grounded prompt
     rag.refinement.refine, Session                               feedback rounds with history
     rag.quality.measure, QualityFigures                          tokens, consistency, novelty
@@ -14,7 +14,8 @@ _LAZY = {
     "HybridParams": "rag.retriever",
     "PromptAssistant": "rag.assistant",
     "AssistantResult": "rag.assistant",
-    "PromptragRetriever": "rag.langchain_retriever",
+    "PromptragRetriever": "rag.langchain",
+    "assistant_runnable": "rag.langchain",
     "Session": "rag.refinement",
     "refine": "rag.refinement",
 }

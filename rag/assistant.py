@@ -16,7 +16,10 @@ Each is a numbered recipe:
 4. validate: non-empty, within the token budget, keeps the idea's subject words, not a copy of
    one example. Every failed check is listed in `result.problems`; an empty prompt or a copy
    is replaced by the grounded fusion's answer (or the rules' if grounded answered), and
-   `fallback_reasons` says why — never silently;
+   `fallback_reasons` says why — never silently. Drift guard (rag/drift.py): a candidate that
+   lost a subject word of the idea (neither the word nor a close synonym by the embedder) is
+   dropped and listed in `result.dropped` and the rationale; when every candidate drifted the
+   answer is replaced like a copy, naming the lost words;
 5. quality figures (tokens, consistency, novelty, popularity) and candidate ranking.
 
 Deliberately not here: how retrieval or enhancing work (retriever.py, enhancers/), choosing an
@@ -26,7 +29,6 @@ rounds (refinement.py) and storage of results (the JSON from `to_dict` is the co
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -45,13 +47,14 @@ from enhancers.base import (
     Style,
 )
 from enhancers.events import Finished, MemberFailed, TextDelta
+from rag.drift import Drift, check_drift, drift_note
+from rag.drift import subject_words as subject_words  # re-exported: callers import it from here
 from rag.quality import MemoEmbedder, QualityFigures, measure, rank_candidates
 from rag.retriever import Mode, RetrievedPrompt
 
 _M = TypeVar("_M", bound=BaseModel)
 DEFAULT_PICKS = 3
 SETTINGS_FIELDS = ("seed", "steps", "cfg", "sampler", "width", "height")
-_STOPWORDS = frozenset("a an the of and or with in on at to for by from into over under is are as its it this that".split())
 
 
 class _IdeaOptions(BaseModel):
@@ -138,6 +141,14 @@ class RankedCandidate:
 
 
 @dataclass
+class DroppedCandidate:
+    """A candidate the drift guard dropped: it lost these subject words of the idea."""
+
+    prompt: str
+    missing: list[str]
+
+
+@dataclass
 class AssistantResult:
     """What a run produced, who produced it and how good it measures. `to_dict()` is JSON-safe."""
 
@@ -154,6 +165,7 @@ class AssistantResult:
     options: dict[str, Any]
     rationale: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    dropped: list[DroppedCandidate] = field(default_factory=list)  # drifted candidates (rag/drift.py)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -171,6 +183,8 @@ class AssistantResult:
                 fallback_reasons=dict(data["fallback_reasons"]), problems=list(data["problems"]),
                 quality=QualityFigures.from_dict(data["quality"]), options=dict(data["options"]),
                 rationale=str(data.get("rationale", "")), timings=dict(data.get("timings", {})),
+                dropped=[DroppedCandidate(str(d["prompt"]), list(d["missing"]))
+                         for d in data.get("dropped", [])],
             )
         except (KeyError, TypeError) as exc:
             raise InputError(f"not a promptrag assistant result (missing or bad field: {exc}); "
@@ -182,11 +196,6 @@ class AssistantFinished:
     """The last event of `PromptAssistant.fuse_stream`: the checked result with its figures."""
 
     result: AssistantResult
-
-
-def subject_words(idea: str) -> list[str]:
-    """The idea's content words (what a prompt must keep)."""
-    return [w for w in re.findall(r"[^\W_]+", idea.lower()) if len(w) > 2 and w not in _STOPWORDS]
 
 
 def example_similarity(item: RetrievedPrompt, top_keyword: float) -> float:
@@ -275,9 +284,11 @@ class PromptAssistant:
         result = self.enhancer.enhance(request)
         timings["enhance_s"] = time.perf_counter() - t
         # 3. an empty or copied answer is replaced by the fallback's, with the reason
-        result, _ = self._replace_unusable(request, examples, result, timings, memo)
+        # (a candidate that drifted from the idea is dropped; all drifted: replaced like a copy)
+        result, _, dropped = self._replace_unusable(request, examples, result, timings, memo)
         # 4. validation, quality figures and candidate ranking
-        return self.finish(opts.idea, result, examples, opts.model_dump(mode="json"), timings, started, memo)
+        return self.finish(opts.idea, result, examples, opts.model_dump(mode="json"), timings, started, memo,
+                           dropped=dropped)
 
     def fuse_stream(self, idea: str, examples: list[ExampleUsed], *, style: Style = "auto",
                     creativity: float = 0.7, n_candidates: int = 1,
@@ -291,6 +302,15 @@ class PromptAssistant:
         opts, request = self._fuse_request(idea, examples, style=style, creativity=creativity,
                                            n_candidates=n_candidates, model_family=model_family)
         return self._fuse_events(opts, request, examples)
+
+    def as_runnable(self) -> Any:
+        """This assistant as a LangChain runnable (retrieve | fuse: invoke / batch / stream).
+
+        Needs the `langchain` extra; see rag/langchain.py.
+        """
+        from rag.langchain import assistant_runnable
+
+        return assistant_runnable(self)
 
     def run(self, idea: str, **options: Any) -> AssistantResult:
         """retrieve + picks + fuse in one call (options: AssistantOptions)."""
@@ -340,16 +360,21 @@ class PromptAssistant:
         timings["enhance_s"] = time.perf_counter() - started
         memo = MemoEmbedder(self.embedder)
         answered = result.enhancer
-        result, reason = self._replace_unusable(request, examples, result, timings, memo)
+        result, reason, dropped = self._replace_unusable(request, examples, result, timings, memo)
         if reason:
             yield MemberFailed(answered, reason)
         yield AssistantFinished(self.finish(opts.idea, result, examples, opts.model_dump(mode="json"),
-                                            timings, started, memo))
+                                            timings, started, memo, dropped=dropped))
 
-    def _replace_unusable(self, request: EnhanceRequest, examples: list[ExampleUsed], result: EnhanceResult,
-                          timings: dict[str, float], embedder: Any) -> tuple[EnhanceResult, str | None]:
-        """(the result to keep, why the enhancer's answer was replaced or None)."""
+    def _replace_unusable(
+        self, request: EnhanceRequest, examples: list[ExampleUsed], result: EnhanceResult,
+        timings: dict[str, float], embedder: Any,
+    ) -> tuple[EnhanceResult, str | None, list[DroppedCandidate]]:
+        """(the result to keep, why its answer was replaced or None, the drifted candidates dropped)."""
+        result, dropped, lost = drop_drifted(request.idea, result, embedder)
         reason = self.unusable(result.prompt, examples, embedder)
+        if reason is None and lost:
+            reason = f"drifted from the idea: every candidate lost {', '.join(lost)}"
         if reason:
             t = time.perf_counter()
             replacement = self.fallback_for(result.enhancer).enhance(request)
@@ -357,7 +382,7 @@ class PromptAssistant:
             replacement.fallback_reasons = {**result.fallback_reasons, **replacement.fallback_reasons,
                                             result.enhancer: reason}
             result = replacement
-        return result, reason
+        return result, reason, dropped
 
     def unusable(self, prompt: str, examples: list[ExampleUsed], embedder: Any) -> str | None:
         if not prompt.strip():
@@ -369,30 +394,61 @@ class PromptAssistant:
         return None
 
     def finish(self, idea: str, result: EnhanceResult, examples: list[ExampleUsed], options: dict[str, Any],
-               timings: dict[str, float], started: float, embedder: Any = None) -> AssistantResult:
+               timings: dict[str, float], started: float, embedder: Any = None, *,
+               dropped: list[DroppedCandidate] | None = None) -> AssistantResult:
         t = time.perf_counter()
         embedder = embedder or self.embedder
         quality = measure(idea, result.prompt, examples, token_budget=result.token_budget, embedder=embedder)
         ranking = rank_candidates(idea, [c.prompt for c in result.candidates], embedder)
         candidates = [RankedCandidate(result.candidates[i].prompt, result.candidates[i].negative_prompt,
                                       result.candidates[i].rationale, cons, dist) for i, cons, dist in ranking]
-        problems = validate(idea, result.prompt, quality)
+        # what the model family's profile changed or ignores (weights stripped, negative unused) is said too
+        problems = [*validate(idea, result.prompt, quality, embedder), *result.notices]
         timings["quality_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - started
         return AssistantResult(idea, result.prompt, result.negative_prompt, result.style, result.enhancer,
                                list(examples), candidates, dict(result.fallback_reasons), problems, quality,
-                               options, result.rationale, timings)
+                               options, result.rationale, timings, list(dropped or []))
 
 
-def validate(idea: str, prompt: str, quality: QualityFigures) -> list[str]:
-    """The checks a finished prompt failed, as sentences a user can act on."""
+def drop_drifted(idea: str, result: EnhanceResult,
+                 embedder: Any) -> tuple[EnhanceResult, list[DroppedCandidate], list[str]]:
+    """(result without the candidates that drifted, those dropped, the words lost when all drifted).
+
+    When every candidate drifted nothing is dropped here (the caller replaces the answer);
+    the third item then lists the lost words of the best candidate.
+    """
+    drifts: list[Drift] = check_drift(idea, [c.prompt for c in result.candidates], embedder)
+    if not any(d.drifted for d in drifts):
+        return result, [], []
+    if all(d.drifted for d in drifts):
+        return result, [], list(drifts[0].missing)
+    kept = [c for c, d in zip(result.candidates, drifts) if not d.drifted]
+    gone = [(c.prompt, d) for c, d in zip(result.candidates, drifts) if d.drifted]
+    best = kept[0]
+    from dataclasses import replace
+
+    from enhancers.tokens import count_clip_tokens
+
+    note = drift_note(gone)
+    result = replace(result, prompt=best.prompt, negative_prompt=best.negative_prompt, candidates=kept,
+                     token_count=count_clip_tokens(best.prompt),
+                     rationale=" ".join(filter(None, [result.rationale, f"({note})"])))
+    return result, [DroppedCandidate(prompt, list(d.missing)) for prompt, d in gone], []
+
+
+def validate(idea: str, prompt: str, quality: QualityFigures, embedder: Any = None) -> list[str]:
+    """The checks a finished prompt failed, as sentences a user can act on.
+
+    With an embedder a subject word the prompt replaced by a close synonym counts as kept.
+    """
     problems = []
     if not prompt.strip():
         problems.append("the prompt is empty")
     if not quality.within_budget:
         problems.append(f"the prompt takes {quality.token_count} CLIP tokens, over the budget of "
                         f"{quality.token_budget}; the model will ignore the rest")
-    missing = [w for w in subject_words(idea) if w not in prompt.lower()]
+    missing = list(check_drift(idea, [prompt], embedder)[0].missing)
     if missing:
         problems.append(f"the prompt lost words of the idea: {', '.join(missing)}")
     if quality.is_copy:

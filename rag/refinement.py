@@ -97,7 +97,11 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
     prompt, rationale = result.prompt, result.rationale
     # 4. pull the referenced examples' modifiers in
     if refs:
-        pulled = [p for r in refs for p, _ in modifier_phrases(examples[r - 1].text)[:PULLED_MODIFIERS]]
+        from enhancers.blocklist import load_blocklist
+
+        blocked = load_blocklist().without(previous.idea)  # the user's blocklist holds here too
+        pulled = [p for r in refs for p, _ in modifier_phrases(examples[r - 1].text)[:PULLED_MODIFIERS]
+                  if not blocked.blocks(p)]
         prompt = pull_in(prompt, previous.idea, pulled, TOKEN_BUDGET[family])
         rationale = (rationale + "; " if rationale else "") + (
             f"pulled in from example {', '.join(map(str, refs))}: {', '.join(pulled) or 'no modifiers found'}")

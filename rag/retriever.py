@@ -9,9 +9,14 @@ hit plus where each mode ranked it). Modes:
   most frequent first; see `vocabulary.py`).
 - "hybrid": both lists fetched deep (`HybridParams.depth`), every candidate scored on both
   sides (the dense cosine is computed for keyword-only candidates from the stored vectors),
-  each side's scores normalised by that query's best score, then fused as a weighted sum plus a
-  small reciprocal-rank term. Plain RRF throws away how far apart the scores are; the weights
-  below were tuned with `benchmarks/bench_retrieval.py` (numbers in benchmarks/README.md).
+  each side's scores min-max normalised over the candidates, then fused as a weighted sum, plus
+  a phrase term: the share of the query's adjacent word pairs that the prompt also has side by
+  side (a misspelt query word may match its typo corrections). Among near-duplicates -- the same
+  modifiers reordered, one subject word swapped -- the dense cosines are all ~equal and BM25
+  differs by one word, while the intact phrase singles out the source. Plain RRF throws away
+  how far apart the scores are; the weights below were tuned with
+  `benchmarks/bench_retrieval.py` on one seed of queries and reported on another
+  (benchmarks/README.md).
 
 Diversity (`diversity` in [0, 1]) re-ranks the top candidates with maximal marginal relevance
 over the stored vectors (lambda = 1 - diversity), so the top results are not ten near-copies.
@@ -30,6 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InputError
+from rag.vocabulary import words_of
 
 Mode = Literal["dense", "keyword", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "keyword", "hybrid")
@@ -42,10 +48,16 @@ class HybridParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     depth: int = Field(100, ge=1, le=2000, description="How many candidates each side fetches.")
-    dense_weight: float = Field(0.5, ge=0.0, description="Weight of the normalised dense cosine.")
-    keyword_weight: float = Field(0.5, ge=0.0, description="Weight of the normalised BM25 score.")
+    dense_weight: float = Field(0.7, ge=0.0, description="Weight of the normalised dense cosine.")
+    keyword_weight: float = Field(0.3, ge=0.0, description="Weight of the normalised BM25 score.")
     rrf_weight: float = Field(0.0, ge=0.0, description="Weight of the reciprocal-rank term.")
     rrf_k: float = Field(60.0, gt=0.0, description="The k constant of reciprocal rank fusion.")
+    phrase_weight: float = Field(
+        1.0, ge=0.0, description="Weight of the share of the query's adjacent word pairs found side by side in a prompt."
+    )
+    normalise: Literal["minmax", "best"] = Field(
+        "minmax", description="Scale each side's scores by min-max over the candidates, or divide by the best."
+    )
     typo_tolerance: bool = Field(True, description="Also search the closest indexed words of unknown query words.")
 
 
@@ -86,6 +98,11 @@ class RetrievedPrompt:
     def count(self) -> int:
         return self.hit.count
 
+    @property
+    def variants(self) -> tuple:
+        """Other wordings ingest folded into this prompt (`index.records.Variant`s, most frequent first)."""
+        return tuple(getattr(self.hit, "variants", ()))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["hit"] = self.hit.to_dict()
@@ -113,14 +130,11 @@ class Retriever:
 
     @classmethod
     def load(cls, index_path: Path | str | None = None, params: HybridParams | None = None) -> Retriever:
-        """Open the index at `index_path` (default: the settings' default index)."""
-        from index.store import PromptIndex
+        """Open the store at `index_path`: an index directory or a Milvus URI (default: the
+        settings' default index); see index.prompt_store.open_store."""
+        from index.prompt_store import open_store
 
-        if index_path is None:
-            from core.settings import get_settings
-
-            index_path = get_settings().default_index
-        return cls(PromptIndex.load(Path(index_path)), params)
+        return cls(open_store(index_path), params)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -202,15 +216,29 @@ class Retriever:
             sims = self.index.vectors(missing) @ np.asarray(query, dtype=np.float32)
             for i, s in zip(missing, sims.tolist()):
                 by_id[i].dense_score = float(s)
-        best_dense = max(max(c.dense_score for c in by_id.values()), 1e-9)
-        best_kw = max([c.keyword_score for c in by_id.values() if c.keyword_score] or [1e-9])
-        for c in by_id.values():
-            dense = max(c.dense_score, 0.0) / best_dense
-            keyword = max(c.keyword_score or 0.0, 0.0) / best_kw
+        dense = _normalised([c.dense_score for c in by_id.values()], p.normalise)
+        keyword = _normalised([c.keyword_score for c in by_id.values()], p.normalise)
+        pairs = self._query_pairs(text) if p.phrase_weight else []
+        for c, d, kw in zip(by_id.values(), dense, keyword):
             rrf = sum(1.0 / (p.rrf_k + r) for r in (c.dense_rank, c.keyword_rank) if r is not None)
-            c.fused = p.dense_weight * dense + p.keyword_weight * keyword + p.rrf_weight * rrf * p.rrf_k
+            c.fused = p.dense_weight * d + p.keyword_weight * kw + p.rrf_weight * rrf * p.rrf_k
+            if pairs:
+                found = _pairs_of(words_of(c.hit.prompt))
+                c.fused += p.phrase_weight * sum(bool(pair & found) for pair in pairs) / len(pairs)
         ranked = sorted(by_id.values(), key=lambda c: (-c.fused, c.id))
         return ranked[: max(k, 1)]
+
+    def _query_pairs(self, text: str) -> list[set[tuple[str, str]]]:
+        """Each adjacent word pair of the query, as the set of its spellings (a misspelt word
+        also stands for its typo corrections)."""
+        words = words_of(text)
+        if len(words) < 2:
+            return []
+        options = [[w] for w in words]
+        if self.params.typo_tolerance:
+            vocabulary = self.vocabulary()
+            options = [[w, *([] if w in vocabulary else vocabulary.suggest(w))] for w in words]
+        return [{(a, b) for a in left for b in right} for left, right in zip(options, options[1:])]
 
     # ---- diversity -----------------------------------------------------------------------
     def _mmr(self, candidates: list[_Candidate], k: int, lam: float) -> list[_Candidate]:
@@ -229,3 +257,20 @@ class Retriever:
             picked.append(best)
             left.remove(best)
         return [candidates[i] for i in picked]
+
+
+def _normalised(scores: list[float | None], how: str) -> list[float]:
+    """Scores scaled to [0, 1] over the candidates (None, i.e. not found by that side, -> 0)."""
+    present = [x for x in scores if x is not None]
+    if not present:
+        return [0.0] * len(scores)
+    top = max(present)
+    if how == "best":
+        return [max(x, 0.0) / top if x is not None and top > 0 else 0.0 for x in scores]
+    low = min(present)
+    spread = top - low
+    return [(x - low) / spread if x is not None and spread > 0 else float(x is not None) for x in scores]
+
+
+def _pairs_of(words: list[str]) -> set[tuple[str, str]]:
+    return set(zip(words, words[1:]))

@@ -1,11 +1,19 @@
 """Typo tolerance for keyword search: the closest indexed words of a misspelt query word.
 
 BM25 only matches exact tokens, so "lighthose" finds nothing a "lighthouse" prompt says. The
-`Vocabulary` holds every word of the index (document frequencies, built once per retriever by
-streaming the rows) and a symmetric-delete table (SymSpell's trick): each word is filed under
-itself and every string made by deleting one of its letters. Two words within one edit
-(insertion, deletion, substitution, adjacent swap) then share a key, so a lookup is a handful of
-dictionary probes instead of a scan of the vocabulary.
+`Vocabulary` holds every token of the keyword index with its exact document frequency, read
+from SQLite's fts5vocab table (`PromptIndex.term_document_counts`): one scan of the FTS5
+index, no cap on rows, no re-tokenising of the prompts (a 1M-row index loads in about a second,
+where streaming every row and counting words in Python took minutes; see benchmarks/README.md).
+
+An unknown word is corrected by generating every string one edit away (deletion, adjacent
+swap, substitution, insertion — Norvig's spelling corrector) and keeping those the index holds.
+That needs nothing but the frequency table, so building stays a plain read; substitutions and
+insertions draw on the letters the vocabulary's words use (at most MAX_ALPHABET, commonest
+first, which for Latin-script galleries is all of them).
+
+Words are compared the way FTS5's `unicode61 remove_diacritics 2` tokenizer stores them:
+lower-case, diacritics removed, runs of letters and digits.
 
 Deliberately not here: phonetic matching, multi-word splits/joins, or corrections of words the
 index already contains (a real word is never "corrected").
@@ -14,86 +22,79 @@ index already contains (a real word is never "corrected").
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # the FTS5 unicode61 notion of a token
 MIN_WORD_LEN = 4  # shorter words have too many neighbours one edit away
 MAX_CORRECTIONS_PER_WORD = 2
-# Rows read to build the vocabulary: enough for every word that occurs more than a handful of
-# times, while keeping the build (and the delete table's memory) bounded on multi-million-row
-# indexes. Words only seen in later rows are not suggested.
-MAX_VOCABULARY_ROWS = 500_000
+MAX_ALPHABET = 200  # letters tried for substitutions/insertions (bounds a lookup's cost)
+
+
+def fold(word: str) -> str:
+    """Lower-case without diacritics, as FTS5's `remove_diacritics 2` stores tokens."""
+    word = word.lower()
+    if word.isascii():
+        return word
+    return "".join(c for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
 
 
 def words_of(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
+    return [fold(w) for w in _WORD.findall(text)]
 
 
-def _deletes(word: str) -> set[str]:
-    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+def _suggestable(word: str) -> bool:
+    return len(word) >= MIN_WORD_LEN and word.isalpha()
 
 
-def _within_one_edit(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        if len(diff) == 1:
-            return True
-        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+def _one_edit(word: str, alphabet: str) -> set[str]:
+    """Every string one deletion, adjacent swap, substitution or insertion away from `word`."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out.update(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1)
+    out.update(a + c + b[1:] for a, b in splits if b for c in alphabet)
+    out.update(a + c + b for a, b in splits for c in alphabet)
+    out.discard(word)
+    return out
 
 
 class Vocabulary:
-    """Indexed words with document frequencies and a one-edit neighbour table."""
+    """Indexed words with (exact) document frequencies; suggests indexed words one edit away."""
 
-    def __init__(self, document_frequency: Counter) -> None:
+    def __init__(self, document_frequency: Mapping[str, int]) -> None:
         self.df = document_frequency
-        self._neighbours: dict[str, list[str]] = {}
-        for word in document_frequency:
-            if len(word) < MIN_WORD_LEN or not word.isalpha():
-                continue
-            for key in _deletes(word) | {word}:
-                self._neighbours.setdefault(key, []).append(word)
+        letters: Counter = Counter()
+        for word, docs in document_frequency.items():
+            if _suggestable(word):
+                letters.update(dict.fromkeys(word, docs))
+        self.alphabet = "".join(c for c, _ in letters.most_common(MAX_ALPHABET))
 
     @classmethod
-    def from_texts(cls, texts: Any) -> Vocabulary:
+    def from_texts(cls, texts: Iterable[str]) -> Vocabulary:
         df: Counter = Counter()
         for text in texts:
             df.update(set(words_of(text)))
         return cls(df)
 
     @classmethod
-    def from_index(cls, index: Any, max_rows: int = MAX_VOCABULARY_ROWS) -> Vocabulary:
-        """Stream the stored prompts of a PromptIndex once (at most `max_rows` of them)."""
-        def texts():
-            seen = 0
-            for batch in index.iter_records():
-                for _, record in batch:
-                    if seen >= max_rows:
-                        return
-                    seen += 1
-                    yield record.prompt
-
-        return cls.from_texts(texts())
+    def from_index(cls, index: Any) -> Vocabulary:
+        """The vocabulary of a PromptIndex, from its FTS5 index (exact counts, every row)."""
+        return cls(index.term_document_counts())
 
     def __contains__(self, word: str) -> bool:
         return word in self.df
 
+    def __len__(self) -> int:
+        return len(self.df)
+
     def suggest(self, word: str) -> list[str]:
         """Indexed words one edit from `word` (most frequent first); [] for known or short words."""
-        word = word.lower()
-        if word in self.df or len(word) < MIN_WORD_LEN or not word.isalpha():
+        word = fold(word)
+        if word in self.df or not _suggestable(word):
             return []
-        found: set[str] = set()
-        for key in _deletes(word) | {word}:
-            for candidate in self._neighbours.get(key, ()):
-                if candidate not in found and _within_one_edit(word, candidate):
-                    found.add(candidate)
+        found = [w for w in _one_edit(word, self.alphabet) if w in self.df and _suggestable(w)]
         return sorted(found, key=lambda w: (-self.df[w], w))[:MAX_CORRECTIONS_PER_WORD]
 
     def corrections(self, text: str) -> list[str]:

@@ -19,9 +19,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import InputError
-from enhancers.base import STYLES, ModelFamily
+from enhancers.base import CONCRETE_STYLES, ModelFamily
 
-CAMPAIGN_STYLES: tuple[str, ...] = tuple(s for s in STYLES if s != "auto")
+CAMPAIGN_STYLES: tuple[str, ...] = CONCRETE_STYLES
 NO_IMAGES = "none"  # the backend name that means "prompts only"
 ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:5", "5:4", "3:4", "4:3", "2:3", "3:2", "9:16", "16:9")
 SeedPolicy = Literal["per_variant", "same", "example"]
@@ -158,15 +158,13 @@ class Brief(BaseModel):
     @field_validator("enhancer")
     @classmethod
     def _enhancer(cls, value: str) -> str:
-        from enhancers.registry import enhancer_names
+        from core.errors import ConfigError
+        from enhancers.registry import parse_enhancer_spec
 
-        allowed = ["chain", *enhancer_names()]
-        names = [n.strip() for n in value.split(",") if n.strip()]
-        bad = [n for n in names if n not in allowed or (n == "chain" and len(names) > 1)]
-        if not names or bad:
-            raise ValueError(f"unknown enhancer {value!r}; allowed: 'chain', one of {', '.join(allowed[1:])} "
-                             "or a comma list of them")
-        return ",".join(names)
+        try:
+            return ",".join(parse_enhancer_spec(value))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _model_needs_one_backend(self) -> Brief:

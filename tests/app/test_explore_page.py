@@ -147,3 +147,27 @@ def test_a_card_shows_images_made_here_from_its_prompt(make_app, tiny_index, iso
     search(at, "lighthouse on a cliff in a storm", mode="keyword")
     assert card_texts(at)[0] == POPULAR
     assert len(at.image) == 1  # only the card of the prompt the image was made from
+
+
+def test_a_folded_prompt_shows_its_other_wordings(make_app, tmp_path):
+    import json
+
+    import pytest
+
+    from ingest import run_ingest
+
+    kept, other = "a lighthouse in a storm, oil painting, dramatic sky", "oil painting, a lighthouse in a storm, dramatic sky"
+    source = tmp_path / "folded.jsonl"
+    rows = [kept] * 3 + [other] * 2 + ["bowl of ramen with steam, food photography"]
+    source.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in rows), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROMPTRAG_HOME", str(tmp_path / "home"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        run_ingest(source=str(source), index=tmp_path / "index", progress=False)  # folds `other` into `kept`
+
+    at = run(make_app(tmp_path / "index"))
+    search(at, "lighthouse storm", mode="keyword")
+    assert card_texts(at) == [kept]  # one card, not two copies
+    assert any("seen 5×" in t for t in page_texts(at))
+    assert [e.label for e in at.expander if "wording" in e.label] == ["1 other wording"]
+    assert f"2× {other}" in [t.value for t in at.text]

@@ -17,7 +17,6 @@ from rag.campaign.runner import run_campaign
 from tests.campaign.conftest import brief_for, manifest_without_timings
 from tests.generate.tiny_pipelines import tiny_sd_dir  # noqa: F401 (fixture)
 
-REPO = Path(__file__).resolve().parents[2]
 VARIANTS = 12
 
 
@@ -39,7 +38,7 @@ def reference(kill_brief, tmp_path_factory) -> dict:
 
 def start_batch(brief_path: Path, out: Path, **env: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "cli.main", "batch", str(brief_path), "-o", str(out)],
-                            cwd=REPO, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 240.0) -> None:
@@ -121,7 +120,7 @@ def test_kill_at_any_moment_then_resume_from_the_cli(kill_brief, reference, tmp_
     kill(process)  # wherever it is: drafting, rendering, writing
     assert 3 <= len(check_nothing_half_written(out)) < VARIANTS
     resumed = subprocess.run([sys.executable, "-m", "cli.main", "batch", str(brief_path), "-o", str(out)],
-                             cwd=REPO, capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"{VARIANTS} variants in {out}" in resumed.stdout and "gallery.html" in resumed.stdout
     assert manifest_without_timings(out) == reference
@@ -132,7 +131,7 @@ def test_bad_brief_from_the_cli_is_one_error_per_field(tmp_path):
     brief_path = tmp_path / "bad.yaml"
     brief_path.write_text("subject: x\nvariants: -1\nstyles: [auto]\n", encoding="utf-8")
     result = subprocess.run([sys.executable, "-m", "cli.main", "batch", str(brief_path), "-o", str(tmp_path / "o")],
-                            cwd=REPO, capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.splitlines()[0] == f"promptrag: error: brief {brief_path} has 2 problems:"
     assert "variants: Input should be greater than or equal to 1 (got -1)" in result.stderr

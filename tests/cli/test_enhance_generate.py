@@ -87,7 +87,8 @@ def test_rag_use_settings_reproduces_the_example(tiny_sd_dir, tmp_path):
     assert (used["width"], used["height"]) == (64, 72)
 
 
-def test_use_settings_without_rag_is_a_clear_error(tmp_path):
-    result = CliRunner().invoke(app, ["enhance", "a cat", "--generate", "--use-settings", "1", "--out", str(tmp_path)])
-    assert result.exit_code != 0
-    assert "--use-settings needs --rag and --generate" in str(result.exception or result.output)
+def test_use_settings_without_rag_is_a_clear_error(tmp_path, promptrag_cli):
+    result = promptrag_cli("enhance", "a cat", "--generate", "--use-settings", "1", "--out", tmp_path)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.one_line_error() == ("promptrag: error: --use-settings needs --rag and --generate "
+                                       "(it reuses a retrieved example's settings)")

@@ -57,7 +57,7 @@ def statuses() -> dict[tuple[str, str], BackendStatus]:
 
 def test_every_registered_backend_is_listed_and_the_built_ins_are_always_ready():
     found = statuses()
-    assert set(found) == {("enhancer", n) for n in ("anthropic", "bedrock", "grounded", "local", "rules")} | {
+    assert set(found) == {("enhancer", n) for n in ("anthropic", "bedrock", "grounded", "langchain", "local", "rules")} | {
         ("image", "diffusers"), ("image", "bedrock")}
     assert found["enhancer", "rules"].ready and found["enhancer", "grounded"].ready
 
@@ -123,7 +123,7 @@ def test_aws_unknown_profile_and_missing_region(monkeypatch):
     ready, detail = aws_status()
     assert not ready and "set AWS_REGION" in detail and "TOPSECRET" not in detail
     monkeypatch.setenv("AWS_REGION", "eu-central-1")
-    assert aws_status() == (True, "AWS_ACCESS_KEY_ID in the environment, region eu-central-1")
+    assert aws_status() == (True, "AWS_ACCESS_KEY_ID (environment, .env or secrets.toml), region eu-central-1")
 
 
 @pytest.mark.skipif(not has("llama_cpp"), reason="llama-cpp-python is not installed")

@@ -15,7 +15,7 @@ How to add a backend: add one function to the "Backends" section at the end of t
   name (a chain reports the member that answered).
 * Scripted servers see the requests built from `CONTRACT_IDEA`, `CONTRACT_REFINEMENT` and
   friends below; their replies must keep every word of `CONTRACT_KEY_WORDS`.
-* Every name in the enhancer registry without a backend here shows up as one skipped test
+* Every name in the enhancer registry without a backend here fails one test
   (`test_registered_enhancer_has_a_contract_backend[name]`) naming the missing backend.
 
 The fakes used by the chain tests live here too: real `Enhancer` subclasses registered through
@@ -285,3 +285,23 @@ def grounded_backend(request: pytest.FixtureRequest) -> Iterator[Enhancer]:
     enhancer = get_enhancer("grounded")
     yield enhancer
     enhancer.release()
+
+
+LANGCHAIN_MODEL = "claude-test-1"
+
+
+@contract_backend("langchain", answers_as=f"langchain:anthropic:{LANGCHAIN_MODEL}")
+def langchain_backend(request: pytest.FixtureRequest) -> Iterator[Enhancer]:
+    """langchain-anthropic's ChatAnthropic (built by init_chat_model) against the scripted Messages
+    API, answering through the forced structured-output tool."""
+    pytest.importorskip("langchain")
+    pytest.importorskip("langchain_anthropic")
+    from enhancers.registry import get_enhancer
+    from tests.servers.anthropic_server import AnthropicServer
+
+    request.getfixturevalue("monkeypatch").setenv("ANTHROPIC_API_KEY", "sk-ant-contract-test")
+    with AnthropicServer() as server:
+        enhancer = get_enhancer("langchain", model=f"anthropic:{LANGCHAIN_MODEL}", base_url=server.url,
+                                timeout=10.0, max_retries=0)
+        yield enhancer
+        enhancer.release()

@@ -3,7 +3,7 @@
 What every enhancer promises a caller: an EnhanceResult whose prompt keeps the idea's words,
 a negative prompt when it supports one, its own name in `enhancer`, a token count that is the
 real CLIP count of the prompt, exactly n candidates (best first), examples accepted, and a
-refinement round handled. A registered enhancer without a backend shows up as one skip.
+refinement round handled. A registered enhancer without a backend fails the suite (not a skip).
 """
 
 from __future__ import annotations
@@ -34,11 +34,25 @@ def backend(request):
         yield spec, enhancer
 
 
+def require_contract_backend(name: str):
+    """The contract backend of registered enhancer `name`; a missing one fails (never skips) the suite."""
+    if name not in CONTRACT_BACKENDS:
+        pytest.fail(missing_backend_reason(name), pytrace=False)
+    return CONTRACT_BACKENDS[name]
+
+
 @pytest.mark.parametrize("name", registered_names())
 def test_registered_enhancer_has_a_contract_backend(name):
-    if name not in CONTRACT_BACKENDS:
-        pytest.skip(missing_backend_reason(name))
-    assert CONTRACT_BACKENDS[name].name == name
+    assert require_contract_backend(name).name == name
+
+
+def test_an_enhancer_registered_without_a_backend_fails_the_suite(monkeypatch):
+    from tests.enhancers.contract_backends import EchoEnhancer, register_fakes
+
+    register_fakes(monkeypatch)  # through the real registry, like an add-on
+    assert "fake-echo" in registered_names() and EchoEnhancer.name == "fake-echo"
+    with pytest.raises(pytest.fail.Exception, match=r"'fake-echo' is registered but has no contract backend"):
+        require_contract_backend("fake-echo")
 
 
 def check_result(result: EnhanceResult, request: EnhanceRequest, enhancer, answers_as) -> None:

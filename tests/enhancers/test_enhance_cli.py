@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -14,7 +13,6 @@ from cli.main import app
 from core.errors import ConfigError, InputError
 from enhancers.tokens import count_clip_tokens
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
@@ -102,9 +100,11 @@ def test_bad_values_are_input_errors_naming_the_option():
     assert isinstance(out.exception, ConfigError) and "known enhancers" in str(out.exception)
 
 
-def test_explicit_single_enhancer_does_not_silently_fall_back():
-    out = runner.invoke(app, ["enhance", "a fox", "--enhancer", "anthropic"])
-    assert out.exit_code != 0 and "ANTHROPIC_API_KEY" in str(out.exception)
+def test_explicit_single_enhancer_does_not_silently_fall_back(promptrag_cli):
+    failed = promptrag_cli("enhance", "a fox", "--enhancer", "anthropic")
+    assert failed.exit_code == 1 and failed.stdout == ""
+    assert failed.one_line_error().startswith("promptrag: error: ")
+    assert "ANTHROPIC_API_KEY is not set" in failed.one_line_error()
     out = runner.invoke(app, ["enhance", "a fox", "--enhancer", "anthropic,rules", "--json"])
     assert json.loads(out.stdout)["fallback_reasons"].keys() == {"anthropic"}
 
@@ -112,7 +112,6 @@ def test_explicit_single_enhancer_does_not_silently_fall_back():
 def test_real_command_prints_one_clear_line_for_bad_creativity():
     proc = subprocess.run(
         [sys.executable, "-m", "cli.main", "enhance", "a fox", "--creativity", "2"],
-        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,

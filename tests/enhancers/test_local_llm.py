@@ -34,7 +34,7 @@ from enhancers.local_llm import (
     unusable_reason,
 )
 from enhancers.registry import get_enhancer
-from tests.enhancers.tiny_models import CHAT_TEMPLATE, WORDS, tiny_llama_dir
+from tests.enhancers.tiny_models import CHAT_TEMPLATE, WORDS, build_scripted_llama, tiny_llama_dir
 
 IDEA = "a frog dressed as a knight"
 
@@ -141,6 +141,27 @@ def test_gguf_prompt_longer_than_the_context_is_a_clear_error(smollm_gguf):
 
 # --------------------------------------------------------------------------------------------
 # transformers
+
+
+SCRIPTED_IDEA = "red fox sleeping under snowy pines"
+SCRIPTED_ANSWER = ('{"prompt": "red fox sleeping under snowy pines, digital painting, soft light", '
+                   '"negative_prompt": "blurry, lowres", "style": "artistic"}')
+
+
+@pytest.mark.parametrize("creativity", [0.0, 1.0])
+def test_a_usable_local_answer_is_the_result_and_no_fallback(tmp_path_factory, creativity):
+    # The real transformers path (load, chat template, generate, parse, validate) with a model
+    # whose weights script a valid answer: the success path must be taken, whatever the sampling.
+    model = build_scripted_llama(tmp_path_factory.mktemp("models") / "scripted-chat", SCRIPTED_ANSWER)
+    local = get_enhancer("local", model=str(model), seed=7, max_new_tokens=64)
+    chain = FallbackChain([local, get_enhancer("rules")])
+    result = chain.enhance(EnhanceRequest(idea=SCRIPTED_IDEA, creativity=creativity))
+    assert local.last_generation.texts == [SCRIPTED_ANSWER]  # what the model wrote, verbatim
+    assert result.enhancer == "local" and not result.used_fallback and result.fallback_reasons == {}
+    assert result.prompt == "red fox sleeping under snowy pines, digital painting, soft light"
+    assert result.negative_prompt == "blurry, lowres" and result.style == "artistic"
+    assert result.timings["tokens_per_s"] > 0 and local.last_generation.stop_reasons == ["stop"]
+    local.release()
 
 
 def test_transformers_chat_garbage_is_a_backend_error_and_the_chain_falls_back(tiny_chat):

@@ -6,6 +6,13 @@ local LLM enhancer can load it through its real transformers code by path. Rando
 write random words from `WORDS`: never valid JSON, always some text.
 
 `tiny_llama_dir(tmp_path_factory, name, chat_template)` builds one per test session and name.
+
+`build_scripted_llama(path, answer)` writes a Llama whose weights are set, not random: a
+"bigram machine" that always answers `answer` after the chat template's `<|assistant|>` and then
+ends. Each whitespace-separated word of `answer` is one vocabulary entry (the words must be
+distinct); embeddings are one-hot, attention and MLP outputs are zero, so the hidden state is the
+current token alone and the LM head maps it to the next word with a margin no temperature can
+overturn. The real transformers `generate` samples it like any other model.
 """
 
 from __future__ import annotations
@@ -75,4 +82,45 @@ def tiny_llama_dir(tmp_path_factory, name: str, *, chat_template: str | None) ->
     path = Path(tmp_path_factory.getbasetemp()) / "tiny-models" / name
     if not (path / "config.json").is_file():
         build_tiny_llama(path, chat_template=chat_template)
+    return path
+
+
+def build_scripted_llama(path: Path, answer: str) -> Path:
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    words = answer.split()
+    if len(set(words)) != len(words):
+        raise ValueError(f"a scripted answer needs distinct words: {answer!r}")
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = {word: i for i, word in enumerate(SPECIALS + tuple(words))}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.add_special_tokens(list(SPECIALS))
+    tokenizer.save(str(path / "tokenizer.json"))
+    (path / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
+        "unk_token": "<unk>", "pad_token": "<pad>", "model_max_length": 4096, "chat_template": CHAT_TEMPLATE,
+    }))
+    hidden = 8 * (len(vocab) // 8 + 1)  # room for a one-hot embedding per token
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(vocab), hidden_size=hidden, intermediate_size=hidden, num_hidden_layers=1,
+        num_attention_heads=1, num_key_value_heads=1, max_position_embeddings=4096, bos_token_id=1,
+        eos_token_id=2, pad_token_id=3, tie_word_embeddings=False,
+    ))
+    successor = {vocab["<|assistant|>"]: vocab[words[0]]}
+    successor |= {vocab[a]: vocab[b] for a, b in zip(words, words[1:])}
+    successor[vocab[words[-1]]] = vocab["</s>"]
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.zero_()
+        for layer in model.model.layers:  # norms stay 1: they only rescale the one-hot state
+            layer.input_layernorm.weight.fill_(1.0)
+            layer.post_attention_layernorm.weight.fill_(1.0)
+        model.model.norm.weight.fill_(1.0)
+        model.model.embed_tokens.weight[:, :len(vocab)] = torch.eye(len(vocab))
+        for current, following in successor.items():
+            model.lm_head.weight[following, current] = 50.0
+    model.save_pretrained(path)
     return path

@@ -98,7 +98,7 @@ def test_generate_and_save_is_callable_without_the_cli(server, tmp_path):
 def _run_cli(args: list[str], env_extra: dict[str, str], home: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(env_extra, PROMPTRAG_HOME=str(home), PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "cli.main", "generate", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "cli.main", "generate", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
 

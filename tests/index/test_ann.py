@@ -84,3 +84,35 @@ def test_auto_picks_approximate_above_threshold(tmp_path, data):
         assert faiss.downcast_index(index._faiss).hnsw.efSearch == params["efSearch"]  # applied on load
     with _build(tmp_path / "auto-small", data) as index:
         assert index.manifest.index_type == "flat"
+
+
+def test_auto_choice_keeps_the_index_under_the_memory_budget():
+    from index import ann
+
+    d = 384  # all-MiniLM-L6-v2
+    assert ann.choose_index_type(150_000, dimension=d) == "flat"
+    assert ann.choose_index_type(300_000, dimension=d) == "hnsw"  # ~0.5 GB of vectors + links
+    # 1M MiniLM vectors: flat 1.5 GB, hnsw 1.8 GB, ivf_sq8 ~0.4 GB -> ivf_sq8, inside 1 GB.
+    assert ann.choose_index_type(1_000_000, dimension=d) == "ivf_sq8"
+    assert ann.estimated_bytes("ivf_sq8", 1_000_000, d) <= ann.RAM_BUDGET_BYTES
+    assert ann.estimated_bytes("hnsw", 1_000_000, d) > ann.RAM_BUDGET_BYTES
+    # Smaller vectors fit the graph for longer; an explicit type is always kept.
+    assert ann.choose_index_type(1_000_000, dimension=64) == "hnsw"
+    assert ann.choose_index_type(1_000_000, "flat", dimension=d) == "flat"
+    with pytest.raises(Exception, match="index_type must be one of"):
+        ann.choose_index_type(10, "annoy")
+
+
+def test_auto_picks_ivf_sq8_when_the_graph_would_not_fit(tmp_path, data, exact, monkeypatch):
+    from index import ann
+
+    _, queries, _ = data
+    # 4000 rows of 32-d: hnsw ~0.8 MB; a 0.5 MB budget stands in for 1 GB at 1M MiniLM rows.
+    monkeypatch.setattr(ann, "RAM_BUDGET_BYTES", 500_000)
+    with _build(tmp_path / "auto-ivf", data, auto_threshold=1000) as index:
+        assert index.manifest.index_type == "ivf_sq8"
+        params = index.manifest.index_params
+        assert params["nlist"] == 63 and params["tuned_recall_at_10"] >= 0.95  # sqrt(4000)
+        assert params["nprobe"] < params["nlist"]  # the tuner found a cheaper setting than a full scan
+        assert _recall(index, exact, queries) >= 0.95
+        assert (index.path / "faiss.index").stat().st_size < N * D * 4 / 2  # 8-bit codes, not floats

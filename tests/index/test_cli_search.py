@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import typer
@@ -13,8 +12,6 @@ from typer.testing import CliRunner
 
 from cli import search_cmd
 from core.errors import IndexLoadError, InputError
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +72,6 @@ def test_missing_index_entry_point_one_line_and_exit_code(tmp_path):
     env_home = tmp_path / "home"
     proc = subprocess.run(
         [sys.executable, "-c", "from cli.main import main; main()", "search", "a fox"],
-        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
+import index.manifest as manifest_module
 from core.errors import IndexLoadError
-from index import Embedder, PromptIndex
+from index import Embedder, PromptIndex, PromptRecord
+from tests.index.conftest import build_index
 
 
 def _load_error(path, **kwargs) -> str:
@@ -102,21 +105,43 @@ def test_short_alias_of_the_same_model_is_accepted(literal_index_dir):
         assert len(index) > 0
 
 
-def test_full_verify_catches_what_quick_checks_skip(literal_copy, monkeypatch):
-    import index.manifest as manifest_module
+@pytest.fixture(scope="module")
+def large_index_dir(tmp_path_factory, embedder):
+    """An index whose vectors.npy (~2.3 MB) is longer than the quick digest's head + tail (2 MiB)."""
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((1500, embedder.dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    records = [PromptRecord(f"synthetic prompt number {i}", source="synthetic") for i in range(len(vectors))]
+    return build_index(tmp_path_factory.mktemp("idx") / "large", records, vectors, embedder)
 
-    # Pretend every file is "large": load then only checks sizes + the quick head/tail digest.
-    monkeypatch.setattr(manifest_module, "FULL_CHECK_BYTES", 0)
-    path = literal_copy / "vectors.npy"
+
+@pytest.fixture()
+def large_copy_flipped_in_the_middle(large_index_dir, tmp_path):
+    target = tmp_path / "large"
+    shutil.copytree(large_index_dir, target)
+    path = target / "vectors.npy"
     data = bytearray(path.read_bytes())
+    assert len(data) > 2 * manifest_module._QUICK_SPAN  # the middle byte is outside the quick digest
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    if len(data) > 2 * 1024 * 1024:  # a tiny file is covered entirely by the quick digest
-        with PromptIndex.load(literal_copy) as index:
-            with pytest.raises(IndexLoadError, match="sha256"):
-                index.verify(full=True)
-    else:
-        assert "checksum" in _load_error(literal_copy)
+    return target
+
+
+def test_a_large_file_is_checked_quickly_on_load_and_fully_on_verify(large_copy_flipped_in_the_middle,
+                                                                     monkeypatch):
+    # Above FULL_CHECK_BYTES a load checks sizes and the head/tail digest only: the flip passes...
+    monkeypatch.setattr(manifest_module, "FULL_CHECK_BYTES", 2 * manifest_module._QUICK_SPAN)
+    with PromptIndex.load(large_copy_flipped_in_the_middle) as index:
+        assert len(index) == 1500
+        # ...and the full check on request names the file and the fix.
+        with pytest.raises(IndexLoadError, match=r"vectors\.npy does not match its sha256 checksum.*rebuild"):
+            index.verify(full=True)
+
+
+def test_a_file_below_the_threshold_gets_the_full_checksum_on_load(large_copy_flipped_in_the_middle):
+    size = (large_copy_flipped_in_the_middle / "vectors.npy").stat().st_size
+    assert manifest_module.FULL_CHECK_BYTES > size
+    assert "does not match its sha256 checksum" in _load_error(large_copy_flipped_in_the_middle)
 
 
 def test_crash_between_the_two_renames_names_the_backup(literal_copy):

@@ -183,6 +183,7 @@ def test_hit_to_dict_is_json_ready(literal_index):
         "prompt_nsfw",
         "image_nsfw",
         "source",
+        "variants",
     }
     assert json.loads(json.dumps(data)) == data
 

@@ -1,19 +1,25 @@
-"""Downloading the DiffusionDB table over real HTTP from a server on 127.0.0.1."""
+"""Downloading the DiffusionDB table through huggingface_hub from a local Hub (tests/servers/hub_server.py),
+and any other URL over httpx, both over real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from core.errors import SourceError
-from core.settings import get_settings
 from ingest import run_ingest
 from ingest.download import cache_path, fetch, reachable
 from tests.ingest.conftest import write_diffusiondb_parquet
 from tests.servers.base import Recorded, Reply, ScriptedServer
+from tests.servers.hub_server import COMMIT, HubServer
 
 
 def range_responder(payload: bytes, path: str = "/metadata.parquet"):
@@ -39,19 +45,106 @@ def parquet_bytes(tmp_path, dev_prompts) -> bytes:
     return path.read_bytes()
 
 
-def test_default_source_downloads_once_then_uses_cache(tmp_path, parquet_bytes, capfd):
-    with ScriptedServer(responder=range_responder(parquet_bytes)) as server:
-        report = run_ingest(index=tmp_path / "idx", base_url=server.url, progress=True)
-        err = capfd.readouterr().err
+def hub_env(hub: HubServer, cache: Path, **extra: str) -> dict[str, str]:
+    """A child process online against the local Hub (this test process stays offline: huggingface_hub
+    fixed HF_HUB_OFFLINE=1 at its import, see tests/conftest.py)."""
+    return {**os.environ, "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.url, "PROMPTRAG_HUB_CACHE": str(cache),
+            **extra}
+
+
+def promptrag(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+FETCH = "import sys; from ingest.download import fetch_diffusiondb; print(fetch_diffusiondb(sys.argv[1]))"
+
+
+def fetch_in_child(filename: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", FETCH, filename], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def resolve_gets(hub: HubServer) -> list:
+    return [r for r in hub.gets() if "/resolve/" in r.path]
+
+
+def test_default_source_downloads_through_the_hub_once_then_uses_its_cache(tmp_path, parquet_bytes):
+    cache = tmp_path / "hf-cache"
+    with HubServer({"metadata.parquet": parquet_bytes}) as hub:
+        first = promptrag("ingest", "--index", str(tmp_path / "idx"), "--json", env=hub_env(hub, cache))
+        assert first.returncode == 0, first.stderr
         # size / rate / ETA bar on stderr, drawn from the download's progress events
-        assert "download" in err and "metadata.parquet" in err and "100%" in err
-        assert report.rows_read == 12 and report.source == f"{server.url}/metadata.parquet"
-        cached = cache_path(f"{server.url}/metadata.parquet", get_settings().cache_dir)
+        assert "download" in first.stderr and "metadata.parquet" in first.stderr and "100%" in first.stderr
+        report = json.loads(first.stdout)
+        assert report["rows_read"] == 12
+        assert report["source"] == f"{hub.url}/datasets/poloclub/diffusiondb/resolve/main/metadata.parquet"
+        # in the Hub's cache layout (shared with every other Hugging Face tool)
+        cached = cache / "datasets--poloclub--diffusiondb" / "snapshots" / COMMIT / "metadata.parquet"
         assert cached.read_bytes() == parquet_bytes
-        gets = len(server.requests)
-        again = run_ingest(index=tmp_path / "idx2", base_url=server.url, limit=3, progress=False)
-        assert len(server.requests) == gets  # cache hit: no second request
-        assert again.rows_read == 3
+        assert len(resolve_gets(hub)) == 1
+        # --hub-endpoint beats HF_ENDPOINT; the second run only revalidates (HEAD), no second GET
+        elsewhere = hub_env(hub, cache, HF_ENDPOINT="http://127.0.0.1:9")
+        again = promptrag("ingest", "--index", str(tmp_path / "idx2"), "--limit", "3", "--json", "-q",
+                          "--hub-endpoint", hub.url, env=elsewhere)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["rows_read"] == 3
+        assert len(resolve_gets(hub)) == 1 and hub.requests[-1].method == "HEAD"
+
+
+def test_a_download_cut_off_mid_transfer_resumes_with_a_range_request(tmp_path):
+    # huggingface_hub writes 10 MiB chunks: cut inside the second one, so one chunk is on disk.
+    body = os.urandom(12 << 20)
+    with HubServer({"metadata.parquet": body}) as hub:
+        hub.cut_next_get_at = 11 << 20
+        result = fetch_in_child("metadata.parquet", hub_env(hub, tmp_path / "hf-cache"))
+        assert result.returncode == 0, result.stderr
+        first, second = resolve_gets(hub)
+    assert first.range is None and second.range == f"bytes={10 << 20}-"
+    assert Path(result.stdout.strip()).read_bytes() == body
+
+
+def test_offline_mode_uses_the_cached_table_without_a_request(tmp_path, parquet_bytes, monkeypatch):
+    cache = tmp_path / "hf-cache"
+    with HubServer({"metadata.parquet": parquet_bytes}) as hub:
+        assert fetch_in_child("metadata.parquet", hub_env(hub, cache)).returncode == 0
+        seen = len(hub.requests)
+        # this process: HF_HUB_OFFLINE=1 (conftest), the mirror still configured
+        monkeypatch.setenv("PROMPTRAG_HUB_CACHE", str(cache))
+        report = run_ingest(index=tmp_path / "idx", hub_endpoint=hub.url, limit=5, progress=False)
+        assert len(hub.requests) == seen  # not even a HEAD
+    assert report.rows_read == 5
+
+
+def test_offline_mode_without_the_table_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMPTRAG_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(SourceError) as err:
+        run_ingest(index=tmp_path / "idx", progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "HF_HUB_OFFLINE is set" in message and "metadata.parquet" in message
+    assert "unset HF_HUB_OFFLINE" in message and "local file as SOURCE" in message
+    assert not (tmp_path / "idx").exists()
+
+
+def test_cli_offline_without_the_table_is_one_line(tmp_path):
+    env = {**os.environ, "PROMPTRAG_HUB_CACHE": str(tmp_path / "empty-cache")}  # HF_HUB_OFFLINE=1 inherited
+    result = promptrag("ingest", "--index", str(tmp_path / "idx"), env=env)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("promptrag: error: HF_HUB_OFFLINE is set and DiffusionDB's metadata.parquet")
+
+
+def test_a_file_the_hub_does_not_have_is_a_clear_404(tmp_path, parquet_bytes):
+    with HubServer({"metadata.parquet": parquet_bytes}) as hub:
+        result = promptrag("ingest", "--large", "--index", str(tmp_path / "idx"), "-q",
+                           env=hub_env(hub, tmp_path / "hf-cache"))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert lines[-1] == (
+        f"promptrag: error: download of {hub.url}/datasets/poloclub/diffusiondb/resolve/main/"
+        "metadata-large.parquet failed: HTTP 404 not found: no metadata-large.parquet in poloclub/diffusiondb "
+        "(wrong file name, or a mirror without it?). Check the URL and your connection, or download the file "
+        "yourself and pass its local path as SOURCE.")
 
 
 def test_partial_download_resumes_with_range(tmp_path, parquet_bytes):
@@ -105,7 +198,7 @@ def test_connection_refused_names_the_url(tmp_path):
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/metadata.parquet"
     with pytest.raises(SourceError) as err:
-        run_ingest(index=tmp_path / "idx", base_url=f"http://127.0.0.1:{port}", progress=False)
+        run_ingest(source=url, index=tmp_path / "idx", progress=False)
     assert url in str(err.value) and "cannot connect" in str(err.value)
 
 

@@ -17,9 +17,8 @@ import pytest
 from core.errors import InputError
 from index import PromptIndex
 from ingest import run_ingest
+from ingest.pipeline import PAUSE_ENV
 from tests.ingest.conftest import REFL
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _snapshot(path: Path):
@@ -40,8 +39,15 @@ def _phase(work: Path) -> tuple[str | None, int]:
     return json.loads(meta.get("phase", "null")), json.loads(meta.get("rows_consumed", "0"))
 
 
-def _kill_when(cmd: list[str], ready, timeout: float = 90.0) -> None:
-    proc = subprocess.Popen(cmd, cwd=REPO, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _kill_when_paused(cmd: list[str], work: Path, pause_after: str, timeout: float = 240.0) -> None:
+    """Run `cmd` with the pipeline's test hook (PROMPTRAG_TEST_PAUSE_AFTER_CHUNK): it blocks at a known
+    point mid-run and says so in `<work>/paused`; SIGKILL it there (no race with the run)."""
+    _kill_when(cmd, lambda: (work / "paused").is_file(), timeout, env={PAUSE_ENV: pause_after})
+
+
+def _kill_when(cmd: list[str], ready, timeout: float = 240.0, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
     try:
         while not ready():
@@ -53,6 +59,8 @@ def _kill_when(cmd: list[str], ready, timeout: float = 90.0) -> None:
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
     finally:
+        if proc.poll() is None:
+            proc.kill()  # killed already, or never got there (the test failed): never left blocked
         proc.wait(timeout=30)
         proc.stdout.close()
         proc.stderr.close()
@@ -71,12 +79,12 @@ def test_killed_ingest_resumes_to_the_same_index(tmp_path, shared_data, dev_prom
     cmd = [sys.executable, "-m", "cli.main", "ingest", str(source), *args]
 
     if kill_during == "staging":
-        _kill_when(cmd, lambda: (lambda phase: phase[0] == "stage" and phase[1] >= 5)(_phase(work)))
-        phase, consumed = _phase(work)
-        assert phase == "stage" and 0 < consumed < len(prompts)
+        _kill_when_paused(cmd, work, "stage:5")
+        assert _phase(work) == ("stage", 5)  # one source row per batch: killed after the 5th
     else:
-        _kill_when(cmd, lambda: len(list((work / "chunks").glob("chunk-*.npy"))) >= 3)
+        _kill_when_paused(cmd, work, "3")
         assert _phase(work)[0] == "embed"
+        assert len(list((work / "chunks").glob("chunk-*.npy"))) == 3
     assert not killed.exists()  # nothing was published
 
     resumed = run_ingest(source=str(source), index=killed, batch_size=2, read_batch_rows=1, progress=False)
@@ -99,7 +107,8 @@ def test_resume_with_other_arguments_is_refused_until_restart(tmp_path, shared_d
     work = tmp_path / "idx.ingest-work"
     cmd = [sys.executable, "-m", "cli.main", "ingest", str(shared_data / REFL), "--index", str(index),
            "--read-batch-rows", "1", "--quiet"]
-    _kill_when(cmd, lambda: _phase(work)[1] >= 3)
+    _kill_when_paused(cmd, work, "stage:3")
+    assert _phase(work) == ("stage", 3)
 
     with pytest.raises(InputError, match="--restart"):
         run_ingest(source=str(shared_data / REFL), index=index, limit=30, progress=False)

@@ -150,8 +150,35 @@ def test_refine_command_reads_and_writes_result_files(assistant, tmp_path):
     printed = json.loads(run.stdout)
     assert printed["rounds"][-1]["prompt"].startswith("a red bicycle in the rain")
     assert json.loads(out.read_text())["feedback"] == ["brighter"]
-    bad = CliRunner().invoke(app, ["refine", str(tmp_path / "missing.json"), "brighter"])
-    assert bad.exit_code != 0
+
+
+def test_refine_of_a_missing_file_is_one_line(tmp_path, promptrag_cli):
+    missing = tmp_path / "missing.json"
+    line = promptrag_cli("refine", missing, "brighter").one_line_error()
+    assert line == (f"promptrag: error: result file {missing} does not exist; pass a file written by "
+                    "`promptrag enhance --rag --json > FILE` or `promptrag refine -o FILE`")
+
+
+def test_refine_step_back_from_the_command_line(assistant, tmp_path, promptrag_cli):
+    saved = tmp_path / "result.json"
+    saved.write_text(json.dumps(assistant.run("a red bicycle in the rain", k=4).to_dict()), encoding="utf-8")
+    # a lone result has no earlier round
+    lone = promptrag_cli("refine", saved, "--step-back")
+    assert lone.exit_code == 2 and lone.stdout == ""
+    assert lone.one_line_error() == ("promptrag: error: nothing to step back to: the session has only its "
+                                     "first result")
+    # two rounds on, one back: the first refinement is current again, its feedback kept, the other gone
+    one, two, back = tmp_path / "one.json", tmp_path / "two.json", tmp_path / "back.json"
+    assert promptrag_cli("refine", saved, "brighter", "-o", one).exit_code == 0
+    assert promptrag_cli("refine", one, "moodier, no text", "-o", two).exit_code == 0
+    stepped = promptrag_cli("refine", two, "--step-back", "-o", back)
+    assert stepped.exit_code == 0 and stepped.stderr == ""
+    brighter = json.loads(one.read_text(encoding="utf-8"))["rounds"][-1]["prompt"]
+    assert stepped.stdout.startswith(f"round 2\nprompt:    {brighter}\n")
+    session = json.loads(back.read_text(encoding="utf-8"))
+    assert len(session["rounds"]) == 2 and session["feedback"] == ["brighter"]
+    assert session["rounds"][-1]["prompt"] == brighter
+    assert json.loads(two.read_text(encoding="utf-8"))["feedback"] == ["brighter", "moodier, no text"]  # untouched
 
 
 def test_enhance_command_with_rag_prints_the_examples(rag_index):

@@ -72,7 +72,8 @@ def test_fuse_keeps_the_idea_verbatim_and_fits_the_budget(corpus):
 
 def test_grounded_enhancer_uses_examples_never_copies_subjects(corpus):
     examples = [Example(text=t, score=0.6, count=2, id=i) for i, t in enumerate(corpus[:8])]
-    request = EnhanceRequest(idea="a lighthouse in a storm", examples=examples, n_candidates=3)
+    request = EnhanceRequest(idea="a lighthouse in a storm", examples=examples, n_candidates=3,
+                             model_family="sd1")  # the tag-list family: additions are the examples' phrases
     first = GroundedEnhancer().enhance(request)
     second = GroundedEnhancer().enhance(request)
     assert first.prompt == second.prompt  # deterministic

@@ -79,7 +79,7 @@ def test_bad_arguments_name_the_fix(retriever):
 def test_langchain_retriever_returns_documents(retriever):
     from langchain_core.documents import Document
 
-    from rag.langchain_retriever import PromptragRetriever
+    from rag.langchain import PromptragRetriever
 
     docs = PromptragRetriever(retriever=retriever, k=3, mode="hybrid").invoke("a castle in the clouds")
     assert len(docs) == 3 and all(isinstance(d, Document) for d in docs)
@@ -87,7 +87,7 @@ def test_langchain_retriever_returns_documents(retriever):
     assert docs[0].page_content == retriever.index.get([docs[0].metadata["id"]])[0].prompt
 
 
-def test_search_command_takes_a_mode(rag_index):
+def test_search_command_takes_a_mode(rag_index, promptrag_cli):
     import json
 
     from typer.testing import CliRunner
@@ -100,8 +100,10 @@ def test_search_command_takes_a_mode(rag_index):
     assert hybrid.exit_code == 0, hybrid.output
     results = json.loads(hybrid.stdout)["results"]
     assert len(results) == 3 and results[0]["score"] >= results[-1]["score"]
-    bad = runner.invoke(app, [*base, "--mode", "semantic"])
-    assert bad.exit_code != 0
+    bad = promptrag_cli(*base, "--mode", "semantic")
+    assert bad.exit_code == 2 and bad.stdout == ""
+    assert bad.one_line_error() == ("promptrag: error: mode must be one of dense, keyword, hybrid, "
+                                    "got 'semantic'")
 
 
 def test_hybrid_finds_a_typed_idea_that_dense_alone_misses(retriever, rag_index, corpus):

@@ -7,18 +7,30 @@ text_delta, content_block_stop, message_delta, message_stop). With nothing queue
 plays a well-behaved model (`scripted_answer`: the idea from the request plus a few words, as
 many candidates as the system prompt asks for), as a Message or, for `"stream": true`, as SSE,
 after `AnthropicServer(latency_s=...)` seconds (0 by default; benchmarks simulate a model's pace).
+A request that forces a tool (`tool_choice: {"type": "tool"}`, how LangChain's structured output
+asks) gets the same answer as that tool's input (`tool_reply`: tool_use, or input_json_delta SSE).
 
 Whatever is queued, the server first checks what the real API checks: a request without an API
 key (`x-api-key`, or `Authorization: Bearer` as SDK >= 2 sends it) gets the 401 body, and one
 with `temperature` / `top_p` / `top_k` under `anthropic-version: 2026-10-21` or later (where
 sampling parameters were removed) gets the 400 invalid_request_error.
+
+Image-bearing requests (content blocks `{"type": "image", "source": {"type": "base64",
+"media_type": "image/png", "data": ...}}`) are checked like the real API checks them (a source
+that is not valid base64 of the declared media type gets the 400), and with nothing queued they
+get a scripted judge's answer (`scripted_judge_answer`): a verdict on one image, a preference
+between two. `image_blocks(body)` decodes the images of a received request for a test to check.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import html
 import json
 import re
+import struct
 from itertools import count
 
 from tests.servers.base import Recorded, Reply, ScriptedServer
@@ -127,6 +139,109 @@ def stream_reply(chunks: list[str], **kwargs) -> Reply:
     )
 
 
+_MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff", "image/gif": b"GIF8",
+          "image/webp": b"RIFF"}
+
+
+def image_blocks(body: dict) -> list[bytes]:
+    """The decoded images of a Messages request, in order; ValueError when a source is not valid
+    base64 of its declared media type (what the real API answers with a 400)."""
+    found = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        for block in content if isinstance(content, list) else []:
+            if not isinstance(block, dict) or block.get("type") != "image":
+                continue
+            source = block.get("source", {})
+            media_type = source.get("media_type", "")
+            if source.get("type") != "base64" or media_type not in _MAGIC:
+                raise ValueError(f"image source must be base64 of one of {', '.join(_MAGIC)}")
+            try:
+                data = base64.b64decode(source.get("data", ""), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("image source data is not valid base64") from None
+            if not data.startswith(_MAGIC[media_type]):
+                raise ValueError(f"image data does not match the media type {media_type}")
+            found.append(data)
+    return found
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk."""
+    return struct.unpack(">II", data[16:24])
+
+
+def scripted_judge_answer(images: list[bytes]) -> str:
+    """A judge that really reads the images: one image gets score width/100 (correct from 0.5)
+    and names the size it saw; two images: the larger one is more faithful, and the first shown
+    is always the prettier (a position-biased judge, so tests can see the order mapped back)."""
+    sizes = [png_size(image) if image.startswith(b"\x89PNG") else (0, 0) for image in images]
+    digest = hashlib.sha256(b"".join(images)).hexdigest()[:8]
+    if len(images) == 1:
+        width, height = sizes[0]
+        score = round(min(1.0, width / 100), 3)
+        return json.dumps({"reasoning": f"saw one {width}x{height} png ({digest})", "score": score,
+                           "correct": score >= 0.5})
+    areas = [w * h for w, h in sizes[:2]]
+    faithful = "tie" if areas[0] == areas[1] else ("1" if areas[0] > areas[1] else "2")
+    described = " and ".join(f"{w}x{h} png" for w, h in sizes[:2])
+    return json.dumps({"reasoning": f"saw {described} ({digest})", "faithful": faithful, "aesthetic": "1"})
+
+
+def tool_input(tool: dict, text: str) -> dict:
+    """The scripted answer as the input of forced tool `tool` (structured output): the one
+    prompt object, or `{"candidates": [...]}` when the tool's schema wraps a list."""
+    value = json.loads(text)
+    items = value if isinstance(value, list) else [value]
+    if "candidates" in tool.get("input_schema", {}).get("properties", {}):
+        return {"candidates": items}
+    return items[0]
+
+
+def tool_reply(body: dict, text: str, *, stream: bool, delay_s: float = 0.0) -> Reply:
+    """A forced tool call (`tool_choice: {"type": "tool"}`) answered with a tool_use block, as
+    a Message or as SSE with input_json_delta chunks; stop_reason is "tool_use"."""
+    name = body["tool_choice"]["name"]
+    tool = next((t for t in body["tools"] if t.get("name") == name), {})
+    arguments = tool_input(tool, text)
+    if not stream:
+        return tool_message_reply(name, arguments, delay_s=delay_s)
+    raw = json.dumps(arguments)
+    reply = tool_stream_reply(name, [raw[i:i + 24] for i in range(0, len(raw), 24)])
+    reply.delay_s = delay_s
+    return reply
+
+
+def tool_message_reply(name: str, arguments: dict, *, delay_s: float = 0.0) -> Reply:
+    """A Message whose one content block is a tool_use of tool `name` with `arguments`."""
+    message = message_body("", stop_reason="tool_use")
+    message["content"] = [{"type": "tool_use", "id": f"toolu_test_{next(_ids)}", "name": name, "input": arguments}]
+    return Reply(200, message, {"request-id": "req_test"}, delay_s=delay_s)
+
+
+def tool_stream_reply(name: str, json_chunks: list[str], *, stop_reason: str = "tool_use") -> Reply:
+    """SSE of a tool_use block whose input arrives as `json_chunks` (input_json_delta events)."""
+    start = message_body("")
+    start["content"], start["stop_reason"] = [], None
+    block = {"type": "tool_use", "id": f"toolu_test_{next(_ids)}", "name": name, "input": {}}
+    events = [
+        _sse("message_start", {"type": "message_start", "message": start}),
+        _sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
+    ]
+    events += [
+        _sse("content_block_delta",
+             {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": c}})
+        for c in json_chunks
+    ]
+    events += [
+        _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                               "usage": {"output_tokens": len(json_chunks)}}),
+        _sse("message_stop", {"type": "message_stop"}),
+    ]
+    return Reply(200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}, chunks=events)
+
+
 def has_api_key(recorded: Recorded) -> bool:
     headers = {name.lower(): value for name, value in recorded.headers.items()}
     return bool(headers.get("x-api-key")) or headers.get("authorization", "").startswith("Bearer ")
@@ -145,7 +260,13 @@ class AnthropicServer(ScriptedServer):
             return error_reply(404, "not_found_error", f"Not found: {recorded.path}")
         body = recorded.json()
         user = body["messages"][-1]["content"]
-        text = scripted_answer(body.get("system", ""), user if isinstance(user, str) else user[0]["text"])
+        if isinstance(user, list) and any(block.get("type") == "image" for block in user):
+            return message_reply(scripted_judge_answer(image_blocks(body)), delay_s=self.latency_s)
+        if isinstance(user, list):
+            user = " ".join(block.get("text", "") for block in user if block.get("type") == "text")
+        text = scripted_answer(body.get("system", ""), user)
+        if body.get("tools") and (body.get("tool_choice") or {}).get("type") == "tool":
+            return tool_reply(body, text, stream=bool(body.get("stream")), delay_s=self.latency_s)
         if body.get("stream"):
             reply = stream_reply([text[: len(text) // 2], text[len(text) // 2 :]])
             reply.delay_s = self.latency_s
@@ -162,6 +283,11 @@ class AnthropicServer(ScriptedServer):
             return error_reply(
                 400, "invalid_request_error", f"`{removed[0]}` is not supported in API {version}"
             )
+        if isinstance(body, dict) and body.get("messages"):
+            try:
+                image_blocks(body)  # checked whatever is queued, as the real API checks it
+            except ValueError as exc:
+                return error_reply(400, "invalid_request_error", f"messages.0.content: {exc}")
         return super()._next_reply(recorded)
 
     def messages(self) -> list[dict]:

@@ -7,7 +7,8 @@ Routes (a dict of path regex -> handler, so other tests can add e.g. InvokeModel
 - `POST /model/{modelId}/converse-stream`: ConverseStream as AWS event-stream binary frames
   (application/vnd.amazon.eventstream: prelude with total and header lengths + CRC32, string
   headers :event-type / :content-type / :message-type, JSON payload, message CRC32).
-With nothing queued, Converse plays a well-behaved model (`anthropic_server.scripted_answer`).
+With nothing queued, Converse plays a well-behaved model (`anthropic_server.scripted_answer`),
+and a judge for requests carrying images (`scripted_judge_answer`; see `converse_images`).
 Queued replies (`server.queue(...)`) take precedence over routes. Errors are AWS JSON errors
 (`x-amzn-ErrorType` header + `{"message": ...}`), see `aws_error_reply`.
 
@@ -17,6 +18,7 @@ Credential=...`); an unsigned one gets 403 MissingAuthenticationTokenException w
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import struct
@@ -24,7 +26,7 @@ from binascii import crc32
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from tests.servers.anthropic_server import scripted_answer
+from tests.servers.anthropic_server import scripted_answer, scripted_judge_answer
 from tests.servers.base import Recorded, Reply, ScriptedServer
 
 SIGV4 = re.compile(
@@ -123,6 +125,19 @@ def aws_error_reply(status: int, error_type: str, message: str) -> Reply:
     return Reply(status, {"message": message}, headers)
 
 
+def converse_images(body: dict) -> list[bytes]:
+    """The decoded images of the last user turn of a Converse request (boto3 sends the bytes of
+    `{"image": {"format": "png", "source": {"bytes": ...}}}` base64-encoded in the JSON)."""
+    found = []
+    for block in body["messages"][-1]["content"]:
+        if "image" in block:
+            data = base64.b64decode(block["image"]["source"]["bytes"], validate=True)
+            if block["image"].get("format") == "png" and not data.startswith(b"\x89PNG"):
+                raise ValueError("image bytes do not match format png")
+            found.append(data)
+    return found
+
+
 class BedrockServer(ScriptedServer):
     """ScriptedServer answering like bedrock-runtime.<region>.amazonaws.com."""
 
@@ -140,6 +155,8 @@ class BedrockServer(ScriptedServer):
     def _answer(recorded: Recorded) -> str:
         """A well-behaved model's answer to the Converse request (see `scripted_answer`)."""
         body = recorded.json()
+        if any("image" in block for block in body["messages"][-1]["content"]):
+            return scripted_judge_answer(converse_images(body))
         system = " ".join(block.get("text", "") for block in body.get("system", []))
         user = " ".join(block.get("text", "") for block in body["messages"][-1]["content"])
         return scripted_answer(system, user)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from index.records import Variant
 
 from core.errors import ConfigError
+from core.files import atomic_write
 from ingest.normalize import dedupe_key, fold_key, key_hash, sample_rank
 
 SETTINGS = ("seed", "steps", "cfg", "sampler", "width", "height")
@@ -76,15 +77,6 @@ def _nsfw_max(a: float | None, b: float | None) -> float | None:
     if a is None:
         return b
     return a if b is None else max(a, b)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def merge_variants(prompt: str, variants: tuple[Variant, ...], added: Iterable[tuple[str, int]]) -> tuple[Variant, ...]:
@@ -194,7 +186,7 @@ class WorkDir:
             return None
 
     def write_checkpoint(self, data: dict) -> None:
-        write_json_atomic(self.checkpoint_path, data)
+        atomic_write(self.checkpoint_path, json.dumps(data, indent=2, sort_keys=True))
 
     def get(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -335,13 +327,8 @@ class WorkDir:
         return array
 
     def save_chunk(self, number: int, vectors: np.ndarray) -> None:
-        path = self.chunk_path(number)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            np.save(handle, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        atomic_write(self.chunk_path(number),
+                     lambda handle: np.save(handle, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False))
 
     # -- 4. reading back for the index writer --------------------------------------------------
     def new_rows(self, batch: int) -> Iterator[list[tuple]]:

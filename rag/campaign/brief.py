@@ -112,6 +112,10 @@ class Brief(BaseModel):
     def _subject_text(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("subject must name the product or subject, got an empty string")
+        from generate.dynamic import expand_prompt, is_dynamic
+
+        if is_dynamic(value):  # a template ("a {red|teal} bottle"): drawn per variant; checked now
+            expand_prompt(value, seed=0)
         return value.strip()
 
     @field_validator("styles")

@@ -25,6 +25,7 @@ literally; they travel in the manifest and the gallery for the people reviewing 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 import threading
@@ -132,9 +133,23 @@ def replan_candidates(brief: Brief, angle: dict[str, str], variant_id: str, atte
     return list({tuple(sorted(c.items())): c for c in candidates}.values())
 
 
-def angle_idea(brief: Brief, angle: dict[str, str]) -> str:
-    """The idea text an angle becomes (what is retrieved for and fused)."""
-    parts = [f"{brief.subject} {angle['scene']}", style_words(angle["style"]), f"{angle['mood']} mood",
+def variant_subject(brief: Brief, variant_id: str, attempt: int) -> str:
+    """The brief's subject for one variant. A dynamic-prompts template ("a {red|teal} bottle",
+    "__product__") is drawn per variant, seeded by (campaign seed, variant id, attempt), so a
+    re-run draws the same words and a re-roll (a new attempt) may draw others."""
+    from generate.dynamic import expand_prompt, is_dynamic
+
+    if not is_dynamic(brief.subject):
+        return brief.subject
+    key = f"{brief.seed}:{variant_id}:{attempt}:subject".encode("utf-8")
+    seed = int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big")
+    return expand_prompt(brief.subject, seed=seed)[0]
+
+
+def angle_idea(brief: Brief, angle: dict[str, str], subject: str | None = None) -> str:
+    """The idea text an angle becomes (what is retrieved for and fused); `subject` defaults to the brief's."""
+    subject = brief.subject if subject is None else subject
+    parts = [f"{subject} {angle['scene']}", style_words(angle["style"]), f"{angle['mood']} mood",
              angle["composition"], angle["lighting"]]
     parts += [word for word in brief.brand.must_have if not contains(", ".join(parts), word)]
     if brief.brand.colours:
@@ -245,8 +260,9 @@ def draft_variant(assistant: Any, brief: Brief, variant_id: str, index: int, att
     from rag.assistant import to_examples
 
     started = time.perf_counter()
-    # 1. the idea this angle stands for
-    idea = angle_idea(brief, angle)
+    # 1. the idea this angle stands for (a dynamic subject drawn for this variant)
+    subject = variant_subject(brief, variant_id, attempt)
+    idea = angle_idea(brief, angle, subject)
     # 2. retrieve real prompts for it
     examples = []
     if brief.examples_per_variant:
@@ -267,4 +283,6 @@ def draft_variant(assistant: Any, brief: Brief, variant_id: str, index: int, att
                  prompt=checked.prompt, negative_prompt=checked.negative_prompt, style=result.style,
                  enhancer=result.enhancer, seed=variant_seed(brief, index, attempt, used),
                  fallback_reasons=dict(result.fallback_reasons), problems=checked.problems,
-                 notes=[*result.problems, *checked.changes], examples=used, timings=timings)
+                 notes=[*result.problems, *checked.changes,
+                        *([f"subject {subject!r} drawn from {brief.subject!r}"] if subject != brief.subject else [])],
+                 examples=used, timings=timings)

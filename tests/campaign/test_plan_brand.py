@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from index.embedder import Embedder
 from rag.campaign.brand import TEXT_NEGATIVES, apply_brand, contains
@@ -119,3 +120,23 @@ def test_guard_finds_the_closest_accepted_and_the_farthest_candidate():
     assert guard.farthest_each([["a2", "b"], ["c", "a2", "b"]], [None, "v001"]) == [0, 1]
     assert guard.max_pairwise() == 0.0 and guard.closest("a2", exclude="v001")[0] == "v002"
     assert max_pairwise_similarity(_Vectors().embed(["a", "a2", "b"])) == 0.96
+
+
+def test_a_dynamic_subject_is_drawn_per_variant_and_stable_for_the_seed():
+    pytest.importorskip("dynamicprompts")
+    from rag.campaign.plan import variant_subject
+
+    brief = Brief(subject="a {red|teal|sand|black} steel bottle", seed=11)
+    drawn = [variant_subject(brief, vid, 0) for vid in variant_ids(12)]
+    assert drawn == [variant_subject(brief, vid, 0) for vid in variant_ids(12)]  # a re-run draws the same
+    assert set(drawn) <= {f"a {c} steel bottle" for c in ("red", "teal", "sand", "black")} and len(set(drawn)) > 1
+    idea = angle_idea(brief, {"scene": "on a beach", "mood": "calm", "composition": "close-up",
+                              "style": "artistic", "lighting": "moonlight"}, drawn[0])
+    assert idea.startswith(drawn[0] + " on a beach") and "{" not in idea
+    assert variant_subject(Brief(subject="a steel bottle"), "v001", 0) == "a steel bottle"
+
+
+def test_a_broken_dynamic_subject_is_refused_when_the_brief_loads():
+    pytest.importorskip("dynamicprompts")
+    with pytest.raises(ValueError, match="__nosuchlist__|wildcard"):
+        Brief(subject="a __nosuchlist__ bottle")

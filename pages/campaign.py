@@ -89,6 +89,7 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
     with guard("Drawing the brief form"):
         from enhancers.registry import enhancer_names
         from generate.registry import image_backend_names
+        from enhancers.user_styles import load_user_styles
         from rag.campaign.brief import ASPECT_RATIOS, CAMPAIGN_STYLES, MAX_VARIANTS, NO_IMAGES, Brief
 
         def helptext(name: str) -> str:
@@ -118,7 +119,7 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
             a, b, c = st.columns([1, 3, 2])
             a.number_input("How many", min_value=1, max_value=MAX_VARIANTS, step=1, key=f + "variants",
                            help=helptext("variants"))
-            b.multiselect("Styles", options=list(CAMPAIGN_STYLES), key=f + "styles", help=helptext("styles"))
+            b.multiselect("Styles", options=[*CAMPAIGN_STYLES, *load_user_styles()], key=f + "styles", help=helptext("styles"))
             c.multiselect("Sizes", options=list(ASPECT_RATIOS), key=f + "sizes", accept_new_options=True,
                           help=helptext("sizes"))
             a, b = st.columns(2)

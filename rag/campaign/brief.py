@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import InputError
 from enhancers.base import CONCRETE_STYLES, ModelFamily
@@ -25,6 +25,17 @@ CAMPAIGN_STYLES: tuple[str, ...] = CONCRETE_STYLES
 NO_IMAGES = "none"  # the backend name that means "prompts only"
 ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:5", "5:4", "3:4", "4:3", "2:3", "3:2", "9:16", "16:9")
 SeedPolicy = Literal["per_variant", "same", "example"]
+
+
+def _known_style(value: str) -> str:
+    """A built-in campaign style or one the user imported (`promptrag styles import`)."""
+    from enhancers.user_styles import load_user_styles
+
+    allowed = [*CAMPAIGN_STYLES, *load_user_styles()]
+    if value not in allowed:
+        raise ValueError(f"unknown style {value!r}; allowed: {', '.join(map(repr, allowed))} "
+                         "(import more with `promptrag styles import FILE`)")
+    return value
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 MAX_VARIANTS = 500
 
@@ -71,9 +82,10 @@ class Brief(BaseModel):
     audience: str = Field("", max_length=500, description="Who the campaign speaks to (colours the moods chosen).")
     message: str = Field("", max_length=500, description="What the images should make people feel or think.")
     brand: BrandRules = Field(default_factory=BrandRules, description="Brand must-haves and must-nots.")
-    styles: list[Literal[CAMPAIGN_STYLES]] = Field(  # type: ignore[valid-type]
+    styles: list[Annotated[str, AfterValidator(_known_style)]] = Field(
         default_factory=lambda: list(CAMPAIGN_STYLES),
-        description=f"Styles the variants cover, in turn; any of: {', '.join(CAMPAIGN_STYLES)}.")
+        description=f"Styles the variants cover, in turn; any of: {', '.join(CAMPAIGN_STYLES)}, "
+                    "or a style imported with `promptrag styles import`.")
     scenes: list[str] | None = Field(None, description="Settings to place the subject in (default: a built-in list).")
     moods: list[str] | None = Field(None, description="Moods to cover (default: a built-in list).")
     compositions: list[str] | None = Field(None, description="Compositions / framings (default: a built-in list).")

@@ -151,6 +151,7 @@ def angle_idea(brief: Brief, angle: dict[str, str], subject: str | None = None) 
     subject = brief.subject if subject is None else subject
     parts = [f"{subject} {angle['scene']}", style_words(angle["style"]), f"{angle['mood']} mood",
              angle["composition"], angle["lighting"]]
+    parts = [part for part in parts if part]
     parts += [word for word in brief.brand.must_have if not contains(", ".join(parts), word)]
     if brief.brand.colours:
         parts.append(" and ".join(brief.brand.colours) + " colour palette")
@@ -161,7 +162,7 @@ def style_words(style: str) -> str:
     """The words that name a style in an idea ('cinematic film still'): every enhancer, and the
     retrieval query, then know the variant's style — not only the ones that read `style=`."""
     spec = STYLE_SPECS.get(style)
-    return spec.anchors[0] if spec is not None else style
+    return spec.anchors[0] if spec is not None else ""  # a user style's own text wraps the prompt later
 
 
 def variant_seed(brief: Brief, index: int, attempt: int, examples: list[dict[str, Any]]) -> int:
@@ -257,6 +258,7 @@ class Draft:
 def draft_variant(assistant: Any, brief: Brief, variant_id: str, index: int, attempt: int,
                   angle: dict[str, str]) -> Draft:
     """Retrieve examples for the angle, fuse one prompt + negative, apply the brand rules."""
+    from enhancers.user_styles import resolve_style, styled
     from rag.assistant import to_examples
 
     started = time.perf_counter()
@@ -270,9 +272,10 @@ def draft_variant(assistant: Any, brief: Brief, variant_id: str, index: int, att
         picks = list(range(1, min(brief.examples_per_variant, len(retrieved)) + 1))
         examples = to_examples(retrieved, picks) if picks else []
     retrieve_s = time.perf_counter() - started
-    # 3. fuse (the enhancer call: the slow, remote part)
-    result = assistant.fuse(idea, examples, style=angle["style"], creativity=brief.creativity,
-                            model_family=brief.model_family)
+    # 3. fuse (the enhancer call: the slow, remote part); a user style wraps the result, as everywhere
+    enhancer_style, user_style = resolve_style(angle["style"])
+    result = styled(assistant.fuse(idea, examples, style=enhancer_style, creativity=brief.creativity,
+                                   model_family=brief.model_family), user_style)
     # 4. brand rules: must-haves in, must-nots out (into the negative), "no text"
     checked = apply_brand(result.prompt, result.negative_prompt, brief.brand,
                           token_budget=TOKEN_BUDGET[brief.model_family])

@@ -140,3 +140,21 @@ def test_a_broken_dynamic_subject_is_refused_when_the_brief_loads():
     pytest.importorskip("dynamicprompts")
     with pytest.raises(ValueError, match="__nosuchlist__|wildcard"):
         Brief(subject="a __nosuchlist__ bottle")
+
+
+def test_a_campaign_can_use_an_imported_style(tmp_path):
+    from enhancers.user_styles import import_styles, resolve_style, styled
+
+    styles = tmp_path / "styles.csv"
+    styles.write_text('name,prompt,negative_prompt\n"Neon Noir","{prompt}, neon noir, rain-slick streets","sunny"\n',
+                      encoding="utf-8")
+    import_styles(styles)
+    brief = Brief(subject="a steel bottle", styles=["Neon Noir", "photography"])
+    assert brief.styles == ["Neon Noir", "photography"]
+    idea = angle_idea(brief, {"scene": "on a pier", "mood": "tense", "composition": "close-up",
+                              "style": "Neon Noir", "lighting": "neon"})
+    assert idea.startswith("a steel bottle on a pier, tense mood") and "Neon Noir" not in idea
+    enhancer_style, user_style = resolve_style("Neon Noir")
+    assert enhancer_style == "auto" and user_style is not None
+    with pytest.raises(ValueError, match="unknown style 'Vaporwave'"):
+        Brief(subject="a steel bottle", styles=["Vaporwave"])

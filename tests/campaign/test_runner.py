@@ -143,3 +143,21 @@ def test_bad_run_arguments_are_input_errors(campaign_index, tmp_path, kwargs, me
     with pytest.raises(InputError, match=message):
         run_campaign(brief_for(campaign_index, variants=2), tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_campaign_with_an_imported_style_and_a_dynamic_subject(campaign_index, tmp_path):
+    pytest.importorskip("dynamicprompts")
+    from enhancers.user_styles import import_styles
+
+    styles = tmp_path / "styles.json"
+    styles.write_text('[{"name": "Neon Noir", "prompt": "{prompt}, neon noir, rain-slick streets",'
+                      ' "negative_prompt": "sunny"}]', encoding="utf-8")
+    import_styles(styles)
+    brief = brief_for(campaign_index, variants=4, subject="a {teal|sand} steel water bottle",
+                      styles=["Neon Noir", "photography"], similarity_threshold=0.999)
+    report = run_campaign(brief, tmp_path / "out")
+    noir = [v for v in report.variants if v.angle["style"] == "Neon Noir"]
+    assert noir and all(v.prompt.endswith(", neon noir, rain-slick streets") for v in noir)
+    assert all("sunny" in v.negative_prompt.split(", ") for v in noir)
+    assert all("{" not in v.prompt and ("teal steel" in v.prompt or "sand steel" in v.prompt)
+               for v in report.variants)

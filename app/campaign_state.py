@@ -172,7 +172,7 @@ def progress_text(status: Any) -> str:
 def model_families() -> list[str]:
     from enhancers.base import ModelFamily
 
-    return list(get_args(ModelFamily))
+    return ["auto", *get_args(ModelFamily)]  # auto: follows the brief's image model
 
 
 def seed_policies() -> list[str]:

@@ -109,7 +109,9 @@ class Brief(BaseModel):
     enhancer: str = Field("grounded", min_length=1,
                           description="Enhancer spec: 'chain', a name (anthropic, grounded, rules, ...) or 'a,b'.")
     creativity: float = Field(0.7, ge=0.0, le=1.0, description="0 stays close to the angle, 1 adds the most.")
-    model_family: ModelFamily = Field("sdxl", description="Target model family (sets the CLIP token budget).")
+    model_family: ModelFamily | Literal["auto"] = Field(
+        "auto", description="Target model family (prompt form and token budget); auto follows each variant's "
+                            "image backend and model (prompts only: sdxl).")
     examples_per_variant: int = Field(3, ge=0, le=10, description="Retrieved prompts fused into each variant.")
     similarity_threshold: float = Field(
         0.95, gt=0.0, le=1.0,

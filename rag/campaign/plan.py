@@ -42,7 +42,7 @@ from enhancers.styles import STYLE_SPECS
 from generate.base import MAX_SEED
 from index.embedder import Embedder
 from rag.campaign.brand import apply_brand, contains
-from rag.campaign.brief import Brief
+from rag.campaign.brief import NO_IMAGES, Brief
 
 SCENES: tuple[str, ...] = (
     "on a sunlit kitchen counter", "in a misty pine forest", "on a city rooftop at dusk",
@@ -144,6 +144,17 @@ def variant_subject(brief: Brief, variant_id: str, attempt: int) -> str:
     key = f"{brief.seed}:{variant_id}:{attempt}:subject".encode("utf-8")
     seed = int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big")
     return expand_prompt(brief.subject, seed=seed)[0]
+
+
+def variant_family(brief: Brief, index: int) -> str:
+    """The model family variant number `index` is written for: the brief's, or (auto) the family
+    of the image model its backend uses (backends take turns; prompts only: sdxl)."""
+    from enhancers.profiles import resolve_family
+
+    if brief.model_family != "auto":
+        return brief.model_family
+    backend = brief.backends[index % len(brief.backends)]
+    return resolve_family("auto", backend=None if backend == NO_IMAGES else backend, model=brief.model)
 
 
 def angle_idea(brief: Brief, angle: dict[str, str], subject: str | None = None) -> str:
@@ -274,11 +285,12 @@ def draft_variant(assistant: Any, brief: Brief, variant_id: str, index: int, att
     retrieve_s = time.perf_counter() - started
     # 3. fuse (the enhancer call: the slow, remote part); a user style wraps the result, as everywhere
     enhancer_style, user_style = resolve_style(angle["style"])
+    family = variant_family(brief, index)
     result = styled(assistant.fuse(idea, examples, style=enhancer_style, creativity=brief.creativity,
-                                   model_family=brief.model_family), user_style)
+                                   model_family=family), user_style)
     # 4. brand rules: must-haves in, must-nots out (into the negative), "no text"
     checked = apply_brand(result.prompt, result.negative_prompt, brief.brand,
-                          token_budget=TOKEN_BUDGET[brief.model_family])
+                          token_budget=TOKEN_BUDGET[family])
     used = [{"id": e.id, "text": e.text, "score": e.score, "settings": e.settings} for e in examples]
     timings = {"retrieve_s": round(retrieve_s, 4), "fuse_s": round(result.timings.get("total_s", 0.0), 4),
                "draft_s": round(time.perf_counter() - started, 4)}

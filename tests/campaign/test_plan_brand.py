@@ -158,3 +158,14 @@ def test_a_campaign_can_use_an_imported_style(tmp_path):
     assert enhancer_style == "auto" and user_style is not None
     with pytest.raises(ValueError, match="unknown style 'Vaporwave'"):
         Brief(subject="a steel bottle", styles=["Vaporwave"])
+
+
+def test_each_variant_is_written_for_its_backends_model_family():
+    from rag.campaign.plan import variant_family
+
+    assert variant_family(Brief(subject="a bottle"), 0) == "sdxl"  # prompts only
+    turns = Brief(subject="a bottle", backends=["diffusers", "bedrock"])  # each backend's configured model
+    assert [variant_family(turns, i) for i in range(4)] == ["turbo", "sd3", "turbo", "sd3"]
+    assert variant_family(Brief(subject="a bottle", backends=["diffusers"],
+                                model="stabilityai/stable-diffusion-xl-base-1.0"), 0) == "sdxl"
+    assert variant_family(Brief(subject="a bottle", backends=["bedrock"], model_family="sd1"), 0) == "sd1"

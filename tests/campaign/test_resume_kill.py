@@ -135,4 +135,6 @@ def test_bad_brief_from_the_cli_is_one_error_per_field(tmp_path):
     assert result.returncode == 2
     assert result.stderr.splitlines()[0] == f"promptrag: error: brief {brief_path} has 2 problems:"
     assert "variants: Input should be greater than or equal to 1 (got -1)" in result.stderr
-    assert "styles.0: Input should be 'photography'" in result.stderr and "Traceback" not in result.stderr
+    styles_line = next(line for line in result.stderr.splitlines() if line.strip().startswith("styles.0:"))
+    assert "unknown style 'auto'" in styles_line and "'photography'" in styles_line
+    assert "Traceback" not in result.stderr

@@ -39,13 +39,16 @@ def size_for(size: str, backend: Any) -> tuple[int, int]:
 
 
 def render_image(prompt: str, negative: str, options: dict[str, Any], backend: Any, images_dir: Path, name: str,
-                 cancel: CancelToken) -> tuple[Path, Any]:
-    """Generate one image and save it as `images_dir/<name>.png` (+ sidecar); (its path, SavedGeneration)."""
+                 cancel: CancelToken, recipe: dict[str, Any] | None = None) -> tuple[Path, Any]:
+    """Generate one image and save it as `images_dir/<name>.png` (+ sidecar); (its path, SavedGeneration).
+
+    `recipe` (generate.output.make_recipe: idea, enhancer, style, example ids) goes into the PNG too.
+    """
     from generate.saving import generate_and_save
 
     tmp = images_dir / f".tmp-{name}-{os.getpid()}"
     try:
-        saved = generate_and_save(prompt, negative, options, backend, None, tmp, cancel=cancel)
+        saved = generate_and_save(prompt, negative, options, backend, None, tmp, cancel=cancel, recipe=recipe)
         png = images_dir / f"{name}.png"
         os.replace(saved.paths[0].with_suffix(".json"), png.with_suffix(".json"))
         os.replace(saved.paths[0], png)  # the PNG last: its presence means the sidecar is there too

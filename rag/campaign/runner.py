@@ -46,6 +46,7 @@ from typing import Any
 
 from core.errors import Cancelled, InputError, PromptragError
 from core.progress import CancelToken, Progress, ProgressCallback
+from generate.output import make_recipe
 from rag.campaign.brief import NO_IMAGES, Brief
 from rag.campaign.diversity import DiversityGuard, max_pairwise_similarity
 from rag.campaign.folder import check_brief, folder_lock, read_drafts, remove_orphans, sweep
@@ -322,8 +323,10 @@ class _Run:
                    "guidance": self.brief.guidance}
         name = draft.id if draft.attempt == 0 else f"{draft.id}-{draft.attempt}"
         try:
+            recipe = make_recipe(idea=draft.idea, enhancer=draft.enhancer, style=draft.style,
+                                 example_ids=[e.get("id") for e in draft.examples])
             png, saved = render_image(draft.prompt, draft.negative_prompt, options, backend, self.out / "images",
-                                      name, self.cancel)
+                                      name, self.cancel, recipe)
         except Cancelled:
             raise
         except PromptragError as exc:

@@ -457,8 +457,11 @@ class _Run:
 
                 self.backend = get_image_backend(o.image_backend, model=o.image_model, before_load=self._release_models)
             try:
+                from generate.output import make_recipe
+
+                recipe = make_recipe(idea=idea.text, enhancer=made.answered_by, style=self.options.style)
                 saved = generate_and_save(made.prompt, made.negative, settings, self.backend, None, tmp,
-                                          cancel=self.cancel)
+                                          cancel=self.cancel, recipe=recipe)
                 # the sidecar first, the PNG last: a PNG under its final name has its sidecar beside it
                 os.replace(saved.paths[0].with_suffix(".json"), png.with_suffix(".json"))
                 os.replace(saved.paths[0], png)

@@ -86,6 +86,7 @@ def test_tiny_diffusers_pipeline_images_carry_their_parameters_and_reroll_replac
         params = read_png_parameters(out / v.image_path)
         assert (params["prompt"], params["negative_prompt"], params["seed"]) == (v.prompt, v.negative_prompt, v.seed)
         assert (params["width"], params["height"], params["steps"]) == (64, int(v.angle["size"][3:]), 2)
+        assert (params["idea"], params["enhancer"]) == (v.idea, v.enhancer)  # the recipe, to reproduce it
         assert v.backend == "diffusers" and v.model == str(tiny_sd_dir) and v.timings["image_s"] > 0
         assert (out / v.image_path).with_suffix(".json").is_file()
     assert sorted(p.name for p in (out / "images").glob("*.png")) == sorted(Path(v.image_path).name for v in ok)

@@ -100,7 +100,9 @@ def test_images_share_seed_and_settings_and_an_image_on_disk_is_kept(compbench_s
         png = out / row["image"]
         used = json.loads(png.with_suffix(".json").read_text())["parameters"]
         assert (used["prompt"], used["negative_prompt"]) == (row["prompt"], row["negative_prompt"])
-        settings[(idea_id, config)] = {k: v for k, v in used.items() if k not in ("prompt", "negative_prompt")}
+        assert used["idea"] == row["idea"]  # the recipe: the idea it was made for
+        recipe = ("prompt", "negative_prompt", "idea", "enhancer", "style")
+        settings[(idea_id, config)] = {k: v for k, v in used.items() if k not in recipe}
         with Image.open(png) as image:
             assert image.size == (64, 64) and "Seed: 7" in image.info["parameters"]
     # raw and rules: different prompts, the very same seed, steps, CFG, sampler, size and model

@@ -35,6 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InputError
+from index.rows import STOP_WORDS
 from rag.vocabulary import words_of
 
 Mode = Literal["dense", "keyword", "hybrid"]
@@ -238,7 +239,9 @@ class Retriever:
         if self.params.typo_tolerance:
             vocabulary = self.vocabulary()
             options = [[w, *([] if w in vocabulary else vocabulary.suggest(w))] for w in words]
-        return [{(a, b) for a in left for b in right} for left, right in zip(options, options[1:])]
+        # A pair of two stop words ("in a", "of the") says nothing about which prompt is meant.
+        return [{(a, b) for a in left for b in right} for left, right, (x, y) in
+                zip(options, options[1:], zip(words, words[1:])) if not (x in STOP_WORDS and y in STOP_WORDS)]
 
     # ---- diversity -----------------------------------------------------------------------
     def _mmr(self, candidates: list[_Candidate], k: int, lam: float) -> list[_Candidate]:

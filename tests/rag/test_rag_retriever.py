@@ -113,3 +113,10 @@ def test_hybrid_finds_a_typed_idea_that_dense_alone_misses(retriever, rag_index,
     typed = "paint brush strkoes"  # the way a person types it
     assert target not in [r.id for r in retriever.search(typed, k=3, mode="dense")]
     assert target in [r.id for r in retriever.search(typed, k=3, mode="hybrid")]
+
+
+def test_stop_word_pairs_earn_no_phrase_credit(rag_index):
+    """ "in a" matches half the gallery: only pairs with a content word single out a prompt."""
+    retriever = Retriever(rag_index, HybridParams(typo_tolerance=False))
+    pairs = retriever._query_pairs("a lighthouse in a storm")
+    assert pairs == [{("a", "lighthouse")}, {("lighthouse", "in")}, {("a", "storm")}]

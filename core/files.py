@@ -69,3 +69,30 @@ def exclusive_lock(lock_file: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def run_lock(folder: Path, what: str) -> Iterator[None]:
+    """One run per folder: a non-blocking `flock` on FOLDER/.lock holding this process's pid
+    (the kernel drops it when the process dies). A second run gets an InputError naming the pid
+    of `what` ("campaign run", "evaluation") that holds it. No advisory locks (Windows): no lock."""
+    from core.errors import InputError
+
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(Path(folder) / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise InputError(f"another {what} (pid {holder}) is working in {folder}; wait for it to "
+                             "finish or stop it, then run again") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield

@@ -304,7 +304,8 @@ MIN_GROUNDED_MODIFIERS = 3
 
 def _top_up(prompt: str, request: EnhanceRequest, rules_result: EnhanceResult, room: int) -> tuple[str, int]:
     """Append up to `room` of the rules enhancer's own tags that fit the budget; (prompt, added)."""
-    from enhancers.rules import clean_head, fit_tags, join_prompt, split_tags
+    from enhancers.profiles import split_tags
+    from enhancers.rules import clean_head, fit_tags, join_prompt
 
     rules_tail = rules_result.prompt[len(clean_head(request.idea)):].lstrip(" ,")
     present = normalize_phrase(prompt)

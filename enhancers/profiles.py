@@ -325,7 +325,8 @@ _EXPLICIT_WEIGHT = re.compile(r"\(([^()\[\]]*?):\s*[+-]?(?:\d+\.?\d*|\.\d+)\s*\)
 _EMPHASIS = re.compile(r"\({2,}([^()]*?)\){2,}|\[([^\[\]:]*?)\]")
 
 
-def _commas_outside_brackets(text: str) -> list[str]:
+def split_tags(text: str) -> list[str]:
+    """Split a prompt on commas that are outside (), [] and {} (prompt-weight syntax)."""
     parts, depth, current = [], 0, []
     for char in text:
         depth += char in "([{"
@@ -341,7 +342,7 @@ def _commas_outside_brackets(text: str) -> list[str]:
 
 def _listy(sentence: str) -> bool:
     """4+ comma fragments, mostly short (a tag list), not closed by "... and x" (a sentence's own list)."""
-    fragments = _commas_outside_brackets(sentence)
+    fragments = split_tags(sentence)
     if len(fragments) < 4 or " and " in f" {fragments[-1]} " or "with " in sentence:
         return False
     short = sum(len(f.split()) <= 4 for f in fragments[1:])
@@ -355,7 +356,7 @@ def prompt_form(text: str) -> Form:
     if t.endswith((".", "!", "?")):
         return "tags" if any(_listy(s) for s in _SENTENCE_END.split(t)) else "prose"
     head, sep, tail = t.rpartition(". ")
-    if sep and 1 <= len(_commas_outside_brackets(tail)) <= MIXED_MAX_TAGS and not any(
+    if sep and 1 <= len(split_tags(tail)) <= MIXED_MAX_TAGS and not any(
         _listy(s) for s in _SENTENCE_END.split(head + ".")
     ):
         return "mixed"

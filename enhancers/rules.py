@@ -66,6 +66,7 @@ from enhancers.profiles import (
     mixed_prompt,
     profile_for,
     prose_prompt,
+    split_tags,
 )
 from enhancers.styles import STYLE_SPECS, StyleSpec, detect_style, feedback_effects, style_hits
 from enhancers.tokens import clip_token_ids, count_clip_tokens
@@ -421,23 +422,6 @@ def _unique_against(head: str, tags: list[str]) -> list[str]:
     """Drop tags the head already says (whole words, any case) and repeated tags."""
     lowered = head.lower()
     return [t for t in _unique(tags) if not re.search(r"(?<!\w)" + re.escape(t.lower()) + r"(?!\w)", lowered)]
-
-
-def split_tags(text: str) -> list[str]:
-    """Split a prompt on commas that are outside (), [] and {} (prompt-weight syntax)."""
-    parts, depth, current = [], 0, []
-    for char in text:
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth = max(0, depth - 1)
-        if char == "," and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current).strip())
-    return [p for p in parts if p]
 
 
 def _refinement_plan(

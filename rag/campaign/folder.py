@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 from core.errors import InputError
-from core.files import atomic_write
+from core.files import atomic_write, run_lock
 from rag.campaign.brief import Brief, brief_from_dict
 from rag.campaign.plan import Draft
 
@@ -32,27 +30,9 @@ FOLDERS = ("variants", "drafts", "plans", "images")
 _VARIANT_FILE = re.compile(r"^v\d+(-\d+)?\.(png|json)$")  # what the runner names its images
 
 
-@contextlib.contextmanager
-def folder_lock(out_dir: Path) -> Iterator[None]:
+def folder_lock(out_dir: Path) -> contextlib.AbstractContextManager[None]:
     """One run per campaign folder (InputError naming the pid of the run holding it)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; one run per folder is then the user's care
-        yield
-        return
-    with open(out_dir / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise InputError(f"another campaign run (pid {holder}) is working in {out_dir}; wait for it to "
-                             "finish or cancel it, then run again") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
+    return run_lock(out_dir, "campaign run")
 
 
 def check_brief(out_dir: Path, brief: Brief) -> None:

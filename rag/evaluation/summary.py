@@ -26,12 +26,12 @@ import os
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
-from core.files import atomic_write
+from core.files import atomic_write, run_lock
 
 RESULTS = "results.jsonl"
 RUN = "run.json"
@@ -168,24 +168,9 @@ def write_summary(run_dir: Path | str) -> Path:
 
 
 # ---- writing (runner.py) ---------------------------------------------------------------------
-@contextlib.contextmanager
-def folder_lock(out: Path) -> Iterator[None]:
+def folder_lock(out: Path) -> contextlib.AbstractContextManager[None]:
     """One run per folder: an flock on DIR/.lock, which the kernel drops when the process dies."""
-    import fcntl
-
-    with open(out / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise InputError(f"another evaluation (pid {holder}) is working in {out}; wait for it to finish "
-                             "or stop it, then run again") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
+    return run_lock(out, "evaluation")
 
 
 def append_row(handle: Any, row: dict[str, Any]) -> None:

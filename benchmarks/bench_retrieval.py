@@ -141,7 +141,8 @@ def targeted_distractors(prompts: list[str], targets: list[int], per_target: int
     return out
 
 
-def build_index(path: Path, texts: list[str]):
+def build_index(path: Path, texts: list[str], vectors_of):
+    """The index of `texts` at `path` (built once); `vectors_of(embedder)` gives their vectors."""
     from index.embedder import load_embedder
     from index.records import PromptRecord
     from index.store import PromptIndex
@@ -152,7 +153,7 @@ def build_index(path: Path, texts: list[str]):
         if len(index) == len(texts):
             return index
     embedder = load_embedder()
-    vectors = cached_vectors(path.parent, texts, embedder)
+    vectors = vectors_of(embedder)
     writer = IndexWriter(path, model_id=embedder.model_id, dimension=embedder.dimension)
     for start in range(0, len(texts), 5000):
         chunk = texts[start : start + 5000]
@@ -242,8 +243,13 @@ def main() -> None:
     targets = list(dict.fromkeys(i for qs in (tune_q, report_q or ([], [])) for _, i in qs[0]))
     texts = prompts + distractors(prompts, args.distractors, args.corpus_seed)
     texts += targeted_distractors(prompts, targets, args.distractors_per_target, args.corpus_seed)
+    order = list(range(len(texts)))
+    corpus = texts  # vectors are cached in this order, so a shuffled run re-uses them
+
+    def vectors_of(embedder):
+        return cached_vectors(args.workdir, corpus, embedder)[order]
+
     if args.shuffle_ids:
-        order = list(range(len(texts)))
         random.Random(args.corpus_seed).shuffle(order)
         texts = [texts[i] for i in order]
         position = {old: new for new, old in enumerate(order)}
@@ -251,7 +257,7 @@ def main() -> None:
         tune_q = make_queries(prompts, args.n, args.seed, ids=ids)
         report_q = make_queries(prompts, args.n, args.report_seed, ids=ids) if report_q is not None else None
     digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
-    index = CachedIndex(build_index(args.workdir / f"index-{len(texts)}-{digest}", texts))
+    index = CachedIndex(build_index(args.workdir / f"index-{len(texts)}-{digest}", texts, vectors_of))
     tfidf = TfidfBaseline(texts) if args.tfidf else None
     print(f"index: {len(index)} prompts ({len(prompts)} real, {len(texts) - len(prompts)} near-duplicates)")
     configs = {"dense": ("dense", None), "keyword": ("keyword", None),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import IndexOption, JsonOption, print_json
+from cli.common import IndexOption, JsonOption, StoreOption, print_json, store_location
 from core.errors import InputError
 
 
@@ -26,6 +26,7 @@ def batch(
                                     help="Enhancer calls in flight at once (API enhancers; local models use 1)."),
     reroll: str | None = typer.Option(None, "--reroll", help="Re-make these variants only, e.g. v003,v007."),
     index: Path | None = IndexOption,
+    store: str | None = StoreOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Plan, fuse and (optionally) render BRIEF's variants into OUTPUT; re-running resumes."""
@@ -34,8 +35,8 @@ def batch(
     from rag.campaign.runner import run_campaign
 
     brief = load_brief(brief_path)
-    if index is not None:
-        brief = brief.model_copy(update={"index": str(index)})
+    if index is not None or store is not None:
+        brief = brief.model_copy(update={"index": str(store_location(index, store))})
     only = [part.strip() for part in reroll.split(",") if part.strip()] if reroll is not None else None
     if reroll is not None and not only:
         raise InputError(f"--reroll must name variant ids separated by commas, e.g. v003,v007; got {reroll!r}")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import IndexOption, JsonOption, index_path, parse_size, print_json
+from cli.common import IndexOption, JsonOption, StoreOption, parse_size, print_json, store_location
 from core.errors import InputError
 
 COLUMNS = (("n", "n", "{:.0f}"), ("tokens", "mean_tokens", "{:.1f}"), ("over", "over_budget_rate", "{:.0%}"),
@@ -85,12 +85,12 @@ def _run(promptset: Path | None, output: Path | None, **values) -> None:
         typer.echo(f"  {report.out_dir / name}")
 
 
-def _retrieval(index: Path | None, n: int, seed: int, json_output: bool) -> None:
+def _retrieval(location: Path | str, n: int, seed: int, json_output: bool) -> None:
     from core.progress import TqdmProgress
-    from index.store import PromptIndex
+    from index.prompt_store import open_store
     from rag.evaluation.retrieval import evaluate_index
 
-    with PromptIndex.load(index_path(index)) as prompt_index, TqdmProgress(enabled=not json_output) as bars:
+    with open_store(location) as prompt_index, TqdmProgress(enabled=not json_output) as bars:
         report = evaluate_index(prompt_index, n=n, seed=seed, on_progress=bars)
     if json_output:
         print_json(report.to_dict())
@@ -151,6 +151,7 @@ def eval_command(
     creativity: float = typer.Option(0.7, "--creativity", "-c", help="Creativity asked of every enhancer (0-1)."),
     family: str = typer.Option("sdxl", "--family", help="Target model family: sd1, sdxl, sd3, flux, turbo or other (prompt form and token budget)."),
     index: Path | None = IndexOption,
+    store: str | None = StoreOption,
     retrieval: bool = typer.Option(False, "--retrieval", help="Measure retrieval (recall@k, MRR) on the index "
                                    "instead: ideas cut from its own prompts."),
     n: int = typer.Option(200, "--n", help="With --retrieval: how many ideas to cut from the index."),
@@ -173,7 +174,7 @@ def eval_command(
     if retrieval:
         if promptset is not None:
             raise InputError("--retrieval measures the index and takes no PROMPTSET; drop one or the other")
-        _retrieval(index, n, seed, json_output)
+        _retrieval(store_location(index, store), n, seed, json_output)
         return
     from core.errors import ConfigError
     from enhancers.registry import parse_enhancer_spec
@@ -186,7 +187,8 @@ def eval_command(
     _run(promptset, output, enhancers=names, rag=rag, images=images, image_backend=image_backend,
          image_model=image_model, steps=steps, width=width, height=height, judge=judge, limit=limit, seed=seed,
          workers=workers, candidates=candidates, k=k, mode=mode, style=style, creativity=creativity,
-         model_family=family, index=str(index) if index is not None else None, json_output=json_output)
+         model_family=family, index=str(store_location(index, store)) if index or store else None,
+         json_output=json_output)
     if report:
         from rag.evaluation.report import write_report
 

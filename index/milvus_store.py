@@ -39,10 +39,10 @@ import numpy as np
 
 from core.errors import BackendError, IndexLoadError, InputError
 from index import rows
-from index.embedder import Embedder, canonical_model_id, load_embedder
+from index.embedder import Embedder, canonical_model_id
 from index.manifest import FORMAT_VERSION, Manifest, promptrag_version
 from index.records import RECORD_COLUMNS, PromptRecord, SearchFilters, SearchHit
-from index.store import MAX_K, _check_k, _check_text
+from index.prompt_store import MAX_K, QueryEmbedding, check_k, check_text
 
 DEFAULT_COLLECTION = "prompts"
 PROPERTY = "promptrag."
@@ -278,8 +278,10 @@ def _hit(entity: dict[str, Any], score: float = 0.0) -> SearchHit:
     return SearchHit.from_row((int(entity["id"]), *(entity.get(name) for name in RECORD_COLUMNS)), score)
 
 
-class MilvusStore:
+class MilvusStore(QueryEmbedding):
     """A published Milvus collection opened for search (the PromptStore protocol)."""
+
+    _rebuild_hint = "build another collection"
 
     def __init__(self, location: MilvusLocation, client: Any, manifest: Manifest,
                  embedder: Embedder | None = None) -> None:
@@ -344,31 +346,14 @@ class MilvusStore:
         m = self.manifest
         return f"MilvusStore({self.location.shown!r}, rows={m.row_count}, model={m.embedding_model!r})"
 
-    # ---- dense search --------------------------------------------------------------------
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            embedder = load_embedder(self.manifest.embedding_model)
-            if embedder.dimension != self.manifest.dimension:
-                raise IndexLoadError(
-                    f"model {embedder.model_id!r} makes {embedder.dimension}-d vectors but collection "
-                    f"{self.location.shown} holds {self.manifest.dimension}-d ones; build another collection"
-                )
-            self._embedder = embedder
-        return self._embedder
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embedder.embed([_check_text(text)])[0]
-
-    def search(self, text: str, k: int = 10, filters: SearchFilters | None = None) -> list[SearchHit]:
-        """The k stored prompts closest in meaning to `text` (score = cosine similarity)."""
-        _check_k(k)
-        return self.search_vector(self.embed_query(text), k, filters)
+    # ---- dense search (embedder, embed_query, search: QueryEmbedding) ---------------------
+    def _where(self) -> str:
+        return f"collection {self.location.shown}"
 
     def search_vector(
         self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None
     ) -> list[SearchHit]:
-        _check_k(k)
+        check_k(k)
         query = self._check_vector(vector)
         params: dict[str, Any] = {"metric_type": "IP"}
         if self.manifest.index_type == "hnsw":
@@ -384,24 +369,11 @@ class MilvusStore:
         # before it publishes the new count.
         return f"id < {len(self)} and {filter_expression(filters or SearchFilters())}"
 
-    def _check_vector(self, vector: np.ndarray) -> np.ndarray:
-        v = np.asarray(vector, dtype=np.float32)
-        if v.ndim == 2 and v.shape[0] == 1:
-            v = v[0]
-        if v.shape != (self.manifest.dimension,):
-            raise InputError(
-                f"query vector must have shape ({self.manifest.dimension},), got {np.shape(vector)}"
-            )
-        norm = float(np.linalg.norm(v))
-        if not np.isfinite(norm) or norm == 0.0:
-            raise InputError("query vector must be finite and non-zero")
-        return v / norm
-
     # ---- keyword search and row access ----------------------------------------------------
     def keyword_search(self, text: str, k: int = 10, filters: SearchFilters | None = None) -> list[SearchHit]:
         """BM25 (Milvus full-text search) over the prompts; any word matching counts. Higher is better."""
-        _check_k(k)
-        words = keyword_text(_check_text(text))
+        check_k(k)
+        words = keyword_text(check_text(text))
         if words is None:
             return []
         found = self._client.search(

@@ -16,6 +16,10 @@ A store location is either a directory path (FAISS) or a Milvus URI:
 Ids are the same in both: dense integers 0..n-1 in ingest order, so a hit's id means the same
 row whichever store answered.
 
+`QueryEmbedding` is the one piece both stores share: the embedder (loaded on first use and
+checked against the stored dimension), `embed_query`, `search` (embed, then `search_vector`) and
+the checks on a query's text, k and vector.
+
 Deliberately not here: searching (each store), fusion and diversity (rag/), ingest (ingest/).
 """
 
@@ -27,10 +31,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from core.errors import IndexLoadError, InputError
 from index.manifest import Manifest
 from index.records import PromptRecord, SearchFilters, SearchHit
 
 MILVUS_SCHEMES = ("milvus://", "milvus-lite://")
+MAX_K = 10_000
+MAX_QUERY_CHARS = 20_000
 
 
 @runtime_checkable
@@ -76,6 +83,76 @@ class PromptStore(Protocol):
     def close(self) -> None: ...
 
 
+def check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+        raise InputError(f"k must be an integer between 1 and {MAX_K}, got {k!r}")
+
+
+def check_text(text: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"search text must be non-empty, got {text!r}")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InputError(f"search text must be at most {MAX_QUERY_CHARS} characters, got {len(text)}")
+    return text
+
+
+class QueryEmbedding:
+    """Text queries for a store: subclasses set `manifest` and `_embedder` (None until first
+    use), and say where they are (`_where`) and what to do when the model does not fit
+    (`_rebuild_hint`); `_open_embedder` may pick a faster embedder of the same model."""
+
+    manifest: Manifest
+    _embedder: Any
+    _rebuild_hint = "rebuild it with `promptrag ingest`"
+
+    def _where(self) -> str:
+        raise NotImplementedError
+
+    def _open_embedder(self) -> Any:
+        from index.embedder import load_embedder
+
+        return load_embedder(self.manifest.embedding_model)
+
+    @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            embedder = self._open_embedder()
+            if embedder.dimension != self.manifest.dimension:
+                raise IndexLoadError(
+                    f"model {embedder.model_id!r} makes {embedder.dimension}-d vectors but {self._where()} "
+                    f"holds {self.manifest.dimension}-d ones; {self._rebuild_hint}"
+                )
+            self._embedder = embedder
+        return self._embedder
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embedder.embed([check_text(text)])[0]
+
+    def search(self, text: str, k: int = 10, filters: SearchFilters | None = None) -> list[SearchHit]:
+        """The k stored prompts closest in meaning to `text` (score = cosine similarity)."""
+        check_k(k)
+        return self.search_vector(self.embed_query(text), k, filters)
+
+    def search_vector(
+        self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None
+    ) -> list[SearchHit]:
+        raise NotImplementedError
+
+    def _check_vector(self, vector: np.ndarray) -> np.ndarray:
+        """`vector` as a contiguous unit float32 row of the stored dimension, or InputError."""
+        v = np.asarray(vector, dtype=np.float32)
+        if v.ndim == 2 and v.shape[0] == 1:
+            v = v[0]
+        if v.shape != (self.manifest.dimension,):
+            raise InputError(
+                f"query vector must have shape ({self.manifest.dimension},), got {np.shape(vector)}"
+            )
+        norm = float(np.linalg.norm(v))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise InputError("query vector must be finite and non-zero")
+        return np.ascontiguousarray(v / norm, dtype=np.float32)
+
+
 def is_milvus_uri(location: str | Path | None) -> bool:
     """Whether `location` names a Milvus collection rather than an index directory."""
     return isinstance(location, str) and location.strip().lower().startswith(MILVUS_SCHEMES)
@@ -102,3 +179,15 @@ def open_store(location: str | Path | None = None, embedder: Any = None) -> Prom
     from index.store import PromptIndex
 
     return PromptIndex.load(Path(location), embedder=embedder)
+
+
+def open_store_sharing(location: str | Path | None, wrap: Any) -> PromptStore:
+    """Open the store at `location` with `wrap(embedder)` as its embedder, where embedder is a
+    sentence-transformers embedder of the store's model: a run that embeds from many threads
+    (campaigns, evaluations) shares one wrapped model. Opening twice is cheap (a FAISS index
+    loads in under a second at 1M rows) and says what is wrong with a bad store first."""
+    from index.embedder import load_embedder
+
+    with open_store(location) as probe:
+        model = probe.manifest.embedding_model
+    return open_store(location, embedder=wrap(load_embedder(model)))

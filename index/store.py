@@ -31,15 +31,16 @@ from core.errors import IndexLoadError, InputError
 from index import ann, rows
 from index.embedder import Embedder, canonical_model_id, load_embedder
 from index.manifest import REBUILD_HINT, Manifest, read_manifest, verify_files
+from index.prompt_store import QueryEmbedding, check_k, check_text
 from index.records import PromptRecord, SearchFilters, SearchHit
 
 PREFILTER_LIMIT = 20_000
-MAX_K = 10_000
-MAX_QUERY_CHARS = 20_000
 
 
-class PromptIndex:
+class PromptIndex(QueryEmbedding):
     """A loaded prompt index (FAISS + SQLite + vectors.npy), safe to share between threads."""
+
+    _rebuild_hint = REBUILD_HINT
 
     def __init__(
         self,
@@ -112,36 +113,20 @@ class PromptIndex:
         )
 
     # ---- dense search --------------------------------------------------------------------
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            # The ONNX export written at ingest embeds queries without importing torch;
-            # sentence-transformers when the index has none (see index/onnx_export.py).
-            from index import onnx_export
+    def _where(self) -> str:
+        return f"index {self.path}"
 
-            embedder = onnx_export.load_export(self.path, self.manifest) or load_embedder(
-                self.manifest.embedding_model
-            )
-            if embedder.dimension != self.manifest.dimension:
-                raise IndexLoadError(
-                    f"model {embedder.model_id!r} makes {embedder.dimension}-d vectors but index {self.path} "
-                    f"holds {self.manifest.dimension}-d ones; {REBUILD_HINT}"
-                )
-            self._embedder = embedder
-        return self._embedder
+    def _open_embedder(self) -> Embedder:
+        # The ONNX export written at ingest embeds queries without importing torch;
+        # sentence-transformers when the index has none (see index/onnx_export.py).
+        from index import onnx_export
 
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embedder.embed([_check_text(text)])[0]
-
-    def search(self, text: str, k: int = 10, filters: SearchFilters | None = None) -> list[SearchHit]:
-        """The k stored prompts closest in meaning to `text` (score = cosine similarity)."""
-        _check_k(k)
-        return self.search_vector(self.embed_query(text), k, filters)
+        return onnx_export.load_export(self.path, self.manifest) or load_embedder(self.manifest.embedding_model)
 
     def search_vector(
         self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None
     ) -> list[SearchHit]:
-        _check_k(k)
+        check_k(k)
         query = self._check_vector(vector)
         filters = filters or SearchFilters()
         if filters.active:
@@ -183,24 +168,11 @@ class PromptIndex:
         order = np.argsort(-scores, kind="stable")
         return list(zip(ordered[order].tolist(), scores[order].tolist(), strict=True))
 
-    def _check_vector(self, vector: np.ndarray) -> np.ndarray:
-        v = np.asarray(vector, dtype=np.float32)
-        if v.ndim == 2 and v.shape[0] == 1:
-            v = v[0]
-        if v.shape != (self.manifest.dimension,):
-            raise InputError(
-                f"query vector must have shape ({self.manifest.dimension},), got {np.shape(vector)}"
-            )
-        norm = float(np.linalg.norm(v))
-        if not np.isfinite(norm) or norm == 0.0:
-            raise InputError("query vector must be finite and non-zero")
-        return np.ascontiguousarray(v / norm, dtype=np.float32)
-
     # ---- keyword search and row access ----------------------------------------------------
     def keyword_search(self, text: str, k: int = 10, filters: SearchFilters | None = None) -> list[SearchHit]:
         """BM25 (SQLite FTS5) over the prompts; any word matching counts (OR). Score: higher is better."""
-        _check_k(k)
-        text = _check_text(text)
+        check_k(k)
+        text = check_text(text)
         with self._lock:
             return rows.keyword_search(self._conn, text, k, filters or SearchFilters())
 
@@ -268,19 +240,6 @@ class PromptIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
-        raise InputError(f"k must be an integer between 1 and {MAX_K}, got {k!r}")
-
-
-def _check_text(text: str) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise InputError(f"search text must be non-empty, got {text!r}")
-    if len(text) > MAX_QUERY_CHARS:
-        raise InputError(f"search text must be at most {MAX_QUERY_CHARS} characters, got {len(text)}")
-    return text
 
 
 def _load_vectors(path: Path, manifest: Manifest) -> np.ndarray:

@@ -119,7 +119,7 @@ class Brief(BaseModel):
     max_rerolls: int = Field(4, ge=0, le=20, description="Re-plans of a near-duplicate variant before it is marked.")
     requests_per_minute: float | None = Field(
         None, gt=0, description="Rate limit on enhancer calls across all workers (None: no limit).")
-    index: str | None = Field(None, description="Prompt index directory (default: the configured index).")
+    index: str | None = Field(None, description="Prompt index directory or Milvus URI (default: the configured index).")
 
     @field_validator("subject")
     @classmethod

@@ -166,20 +166,14 @@ class _Run:
     def load(self) -> None:
         from core.settings import get_settings
         from enhancers.chain import build_enhancer
-        from index.embedder import load_embedder
-        from index.manifest import read_manifest
-        from index.store import PromptIndex
+        from index.prompt_store import open_store_sharing
         from rag.assistant import PromptAssistant
         from rag.retriever import Retriever
 
-        path = Path(self.brief.index) if self.brief.index else get_settings().default_index
-        try:
-            model = read_manifest(path).embedding_model
-        except PromptragError:
-            model = None  # PromptIndex.load below says what is wrong with the index, and the fix
+        settings = get_settings()
+        location = self.brief.index or settings.store or settings.default_index  # a directory or a Milvus URI
         # Every embedding of the run (retrieval, checks, diversity) goes through one shared embedder.
-        shared = SharedEmbedder(load_embedder(model)) if model else None
-        index = PromptIndex.load(path, embedder=shared)
+        index = open_store_sharing(location, SharedEmbedder)
         retriever = Retriever(index)
         if retriever.params.typo_tolerance:
             retriever.vocabulary()  # built once here, not by several workers at once

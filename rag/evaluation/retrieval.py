@@ -191,16 +191,17 @@ def evaluate_index(index: Any, *, n: int = 200, seed: int = 1, modes: Sequence[s
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise InputError(f"unknown retrieval mode(s) {', '.join(bad)}; known: {', '.join(MODES)}")
+    where = str(getattr(index, "path", None) or getattr(getattr(index, "location", None), "shown", ""))
     prompts, ids = index_prompts(index)
     subject_q, typed_q = make_queries(prompts, n, seed, ids)
     if not subject_q:
-        raise InputError(f"index {getattr(index, 'path', '')} has no prompt whose subject names it alone "
+        raise InputError(f"index {where} has no prompt whose subject names it alone "
                          "(it needs prompts like 'a red fox in the snow, oil painting'); ingest more prompts")
     cached = CachedIndex(index)
     cached.prime([q for q, _ in subject_q + typed_q])
     retriever = Retriever(cached)
     watch = Stopwatch("retrieval", on_progress)
-    report = RetrievalReport(str(getattr(index, "path", "")), len(prompts), len(subject_q), seed)
+    report = RetrievalReport(where, len(prompts), len(subject_q), seed)
     for done, mode in enumerate(modes):
         watch.report(done, len(modes), mode)
         started = time.perf_counter()

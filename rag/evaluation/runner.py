@@ -286,15 +286,13 @@ class _Run:
         o = self.options
         wants_rag = any(c.endswith(RAG_SUFFIX) for c in self.configs)
         if wants_rag:
-            from index.manifest import read_manifest
-            from index.store import PromptIndex
+            from index.prompt_store import open_store_sharing
             from rag.assistant import PromptAssistant
             from rag.retriever import Retriever
 
-            path = Path(o.index).expanduser() if o.index else get_settings().default_index
-            model = read_manifest(path).embedding_model  # says what is wrong with a missing / bad index
-            self.embedder = RunEmbedder(load_embedder(model))
-            self.index = PromptIndex.load(path, embedder=self.embedder)
+            settings = get_settings()
+            self.index = open_store_sharing(o.index or settings.store or settings.default_index, RunEmbedder)
+            self.embedder = self.index.embedder
             retriever = Retriever(self.index)
             if retriever.params.typo_tolerance:
                 retriever.vocabulary()  # built once here, not by several workers at once

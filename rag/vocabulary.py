@@ -1,10 +1,10 @@
 """Typo tolerance for keyword search: the closest indexed words of a misspelt query word.
 
 BM25 only matches exact tokens, so "lighthose" finds nothing a "lighthouse" prompt says. The
-`Vocabulary` holds every token of the keyword index with its exact document frequency, read
-from SQLite's fts5vocab table (`PromptIndex.term_document_counts`): one scan of the FTS5
-index, no cap on rows, no re-tokenising of the prompts (a 1M-row index loads in about a second,
-where streaming every row and counting words in Python took minutes; see benchmarks/README.md).
+`Vocabulary` holds every token of the keyword index with its exact document frequency
+(`PromptIndex.term_document_counts`): counted once at ingest from SQLite's fts5vocab table and
+stored in the index, so the first query reads a table instead of scanning the FTS5 index
+(seconds at 1M rows) or re-tokenising every prompt (minutes); see benchmarks/README.md.
 
 An unknown word is corrected by generating every string one edit away (deletion, adjacent
 swap, substitution, insertion — Norvig's spelling corrector) and keeping those the index holds.

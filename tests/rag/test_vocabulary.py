@@ -1,4 +1,4 @@
-"""The typo vocabulary read from SQLite's fts5vocab: exact document counts, same corrections."""
+"""The typo vocabulary: exact document counts (stored at ingest from SQLite's fts5vocab), same corrections."""
 
 from __future__ import annotations
 
@@ -66,7 +66,24 @@ def test_counts_from_fts5vocab_are_exact_document_counts(tmp_path):
         assert vocab.df["lighthouse"] == 2  # two prompts, three occurrences
         assert vocab.df["cafe"] == 2  # "Café" and "CAFE" fold to one token, as FTS5 stores it
         assert "beksinski" in vocab  # the last row counts too (the old reader stopped at 500k rows)
-        index.verify(full=True)  # the vocabulary table lives in TEMP: the index files are untouched
+        index.verify(full=True)  # reading the counts leaves the checksummed index files untouched
+
+
+def test_an_index_without_the_stored_counts_is_counted_from_fts5(tmp_path):
+    import shutil
+    import sqlite3
+
+    from index import rows
+
+    with _index(tmp_path / "idx", TEXTS) as index:
+        stored = index.term_document_counts()
+    older = tmp_path / "older.sqlite"  # the rows file as indexes built before the table existed had it
+    shutil.copy(tmp_path / "idx" / "rows.sqlite", older)
+    conn = sqlite3.connect(older)
+    conn.execute("DROP TABLE prompt_vocabulary")
+    assert dict(rows.term_document_counts(conn)) == stored == dict(rows.scan_term_document_counts(conn))
+    conn.close()
+    assert stored["lighthouse"] == 2
 
 
 def test_typo_corrections_match_the_previous_algorithm_on_real_prompts(tmp_path, shared_data):

@@ -168,6 +168,9 @@ def base_index(n: int) -> tuple[Path, dict]:
     rows_s = time.perf_counter() - t0
     writer.publish()
     info = {"rows_and_publish_s": time.perf_counter() - t0, "rows_s": rows_s}
+    from index import onnx_export
+
+    onnx_export.add_to_index(path)  # what `promptrag ingest` writes: queries embed through ONNX Runtime
     (path / "bench.json").write_text(json.dumps(info))  # not a data file: the manifest ignores it
     return path, info
 
@@ -205,6 +208,9 @@ def typed_index(n: int, index_type: str) -> tuple[Path, float]:
     path.mkdir(parents=True)
     for name in ("vectors.npy", "rows.sqlite"):
         os.link(base / name, path / name)
+    (path / "onnx").mkdir()
+    for part in (base / "onnx").iterdir():  # the base's ONNX query embedder (its manifest entry is kept)
+        os.link(part, path / "onnx" / part.name)
     manifest = read_manifest(base)
     vectors = np.load(path / "vectors.npy", mmap_mode="r")
     params = ann.default_params(index_type, n)
@@ -309,21 +315,23 @@ def measure(path: Path, n: int, n_queries: int, hybrid: bool) -> dict:
 
 
 def measure_hybrid(index, texts: list[str]) -> dict:
+    from index import rows
     from rag.retriever import Retriever
     from rag.vocabulary import Vocabulary
 
-    from index import rows
-
     t0 = time.perf_counter()
-    vocab = Vocabulary.from_index(index)  # the counts ingest stored in rows.sqlite
+    vocab = Vocabulary.from_index(index)  # what the first hybrid query pays
     vocab_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    stored = index.term_document_counts()  # the counts ingest stored in rows.sqlite
+    stored_s = time.perf_counter() - t0
     # The way before they were stored, for comparison: one fts5vocab pass over the FTS5 index.
     conn = rows.open_readonly(index.path / "rows.sqlite")
     t0 = time.perf_counter()
     scanned = dict(rows.scan_term_document_counts(conn))
     scan_s = time.perf_counter() - t0
     conn.close()
-    assert scanned == dict(vocab.df)
+    assert scanned == stored == dict(vocab.df)
     keyword = []
     for text in texts:
         t = time.perf_counter()
@@ -338,7 +346,8 @@ def measure_hybrid(index, texts: list[str]) -> dict:
         retriever.search(text, 10, mode="hybrid")
         hybrid.append(time.perf_counter() - t)
     return {
-        "vocab_stored_s": vocab_s, "vocab_words": len(vocab.df), "vocab_fts5vocab_scan_s": scan_s,
+        "vocab_build_s": vocab_s, "vocab_words": len(vocab.df), "counts_stored_s": stored_s,
+        "counts_fts5vocab_scan_s": scan_s,
         "keyword_p50_ms": percentiles(keyword)[0], "keyword_p99_ms": percentiles(keyword)[1],
         "hybrid_p50_ms": percentiles(hybrid)[0], "hybrid_p99_ms": percentiles(hybrid)[1],
     }
@@ -397,11 +406,12 @@ def main() -> None:
               f"{p.get('embed_cpu_p50_ms', 0):.1f}) | {p['recall_at_10']:.3f} | {p['eps_recall']:.3f} | "
               f"{p['ram_mib']:.0f} ({p['faiss_file_mib']:.0f}) | {p['load_s']:.2f} | {build_s:.0f} | "
               f"{p['load_avg']:.1f} |", flush=True)
-        if "vocab_stored_s" in p:
+        if "vocab_build_s" in p:
             print(f"  hybrid: keyword p50/p99 {p['keyword_p50_ms']:.1f}/{p['keyword_p99_ms']:.1f} ms, "
                   f"hybrid p50/p99 {p['hybrid_p50_ms']:.1f}/{p['hybrid_p99_ms']:.1f} ms, vocabulary "
-                  f"{p['vocab_stored_s']:.2f} s from the stored counts ({p['vocab_words']:,} words) vs "
-                  f"{p['vocab_fts5vocab_scan_s']:.1f} s scanning the FTS5 index (fts5vocab)", flush=True)
+                  f"built in {p['vocab_build_s']:.2f} s ({p['vocab_words']:,} words); its counts read in "
+                  f"{p['counts_stored_s']:.3f} s from the stored table vs {p['counts_fts5vocab_scan_s']:.3f} s "
+                  "scanning the FTS5 index (fts5vocab)", flush=True)
     if args.json is not None:
         args.json.write_text(json.dumps({"n": n, "load_before": load_before, "base": base_info,
                                          "results": results}, indent=2))

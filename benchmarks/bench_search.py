@@ -185,7 +185,7 @@ def _real_files() -> tuple[Path, Path]:
     return vec_path, text_path
 
 
-def typed_index(n: int, index_type: str) -> tuple[Path, float]:
+def typed_index(n: int, index_type: str) -> tuple[Path, dict]:
     """The base index with its faiss.index rebuilt as `index_type` (rows/vectors hard-linked)."""
     import faiss
 
@@ -200,10 +200,10 @@ def typed_index(n: int, index_type: str) -> tuple[Path, float]:
             ann.build(np.load(base / "vectors.npy", mmap_mode="r"), "flat", {})
             info["flat_faiss_s"] = time.perf_counter() - t0
             (base / "bench.json").write_text(json.dumps(info))
-        return base, info["flat_faiss_s"]
+        return base, {"build_s": info["flat_faiss_s"]}
     path = SCALE_DIR / f"index-{n}-{index_type}"
     if (path / "bench.json").is_file():
-        return path, json.loads((path / "bench.json").read_text())["build_s"]
+        return path, json.loads((path / "bench.json").read_text())
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     for name in ("vectors.npy", "rows.sqlite"):
@@ -214,9 +214,9 @@ def typed_index(n: int, index_type: str) -> tuple[Path, float]:
     manifest = read_manifest(base)
     vectors = np.load(path / "vectors.npy", mmap_mode="r")
     params = ann.default_params(index_type, n)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     index = ann.build(vectors, index_type, params)
-    build_s = time.perf_counter() - t0
+    build_s, build_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     faiss.write_index(index, str(path / "faiss.index"))
     del index
     files = dict(manifest.files)
@@ -225,8 +225,9 @@ def typed_index(n: int, index_type: str) -> tuple[Path, float]:
 
     manifest = replace(manifest, index_type=index_type, index_params=params, files=files)
     (path / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
-    (path / "bench.json").write_text(json.dumps({"build_s": build_s}))
-    return path, build_s
+    built = {"build_s": build_s, "build_cpu_s": build_cpu_s, "build_load_avg": os.getloadavg()[0]}
+    (path / "bench.json").write_text(json.dumps(built))
+    return path, built
 
 
 # ---- measuring (child process) --------------------------------------------------------------
@@ -393,9 +394,9 @@ def main() -> None:
         if measured:  # auto resolves to a type measured already: same index, same figures
             results[label] = p = measured[0]
         else:
-            path, build_s = typed_index(n, index_type)
+            path, built = typed_index(n, index_type)
             p = run_child(path, n, args.queries, args.hybrid and number == 0)
-            p.update(build_s=build_s, load_avg=os.getloadavg()[0])
+            p.update(built, load_avg=os.getloadavg()[0])
             results[label] = p
         build_s = p["build_s"]
         print(f"| {n:,} | {label} | {json.dumps({k: v for k, v in p['params'].items()})} | "
@@ -404,7 +405,8 @@ def main() -> None:
               f"{p['vector_p50_ms']:.2f} / "
               f"{p['vector_p99_ms']:.2f} (CPU {p.get('vector_cpu_p50_ms', 0):.2f}; embed CPU "
               f"{p.get('embed_cpu_p50_ms', 0):.1f}) | {p['recall_at_10']:.3f} | {p['eps_recall']:.3f} | "
-              f"{p['ram_mib']:.0f} ({p['faiss_file_mib']:.0f}) | {p['load_s']:.2f} | {build_s:.0f} | "
+              f"{p['ram_mib']:.0f} ({p['faiss_file_mib']:.0f}) | {p['load_s']:.2f} | {build_s:.0f}"
+              f"{' (CPU %.0f at load %.1f)' % (p['build_cpu_s'], p['build_load_avg']) if 'build_cpu_s' in p else ''} | "
               f"{p['load_avg']:.1f} |", flush=True)
         if "vocab_build_s" in p:
             print(f"  hybrid: keyword p50/p99 {p['keyword_p50_ms']:.1f}/{p['keyword_p99_ms']:.1f} ms, "

@@ -350,6 +350,14 @@ class MilvusStore(QueryEmbedding):
     def _where(self) -> str:
         return f"collection {self.location.shown}"
 
+    def _open_embedder(self) -> Embedder:
+        # This machine's ONNX export of the model (written by `promptrag ingest --store`) embeds
+        # queries without importing torch; sentence-transformers when it has none.
+        from index import onnx_export
+
+        model = self.manifest.embedding_model
+        return onnx_export.load_cached_export(model) or super()._open_embedder()
+
     def search_vector(
         self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None
     ) -> list[SearchHit]:

@@ -18,6 +18,12 @@ IndexLoadError naming the fix when a recorded file is missing or modified.
 
 `python -m index.onnx_export INDEX_DIR` adds an export to an index built without one.
 
+A Milvus collection has no directory to hold an export, so the machine keeps one per model under
+`$PROMPTRAG_HOME/onnx/` (`write_cached_export`, called by `promptrag ingest --store`;
+`load_cached_export` on the query side, with the same checks). A machine that only queries
+a Milvus store embeds with sentence-transformers until it writes one (`python -m
+index.onnx_export --cache MODEL_ID`).
+
 Deliberately not here: quantisation (it changes results), exporting at query time (that would
 need torch, the cost this module exists to avoid), models whose pooling is not mean (CLS /
 last-token models are refused with UnsupportedModel; their indexes keep the torch path).
@@ -29,6 +35,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import stat
 import sys
 from dataclasses import asdict
@@ -281,16 +288,16 @@ def _full_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def check_files(index_dir: Path, info: dict[str, Any], *, full: bool = False) -> None:
+def check_files(index_dir: Path, info: dict[str, Any], *, full: bool = False, fix: str | None = None) -> None:
     """Size and checksums of the export's files against the manifest, with the policy of the
     index's own files (manifest.verify_files): quick digest always, full sha256 below
     FULL_CHECK_BYTES or when `full`."""
-    fix = _fix_hint(index_dir)
+    fix = fix or _fix_hint(index_dir)
     for name in EXPORT_FILES:
         expected = FileInfo(**info["files"][name])
         path = index_dir / name
         if not path.is_file():
-            raise IndexLoadError(f"index {index_dir} records an ONNX export but {name} is missing; {fix}")
+            raise IndexLoadError(f"{index_dir} records an ONNX export but {name} is missing; {fix}")
         size = path.stat().st_size
         if (
             size != expected.size
@@ -317,10 +324,65 @@ def add_to_index(index_dir: Path) -> dict[str, Any]:
     return info
 
 
+# ---- the machine's cache (Milvus stores) -----------------------------------------------------
+CACHE_INFO = "export.json"
+
+
+def cache_dir(model_id: str) -> Path:
+    """Where this machine keeps the export of `model_id` ($PROMPTRAG_HOME/onnx/<hash of the id>)."""
+    from core.settings import get_settings
+    from index.embedder import canonical_model_id
+
+    digest = hashlib.sha256(canonical_model_id(model_id).encode("utf-8")).hexdigest()[:16]
+    return get_settings().home / "onnx" / digest
+
+
+def write_cached_export(model_id: str) -> Path | None:
+    """The cached export of `model_id`, written and checked now if missing; None (with a warning)
+    when the model cannot be exported (queries then load sentence-transformers)."""
+    target = cache_dir(model_id)
+    if (target / CACHE_INFO).is_file():
+        return target
+    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        info = write_export(staging, model_id)
+        (staging / CACHE_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+        os.replace(staging, target)  # a whole export or none; another process may have won the race
+    except (UnsupportedModel, ImportError, RuntimeError, OSError) as exc:
+        log.warning("no ONNX query embedder for %s (%s): queries will load sentence-transformers", model_id, exc)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target if (target / CACHE_INFO).is_file() else None
+
+
+def load_cached_export(model_id: str) -> Any | None:
+    """The machine's checked OnnxEmbedder of `model_id`, or None when it has none (or no runtime)."""
+    from index.embedder import OnnxEmbedder, canonical_model_id
+
+    target = cache_dir(model_id)
+    fix = f"delete {target} and run `python -m index.onnx_export --cache {model_id}` to write it again"
+    if not (target / CACHE_INFO).is_file() or not runtime_available():
+        return None
+    try:
+        info = json.loads((target / CACHE_INFO).read_text(encoding="utf-8"))
+        check_files(target, info, fix=fix)
+        if canonical_model_id(info["model_id"]) != canonical_model_id(model_id):
+            raise IndexLoadError(f"the ONNX export in {target} is of another model; {fix}")
+        tokenizer = (target / TOKENIZER_FILE).read_text(encoding="utf-8")
+        return OnnxEmbedder(target / MODEL_FILE, tokenizer, **_embedder_args(info))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexLoadError(f"{target / CACHE_INFO} is corrupted ({exc}); {fix}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "--cache":
+        target = write_cached_export(args[1])
+        print(target if target is not None else "no export written (see the warning above)")
+        return 0 if target is not None else 1
     if len(args) != 1 or args[0].startswith("-"):
-        print("usage: python -m index.onnx_export INDEX_DIR", file=sys.stderr)
+        print("usage: python -m index.onnx_export INDEX_DIR | --cache MODEL_ID", file=sys.stderr)
         return 2
     info = add_to_index(Path(args[0]))
     print(json.dumps({k: v for k, v in info.items() if k != "files"}, indent=2))

@@ -136,6 +136,10 @@ class MilvusIngestPipeline(IngestPipeline):
             writer.publish(total)
         finally:
             writer.close()
+        if self.settings.onnx_export:  # queries on this machine then embed without torch
+            from index import onnx_export
+
+            onnx_export.write_cached_export(model_id)
         self._state = None  # the digest changed
 
     def _plan_updates(self, work: WorkDir, writer) -> None:

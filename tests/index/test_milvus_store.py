@@ -213,6 +213,41 @@ def test_the_app_explores_a_milvus_store(tmp_path, sources, monkeypatch):
     assert len(at.code) == 10 and not at.exception
 
 
+# ---- queries embedded through this machine's ONNX export ------------------------------------------
+def test_milvus_queries_embed_through_the_machines_onnx_export(tmp_path, sources, monkeypatch):
+    from index import onnx_export
+    from index.embedder import OnnxEmbedder, load_embedder
+
+    monkeypatch.setenv("PROMPTRAG_ONNX_EXPORT", "1")  # as for users (the suite turns it off)
+    uri = f"milvus-lite://{tmp_path / 'onnx.db'}/gallery"
+    run_ingest(source=str(sources[0]), store=uri, progress=False)
+    with open_store(uri) as store:
+        model = store.manifest.embedding_model
+        assert isinstance(store.embedder, OnnxEmbedder)
+        torch_embedder = load_embedder(model)
+        for _, record in _snapshot(uri)[0][::8]:  # same top 10 as the torch model's vectors
+            idea = " ".join(record.prompt.split()[:5])
+            expected = store.search_vector(torch_embedder.embed([idea])[0], 10)
+            assert [h.id for h in store.search(idea, 10)] == [h.id for h in expected], idea
+    code = ("import sys\nfrom cli.main import main\n"
+            "sys.argv = ['promptrag', 'search', 'a portrait in oil', '--json', '--store', sys.argv[1]]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print('HEAVY', sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'sklearn')"
+            " if m in sys.modules), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code, uri], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0 and "HEAVY []" in done.stderr, done.stderr
+    assert len(json.loads(done.stdout)["results"]) == 10
+    weights = onnx_export.cache_dir(model) / onnx_export.WEIGHTS_FILE
+    with weights.open("r+b") as fh:  # a modified export is refused, naming the fix
+        fh.seek(-1, 2)
+        byte = fh.read(1)
+        fh.seek(-1, 2)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    with open_store(uri) as store, pytest.raises(IndexLoadError, match=r"delete .*onnx_export --cache"):
+        store.embed_query("a red fox")
+
+
 # ---- campaigns and evaluation over a Milvus store --------------------------------------------------
 def test_a_campaign_batch_retrieves_from_a_milvus_store(tmp_path, sources):
     uri = f"milvus-lite://{tmp_path / 'campaign.db'}/gallery"

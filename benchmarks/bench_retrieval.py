@@ -214,6 +214,24 @@ def table(title: str, index, configs, tfidf, subject_q, typed_q) -> None:
         ms = 1000 * (time.perf_counter() - started) / max(1, len(subject_q) + len(typed_q))
         print(f"| {name} | {s['recall@1']:.3f} | {s['recall@10']:.3f} | {s['mrr']:.3f} | "
               f"{t['recall@1']:.3f} | {t['recall@10']:.3f} | {t['mrr']:.3f} | {ms:.1f} |", flush=True)
+    for kind, queries in (("subject", subject_q), ("typed", typed_q)):
+        print(f"{kind}: {rank_one_disagreements(base, queries)}")
+
+
+def rank_one_disagreements(retriever, queries) -> str:
+    """Where keyword and hybrid disagree on rank 1, and how often keyword's win is an exact BM25
+    tie between the source and another prompt (SQLite returns ties in rowid order)."""
+    keyword_only = ties = hybrid_only = 0
+    for text, target in queries:
+        kw = retriever.search(text, k=10, mode="keyword")
+        hy = retriever.search(text, k=10, mode="hybrid")
+        kw_right, hy_right = bool(kw) and kw[0].id == target, bool(hy) and hy[0].id == target
+        if kw_right and not hy_right:
+            keyword_only += 1
+            ties += len(kw) > 1 and kw[0].keyword_score == kw[1].keyword_score
+        hybrid_only += hy_right and not kw_right
+    return (f"keyword right at rank 1 and hybrid not: {keyword_only} (exact BM25 ties with another prompt: "
+            f"{ties}); hybrid right and keyword not: {hybrid_only}")
 
 
 def main() -> None:

@@ -350,7 +350,8 @@ def write_cached_export(model_id: str) -> Path | None:
         (staging / CACHE_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
         os.replace(staging, target)  # a whole export or none; another process may have won the race
     except (UnsupportedModel, ImportError, RuntimeError, OSError) as exc:
-        log.warning("no ONNX query embedder for %s (%s): queries will load sentence-transformers", model_id, exc)
+        if not (target / CACHE_INFO).is_file():  # else another process wrote it first: nothing lost
+            log.warning("no ONNX query embedder for %s (%s): queries will load sentence-transformers", model_id, exc)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target if (target / CACHE_INFO).is_file() else None

@@ -246,6 +246,13 @@ def test_milvus_queries_embed_through_the_machines_onnx_export(tmp_path, sources
         fh.write(bytes([byte[0] ^ 0xFF]))
     with open_store(uri) as store, pytest.raises(IndexLoadError, match=r"delete .*onnx_export --cache"):
         store.embed_query("a red fox")
+    # the fix the error names: delete the export and write it again
+    import shutil
+
+    shutil.rmtree(onnx_export.cache_dir(model))
+    assert onnx_export.main(["--cache", model]) == 0
+    with open_store(uri) as store:
+        assert isinstance(store.embedder, OnnxEmbedder) and store.search("a portrait in oil", 10)
 
 
 # ---- campaigns and evaluation over a Milvus store --------------------------------------------------

@@ -258,10 +258,21 @@ def _fix_hint(index_dir: Path) -> str:
     return f"run `python -m index.onnx_export {index_dir}` to write it again, or {REBUILD_HINT}"
 
 
-def load_export(index_dir: Path, manifest: Any) -> Any | None:
-    """The index's OnnxEmbedder, or None when it records no export or the runtime is missing."""
+def _checked_embedder(directory: Path, info: dict[str, Any], model_id: str, dimension: int | None,
+                      fix: str) -> Any:
+    """The OnnxEmbedder of the export in `directory` once its files, model and dimension check out."""
     from index.embedder import OnnxEmbedder, canonical_model_id
 
+    check_files(directory, info, fix=fix)
+    same_model = canonical_model_id(info["model_id"]) == canonical_model_id(model_id)
+    if not same_model or (dimension is not None and info["dimension"] != dimension):
+        raise IndexLoadError(f"the ONNX export in {directory} is of another model; {fix}")
+    tokenizer = (directory / TOKENIZER_FILE).read_text(encoding="utf-8")
+    return OnnxEmbedder(directory / MODEL_FILE, tokenizer, **_embedder_args(info))
+
+
+def load_export(index_dir: Path, manifest: Any) -> Any | None:
+    """The index's OnnxEmbedder, or None when it records no export or the runtime is missing."""
     info = manifest.extra.get(MANIFEST_KEY) if isinstance(manifest.extra, dict) else None
     if not info:
         return None
@@ -271,12 +282,7 @@ def load_export(index_dir: Path, manifest: Any) -> Any | None:
         return None
     fix = _fix_hint(index_dir)
     try:
-        check_files(Path(index_dir), info)
-        same_model = canonical_model_id(info["model_id"]) == manifest.embedding_model
-        if not same_model or info["dimension"] != manifest.dimension:
-            raise IndexLoadError(f"the ONNX export in {index_dir} is of another model; {fix}")
-        tokenizer = (Path(index_dir) / TOKENIZER_FILE).read_text(encoding="utf-8")
-        return OnnxEmbedder(Path(index_dir) / MODEL_FILE, tokenizer, **_embedder_args(info))
+        return _checked_embedder(Path(index_dir), info, manifest.embedding_model, manifest.dimension, fix)
     except (KeyError, TypeError) as exc:
         raise IndexLoadError(
             f"the manifest's {MANIFEST_KEY} entry of {index_dir} is corrupted ({exc}); {fix}"
@@ -359,19 +365,13 @@ def write_cached_export(model_id: str) -> Path | None:
 
 def load_cached_export(model_id: str) -> Any | None:
     """The machine's checked OnnxEmbedder of `model_id`, or None when it has none (or no runtime)."""
-    from index.embedder import OnnxEmbedder, canonical_model_id
-
     target = cache_dir(model_id)
     fix = f"delete {target} and run `python -m index.onnx_export --cache {model_id}` to write it again"
     if not (target / CACHE_INFO).is_file() or not runtime_available():
         return None
     try:
         info = json.loads((target / CACHE_INFO).read_text(encoding="utf-8"))
-        check_files(target, info, fix=fix)
-        if canonical_model_id(info["model_id"]) != canonical_model_id(model_id):
-            raise IndexLoadError(f"the ONNX export in {target} is of another model; {fix}")
-        tokenizer = (target / TOKENIZER_FILE).read_text(encoding="utf-8")
-        return OnnxEmbedder(target / MODEL_FILE, tokenizer, **_embedder_args(info))
+        return _checked_embedder(target, info, model_id, None, fix)
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexLoadError(f"{target / CACHE_INFO} is corrupted ({exc}); {fix}") from None
 

@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
         read_batch_rows: int = typer.Option(50_000, "--read-batch-rows", help=_help("read_batch_rows")),
         restart: bool = typer.Option(False, "--restart", help=_help("restart")),
         fold: bool = typer.Option(True, "--fold/--no-fold", help=_help("fold")),
+        fold_cosine: Optional[float] = typer.Option(None, "--fold-cosine", help=_help("fold_cosine")),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
         json_output: bool = JsonOption,
     ) -> None:
@@ -55,7 +56,7 @@ def register(app: typer.Typer) -> None:
             store=None if isinstance(target, Path) else target, embedding_model=embedding_model, batch_size=batch_size,
             index_type=index_type, limit=limit, sample=sample, seed=seed, max_prompt_nsfw=max_prompt_nsfw,
             max_image_nsfw=max_image_nsfw, max_prompt_chars=max_prompt_chars, read_batch_rows=read_batch_rows,
-            restart=restart, fold=fold,
+            restart=restart, fold=fold, fold_cosine=fold_cosine,
         )
         if hub_endpoint is not None:
             values["hub_endpoint"] = hub_endpoint

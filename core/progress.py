@@ -31,7 +31,7 @@ from core.errors import Cancelled
 class Progress:
     """One progress report: `done` of `total` units of `stage` (total None when unknown)."""
 
-    stage: str  # "download" | "stage" | "embed" | "write" | "generate" ...
+    stage: str  # "download" | "stage" | "embed" | "fold" | "write" | "generate" ...
     done: int
     total: int | None
     elapsed_s: float = 0.0  # since the stage started
@@ -101,7 +101,8 @@ class TqdmProgress:
     """
 
     UNITS: ClassVar[dict[str, str]] = {
-        "download": "B", "stage": "rows", "embed": "prompts", "write": "rows", "generate": "steps",
+        "download": "B", "stage": "rows", "embed": "prompts", "fold": "prompts", "write": "rows",
+        "generate": "steps",
     }
 
     def __init__(self, enabled: bool = True) -> None:

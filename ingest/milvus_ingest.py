@@ -9,7 +9,7 @@ What differs:
   published row count plus generation id (it changes whenever an ingest publishes);
 - step 6 is incremental: only the prompts seen again and the new ones are written, never the
   whole collection. Every write is an upsert by a stable id (existing rows keep theirs; new
-  prompt number i of the plan gets `base rows + i`), so a run killed at any point and run again
+  prompt number i of those kept gets `base rows + i`), so a run killed at any point and run again
   rewrites the same rows with the same values: nothing is duplicated or lost.
   Counts of prompts seen again are planned once as absolute values (stored count + added) in the
   work directory before any is written, so re-applying them after a crash cannot add twice.
@@ -99,7 +99,7 @@ class MilvusIngestPipeline(IngestPipeline):
 
         base = base_manifest.row_count if base_manifest is not None else 0
         counters = work.get("counters", {})
-        total = base + counters["to_embed"]
+        total = base + counters["to_embed"] - counters.get("near_folded_prompts", 0)
         watch = Stopwatch("write", self.on_progress)
         writer = MilvusWriter(self.options.store, model_id=model_id, dimension=dimension,
                               index_type=self.options.index_type)
@@ -117,20 +117,21 @@ class MilvusIngestPipeline(IngestPipeline):
             # a. prompts seen again: absolute values planned above, so re-applying is harmless.
             watch.report(0, counters["seen_again_prompts"] + counters["to_embed"])
             done = self._apply_updates(work, writer)
-            # b. new prompts, chunk by chunk, ids base + plan position; resumed after the last chunk written.
+            # b. new prompts, chunk by chunk, ids base + rank among the rows kept (the fold map is
+            #    fixed before any write); resumed after the last chunk written.
             size = work.get("embed_batch")
-            for number, rows in enumerate(work.new_rows(size)):
-                if number < written:
-                    continue
-                vectors = work.load_chunk(number, len(rows), dimension)
-                if vectors is None:
-                    raise RuntimeError(f"embedded chunk {number} is missing from {work.path}")
-                records = [_record_from_plan(row, source_name) for row in rows]
-                writer.upsert(base + number * size, records, vectors)
-                work.set(milvus_chunks_written=number + 1)
-                watch.report(done + min(counters["to_embed"], (number + 1) * size),
-                             counters["seen_again_prompts"] + counters["to_embed"])
-                self._check_cancel()
+            chunks = work.plan_vectors(counters["to_embed"], dimension)
+            first_id = base
+            for number, (offsets, rows) in enumerate(work.new_rows(size)):
+                if number >= written and rows:
+                    records = [_record_from_plan(row, source_name) for row in rows]
+                    writer.upsert(first_id, records, chunks[number][offsets])
+                first_id += len(rows)
+                if number >= written:
+                    work.set(milvus_chunks_written=number + 1)
+                    watch.report(done + min(counters["to_embed"], (number + 1) * size),
+                                 counters["seen_again_prompts"] + counters["to_embed"])
+                    self._check_cancel()
             watch.report(total, total, "publishing")
             work.set(phase="publishing")
             writer.publish(total)

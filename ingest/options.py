@@ -85,6 +85,12 @@ class IngestOptions(BaseModel):
         description="Fold near-identical prompts (the same words in another order or with other punctuation) "
         "into one row that keeps the total count and the other wordings as variants.",
     )
+    fold_cosine: float | None = Field(
+        None, ge=0.8, le=1.0,
+        description="Also fold prompts whose embeddings have at least this cosine similarity (e.g. 0.95: "
+        "one word or modifier apart) into the row of the more frequent one, keeping the total count and "
+        "the other wordings as variants. Off by default.",
+    )
     restart: bool = Field(False, description="Discard an interrupted run's checkpoint and start over.")
     progress: bool = Field(
         True, description="Draw progress bars on stderr when no on_progress callback is given to run_ingest."
@@ -96,7 +102,7 @@ class IngestOptions(BaseModel):
             mode="json",
             include={
                 "limit", "sample", "seed", "max_prompt_nsfw", "max_image_nsfw", "max_prompt_chars",
-                "index_type", "fold",
+                "index_type", "fold", "fold_cosine",
             },
         )
 
@@ -117,6 +123,7 @@ class IngestReport:
     existing_rows: int = 0  # rows already in the index before this run
     seen_again_prompts: int = 0  # prompts already in the index whose counts grew
     new_prompts_embedded: int = 0
+    near_duplicates_folded: int = 0  # new prompts folded by meaning into another row (--fold-cosine)
     final_rows: int = 0
     index_type: str = ""
     resumed: bool = False
@@ -137,6 +144,7 @@ class IngestReport:
             f"NSFW filtered:    {self.nsfw_filtered_prompts} prompts ({self.nsfw_filtered_rows} rows)",
             f"sampled out:      {self.sampled_out_prompts} prompts",
             f"already indexed:  {self.seen_again_prompts} prompts seen again (counts added)",
-            f"new embedded:     {self.new_prompts_embedded} prompts",
+            f"new embedded:     {self.new_prompts_embedded} prompts"
+            + (f" ({self.near_duplicates_folded} folded into a near-identical one)" if self.near_duplicates_folded else ""),
             f"time:             {self.seconds:.1f} s ({self.prompts_per_s:.1f} prompts/s)",
         ]

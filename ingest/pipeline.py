@@ -13,7 +13,9 @@ The recipe (each numbered step below), and what makes it crash-safe:
    index (their counts will grow; they are not re-embedded), plan the rest shortest-first.
 5. embed the plan batch by batch; each batch's vectors land in their own .npy by atomic rename,
    so a resumed run re-embeds at most the one batch it was killed in.
-6. write: copy the existing index's rows (with grown counts) and stored vectors, then the new
+6. with --fold-cosine T: fold prompts within cosine T of a more frequent one into its row
+   (near_duplicates.py); the fold map is committed once, so a resumed run reuses it.
+7. write: copy the existing index's rows (with grown counts) and stored vectors, then the new
    rows with their chunk vectors, into an IndexWriter; publish (temp dir + rename); delete the
    work directory. A crash between publish and clean-up is detected by the changed manifest.
 
@@ -151,7 +153,10 @@ class IngestPipeline:
                 embedder = self._load_embedder(model_id, base_manifest)
                 dimension = embedder.dimension
                 self._embed(work, embedder, counters["to_embed"])
-            # 6. write + publish
+                # 6. fold near-duplicates by meaning (--fold-cosine), once: the map is committed
+                if opts.fold_cosine is not None and not work.get("near_folds_done"):
+                    self._fold_near(work, dimension, counters["to_embed"])
+            # 7. write + publish
             self._write(work, model_id, dimension, source_name, base_manifest)
             return self._finish(work, source_name, model_id, started, resumed, published=True)
 
@@ -292,12 +297,25 @@ class IngestPipeline:
             self._pause_for_tests("embed", number + 1)
             self._check_cancel()
 
-    # -- 6. write + publish ---------------------------------------------------------------------
+    # -- 6. fold by meaning ---------------------------------------------------------------------
+    def _fold_near(self, work: WorkDir, dimension: int, total: int) -> None:
+        from ingest.near_duplicates import find_near_duplicates
+
+        watch = Stopwatch("fold", self.on_progress)
+        watch.report(0, total)
+        folds = find_near_duplicates(work.plan_vectors(total, dimension), work.plan_priority(),
+                                     self.options.fold_cosine, on_progress=watch.report)
+        work.save_near_folds(folds)
+        self._check_cancel()
+
+    # -- 7. write + publish ---------------------------------------------------------------------
     def _write(self, work: WorkDir, model_id: str, dimension: int, source_name: str, base_manifest) -> None:
         from index import IndexWriter, PromptIndex, PromptRecord
 
         size = work.get("embed_batch")
-        total = (base_manifest.row_count if base_manifest is not None else 0) + work.get("counters", {})["to_embed"]
+        counters = work.get("counters", {})
+        total = ((base_manifest.row_count if base_manifest is not None else 0) + counters["to_embed"]
+                 - counters.get("near_folded_prompts", 0))
         watch = Stopwatch("write", self.on_progress)
         watch.report(0, total)
         writer = IndexWriter(self.index_path, model_id=model_id, dimension=dimension, index_type=self.options.index_type,
@@ -325,12 +343,12 @@ class IngestPipeline:
                         watch.report(len(writer), total)
                         self._check_cancel()
                     del vectors
-            for number, rows in enumerate(work.new_rows(size)):
-                vectors = work.load_chunk(number, len(rows), dimension)
-                if vectors is None:
-                    raise RuntimeError(f"embedded chunk {number} is missing from {work.path}")
+            chunks = work.plan_vectors(counters["to_embed"], dimension)
+            for number, (offsets, rows) in enumerate(work.new_rows(size)):
+                if not rows:  # every prompt of this chunk folded into another
+                    continue
                 records = [PromptRecord(*row[:-1], source=source_name, variants=row[-1]) for row in rows]
-                writer.add(records, vectors)
+                writer.add(records, chunks[number][offsets])
                 watch.report(len(writer), total)
                 self._check_cancel()
             watch.report(len(writer), total, "building the search index")
@@ -365,9 +383,10 @@ class IngestPipeline:
             nsfw_filtered_prompts=counters.get("nsfw_filtered_prompts", 0),
             nsfw_filtered_rows=counters.get("nsfw_filtered_rows", 0),
             sampled_out_prompts=counters.get("sampled_out_prompts", 0),
-            existing_rows=max(0, final_rows - counters.get("to_embed", 0)),
+            existing_rows=max(0, final_rows - counters.get("to_embed", 0) + counters.get("near_folded_prompts", 0)),
             seen_again_prompts=seen_existing,
             new_prompts_embedded=counters.get("to_embed", 0),
+            near_duplicates_folded=counters.get("near_folded_prompts", 0),
             final_rows=final_rows,
             index_type=index_type,
             resumed=resumed,

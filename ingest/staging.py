@@ -10,7 +10,8 @@ Layout of `<index>.ingest-work/`:
                      `variants` (each distinct wording of a staged prompt with its own count; the
                      most frequent becomes the stored text, the others its variants), `meta`
                      (phase, rows consumed, counters), `plan` (the prompts to embed, shortest
-                     first) and `existing` (keys already indexed);
+                     first), `existing` (keys already indexed) and `near_folds` (plan
+                     positions folded by meaning into another, with `--fold-cosine`);
 - `chunks/chunk-NNNNNNN.npy`  the vectors of plan batch N, written to a temp file and renamed,
                      so a chunk either exists whole or not at all;
 - `.lock`            flock'ed by the running ingest, so two runs never share a work directory.
@@ -29,7 +30,7 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,8 @@ CREATE TABLE IF NOT EXISTS variants (
     kh BLOB NOT NULL, vkh BLOB NOT NULL, text TEXT NOT NULL, count INTEGER NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (kh, vkh)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS near_folds (ord INTEGER PRIMARY KEY, into_ord INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS near_folds_into ON near_folds (into_ord);
 """
 # vkh: hash of the wording's dedupe key; seq: where it was first seen (ties go to the earliest).
 _UPSERT_VARIANT = """
@@ -330,16 +333,69 @@ class WorkDir:
         atomic_write(self.chunk_path(number),
                      lambda handle: np.save(handle, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False))
 
-    # -- 4. reading back for the index writer --------------------------------------------------
-    def new_rows(self, batch: int) -> Iterator[list[tuple]]:
-        """(prompt, count, *SETTINGS, prompt_nsfw, image_nsfw, variants) of planned prompts, in plan order."""
+    def plan_vectors(self, total: int, dimension: int) -> Sequence[np.ndarray]:
+        """The embedded chunks of a plan of `total` prompts, each loaded when accessed (none held)."""
+        return _PlanVectors(self, total, dimension)
+
+    # -- 4. folding by meaning (--fold-cosine) -------------------------------------------------
+    def plan_priority(self) -> np.ndarray:
+        """Plan positions (0-based), the one a near-duplicate group should show first: most
+        frequent, then first seen in the source."""
+        rows = self.db.execute(
+            "SELECT p.ord - 1 FROM plan p JOIN staged s ON s.kh = p.kh "
+            "ORDER BY s.count DESC, (SELECT min(v.seq) FROM variants v WHERE v.kh = s.kh), p.ord"
+        )
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def save_near_folds(self, folds: dict[int, int]) -> None:
+        """Record {folded plan position: position it folds into} (0-based) and count them, in one commit."""
+        with self._txn():
+            self.db.execute("DELETE FROM near_folds")
+            self.db.executemany("INSERT INTO near_folds VALUES (?, ?)",
+                                ((ord_ + 1, into + 1) for ord_, into in sorted(folds.items())))
+            counters = self.get("counters", {})
+            self._set("counters", counters | {"near_folded_prompts": len(folds)})
+            self._set("near_folds_done", True)
+
+    # -- 5. reading back for the index writer --------------------------------------------------
+    def new_rows(self, batch: int) -> Iterator[tuple[list[int], list[tuple]]]:
+        """Per plan batch (= embedded chunk): (offsets in the chunk of the rows kept, those rows).
+
+        A row is (prompt, count, *SETTINGS, prompt_nsfw, image_nsfw, variants), in plan order.
+        Prompts folded by meaning into another (`near_folds`) are left out; their counts, NSFW
+        scores and wordings are added to the row they folded into.
+        """
         cursor = self.db.execute(
-            "SELECT s.prompt, s.count, s.seed, s.steps, s.cfg, s.sampler, s.width, s.height, "
+            "SELECT p.ord, s.prompt, s.count, s.seed, s.steps, s.cfg, s.sampler, s.width, s.height, "
             "s.prompt_nsfw, s.image_nsfw, s.kh FROM plan p JOIN staged s ON s.kh = p.kh ORDER BY p.ord"
         )
         while rows := cursor.fetchmany(batch):
-            wordings = self._wordings([row[-1] for row in rows])
-            yield [(*row[:-1], merge_variants(row[0], (), wordings.get(row[-1], ()))) for row in rows]
+            first, last = rows[0][0], rows[-1][0]
+            gone = {row[0] for row in self.db.execute("SELECT ord FROM near_folds WHERE ord BETWEEN ? AND ?",
+                                                      (first, last))}
+            members: dict[int, list[tuple]] = {}
+            for into, *member in self.db.execute(
+                "SELECT n.into_ord, s.count, s.prompt_nsfw, s.image_nsfw, s.kh FROM near_folds n "
+                "JOIN plan p ON p.ord = n.ord JOIN staged s ON s.kh = p.kh "
+                "WHERE n.into_ord BETWEEN ? AND ? ORDER BY n.ord", (first, last),
+            ):
+                members.setdefault(into, []).append(member)
+            wordings = self._wordings([row[-1] for row in rows if row[0] not in gone]
+                                      + [m[-1] for group in members.values() for m in group])
+            offsets, kept = [], []
+            for offset, (ord_, prompt, count, *rest) in enumerate(rows):
+                if ord_ in gone:
+                    continue
+                *settings, prompt_nsfw, image_nsfw, kh = rest
+                texts = list(wordings.get(kh, ()))
+                for m_count, m_prompt_nsfw, m_image_nsfw, m_kh in members.get(ord_, ()):
+                    count += m_count
+                    prompt_nsfw = _nsfw_max(prompt_nsfw, m_prompt_nsfw)
+                    image_nsfw = _nsfw_max(image_nsfw, m_image_nsfw)
+                    texts += wordings.get(m_kh, ())
+                offsets.append(offset)
+                kept.append((prompt, count, *settings, prompt_nsfw, image_nsfw, merge_variants(prompt, (), texts)))
+            yield offsets, kept
 
     def existing_updates(self) -> Iterator[tuple[int, int, float | None, float | None, list[tuple[str, int]]]]:
         """(existing id, added count, prompt_nsfw, image_nsfw, wordings seen) for prompts seen again, by id."""
@@ -365,3 +421,25 @@ class WorkDir:
             for kh, text, count in rows:
                 found.setdefault(kh, []).append((text, count))
         return found
+
+
+class _PlanVectors(Sequence):
+    """The plan's embedded chunks as a sequence; each access loads one chunk (memory-mapped)."""
+
+    def __init__(self, work: WorkDir, total: int, dimension: int) -> None:
+        self.work, self.total, self.dimension = work, total, dimension
+        self.size = work.get("embed_batch")
+
+    def __len__(self) -> int:
+        return -(-self.total // self.size)
+
+    def __getitem__(self, number):  # type: ignore[override]
+        if isinstance(number, slice):
+            return [self[i] for i in range(*number.indices(len(self)))]
+        if not 0 <= number < len(self):
+            raise IndexError(number)
+        rows = min(self.size, self.total - number * self.size)
+        chunk = self.work.load_chunk(number, rows, self.dimension)
+        if chunk is None:
+            raise RuntimeError(f"embedded chunk {number} is missing from {self.work.path}")
+        return chunk

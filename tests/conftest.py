@@ -83,6 +83,19 @@ def isolated_env(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def embedder():
+    """The real MiniLM embedder (the packaged model), loaded once per test session."""
+    # Session fixtures are set up before the function-scoped `isolated_env`, and huggingface_hub
+    # reads HF_HUB_OFFLINE once at import: set it here or hub calls retry against the network.
+    from index import load_embedder
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("TRANSFORMERS_OFFLINE", "1")
+        return load_embedder()
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (or $PROMPTRAG_SHARED_DATA); tests needing real prompts skip without it."""
     if not SHARED_DATA.is_dir():

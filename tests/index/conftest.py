@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import IndexWriter, PromptIndex, PromptRecord, load_embedder
+from index import IndexWriter, PromptIndex, PromptRecord
 
 # Literal prompts (with varied metadata) so most tests run without the shared data.
 LITERAL = [
@@ -119,16 +119,6 @@ LITERAL = [
     PromptRecord("café in paris at dawn, impressionist style, claude monet", count=1, source="literal"),
     PromptRecord('logo of a "quoted" NEAR star* : weird-prompt with syntax', count=1, source="literal"),
 ]
-
-
-@pytest.fixture(scope="session")
-def embedder():
-    # Session fixtures are set up before the function-scoped `isolated_env`, and huggingface_hub
-    # reads HF_HUB_OFFLINE once at import: set it here or hub calls retry against the network.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("TRANSFORMERS_OFFLINE", "1")
-        return load_embedder()
 
 
 @pytest.fixture(scope="session")

@@ -141,25 +141,50 @@ def targeted_distractors(prompts: list[str], targets: list[int], per_target: int
     return out
 
 
-def build_index(path: Path, texts: list[str], vectors_of):
-    """The index of `texts` at `path` (built once); `vectors_of(embedder)` gives their vectors."""
+def build_index(path: Path, texts: list[str], vectors_of, fold_cosine: float | None = None):
+    """The index of `texts` at `path` (built once); `vectors_of(embedder)` gives their vectors.
+
+    With `fold_cosine`, texts within that cosine of an earlier one fold into its row (as
+    `promptrag ingest --fold-cosine` does; all counts are 1, so the first seen is shown).
+    Returns (index, row id of each text: its own row or the row it folded into).
+    """
+    import numpy as np
+
     from index.embedder import load_embedder
-    from index.records import PromptRecord
+    from index.records import MAX_VARIANTS, PromptRecord, Variant
     from index.store import PromptIndex
     from index.writer import IndexWriter
+    from ingest.near_duplicates import find_near_duplicates
 
-    if (path / "manifest.json").is_file():
-        index = PromptIndex.load(path)
-        if len(index) == len(texts):
-            return index
+    rows_file = path.with_name(path.name + ".row-of-text.npy")  # beside the index: not one of its files
+    if (path / "manifest.json").is_file() and rows_file.is_file():
+        row_of = np.load(rows_file, allow_pickle=False)
+        if len(row_of) == len(texts):
+            return PromptIndex.load(path), row_of.tolist()
     embedder = load_embedder()
     vectors = vectors_of(embedder)
+    folds: dict[int, int] = {}
+    if fold_cosine is not None:
+        started = time.perf_counter()
+        folds = find_near_duplicates([vectors], np.arange(len(texts)), fold_cosine).into_new
+        print(f"folded {len(folds)} of {len(texts)} prompts at cosine >= {fold_cosine} "
+              f"in {time.perf_counter() - started:.0f}s", flush=True)
+    kept = [i for i in range(len(texts)) if i not in folds]
+    row = {position: number for number, position in enumerate(kept)}
+    row_of = [row[folds.get(i, i)] for i in range(len(texts))]
+    members: dict[int, list[int]] = {}
+    for position, into in sorted(folds.items()):
+        members.setdefault(into, []).append(position)
     writer = IndexWriter(path, model_id=embedder.model_id, dimension=embedder.dimension)
-    for start in range(0, len(texts), 5000):
-        chunk = texts[start : start + 5000]
-        writer.add([PromptRecord(prompt=t, source="refl_prompts_dev.json") for t in chunk], vectors[start : start + 5000])
+    for start in range(0, len(kept), 5000):
+        chunk = kept[start : start + 5000]
+        records = [PromptRecord(prompt=texts[i], count=1 + len(members.get(i, ())), source="refl_prompts_dev.json",
+                                variants=tuple(Variant(texts[j], 1) for j in members.get(i, ())[:MAX_VARIANTS]))
+                   for i in chunk]
+        writer.add(records, vectors[chunk])
     writer.publish()
-    return PromptIndex.load(path)
+    np.save(rows_file, np.array(row_of, dtype=np.int64), allow_pickle=False)
+    return PromptIndex.load(path), row_of
 
 
 class TfidfBaseline:
@@ -250,6 +275,9 @@ def main() -> None:
     parser.add_argument("--shuffle-ids", action="store_true",
                         help="store the corpus in a seeded random order: otherwise the real prompts get the lowest "
                              "ids and win every exact tie in modes that break ties by id (keyword, TF-IDF)")
+    parser.add_argument("--fold-cosine", type=float, default=None,
+                        help="fold prompts within this cosine of an earlier one into its row (ingest --fold-cosine); "
+                             "a hit is then the row the source prompt is in, as shown or as a variant")
     parser.add_argument("--tune", action="store_true")
     args = parser.parse_args()
 
@@ -270,14 +298,18 @@ def main() -> None:
     if args.shuffle_ids:
         random.Random(args.corpus_seed).shuffle(order)
         texts = [texts[i] for i in order]
-        position = {old: new for new, old in enumerate(order)}
-        ids = [position[i] for i in range(len(prompts))]
-        tune_q = make_queries(prompts, args.n, args.seed, ids=ids)
-        report_q = make_queries(prompts, args.n, args.report_seed, ids=ids) if report_q is not None else None
+    position = {old: new for new, old in enumerate(order)}  # where each prompt is stored
     digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
-    index = CachedIndex(build_index(args.workdir / f"index-{len(texts)}-{digest}", texts, vectors_of))
-    tfidf = TfidfBaseline(texts) if args.tfidf else None
-    print(f"index: {len(index)} prompts ({len(prompts)} real, {len(texts) - len(prompts)} near-duplicates)")
+    name = f"index-{len(texts)}-{digest}" + (f"-fold{args.fold_cosine}" if args.fold_cosine is not None else "")
+    built, row_of = build_index(args.workdir / name, texts, vectors_of, args.fold_cosine)
+    index = CachedIndex(built)
+    ids = [row_of[position[i]] for i in range(len(prompts))]  # the row each real prompt is in
+    tune_q = make_queries(prompts, args.n, args.seed, ids=ids)
+    report_q = make_queries(prompts, args.n, args.report_seed, ids=ids) if report_q is not None else None
+    tfidf = TfidfBaseline([r.prompt for _, r in (pair for b in built.iter_records(10_000) for pair in b)]) \
+        if args.tfidf else None
+    print(f"index: {len(index)} rows from {len(row_of)} prompts ({len(prompts)} real, "
+          f"{len(row_of) - len(prompts)} near-duplicates)")
     configs = {"dense": ("dense", None), "keyword": ("keyword", None),
                "plain RRF": ("hybrid", HybridParams(dense_weight=0, keyword_weight=0, rrf_weight=1,
                                                     phrase_weight=0, typo_tolerance=False)),

@@ -1,13 +1,15 @@
 """Ingest into a Milvus collection: the same resumable recipe as an index directory, another step 6.
 
-Steps 1-5 (check inputs, work directory, stage, plan, embed) are `IngestPipeline`'s, unchanged:
+Steps 1-6 (check inputs, work directory, stage, plan, embed, fold) are `IngestPipeline`'s:
 the work directory (`MilvusLocation.work_dir()`: beside a Milvus Lite file, or under the home's
 indexes folder for a server) holds the staging table, the embedded chunks and the checkpoint.
 What differs:
 
 - the base "manifest" is the collection's `promptrag.*` properties, and its digest is the
   published row count plus generation id (it changes whenever an ingest publishes);
-- step 6 is incremental: only the prompts seen again and the new ones are written, never the
+- `--fold-cosine` folds this run's new prompts into each other, not into rows already in the
+  collection (their vectors live on the server);
+- step 7 is incremental: only the prompts seen again and the new ones are written, never the
   whole collection. Every write is an upsert by a stable id (existing rows keep theirs; new
   prompt number i of those kept gets `base rows + i`), so a run killed at any point and run again
   rewrites the same rows with the same values: nothing is duplicated or lost.
@@ -24,6 +26,8 @@ Deliberately not here: the recipe's shared steps (pipeline.py), Milvus calls (in
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -93,7 +97,14 @@ class MilvusIngestPipeline(IngestPipeline):
             for batch in store.iter_records(batch_size=10_000):
                 yield [(id_, record.prompt) for id_, record in batch]
 
-    # -- 6. write + publish ---------------------------------------------------------------------
+    # -- 6. fold by meaning: among this run's new prompts only --------------------------------
+    @contextmanager
+    def _stored_vectors(self, base_manifest) -> Iterator[None]:
+        """None: a collection's vectors live on the server (possibly tens of millions of them), so
+        `--fold-cosine` folds new prompts into each other, not into rows already stored."""
+        yield None
+
+    # -- 7. write + publish ---------------------------------------------------------------------
     def _write(self, work: WorkDir, model_id: str, dimension: int, source_name: str, base_manifest) -> None:
         from index.milvus_store import MilvusWriter
 

@@ -5,12 +5,13 @@ also holds prompts that differ by one word or a dropped modifier ("girl standing
 field, ..." / "girl sitting in a flower field, ..."); with `--fold-cosine T` ingest folds those
 too, after embedding, so results are not ten copies of one prompt.
 
-`find_near_duplicates(chunks, priority, threshold)` returns {folded position: representative
-position}. It is "leader" clustering, which never chains: prompts are visited in `priority`
-order (ingest: most frequent first, then first seen); a prompt within `threshold` of a
-representative already chosen folds into the closest such one, otherwise it becomes a
-representative. So every folded prompt is within the threshold of the row it folds into (A~B and
-B~C never put A and C together unless A~C), and the row shown is the most frequent wording.
+`find_near_duplicates(chunks, priority, threshold, stored=...)` says which new prompts fold into
+another new prompt or into a row already in the index. It is "leader" clustering, which never
+chains: rows already stored are representatives from the start; new prompts are visited in
+`priority` order (ingest: most frequent first, then first seen), and one within `threshold` of
+a representative folds into the closest such one, otherwise it becomes a representative. So
+every folded prompt is within the threshold of the row it folds into (A~B and B~C never put A
+and C together unless A~C), and among new prompts the row shown is the most frequent wording.
 
 Neighbours come from FAISS: exact (IndexFlatIP) up to EXACT_LIMIT prompts, an inverted file
 with flat storage above it (exact cosines for the candidates it visits; the few neighbours it
@@ -23,7 +24,8 @@ Deliberately not here: which positions are prompts (staging.py), writing rows (p
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,8 +35,28 @@ NPROBE = 16  # inverted lists visited per query above EXACT_LIMIT (nlist = 4·sq
 SEARCH_BATCH = 4096
 
 
+ADD_SLICE = 50_000  # vectors copied into FAISS at a time (a stored index may be one big memmap)
+
+
+@dataclass
+class NearDuplicates:
+    """Where the new prompts that fold go: another new prompt (by position) or a stored row (by id)."""
+
+    into_new: dict[int, int] = field(default_factory=dict)
+    into_stored: dict[int, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.into_new) + len(self.into_stored)
+
+
+def _slices(chunks: Sequence[np.ndarray]) -> Iterator[np.ndarray]:
+    for chunk in chunks:
+        for start in range(0, len(chunk), ADD_SLICE):
+            yield chunk[start : start + ADD_SLICE]
+
+
 def _search_index(chunks: Sequence[np.ndarray], n: int, dimension: int):
-    """A FAISS inner-product index over all chunks, added one chunk at a time (no second copy)."""
+    """A FAISS inner-product index over all chunks, added a slice at a time (no second copy)."""
     import faiss
 
     if n <= EXACT_LIMIT:
@@ -44,8 +66,8 @@ def _search_index(chunks: Sequence[np.ndarray], n: int, dimension: int):
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, nlist, faiss.METRIC_INNER_PRODUCT)
         index.train(_training_sample(chunks, n, 64 * nlist))
         index.nprobe = NPROBE
-    for chunk in chunks:
-        index.add(np.ascontiguousarray(chunk, dtype=np.float32))
+    for part in _slices(chunks):
+        index.add(np.ascontiguousarray(part, dtype=np.float32))
     return index
 
 
@@ -65,55 +87,67 @@ def find_near_duplicates(
     priority: np.ndarray,
     threshold: float,
     *,
+    stored: np.ndarray | None = None,
     neighbours: int = NEIGHBOURS,
     on_progress: Callable[[int, int], None] | None = None,
-) -> dict[int, int]:
-    """{folded position: representative position} for L2-normalised vectors (see the module docstring).
+) -> NearDuplicates:
+    """Which new prompts fold, and into what (see the module docstring); vectors L2-normalised.
 
-    `chunks` are the vectors in position order (position i is row i of their concatenation);
-    `priority` lists every position once, most deserving of being the shown row first.
+    `chunks` are the new prompts' vectors in position order (position i is row i of their
+    concatenation); `priority` lists every position once, most deserving of being the shown row
+    first. `stored` are the vectors of rows already in the index (row id i = row i): they are
+    representatives already, ahead of every new prompt, and never fold themselves.
     `on_progress(done, total)` is called after each searched chunk.
     """
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     n = sum(len(chunk) for chunk in chunks)
     if n == 0:
-        return {}
+        return NearDuplicates()
     if len(priority) != n or len(set(int(p) for p in priority)) != n:
         raise ValueError(f"priority must list each of the {n} positions once")
-    index = _search_index(chunks, n, chunks[0].shape[1])
-    k = min(neighbours + 1, n)  # +1: a prompt is its own nearest neighbour
+    held = 0 if stored is None else len(stored)
+    everything = ([stored] if held else []) + list(chunks)  # FAISS id = held + position for new prompts
+    index = _search_index(everything, held + n, chunks[0].shape[1])
+    k = min(neighbours + 1, held + n)  # +1: a prompt is its own nearest neighbour
     near: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # only prompts with a neighbour over the threshold
     start = 0
     for chunk in chunks:
         for offset in range(0, len(chunk), SEARCH_BATCH):
             batch = np.ascontiguousarray(chunk[offset : offset + SEARCH_BATCH], dtype=np.float32)
             scores, ids = index.search(batch, k)
+            ids -= held  # new prompts by position; stored rows become negative: -held .. -1
             positions = np.arange(start + offset, start + offset + len(batch))
-            close = (scores >= threshold) & (ids != positions[:, None]) & (ids >= 0)
+            close = (scores >= threshold) & (ids != positions[:, None]) & (ids >= -held) & (ids < n)
             for row in np.flatnonzero(close.any(axis=1)):
                 near[int(positions[row])] = (ids[row][close[row]], scores[row][close[row]])
         start += len(chunk)
         if on_progress is not None:
             on_progress(start, n)
     del index
-    return _leaders(near, priority)
+    folds = _leaders(near, priority)
+    return NearDuplicates(
+        into_new={p: into for p, into in folds.items() if into >= 0},
+        into_stored={p: into + held for p, into in folds.items() if into < 0},
+    )
 
 
 def _leaders(near: dict[int, tuple[np.ndarray, np.ndarray]], priority: np.ndarray) -> dict[int, int]:
-    """Leader clustering over the above-threshold neighbour lists, visiting prompts in `priority` order."""
+    """Leader clustering over the above-threshold neighbour lists, visiting prompts in `priority`
+    order. Negative ids are stored rows: representatives from the start."""
     folded: dict[int, int] = {}
     leaders: set[int] = set()
     for position in (int(p) for p in priority):
         if position in folded or position not in near:
             continue  # absorbed by an earlier representative, or nothing near it: its own row
         ids, scores = near[position]
-        into = [(float(s), int(j)) for j, s in zip(ids, scores, strict=True) if int(j) in leaders]
-        if into:  # near a representative chosen earlier (one whose own list missed this prompt)
+        stored = [(float(s), int(j)) for j, s in zip(ids, scores, strict=True) if j < 0]
+        into = stored or [(float(s), int(j)) for j, s in zip(ids, scores, strict=True) if int(j) in leaders]
+        if into:  # near a stored row (they come first), or a representative whose list missed this prompt
             folded[position] = max(into)[1]
             continue
         leaders.add(position)
         for j in (int(j) for j in ids):
-            if j not in leaders and j not in folded:
-                folded[j] = position
+            if j >= 0 and j not in leaders and j not in folded and not (j in near and (near[j][0] < 0).any()):
+                folded[j] = position  # (a prompt near a stored row folds into that row instead, when visited)
     return folded

@@ -13,8 +13,9 @@ The recipe (each numbered step below), and what makes it crash-safe:
    index (their counts will grow; they are not re-embedded), plan the rest shortest-first.
 5. embed the plan batch by batch; each batch's vectors land in their own .npy by atomic rename,
    so a resumed run re-embeds at most the one batch it was killed in.
-6. with --fold-cosine T: fold prompts within cosine T of a more frequent one into its row
-   (near_duplicates.py); the fold map is committed once, so a resumed run reuses it.
+6. with --fold-cosine T: fold prompts within cosine T of an indexed row or of a more frequent
+   new prompt into that row (near_duplicates.py); the fold map is committed once, so a resumed
+   run reuses it.
 7. write: copy the existing index's rows (with grown counts) and stored vectors, then the new
    rows with their chunk vectors, into an IndexWriter; publish (temp dir + rename); delete the
    work directory. A crash between publish and clean-up is detected by the changed manifest.
@@ -38,8 +39,11 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import InputError, SourceError
 from core.progress import CancelToken, ProgressCallback, Stopwatch, TqdmProgress
@@ -50,6 +54,9 @@ from ingest.normalize import DROP_REASONS, clean_prompt
 from ingest.options import IngestOptions, IngestReport
 from ingest.sources import Source, open_source
 from ingest.staging import WorkDir, merge_variants
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MANIFEST = "manifest.json"
 PAUSE_ENV = "PROMPTRAG_TEST_PAUSE_AFTER_CHUNK"  # test hook, see the module docstring
@@ -155,7 +162,7 @@ class IngestPipeline:
                 self._embed(work, embedder, counters["to_embed"])
                 # 6. fold near-duplicates by meaning (--fold-cosine), once: the map is committed
                 if opts.fold_cosine is not None and not work.get("near_folds_done"):
-                    self._fold_near(work, dimension, counters["to_embed"])
+                    self._fold_near(work, dimension, counters["to_embed"], base_manifest)
             # 7. write + publish
             self._write(work, model_id, dimension, source_name, base_manifest)
             return self._finish(work, source_name, model_id, started, resumed, published=True)
@@ -298,15 +305,27 @@ class IngestPipeline:
             self._check_cancel()
 
     # -- 6. fold by meaning ---------------------------------------------------------------------
-    def _fold_near(self, work: WorkDir, dimension: int, total: int) -> None:
+    def _fold_near(self, work: WorkDir, dimension: int, total: int, base_manifest) -> None:
         from ingest.near_duplicates import find_near_duplicates
 
         watch = Stopwatch("fold", self.on_progress)
         watch.report(0, total)
-        folds = find_near_duplicates(work.plan_vectors(total, dimension), work.plan_priority(),
-                                     self.options.fold_cosine, on_progress=watch.report)
+        with self._stored_vectors(base_manifest) as stored:
+            folds = find_near_duplicates(work.plan_vectors(total, dimension), work.plan_priority(),
+                                         self.options.fold_cosine, stored=stored, on_progress=watch.report)
         work.save_near_folds(folds)
         self._check_cancel()
+
+    @contextmanager
+    def _stored_vectors(self, base_manifest) -> Iterator[np.ndarray | None]:
+        """The index's stored vectors (row id i = row i; memory-mapped), None for a new index."""
+        if base_manifest is None:
+            yield None
+            return
+        from index import PromptIndex
+
+        with PromptIndex.load(self.index_path) as idx:
+            yield idx.stored_vectors()
 
     # -- 7. write + publish ---------------------------------------------------------------------
     def _write(self, work: WorkDir, model_id: str, dimension: int, source_name: str, base_manifest) -> None:

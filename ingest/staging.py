@@ -11,7 +11,8 @@ Layout of `<index>.ingest-work/`:
                      most frequent becomes the stored text, the others its variants), `meta`
                      (phase, rows consumed, counters), `plan` (the prompts to embed, shortest
                      first), `existing` (keys already indexed) and `near_folds` (plan
-                     positions folded by meaning into another, with `--fold-cosine`);
+                     positions folded by meaning into another planned prompt or into an
+                     indexed row, with `--fold-cosine`);
 - `chunks/chunk-NNNNNNN.npy`  the vectors of plan batch N, written to a temp file and renamed,
                      so a chunk either exists whole or not at all;
 - `.lock`            flock'ed by the running ingest, so two runs never share a work directory.
@@ -38,6 +39,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from index.records import Variant
+    from ingest.near_duplicates import NearDuplicates
 
 from core.errors import ConfigError
 from core.files import atomic_write
@@ -57,7 +59,7 @@ CREATE TABLE IF NOT EXISTS variants (
     kh BLOB NOT NULL, vkh BLOB NOT NULL, text TEXT NOT NULL, count INTEGER NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (kh, vkh)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS near_folds (ord INTEGER PRIMARY KEY, into_ord INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS near_folds (ord INTEGER PRIMARY KEY, into_ord INTEGER, into_id INTEGER);
 CREATE INDEX IF NOT EXISTS near_folds_into ON near_folds (into_ord);
 """
 # vkh: hash of the wording's dedupe key; seq: where it was first seen (ties go to the earliest).
@@ -347,12 +349,14 @@ class WorkDir:
         )
         return np.fromiter((row[0] for row in rows), dtype=np.int64)
 
-    def save_near_folds(self, folds: dict[int, int]) -> None:
-        """Record {folded plan position: position it folds into} (0-based) and count them, in one commit."""
+    def save_near_folds(self, folds: NearDuplicates) -> None:
+        """Record where folded plan positions (0-based) go and count them, in one commit."""
         with self._txn():
             self.db.execute("DELETE FROM near_folds")
-            self.db.executemany("INSERT INTO near_folds VALUES (?, ?)",
-                                ((ord_ + 1, into + 1) for ord_, into in sorted(folds.items())))
+            self.db.executemany("INSERT INTO near_folds VALUES (?, ?, NULL)",
+                                ((ord_ + 1, into + 1) for ord_, into in sorted(folds.into_new.items())))
+            self.db.executemany("INSERT INTO near_folds VALUES (?, NULL, ?)",
+                                ((ord_ + 1, into) for ord_, into in sorted(folds.into_stored.items())))
             counters = self.get("counters", {})
             self._set("counters", counters | {"near_folded_prompts": len(folds)})
             self._set("near_folds_done", True)
@@ -362,8 +366,9 @@ class WorkDir:
         """Per plan batch (= embedded chunk): (offsets in the chunk of the rows kept, those rows).
 
         A row is (prompt, count, *SETTINGS, prompt_nsfw, image_nsfw, variants), in plan order.
-        Prompts folded by meaning into another (`near_folds`) are left out; their counts, NSFW
-        scores and wordings are added to the row they folded into.
+        Prompts folded by meaning (`near_folds`) are left out; their counts, NSFW scores and
+        wordings are added to the planned row they folded into (or, by existing_updates, to the
+        indexed one).
         """
         cursor = self.db.execute(
             "SELECT p.ord, s.prompt, s.count, s.seed, s.steps, s.cfg, s.sampler, s.width, s.height, "
@@ -398,15 +403,30 @@ class WorkDir:
             yield offsets, kept
 
     def existing_updates(self) -> Iterator[tuple[int, int, float | None, float | None, list[tuple[str, int]]]]:
-        """(existing id, added count, prompt_nsfw, image_nsfw, wordings seen) for prompts seen again, by id."""
+        """(existing id, added count, prompt_nsfw, image_nsfw, wordings seen) of each indexed row
+        this run adds to, by id: prompts seen again, and new prompts folded into it by meaning."""
         cursor = self.db.execute(
-            "SELECT existing_id, count, prompt_nsfw, image_nsfw, kh FROM staged "
-            "WHERE existing_id IS NOT NULL ORDER BY existing_id"
+            "SELECT existing_id, count, prompt_nsfw, image_nsfw, kh, 0 FROM staged WHERE existing_id IS NOT NULL "
+            "UNION ALL "
+            "SELECT n.into_id, s.count, s.prompt_nsfw, s.image_nsfw, s.kh, n.ord FROM near_folds n "
+            "JOIN plan p ON p.ord = n.ord JOIN staged s ON s.kh = p.kh WHERE n.into_id IS NOT NULL "
+            "ORDER BY 1, 6"
         )
+        pending: list | None = None
         while rows := cursor.fetchmany(1000):
-            wordings = self._wordings([row[-1] for row in rows])
-            for row in rows:
-                yield (*row[:-1], wordings.get(row[-1], []))
+            wordings = self._wordings([row[4] for row in rows])
+            for id_, count, prompt_nsfw, image_nsfw, kh, _ in rows:
+                if pending is not None and pending[0] == id_:
+                    pending[1] += count
+                    pending[2] = _nsfw_max(pending[2], prompt_nsfw)
+                    pending[3] = _nsfw_max(pending[3], image_nsfw)
+                    pending[4] += wordings.get(kh, [])
+                    continue
+                if pending is not None:
+                    yield tuple(pending)
+                pending = [id_, count, prompt_nsfw, image_nsfw, list(wordings.get(kh, []))]
+        if pending is not None:
+            yield tuple(pending)
 
     def _wordings(self, khs: list[bytes]) -> dict[bytes, list[tuple[str, int]]]:
         """Each folded key's wordings (text, count), most frequent first (earliest on ties)."""

@@ -28,25 +28,40 @@ def _unit(*rows) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+def _folds(chunks, priority, threshold=THRESHOLD, **kwargs) -> dict[int, int]:
+    """{folded position: position it folds into} among new prompts only (no stored rows)."""
+    found = find_near_duplicates(chunks, np.asarray(priority), threshold, **kwargs)
+    assert found.into_stored == {}
+    return found.into_new
+
+
 # ---- the grouping ------------------------------------------------------------------------------
 def test_near_copies_fold_into_the_first_in_priority_and_never_chain():
     # a~b (0.970) and b~c (0.976), but a and c are 0.894 apart: a chain must not join a and c.
     a, b, c = [1, 0, 0, 0], [1, 0.25, 0, 0], [1, 0.5, 0, 0]
     far = [0, 0, 1, 0]
     vectors = _unit(a, b, c, far)
-    assert find_near_duplicates([vectors], np.array([0, 1, 2, 3]), THRESHOLD) == {1: 0}
-    # b first: both a and c are within the threshold of it
-    assert find_near_duplicates([vectors], np.array([1, 0, 2, 3]), THRESHOLD) == {0: 1, 2: 1}
-    # chunks are positions in order, whatever their sizes
-    assert find_near_duplicates([vectors[:1], vectors[1:]], np.array([1, 0, 2, 3]), THRESHOLD) == {0: 1, 2: 1}
-    assert find_near_duplicates([vectors], np.array([0, 1, 2, 3]), 0.99) == {}
+    assert _folds([vectors], [0, 1, 2, 3]) == {1: 0}
+    assert _folds([vectors], [1, 0, 2, 3]) == {0: 1, 2: 1}  # b first: a and c are both near it
+    assert _folds([vectors[:1], vectors[1:]], [1, 0, 2, 3]) == {0: 1, 2: 1}  # chunks: positions in order
+    assert _folds([vectors], [0, 1, 2, 3], threshold=0.99) == {}
+
+
+def test_new_prompts_near_a_stored_row_fold_into_it_and_stored_rows_never_fold():
+    stored = _unit([1, 0, 0, 0], [1, 0.01, 0, 0], [0, 1, 0, 0])  # rows 0 and 1 are near each other
+    new = _unit([1, 0.25, 0, 0], [1, 0.5, 0, 0], [0, 0, 0, 1], [0, 0, 0.999, 0.03])
+    folds = find_near_duplicates([new], np.array([1, 0, 2, 3]), THRESHOLD, stored=stored)
+    # new 0 is near stored row 1 (the closest stored row): it goes there even though new 1 comes
+    # first in priority and is near it too; new 1 is not near any stored row (0.894): its own row.
+    assert folds.into_stored == {0: 1} and folds.into_new == {} and len(folds) == 1
+    folds = find_near_duplicates([new], np.array([0, 1, 2, 3]), THRESHOLD, stored=stored[2:])
+    assert folds.into_stored == {} and folds.into_new == {1: 0}
 
 
 def test_a_prompt_missed_by_its_representatives_list_still_folds_into_it():
     # a's two nearest are b1 and b2, so its list (2 neighbours) misses c (0.960); c's list holds a.
     vectors = _unit([1, 0, 0, 0], [1, 0.03, 0, 0], [1, 0, 0.03, 0], [1, 0, 0, 0.29])
-    folds = find_near_duplicates([vectors], np.array([0, 1, 2, 3]), THRESHOLD, neighbours=2)
-    assert folds == {1: 0, 2: 0, 3: 0}
+    assert _folds([vectors], [0, 1, 2, 3], neighbours=2) == {1: 0, 2: 0, 3: 0}
 
 
 def test_the_inverted_file_path_finds_the_planted_copies(monkeypatch):
@@ -55,10 +70,10 @@ def test_the_inverted_file_path_finds_the_planted_copies(monkeypatch):
     copies = _unit(*(originals[:300] + 0.01 * rng.normal(size=(300, 64))))  # cosine ~0.997
     vectors = np.concatenate([originals, copies])
     priority = np.arange(len(vectors))
-    exact = find_near_duplicates([vectors], priority, THRESHOLD)
+    exact = _folds([vectors], priority)
     assert exact == {3000 + i: i for i in range(300)}
     monkeypatch.setattr(near_duplicates, "EXACT_LIMIT", 500)  # force the IVF path
-    assert find_near_duplicates([vectors[:1700], vectors[1700:]], priority, THRESHOLD) == exact
+    assert _folds([vectors[:1700], vectors[1700:]], priority) == exact
 
 
 def test_bad_arguments_are_refused():
@@ -122,6 +137,29 @@ def test_one_word_variants_fold_keeping_counts_settings_and_wordings(tmp_path, p
 
     plain = run_ingest(source=str(source), index=tmp_path / "plain", progress=False)
     assert plain.final_rows == 45 and plain.near_duplicates_folded == 0  # off by default
+
+
+def test_a_later_ingest_folds_near_copies_into_the_rows_already_indexed(tmp_path, planted, embedder):
+    source, rows, _ = planted
+    run_ingest(source=str(source), index=tmp_path / "idx", fold_cosine=THRESHOLD, progress=False)
+    indexed = rows[5]["prompt"]  # one of the 40, without a variant so far
+    words = indexed.split()
+    words[len(words) // 2] = "glowing"
+    variant = " ".join(words)
+    assert float(embedder.embed_batch([variant])[0] @ embedder.embed_batch([indexed])[0]) >= THRESHOLD
+    fresh = "a lighthouse on a cliff at night, storm, oil painting"
+    more = tmp_path / "more.txt"
+    more.write_text(f"{variant}\n{fresh}\n{variant}\n", encoding="utf-8")
+
+    report = run_ingest(source=str(more), index=tmp_path / "idx", fold_cosine=THRESHOLD, progress=False)
+
+    assert report.new_prompts_embedded == 2 and report.near_duplicates_folded == 1
+    assert report.final_rows == 41 and report.existing_rows == 40
+    records = _records(tmp_path / "idx")
+    assert sum(r.count for r in records) == len(rows) + 3
+    row = next(r for r in records if r.prompt == indexed)  # the stored row keeps its wording and id
+    assert row.count == 3 and [tuple(v) for v in row.variants] == [(variant, 2)]
+    assert [r.prompt for r in records].count(fresh) == 1 and variant not in [r.prompt for r in records]
 
 
 def test_the_original_wording_finds_its_folded_row(tmp_path, planted):

@@ -54,11 +54,12 @@ def save_upload(upload: Any, directory: Path | None = None) -> Path:
 
 
 def build_index(kind: str, target: Path, *, source: str | None = None, sample: int | None = None,
-                limit: int | None = None) -> Any:
+                limit: int | None = None, fold_cosine: float | None = None) -> Any:
     """Build the index at `target` drawing a progress bar; returns the IngestReport.
 
     kind: "starter" (the shipped set), "file" (`source` is a local path or a saved upload) or
-    "diffusiondb" (download DiffusionDB's table and keep `sample` prompts).
+    "diffusiondb" (download DiffusionDB's table and keep `sample` prompts). `fold_cosine` folds
+    near-identical prompts into one row (IngestOptions.fold_cosine).
     """
     from app.widgets import ProgressPanel
 
@@ -66,11 +67,11 @@ def build_index(kind: str, target: Path, *, source: str | None = None, sample: i
     if kind == "starter":
         from ingest.starter import build_starter_index
 
-        report = build_starter_index(target, on_progress=panel, limit=limit)
+        report = build_starter_index(target, on_progress=panel, limit=limit, fold_cosine=fold_cosine)
     else:
         from ingest.pipeline import run_ingest
 
-        values: dict[str, Any] = {"index": Path(target), "progress": False}
+        values: dict[str, Any] = {"index": Path(target), "progress": False, "fold_cosine": fold_cosine}
         if kind == "file":
             values["source"] = source
         if sample:
@@ -78,5 +79,6 @@ def build_index(kind: str, target: Path, *, source: str | None = None, sample: i
         if limit:
             values["limit"] = limit
         report = run_ingest(on_progress=panel, **values)
-    panel.done(f"Done: {report.final_rows:,} prompts in {report.seconds:.0f} s")
+    folded = f" ({report.near_duplicates_folded:,} near-identical folded in)" if report.near_duplicates_folded else ""
+    panel.done(f"Done: {report.final_rows:,} prompts{folded} in {report.seconds:.0f} s")
     return report

@@ -211,7 +211,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 STAGE_LABELS = {"download": "Downloading", "stage": "Reading prompts", "embed": "Embedding",
-                "write": "Writing the index", "generate": "Generating"}
+                "fold": "Folding near-identical prompts", "write": "Writing the index", "generate": "Generating"}
 
 
 class ProgressPanel:

@@ -36,8 +36,10 @@ def index_exists(index_path: Path | None = None) -> bool:
 
 
 def build_starter_index(index_path: Path | None = None, *, on_progress: ProgressCallback | None = None,
-                        cancel: CancelToken | None = None, limit: int | None = None) -> IngestReport:
-    """Build (or extend) the index at `index_path` from the starter set; `limit` reads only the first N.
+                        cancel: CancelToken | None = None, limit: int | None = None,
+                        fold_cosine: float | None = None) -> IngestReport:
+    """Build (or extend) the index at `index_path` from the starter set; `limit` reads only the first N,
+    `fold_cosine` folds near-identical prompts (IngestOptions.fold_cosine).
 
     `on_progress` and `cancel` go to run_ingest: a cancelled build raises core.errors.Cancelled and
     keeps its work directory, so calling this again resumes it. No tqdm bars are drawn.
@@ -46,4 +48,4 @@ def build_starter_index(index_path: Path | None = None, *, on_progress: Progress
         raise SourceError(f"the starter set {STARTER_FILE} is missing from this installation; "
                           "reinstall promptrag (pip install --force-reinstall promptrag)")
     return run_ingest(source=str(STARTER_FILE), index=_index_path(index_path), limit=limit, progress=False,
-                      on_progress=on_progress, cancel=cancel)
+                      fold_cosine=fold_cosine, on_progress=on_progress, cancel=cancel)

@@ -2,7 +2,7 @@
 
 Four sources, each one click: the starter set shipped with promptrag (the default: no network,
 about a minute on two CPU cores), an uploaded file, a file already on this machine, or a sample
-of DiffusionDB downloaded now. Progress and ETA come from the library's `on_progress`. A build
+of DiffusionDB downloaded now. "Build options" can fold near-identical prompts (`--fold-cosine`). Progress and ETA come from the library's `on_progress`. A build
 that is stopped keeps its checkpoint, and the next build of the same index resumes it.
 """
 
@@ -15,6 +15,7 @@ import streamlit as st
 from app import indexes, resources, state
 from app.widgets import escape_md, guard
 from index.manifest import list_indexes
+from ingest.near_duplicates import RECOMMENDED_COSINE as FOLD_COSINE
 
 state.require_shell(__file__)
 
@@ -38,6 +39,17 @@ if indexes.interrupted_build(TARGET):
     st.info("An earlier build was stopped before it finished. Building again resumes where it stopped.",
             icon=":material/resume:")
 
+with st.expander("Build options", icon=":material/tune:"):
+    fold_on = st.toggle(
+        "Fold near-identical prompts", key="first_run.fold",
+        help="Prompts one word or modifier apart become one row that keeps the total count; the other "
+             "wordings are shown on demand. Prompts with the same words in another order always fold.")
+    fold_at = st.slider(
+        "Fold at cosine similarity ≥", min_value=0.90, max_value=0.99, value=FOLD_COSINE, step=0.01,
+        key="first_run.fold_cosine", disabled=not fold_on,
+        help=f"{FOLD_COSINE} is the measured setting (benchmarks/README.md); higher folds fewer prompts.")
+FOLD = fold_at if fold_on else None
+
 starter, upload, local, download = st.tabs(
     [":material/star: Starter set", ":material/upload_file: Upload a file",
      ":material/folder_open: File on this machine", ":material/cloud_download: DiffusionDB download"])
@@ -47,7 +59,7 @@ with starter:
                 "Embedding them takes about a minute on two CPU cores.")
     if st.button("Build the starter index", type="primary", key="first_run.starter", icon=":material/bolt:"):
         with guard("Building the starter index"):
-            _built(indexes.build_index("starter", TARGET, limit=LIMIT))
+            _built(indexes.build_index("starter", TARGET, limit=LIMIT, fold_cosine=FOLD))
 
 with upload:
     st.markdown("Your own prompts: CSV / TSV (a `prompt` column), JSONL / JSON (a `prompt` field), "
@@ -58,7 +70,7 @@ with upload:
         with guard("Building the index from the uploaded file"):
             saved = indexes.save_upload(file)
             try:
-                _built(indexes.build_index("file", TARGET, source=str(saved), limit=LIMIT))
+                _built(indexes.build_index("file", TARGET, source=str(saved), limit=LIMIT, fold_cosine=FOLD))
             finally:
                 saved.unlink(missing_ok=True)
 
@@ -69,7 +81,7 @@ with local:
                  disabled=not path_text.strip()):
         with guard("Building the index from the local file"):
             _built(indexes.build_index("file", TARGET, source=str(Path(path_text.strip()).expanduser()),
-                                       limit=LIMIT))
+                                       limit=LIMIT, fold_cosine=FOLD))
 
 with download:
     from core.settings import get_settings
@@ -87,7 +99,7 @@ with download:
                              step=5_000, key="first_run.sample", disabled=not online)
     if st.button("Download and build", key="first_run.download_build", type="primary", disabled=not online):
         with guard("Building the index from DiffusionDB"):
-            _built(indexes.build_index("diffusiondb", TARGET, sample=int(sample), limit=LIMIT))
+            _built(indexes.build_index("diffusiondb", TARGET, sample=int(sample), limit=LIMIT, fold_cosine=FOLD))
 
 others = [e for e in list_indexes() if e.manifest is not None and e.path != TARGET]
 if others:

@@ -60,6 +60,27 @@ def test_local_file_builds_and_a_bad_path_says_what_to_do(make_app, isolated_env
     assert any("8 prompts" in s.value for s in at.success)
 
 
+def test_build_options_fold_near_identical_prompts(make_app, isolated_env, tmp_path):
+    source = tmp_path / "mine.jsonl"
+    near = {"prompt": PROMPTS[0]["prompt"].replace("storm", "thunderstorm")}  # cosine 0.98
+    source.write_text("\n".join(json.dumps(p) for p in [*PROMPTS[:8], near]) + "\n", encoding="utf-8")
+    at = run(make_app())
+    assert at.slider(key="first_run.fold_cosine").disabled  # folding by meaning is opt-in
+    run(at.toggle(key="first_run.fold").set_value(True))
+    assert at.slider(key="first_run.fold_cosine").value == 0.94
+    run(at.text_input(key="first_run.path").input(str(source)))
+    at.button(key="first_run.path_build").click()
+    reopen(run(at))
+    assert any("8 prompts" in s.value for s in at.success)
+
+    from index import PromptIndex
+
+    with PromptIndex.load(Path(isolated_env) / "indexes" / "default") as idx:
+        records = [r for batch in idx.iter_records(100) for _, r in batch]
+    row = next(r for r in records if r.prompt == PROMPTS[0]["prompt"])
+    assert row.count == 2 and [v.text for v in row.variants] == [near["prompt"]]
+
+
 def test_uploaded_csv_builds_an_index(make_app, isolated_env):
     at = run(make_app())
     rows = "prompt\n" + "\n".join(f'"{p["prompt"]}"' for p in PROMPTS[:6]) + "\n"

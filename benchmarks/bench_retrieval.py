@@ -145,7 +145,7 @@ def build_index(path: Path, texts: list[str], vectors_of, fold_cosine: float | N
     """The index of `texts` at `path` (built once); `vectors_of(embedder)` gives their vectors.
 
     With `fold_cosine`, texts within that cosine of an earlier one fold into its row (as
-    `promptrag ingest --fold-cosine` does; all counts are 1, so the first seen is shown).
+    `promptrag ingest --fold-cosine` does; all counts are 1, so the most typical wording is shown).
     Returns (index, row id of each text: its own row or the row it folded into).
     """
     import numpy as np
@@ -166,7 +166,7 @@ def build_index(path: Path, texts: list[str], vectors_of, fold_cosine: float | N
     folds: dict[int, int] = {}
     if fold_cosine is not None:
         started = time.perf_counter()
-        folds = find_near_duplicates([vectors], np.arange(len(texts)), fold_cosine).into_new
+        folds = find_near_duplicates([vectors], fold_cosine).into_new
         print(f"folded {len(folds)} of {len(texts)} prompts at cosine >= {fold_cosine} "
               f"in {time.perf_counter() - started:.0f}s", flush=True)
     kept = [i for i in range(len(texts)) if i not in folds]

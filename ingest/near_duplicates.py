@@ -7,11 +7,12 @@ too, after embedding, so results are not ten copies of one prompt.
 
 `find_near_duplicates(chunks, priority, threshold, stored=...)` says which new prompts fold into
 another new prompt or into a row already in the index. It is "leader" clustering, which never
-chains: rows already stored are representatives from the start; new prompts are visited in
-`priority` order (ingest: most frequent first, then first seen), and one within `threshold` of
-a representative folds into the closest such one, otherwise it becomes a representative. So
+chains: rows already stored are representatives from the start; new prompts are visited most
+frequent first, then most typical (the one with the most others within the threshold: the
+wording the others are variations of), then first seen; one within `threshold` of a
+representative folds into the closest such one, otherwise it becomes a representative. So
 every folded prompt is within the threshold of the row it folds into (A~B and B~C never put A
-and C together unless A~C), and among new prompts the row shown is the most frequent wording.
+and C together unless A~C), and the row shown never depends on the order of the source alone.
 
 Neighbours come from FAISS: exact (IndexFlatIP) up to EXACT_LIMIT prompts, an inverted file
 with flat storage above it (exact cosines for the candidates it visits; the few neighbours it
@@ -85,9 +86,10 @@ def _training_sample(chunks: Sequence[np.ndarray], n: int, size: int) -> np.ndar
 
 def find_near_duplicates(
     chunks: Sequence[np.ndarray],
-    priority: np.ndarray,
     threshold: float,
     *,
+    counts: np.ndarray | None = None,
+    first_seen: np.ndarray | None = None,
     stored: np.ndarray | None = None,
     neighbours: int = NEIGHBOURS,
     on_progress: Callable[[int, int], None] | None = None,
@@ -95,9 +97,9 @@ def find_near_duplicates(
     """Which new prompts fold, and into what (see the module docstring); vectors L2-normalised.
 
     `chunks` are the new prompts' vectors in position order (position i is row i of their
-    concatenation); `priority` lists every position once, most deserving of being the shown row
-    first. `stored` are the vectors of rows already in the index (row id i = row i): they are
-    representatives already, ahead of every new prompt, and never fold themselves.
+    concatenation); `counts[i]` is how often prompt i occurred (default 1) and `first_seen[i]`
+    where it was first seen (default i). `stored` are the vectors of rows already in the index
+    (row id i = row i): representatives already, which never fold themselves.
     `on_progress(done, total)` is called after each searched chunk.
     """
     if not 0.0 < threshold <= 1.0:
@@ -105,8 +107,10 @@ def find_near_duplicates(
     n = sum(len(chunk) for chunk in chunks)
     if n == 0:
         return NearDuplicates()
-    if len(priority) != n or len(set(int(p) for p in priority)) != n:
-        raise ValueError(f"priority must list each of the {n} positions once")
+    counts = np.ones(n, dtype=np.int64) if counts is None else np.asarray(counts)
+    first_seen = np.arange(n) if first_seen is None else np.asarray(first_seen)
+    if len(counts) != n or len(first_seen) != n:
+        raise ValueError(f"counts and first_seen must have one value for each of the {n} prompts")
     held = 0 if stored is None else len(stored)
     everything = ([stored] if held else []) + list(chunks)  # FAISS id = held + position for new prompts
     index = _search_index(everything, held + n, chunks[0].shape[1])
@@ -126,7 +130,12 @@ def find_near_duplicates(
         if on_progress is not None:
             on_progress(start, n)
     del index
-    folds = _leaders(near, priority)
+    # Who is shown: the most frequent wording; among equals the most typical one (near the most
+    # others: the wording the others are variations of), then the first seen.
+    typical = np.zeros(n, dtype=np.int64)
+    for position, (ids, _) in near.items():
+        typical[position] = len(ids)
+    folds = _leaders(near, np.lexsort((np.arange(n), first_seen, -typical, -counts)))
     return NearDuplicates(
         into_new={p: into for p, into in folds.items() if into >= 0},
         into_stored={p: into + held for p, into in folds.items() if into < 0},

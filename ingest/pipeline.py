@@ -311,8 +311,10 @@ class IngestPipeline:
         watch = Stopwatch("fold", self.on_progress)
         watch.report(0, total)
         with self._stored_vectors(base_manifest) as stored:
-            folds = find_near_duplicates(work.plan_vectors(total, dimension), work.plan_priority(),
-                                         self.options.fold_cosine, stored=stored, on_progress=watch.report)
+            counts, first_seen = work.plan_counts()
+            folds = find_near_duplicates(work.plan_vectors(total, dimension), self.options.fold_cosine,
+                                         counts=counts, first_seen=first_seen, stored=stored,
+                                         on_progress=watch.report)
         work.save_near_folds(folds)
         self._check_cancel()
 

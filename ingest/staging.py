@@ -340,14 +340,14 @@ class WorkDir:
         return _PlanVectors(self, total, dimension)
 
     # -- 4. folding by meaning (--fold-cosine) -------------------------------------------------
-    def plan_priority(self) -> np.ndarray:
-        """Plan positions (0-based), the one a near-duplicate group should show first: most
-        frequent, then first seen in the source."""
+    def plan_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(count, first seen source row) of each planned prompt, in plan order."""
         rows = self.db.execute(
-            "SELECT p.ord - 1 FROM plan p JOIN staged s ON s.kh = p.kh "
-            "ORDER BY s.count DESC, (SELECT min(v.seq) FROM variants v WHERE v.kh = s.kh), p.ord"
-        )
-        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+            "SELECT s.count, (SELECT min(v.seq) FROM variants v WHERE v.kh = s.kh) "
+            "FROM plan p JOIN staged s ON s.kh = p.kh ORDER BY p.ord"
+        ).fetchall()
+        return (np.array([r[0] for r in rows], dtype=np.int64),
+                np.array([r[1] if r[1] is not None else 0 for r in rows], dtype=np.int64))
 
     def save_near_folds(self, folds: NearDuplicates) -> None:
         """Record where folded plan positions (0-based) go and count them, in one commit."""

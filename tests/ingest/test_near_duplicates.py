@@ -28,40 +28,44 @@ def _unit(*rows) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def _folds(chunks, priority, threshold=THRESHOLD, **kwargs) -> dict[int, int]:
+def _folds(chunks, threshold=THRESHOLD, **kwargs) -> dict[int, int]:
     """{folded position: position it folds into} among new prompts only (no stored rows)."""
-    found = find_near_duplicates(chunks, np.asarray(priority), threshold, **kwargs)
+    found = find_near_duplicates(chunks, threshold, **kwargs)
     assert found.into_stored == {}
     return found.into_new
 
 
 # ---- the grouping ------------------------------------------------------------------------------
-def test_near_copies_fold_into_the_first_in_priority_and_never_chain():
+def test_the_shown_row_is_the_most_frequent_then_the_most_typical_and_folds_never_chain():
     # a~b (0.970) and b~c (0.976), but a and c are 0.894 apart: a chain must not join a and c.
     a, b, c = [1, 0, 0, 0], [1, 0.25, 0, 0], [1, 0.5, 0, 0]
     far = [0, 0, 1, 0]
     vectors = _unit(a, b, c, far)
-    assert _folds([vectors], [0, 1, 2, 3]) == {1: 0}
-    assert _folds([vectors], [1, 0, 2, 3]) == {0: 1, 2: 1}  # b first: a and c are both near it
-    assert _folds([vectors[:1], vectors[1:]], [1, 0, 2, 3]) == {0: 1, 2: 1}  # chunks: positions in order
-    assert _folds([vectors], [0, 1, 2, 3], threshold=0.99) == {}
+    assert _folds([vectors]) == {0: 1, 2: 1}  # equal counts: b, near both others, is shown
+    assert _folds([vectors[:1], vectors[1:]]) == {0: 1, 2: 1}  # chunks: positions in order
+    assert _folds([vectors], counts=[3, 1, 1, 1]) == {1: 0}  # a is more frequent; c stays apart
+    assert _folds([vectors], counts=[1, 1, 1, 1], threshold=0.99) == {}
+    # equally frequent and typical: the first seen is shown, wherever it sits in the plan
+    pair = _unit(a, b)
+    assert _folds([pair]) == {1: 0}
+    assert _folds([pair], first_seen=[7, 3]) == {0: 1}
 
 
 def test_new_prompts_near_a_stored_row_fold_into_it_and_stored_rows_never_fold():
     stored = _unit([1, 0, 0, 0], [1, 0.01, 0, 0], [0, 1, 0, 0])  # rows 0 and 1 are near each other
     new = _unit([1, 0.25, 0, 0], [1, 0.5, 0, 0], [0, 0, 0, 1], [0, 0, 0.999, 0.03])
-    folds = find_near_duplicates([new], np.array([1, 0, 2, 3]), THRESHOLD, stored=stored)
+    folds = find_near_duplicates([new], THRESHOLD, counts=[1, 2, 1, 1], stored=stored)
     # new 0 is near stored row 1 (the closest stored row): it goes there even though new 1 comes
-    # first in priority and is near it too; new 1 is not near any stored row (0.894): its own row.
+    # first (more frequent) and is near it too; new 1 is not near any stored row (0.894): its own row.
     assert folds.into_stored == {0: 1} and folds.into_new == {} and len(folds) == 1
-    folds = find_near_duplicates([new], np.array([0, 1, 2, 3]), THRESHOLD, stored=stored[2:])
+    folds = find_near_duplicates([new], THRESHOLD, stored=stored[2:])
     assert folds.into_stored == {} and folds.into_new == {1: 0}
 
 
 def test_a_prompt_missed_by_its_representatives_list_still_folds_into_it():
     # a's two nearest are b1 and b2, so its list (2 neighbours) misses c (0.960); c's list holds a.
     vectors = _unit([1, 0, 0, 0], [1, 0.03, 0, 0], [1, 0, 0.03, 0], [1, 0, 0, 0.29])
-    assert _folds([vectors], [0, 1, 2, 3], neighbours=2) == {1: 0, 2: 0, 3: 0}
+    assert _folds([vectors], neighbours=2) == {1: 0, 2: 0, 3: 0}
 
 
 def test_the_inverted_file_path_finds_the_planted_copies(monkeypatch):
@@ -69,19 +73,18 @@ def test_the_inverted_file_path_finds_the_planted_copies(monkeypatch):
     originals = _unit(*rng.normal(size=(3000, 64)))
     copies = _unit(*(originals[:300] + 0.01 * rng.normal(size=(300, 64))))  # cosine ~0.997
     vectors = np.concatenate([originals, copies])
-    priority = np.arange(len(vectors))
-    exact = _folds([vectors], priority)
+    exact = _folds([vectors])
     assert exact == {3000 + i: i for i in range(300)}
     monkeypatch.setattr(near_duplicates, "EXACT_LIMIT", 500)  # force the IVF path
-    assert _folds([vectors[:1700], vectors[1700:]], priority) == exact
+    assert _folds([vectors[:1700], vectors[1700:]]) == exact
 
 
 def test_bad_arguments_are_refused():
     vectors = _unit([1, 0], [0, 1])
     with pytest.raises(ValueError, match="threshold"):
-        find_near_duplicates([vectors], np.array([0, 1]), 1.5)
-    with pytest.raises(ValueError, match="each of the 2 positions once"):
-        find_near_duplicates([vectors], np.array([0, 0]), THRESHOLD)
+        find_near_duplicates([vectors], 1.5)
+    with pytest.raises(ValueError, match="one value for each of the 2 prompts"):
+        find_near_duplicates([vectors], THRESHOLD, counts=[1])
 
 
 # ---- ingest ------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ too, after embedding, so results are not ten copies of one prompt.
 `find_near_duplicates(chunks, priority, threshold, stored=...)` says which new prompts fold into
 another new prompt or into a row already in the index. It is "leader" clustering, which never
 chains: rows already stored are representatives from the start; new prompts are visited most
-frequent first, then most typical (the one with the most others within the threshold: the
-wording the others are variations of), then first seen; one within `threshold` of a
+frequent first, then most typical (the largest sum of cosines to the prompts within the
+threshold: the wording the others vary), then first seen; one within `threshold` of a
 representative folds into the closest such one, otherwise it becomes a representative. So
 every folded prompt is within the threshold of the row it folds into (A~B and B~C never put A
 and C together unless A~C), and the row shown never depends on the order of the source alone.
@@ -130,11 +130,11 @@ def find_near_duplicates(
         if on_progress is not None:
             on_progress(start, n)
     del index
-    # Who is shown: the most frequent wording; among equals the most typical one (near the most
-    # others: the wording the others are variations of), then the first seen.
-    typical = np.zeros(n, dtype=np.int64)
-    for position, (ids, _) in near.items():
-        typical[position] = len(ids)
+    # Who is shown: the most frequent wording; among equals the most typical one (the largest sum
+    # of cosines to the prompts within the threshold: the wording the others vary), then the first seen.
+    typical = np.zeros(n, dtype=np.float64)
+    for position, (_, scores) in near.items():
+        typical[position] = float(scores.sum())
     folds = _leaders(near, np.lexsort((np.arange(n), first_seen, -typical, -counts)))
     return NearDuplicates(
         into_new={p: into for p, into in folds.items() if into >= 0},

@@ -134,7 +134,7 @@ def find_near_duplicates(
     # of cosines to the prompts within the threshold: the wording the others vary), then the first seen.
     typical = np.zeros(n, dtype=np.float64)
     for position, (_, scores) in near.items():
-        typical[position] = float(scores.sum())
+        typical[position] = round(float(scores.sum()), 3)  # float noise must not beat first seen
     folds = _leaders(near, np.lexsort((np.arange(n), first_seen, -typical, -counts)))
     return NearDuplicates(
         into_new={p: into for p, into in folds.items() if into >= 0},

@@ -15,12 +15,14 @@ another seed's queries, ideas the tuning never saw. `--distractors N` adds N nea
 prompts derived from the real ones (shuffled modifiers, one head word swapped);
 `--distractors-per-target K` builds K of them for each query's source prompt only (the density
 of --distractors 100000 at a fraction of the embedding time). `--shuffle-ids` stores the corpus
-in random order, so no mode wins exact ties by the real prompts' lower ids. Vectors are cached
+in random order, so no mode wins exact ties by the real prompts' lower ids. `--fold-cosine T`
+folds prompts within cosine T of a more typical one into its row (ingest --fold-cosine); a hit is
+then the row holding the source prompt. Vectors are cached
 under --workdir (benchmarks/out/bench-retrieval) and real prompts' vectors are reused from
 other benchmarks' indexes there.
 
 Run: .venv/bin/python benchmarks/bench_retrieval.py [--n 1000] [--tune] [--report-seed 1] [--tfidf]
-     [--distractors 100000 | --distractors-per-target 6] [--shuffle-ids]
+     [--distractors 100000 | --distractors-per-target 6] [--shuffle-ids] [--fold-cosine 0.94]
 """
 
 from __future__ import annotations

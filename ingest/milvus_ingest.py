@@ -34,8 +34,8 @@ from pathlib import Path
 from core.errors import InputError
 from core.progress import Stopwatch
 from ingest.options import IngestReport
-from ingest.pipeline import IngestPipeline, _nsfw_max
-from ingest.staging import WorkDir
+from ingest.pipeline import IngestPipeline
+from ingest.staging import WorkDir, _nsfw_max
 
 _UPDATES = """CREATE TABLE IF NOT EXISTS milvus_updates (id INTEGER PRIMARY KEY, row TEXT NOT NULL)"""
 

@@ -53,7 +53,7 @@ from ingest.download import fetch, fetch_diffusiondb
 from ingest.normalize import DROP_REASONS, clean_prompt
 from ingest.options import IngestOptions, IngestReport
 from ingest.sources import Source, open_source
-from ingest.staging import WorkDir, merge_variants
+from ingest.staging import WorkDir, _nsfw_max, merge_variants
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,12 +72,6 @@ def _manifest_digest(index_path: Path) -> str | None:
         return hashlib.sha256((index_path / MANIFEST).read_bytes()).hexdigest()
     except FileNotFoundError:
         return None
-
-
-def _nsfw_max(a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    return a if b is None else max(a, b)
 
 
 class IngestPipeline:

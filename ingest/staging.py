@@ -453,9 +453,7 @@ class _PlanVectors(Sequence):
     def __len__(self) -> int:
         return -(-self.total // self.size)
 
-    def __getitem__(self, number):  # type: ignore[override]
-        if isinstance(number, slice):
-            return [self[i] for i in range(*number.indices(len(self)))]
+    def __getitem__(self, number: int) -> np.ndarray:  # type: ignore[override]
         if not 0 <= number < len(self):
             raise IndexError(number)
         rows = min(self.size, self.total - number * self.size)

@@ -8,12 +8,12 @@ same validation as `promptrag batch` (`brief_from_dict`), so the form, its saved
 CLI can never disagree.
 
 Runs themselves are not state: they live in `$PROMPTRAG_HOME/campaigns/<run_id>/` and are
-read through `rag.campaign.jobs`, so any session (or a page reloaded with `?run=<id>`)
+read through `campaign.jobs`, so any session (or a page reloaded with `?run=<id>`)
 reattaches to them. Click callbacks (approve, reject, re-roll, cancel, resume) act on disk and
 leave a notice when they fail; the page shows it.
 
 Deliberately not here: drawing (pages/campaign.py), running a batch (a detached process, see
-rag/campaign/jobs.py).
+campaign/jobs.py).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def _split_lines(text: str) -> list[str] | None:
 
 def form_values(brief: Any | None = None) -> dict[str, Any]:
     """Widget key -> value for the form, from `brief` (None: the Brief defaults)."""
-    from rag.campaign.brief import Brief
+    from campaign.brief import Brief
 
     if brief is None:
         data = {name: f.get_default(call_default_factory=True) for name, f in Brief.model_fields.items()
@@ -82,7 +82,7 @@ def form_values(brief: Any | None = None) -> dict[str, Any]:
 def brief_from_form(values: dict[str, Any] | None = None) -> Any:
     """The form's values (default: this session's widgets) as a validated Brief (InputError
     listing every bad field, as for a YAML brief)."""
-    from rag.campaign.brief import Brief, brief_from_dict
+    from campaign.brief import Brief, brief_from_dict
 
     source = st.session_state if values is None else values
     data: dict[str, Any] = {}
@@ -119,7 +119,7 @@ def brief_from_upload(data: bytes, name: str) -> Any:
     import yaml
 
     from core.errors import InputError
-    from rag.campaign.brief import brief_from_dict
+    from campaign.brief import brief_from_dict
 
     try:
         parsed = yaml.safe_load(data.decode("utf-8"))
@@ -175,8 +175,14 @@ def model_families() -> list[str]:
     return ["auto", *get_args(ModelFamily)]  # auto: follows the brief's image model
 
 
+def subject_kinds() -> list[str]:
+    from campaign.brief import SubjectKind
+
+    return list(get_args(SubjectKind))
+
+
 def seed_policies() -> list[str]:
-    from rag.campaign.brief import SeedPolicy
+    from campaign.brief import SeedPolicy
 
     return list(get_args(SeedPolicy))
 
@@ -219,7 +225,7 @@ def attach_from_url() -> None:
     wanted = st.query_params.get("run") or campaign().pop("url_run", None)
     campaign().pop("url_run", None)
     if wanted and wanted != attached():
-        from rag.campaign.jobs import run_dir
+        from campaign.jobs import run_dir
 
         run_dir(wanted)  # InputError for an odd id or a run that is not there
         attach(wanted)
@@ -243,24 +249,24 @@ def take_notice() -> str | None:
 
 def review_clicked(out_dir: str, variant_id: str, verdict: str, current: str | None) -> None:
     """Approve / reject one variant; clicking the verdict it already has clears it."""
-    from rag.campaign.review import set_review
+    from campaign.review import set_review
 
     _act("Saving the review", set_review, out_dir, variant_id, None if verdict == current else verdict)
 
 
 def reroll_clicked(run_id: str, variant_id: str) -> None:
-    from rag.campaign import jobs
+    from campaign import jobs
 
     _act(f"Re-rolling {variant_id}", jobs.reroll, run_id, variant_id)
 
 
 def cancel_clicked(run_id: str) -> None:
-    from rag.campaign import jobs
+    from campaign import jobs
 
     _act("Cancelling the run", jobs.cancel_run, run_id)
 
 
 def resume_clicked(run_id: str) -> None:
-    from rag.campaign import jobs
+    from campaign import jobs
 
     _act("Resuming the run", jobs.resume_run, run_id)

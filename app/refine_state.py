@@ -228,7 +228,7 @@ def load_image(s: dict[str, Any], data: bytes, name: str) -> None:
     """A dropped image's prompt, negative prompt and settings become a new round and the
     generation settings ("reproduce this image"); an image without a recipe is one InputError."""
     from generate.readback import inspect_image
-    from rag.reproduce import round_from_image
+    from app.reproduce import round_from_image
 
     recipe = inspect_image(data)
     result = round_from_image(recipe, model_family=s["options"].get("model_family", "sdxl"))
@@ -278,7 +278,7 @@ def add_images(s: dict[str, Any], index: int, saved: Any) -> None:
 
 def shown_images(s: dict[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
     """The current round's images as (path, parameters with the seed): made here, or reopened
-    from History (`rag.history` image records)."""
+    from History (`app.history` image records)."""
     out = []
     for image in s["images"].get(s["current"], []):
         if isinstance(image, dict):

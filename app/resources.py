@@ -92,13 +92,13 @@ def load_assistant(index_path: str | Path, enhancer_spec: str = "chain") -> Any:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _history(db_path: str) -> Any:
-    from rag.history import History
+    from app.history import History
 
     return History(Path(db_path))
 
 
 def load_history() -> Any:
-    """The `rag.history.History` at `Settings.history_db` (one object, a connection per call)."""
+    """The `app.history.History` at `Settings.history_db` (one object, a connection per call)."""
     return _history(str(get_settings().history_db))
 
 

@@ -34,7 +34,7 @@ INDEX = OUT / "campaign-starter-index"
 
 
 def brief(variants: int, threshold: float):
-    from rag.campaign.brief import Brief
+    from campaign.brief import Brief
 
     return Brief(name="bench", subject="a brushed steel water bottle", variants=variants, seed=7,
                  enhancer="anthropic", index=str(INDEX), similarity_threshold=threshold,
@@ -42,7 +42,7 @@ def brief(variants: int, threshold: float):
 
 
 def run(label: str, variants: int, threshold: float, concurrency: int, server) -> dict:
-    from rag.campaign.runner import run_campaign
+    from campaign.runner import run_campaign
 
     work = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
     try:
@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.threshold is None:
-        from rag.campaign.brief import Brief
+        from campaign.brief import Brief
 
         args.threshold = Brief.model_fields["similarity_threshold"].default
 

@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out" / "bench-eval")
     args = parser.parse_args()
 
-    from rag.evaluation.runner import options_from, run_eval
+    from evaluation.runner import options_from, run_eval
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     ideas = promptset(args.workdir / f"compbench-{args.ideas}.tsv", args.ideas, args.seed)

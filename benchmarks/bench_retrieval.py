@@ -39,7 +39,7 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.evaluation.retrieval import CachedIndex, evaluate, make_queries  # noqa: E402 (the figures live in the library)
+from evaluation.retrieval import CachedIndex, evaluate, make_queries  # noqa: E402 (the figures live in the library)
 from rag.retriever import HybridParams, Retriever  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "diffusiondb_imagereward" / "refl_prompts_dev.json"

@@ -1,10 +1,10 @@
 """`promptrag batch brief.yaml -o OUT/`: a campaign of distinct, on-brand variants from one brief.
 
-A thin shell over `rag.campaign.runner.run_campaign`: reads the brief (`load_brief`: one
+A thin shell over `campaign.runner.run_campaign`: reads the brief (`load_brief`: one
 line per bad field), draws a tqdm bar with ETA from the run's progress events, and prints
 where the manifest, contact sheet and gallery are. Ctrl-C once cancels cleanly (finished
 variants stay; the same command resumes), twice stops at once.
-Deliberately not here: planning, diversity, brand rules, files (all in rag/campaign/).
+Deliberately not here: planning, diversity, brand rules, files (all in campaign/).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def batch(
 ) -> None:
     """Plan, fuse and (optionally) render BRIEF's variants into OUTPUT; re-running resumes."""
     from core.progress import CancelToken, TqdmProgress
-    from rag.campaign.brief import load_brief
-    from rag.campaign.runner import run_campaign
+    from campaign.brief import load_brief
+    from campaign.runner import run_campaign
 
     brief = load_brief(brief_path)
     if index is not None or store is not None:

@@ -71,7 +71,7 @@ def format_result(result: EnhanceResult) -> str:
     lines = [
         f"prompt:    {result.prompt}",
         f"negative:  {result.negative_prompt or '-'}",
-        f"style:     {result.style}",
+        f"style:     {result.style}" + (f" · look: {result.look}" if result.look else ""),
         f"enhancer:  {result.enhancer}",
     ]
     for name, reason in result.fallback_reasons.items():

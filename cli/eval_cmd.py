@@ -3,16 +3,16 @@
 - `promptrag eval PROMPTSET -o DIR [--enhancers rules,grounded,local] [--rag/--no-rag] [--images]
   [--judge anthropic|bedrock] [--limit N] [--seed S] [--workers N]`: every idea × configuration
   into DIR (run.json, results.jsonl, summary.json, images/, pairs.jsonl); the same command
-  resumes a run that was stopped. A thin shell over `rag.evaluation.runner.run_eval`.
+  resumes a run that was stopped. A thin shell over `evaluation.runner.run_eval`.
 - `promptrag eval --retrieval [--index PATH] [--n N] [--seed S]`: recall@1/@10 and MRR of each
-  retrieval mode on ideas cut from the index's own prompts (`rag.evaluation.retrieval`).
+  retrieval mode on ideas cut from the index's own prompts (`evaluation.retrieval`).
 - `promptrag eval --compare A B [--metric M]` (two runs, each DIR or DIR:CONFIG) or
   `promptrag eval RUN_DIR --compare CONFIG_A CONFIG_B`: the winner, per-category deltas and a
-  sign test (`rag.evaluation.compare`). `promptrag eval RUN_DIR --report` writes RUN_DIR/report.html
-  (`rag.evaluation.report`); with `-o DIR`, `--report` writes it after the run.
+  sign test (`evaluation.compare`). `promptrag eval RUN_DIR --report` writes RUN_DIR/report.html
+  (`evaluation.report`); with `-o DIR`, `--report` writes it after the run.
 
 Ctrl-C (or SIGTERM) once stops after the rows in flight (they are kept; run again to resume),
-twice stops at once. Deliberately not here: metrics, the judge, the report (rag/evaluation/).
+twice stops at once. Deliberately not here: metrics, the judge, the report (evaluation/).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def format_summary(summary: dict) -> str:
 
 def _run(promptset: Path | None, output: Path | None, **values) -> None:
     from core.progress import CancelToken, TqdmProgress
-    from rag.evaluation.runner import options_from, run_eval
+    from evaluation.runner import options_from, run_eval
 
     if promptset is None:
         raise InputError("name a PROMPTSET (a .txt / .tsv / .csv / .jsonl file of ideas), "
@@ -88,7 +88,7 @@ def _run(promptset: Path | None, output: Path | None, **values) -> None:
 def _retrieval(location: Path | str, n: int, seed: int, json_output: bool) -> None:
     from core.progress import TqdmProgress
     from index.prompt_store import open_store
-    from rag.evaluation.retrieval import evaluate_index
+    from evaluation.retrieval import evaluate_index
 
     with open_store(location) as prompt_index, TqdmProgress(enabled=not json_output) as bars:
         report = evaluate_index(prompt_index, n=n, seed=seed, on_progress=bars)
@@ -101,7 +101,7 @@ def _retrieval(location: Path | str, n: int, seed: int, json_output: bool) -> No
 
 
 def _compare(run_dir: Path | None, sides: tuple[str, str], metric: str, json_output: bool) -> None:
-    from rag.evaluation.compare import compare, resolve_sides
+    from evaluation.compare import compare, resolve_sides
 
     values = [str(run_dir), *sides] if run_dir is not None else list(sides)
     result = compare(*resolve_sides(values), metric=metric)
@@ -112,7 +112,7 @@ def _compare(run_dir: Path | None, sides: tuple[str, str], metric: str, json_out
 
 
 def _report(run_dir: Path | None, json_output: bool) -> None:
-    from rag.evaluation.report import write_report
+    from evaluation.report import write_report
 
     if run_dir is None:
         raise InputError("--report needs a run folder: `promptrag eval RUN_DIR --report`, or -o DIR with a run")
@@ -190,7 +190,7 @@ def eval_command(
          model_family=family, index=str(store_location(index, store)) if index or store else None,
          json_output=json_output)
     if report:
-        from rag.evaluation.report import write_report
+        from evaluation.report import write_report
 
         path = write_report(output)
         if not json_output:

@@ -33,7 +33,8 @@ def format_assistant_result(result) -> str:
     """Human-readable lines of a rag.assistant.AssistantResult (shared with `enhance --rag`)."""
     q = result.quality
     lines = [f"prompt:    {result.prompt}", f"negative:  {result.negative_prompt or '-'}",
-             f"style:     {result.style}", f"enhancer:  {result.enhancer}"]
+             f"style:     {result.style}" + (f" · look: {result.look}" if result.look else ""),
+             f"enhancer:  {result.enhancer}"]
     lines += [f"fallback:  {name}: {why}" for name, why in result.fallback_reasons.items()]
     figures = f"tokens:    {q.token_count} / {q.token_budget} CLIP tokens"
     if q.consistency is not None:

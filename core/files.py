@@ -6,7 +6,7 @@ the new one, never half of either. `exclusive_lock(path)` holds an `flock` on a 
 block: between threads and processes alike, since each call opens its own file description.
 
 Deliberately not here: what goes into the files, and non-blocking "is someone else running"
-locks with their own messages (rag/campaign/folder.py).
+locks with their own messages (campaign/folder.py).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 if TYPE_CHECKING:
     from enhancers.events import StreamEvent
+    from enhancers.looks import Look
 
 # The one list of styles: everything else (the CLI help, the app, campaign briefs, the LLM output
 # schema, the style tables of styles.py and prompting.py) reads it from here.
@@ -81,6 +82,22 @@ class EnhanceRequest(BaseModel):
     )
     previous_prompt: str | None = Field(None, description="For a refinement round: the prompt being revised.")
     feedback: str | None = Field(None, description="For a refinement round: what the user wants changed.")
+    look: str | None = Field(
+        None, description="The look to write for (a name in enhancers.looks.LOOKS: photograph, oil painting, "
+        "watercolor, 3d render, anime, pixel art, ink drawing, ...); None decides it from the feedback, the idea, "
+        "the style and the examples.")
+    artist_media: dict[str, str] = Field(
+        default_factory=dict, description="The medium family each credited artist goes with (lower-case name → "
+        "family of enhancers.media), learned from the index's own prompts; artists not listed are neutral.")
+    scene_phrases: list[str] = Field(
+        default_factory=list, description="Phrases of the examples that the index knows as scene (subjects of "
+        "other prompts, e.g. 'a beautiful terrace'): never copied in as modifiers.")
+    artist_credits: bool = Field(
+        True, description="Whether the prompt may credit artists ('by X'); campaigns turn this off unless the "
+        "brief sets artist_credits: true.")
+    context: str | None = Field(
+        None, max_length=2_000, description="Who the picture is for and what it should say (a campaign's audience "
+        "and message): shapes scene and mood, never copied in as a subject.")
 
     @field_validator("idea")
     @classmethod
@@ -125,6 +142,8 @@ class EnhanceResult:
     timings: dict[str, float] = field(default_factory=dict)
     # What the target model's profile changed or cannot honour (weights stripped, negative ignored).
     notices: list[str] = field(default_factory=list)
+    # The one look (medium + style family) the prompt is written in, e.g. "photograph" (enhancers/looks.py).
+    look: str = ""
 
     @property
     def used_fallback(self) -> bool:
@@ -179,25 +198,31 @@ class Enhancer(ABC):
         started: float,
         rationale: str = "",
         timings: dict[str, float] | None = None,
+        look: Look | str | None = None,
     ) -> EnhanceResult:
         """Build the result from candidates (best first): counts tokens, records the time taken.
 
         Candidates are first conformed to the request's model family (`profiles.conform`): weight
         syntax the family's models do not parse is stripped, and a negative prompt the family
-        ignores is emptied; each change is reported in the result's `notices`. Then the user's
+        ignores is emptied; each change is reported in the result's `notices`. Then every candidate
+        keeps to one look (`looks.cohere_candidates`: the writer's `look`, else the one the answer
+        names): credits that fight it, or any credit when `artist_credits` is off, leave the prompt,
+        and the negative stops banning what the prompt asks for (said in `notices`). Then the user's
         blocklist (`blocklist.apply_blocklist`) removes blocked words and artist names from every
         candidate's prompt (the idea's own words are kept); what it removed is said in `notices`
         and in the rationale. Every enhancer builds its result here, so none can bypass it.
         """
         from enhancers.blocklist import apply_blocklist
+        from enhancers.looks import cohere_candidates
         from enhancers.profiles import conform
         from enhancers.tokens import count_clip_tokens
 
         if not candidates:
             raise ValueError("make_result needs at least one candidate")
         candidates, notices = conform(candidates, request.model_family)
+        candidates, look, repairs = cohere_candidates(candidates, request, look)
         candidates, blocked = apply_blocklist(candidates, request.idea)
-        notices = [*notices, *blocked]
+        notices = [*notices, *repairs, *blocked]
         best = candidates[0]
         if blocked:
             rationale = " ".join(filter(None, [rationale or best.rationale, f"({'; '.join(blocked)})"]))
@@ -214,4 +239,5 @@ class Enhancer(ABC):
             rationale=rationale or best.rationale,
             timings=all_timings,
             notices=notices,
+            look=look.name,
         )

@@ -35,12 +35,13 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from enhancers.base import Candidate, EnhanceRequest, EnhanceResult, Enhancer, Example
 from enhancers.blocklist import Blocklist, load_blocklist
-from enhancers.media import clash, coherent, media_of, style_for_media
+from enhancers.looks import Look, anchor_noun, fits, held_media, look_for_request
+from enhancers.media import clash, coherent, media_of
 from enhancers.profiles import PromptProfile, profile_for
 
 # Phrase separators used in real prompts. Periods only split when followed by a space, so
@@ -153,12 +154,34 @@ _FILLER_WORDS = frozenset(
     "shot trending featured perfect beautiful beautifully gorgeous amazing professional soft hard "
     "dark bright warm cold vivid detailed dramatic cinematic epic 8k 4k hd".split()
 )
+_ARTICLES = frozenset(("a", "an", "the", "some", "two", "three", "many", "his", "her", "their", "its"))
 _ART_NOUNS = ("art", "painting", "illustration", "render", "photo", "photograph", "drawing", "artwork", "sketch", "poster")
 _BY_SPLIT_RE = re.compile(rf"^(.*\b(?:{'|'.join(_ART_NOUNS)}))\s+(by\s+.+)$")
 
 
 def _is_artist_credit(phrase: str) -> bool:
     return phrase.startswith(("by ", "art by ", "in the style of ", "style of ")) and len(phrase.split()) <= 7
+
+
+# Nouns that name a look rather than a thing ("moody atmosphere", "warm color palette").
+_MODIFIER_NOUNS = frozenset(
+    "art style look aesthetic atmosphere mood vibe colors colours color colour palette tones tone texture textures "
+    "details detail composition lighting light lights shadows rays glow haze render rendering photo photograph "
+    "painting illustration drawing sketch design shot angle view lens focus grain contrast saturation quality "
+    "resolution effect effects scheme hues shading strokes brushstrokes lines outlines background bokeh "
+    "portrait perspective symmetry scale".split()
+)
+_COLOUR_WORDS = frozenset(
+    "red blue green yellow orange purple violet pink black white gold golden silver teal cyan magenta brown gray "
+    "grey pastel neon crimson amber turquoise monochrome sepia".split()
+)
+
+
+def _modifier_word(word: str) -> bool:
+    """Whether a word may sit in a modifier phrase: a look noun, a colour, a number or an adjective."""
+    return (word in _MODIFIER_NOUNS or word in _COLOUR_WORDS or any(c.isdigit() for c in word)
+            or word.endswith(("ic", "al", "ed", "ous", "ive", "ful", "ish", "less", "ing", "ly", "y", "est", "er",
+                              "ary", "ant", "ent", "ile", "ible", "able", "ar")))
 
 
 def classify_phrase(phrase: str) -> str | None:
@@ -173,29 +196,40 @@ def classify_phrase(phrase: str) -> str | None:
     if _is_artist_credit(phrase):
         return "artist"
     best: tuple[int, str] | None = None
-    covered = phrase
+    found: list[str] = []
     for category, keywords in CATEGORY_KEYWORDS.items():
         for keyword in keywords:
             if keyword in ("by", "art by", "in the style of", "style of") or not _contains_words(phrase, keyword):
                 continue
-            covered = covered.replace(keyword, " ")
+            found.append(keyword)
             if best is None or len(keyword) > best[0]:
                 best = (len(keyword), category)
     if best is None:
         return None
+    covered = phrase
+    for keyword in sorted(found, key=len, reverse=True):  # "studio lighting" before "lighting"
+        covered = covered.replace(keyword, " ")
     leftover = [w for w in covered.split() if w not in _FILLER_WORDS]
+    if leftover and phrase.split()[0] in _ARTICLES:
+        return None  # "a beautiful terrace", "the glowing lamp": a thing in the example's scene
+    if any(not _modifier_word(w) for w in leftover):
+        return None  # "fantasy costume", "neon sign": a thing, described with a modifier word
     return best[1] if len(leftover) <= 1 else None
 
 
-def modifier_phrases(text: str) -> list[tuple[str, str]]:
+def modifier_phrases(text: str, scene: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, str]]:
     """(phrase, category) for each modifier of a prompt, its subject (first clause) excluded.
 
     "digital painting by greg rutkowski" becomes a medium and an artist; a bare name of two or
     three words right after an artist credit ("by moebius, jean giraud") is an artist too.
+    Phrases in `scene` (the index's statistics know them as subjects of other prompts) are scene.
     """
     out: list[tuple[str, str]] = []
     previous: str | None = None
     for raw in split_phrases(text)[1:]:
+        if raw in scene:
+            previous = None
+            continue
         match = _BY_SPLIT_RE.match(raw)
         parts = [match.group(1), match.group(2)] if match else [raw]
         for phrase in parts:
@@ -217,7 +251,8 @@ def example_weight(example: Example) -> float:
     return similarity * (1.0 + math.log1p(example.count))
 
 
-def score_modifiers(examples: Sequence[Example], blocklist: Blocklist | None = None) -> list[Modifier]:
+def score_modifiers(examples: Sequence[Example], blocklist: Blocklist | None = None,
+                    scene: frozenset[str] | set[str] = frozenset()) -> list[Modifier]:
     """Modifiers across `examples`, best first: weight = sum of example weights x recurrence.
 
     A phrase `blocklist` blocks (a word or an artist name the user does not want) is skipped,
@@ -229,7 +264,7 @@ def score_modifiers(examples: Sequence[Example], blocklist: Blocklist | None = N
     for example in examples:
         weight = example_weight(example)
         # modifier_phrases skips the example's subject (never copied) and scene details.
-        for phrase, category in dict(modifier_phrases(example.text)).items():  # once per example
+        for phrase, category in dict(modifier_phrases(example.text, scene)).items():  # once per example
             if blocklist and blocklist.blocks(phrase):
                 continue
             totals[phrase] = totals.get(phrase, 0.0) + weight
@@ -244,9 +279,19 @@ def score_modifiers(examples: Sequence[Example], blocklist: Blocklist | None = N
     return modifiers
 
 
+_FOCAL_RE = re.compile(r"\d+\s?mm\b")
+_APERTURE_RE = re.compile(r"\bf/\s?\d")
+
+
 def _redundant(phrase: str, taken: Iterable[str]) -> bool:
-    """A phrase already said by the idea or a taken modifier ("artstation" after "trending on artstation")."""
-    return any(_contains_words(t, phrase) or _contains_words(phrase, t) for t in taken)
+    """A phrase already said by the idea or a taken modifier ("artstation" after "trending on artstation"),
+    or a second focal length / aperture ("85mm lens" after "35mm f/1.4": one camera per photo)."""
+    for t in taken:
+        if _contains_words(t, phrase) or _contains_words(phrase, t):
+            return True
+        if any(r.search(phrase) and r.search(t) for r in (_FOCAL_RE, _APERTURE_RE)):
+            return True
+    return False
 
 
 def fuse(
@@ -256,18 +301,22 @@ def fuse(
     token_budget: int,
     max_modifiers: int,
     skip: int = 0,
+    look: Look | None = None,
+    artist_media: Mapping[str, str] | None = None,
+    artist_credits: bool = True,
 ) -> tuple[str, list[Modifier]]:
     """The idea verbatim, then up to `max_modifiers` modifiers that fit `token_budget`.
 
     `skip` leaves out that many modifiers after the top two (how alternative candidates differ).
-    One medium per prompt: a modifier whose medium clashes with the idea's, or with a modifier
-    already taken, is passed over.
+    One look per prompt: a modifier whose medium (or whose artist's medium, `artist_media`)
+    clashes with the idea's, the `look`'s or a modifier already taken is passed over; with
+    `artist_credits` off no artist is taken.
     """
     from enhancers.rules import clean_head
     from enhancers.tokens import count_clip_tokens
 
     base = clean_head(idea)
-    media = set(media_of(base))
+    media = set(media_of(base)) | ({look.family} if look else set())
     ordered = list(modifiers[:2]) + list(modifiers[2 + skip :]) if skip else list(modifiers)
     idea_norm = normalize_phrase(base)
     taken: list[Modifier] = []
@@ -280,7 +329,11 @@ def fuse(
             continue
         if _redundant(modifier.phrase, [idea_norm, *(m.phrase for m in taken)]):
             continue
-        mine = media_of(modifier.phrase)
+        if modifier.category == "artist" and not artist_credits:
+            continue
+        if look and not fits(modifier.phrase, look, artist_media):
+            continue
+        mine = held_media(modifier.phrase, artist_media)
         if any(clash(m, held) for m in mine for held in media):
             continue
         attempt = f"{prompt}, {modifier.phrase}"
@@ -302,17 +355,30 @@ def fuse(
 MIN_GROUNDED_MODIFIERS = 3
 
 
-def _top_up(prompt: str, request: EnhanceRequest, rules_result: EnhanceResult, room: int) -> tuple[str, int]:
-    """Append up to `room` of the rules enhancer's own tags that fit the budget; (prompt, added)."""
+def _top_up(prompt: str, request: EnhanceRequest, rules_result: EnhanceResult, room: int,
+            look: Look) -> tuple[str, int]:
+    """Append up to `room` of the rules enhancer's own tags (for the same look) that fit the budget."""
     from enhancers.profiles import split_tags
     from enhancers.rules import clean_head, fit_tags, join_prompt
 
     rules_tail = rules_result.prompt[len(clean_head(request.idea)):].lstrip(" ,")
     present = normalize_phrase(prompt)
-    tags = [t for t in split_tags(rules_tail) if t and normalize_phrase(t) not in present]
-    tags = coherent(tags, media_of(prompt))[: max(room, 0)]  # never a second medium
+    tags = [t for t in split_tags(rules_tail) if t and not _redundant(normalize_phrase(t), split_phrases(present))]
+    tags = [t for t in coherent(tags, held_media(prompt, request.artist_media) | {look.family})
+            if fits(t, look)][: max(room, 0)]  # never a second medium
     kept, _ = fit_tags(prompt, tags, request.token_budget)
     return join_prompt(prompt, kept), len(kept)
+
+
+def _with_anchor(prompt: str, request: EnhanceRequest, look: Look) -> str:
+    """The look's anchor right after the idea; the last tags give way while it is over budget."""
+    from enhancers.profiles import split_tags
+    from enhancers.rules import clean_head, fit_tags, join_prompt
+
+    head = clean_head(request.idea)
+    tags = split_tags(prompt[len(head):].lstrip(" ,")) if prompt.startswith(head) else []
+    kept, _ = fit_tags(head, [look.anchor, *tags], request.token_budget)
+    return join_prompt(head, kept) if kept[:1] == [look.anchor] else prompt
 
 
 def max_modifiers_for(creativity: float) -> int:
@@ -345,55 +411,59 @@ class GroundedEnhancer(Enhancer):
             why = "no examples to ground on" if not request.examples else "refinement rounds are revised by the rules"
             result.fallback_reasons = {**result.fallback_reasons, self.name: why}
             return result
-        modifiers = score_modifiers(request.examples, load_blocklist().without(request.idea))
+        # 1. one look for the whole prompt (the idea's, the brief's or style's, the examples' agreement, else auto)
+        look, look_why = look_for_request(request)
+        scene = frozenset(normalize_phrase(p) for p in request.scene_phrases)
+        modifiers = score_modifiers(request.examples, load_blocklist().without(request.idea), scene)
         limit = max_modifiers_for(request.creativity)
         fused: list[tuple[str, list[Modifier]]] = []
         seen: set[str] = set()
-        # A few spare fusions: in a sentence family two of them can read the same once written.
+        # 2. fusions: a few spare ones, since in a sentence family two of them can read the same once written
         for skip in range(request.n_candidates * 4):
             prompt, used = fuse(
-                request.idea, modifiers, token_budget=request.token_budget, max_modifiers=limit, skip=skip
+                request.idea, modifiers, token_budget=request.token_budget, max_modifiers=limit, skip=skip,
+                look=look, artist_media=request.artist_media, artist_credits=request.artist_credits,
             )
             if prompt not in seen:
                 seen.add(prompt)
                 fused.append((prompt, used))
             if len(fused) == request.n_candidates * 3:
                 break
-        # Style and negative prompt: the rule-based enhancer's, for the style the prompt now has
-        # (an idea with no style of its own takes the medium its examples agreed on).
+        # 3. style and negative prompt: the rule-based enhancer's, for the same look
+        style = request.style if request.style != "auto" else look.style
         base = rules.enhance(request.model_copy(update={
-            "examples": [], "n_candidates": 1, "style": _style_after_fusion(request, fused[0][0]),
+            "examples": [], "n_candidates": 1, "style": style, "look": look.name,
         }))
+        look_note = f"look: {look.name} ({look_why})"
         profile = profile_for(request.model_family)
         if profile.form != "tags":  # sentence families: the same modifiers, written as the profile asks
-            written = dict(_written(request, used, base.style, profile, limit) for _, used in fused)  # distinct
-            candidates = [Candidate(prompt, base.negative_prompt, why) for prompt, why in written.items()]
+            written = dict(_written(request, used, base.style, profile, limit, look) for _, used in fused)  # distinct
+            candidates = [Candidate(prompt, base.negative_prompt, f"{look_note}; {why}") for prompt, why in written.items()]
             candidates = candidates[: request.n_candidates]
-            result = self.make_result(request, candidates, style=base.style, started=started)
+            result = self.make_result(request, candidates, style=base.style, started=started, look=look)
             result.notices = list(dict.fromkeys([*base.notices, *result.notices]))  # e.g. "negative ignored"
             return result
         candidates: list[Candidate] = []
         for prompt, used in fused[: request.n_candidates]:
-            rationale = (
-                f"kept the idea verbatim and added {_plural(len(used), 'modifier')} from "
-                f"{_plural(len(request.examples), 'example')}: "
-                + "; ".join(f"{m.phrase} ({m.category})" for m in used)
-            ) if used else "the examples share no modifier that fits"
+            topped = 0
+            if not held_media(prompt, request.artist_media):  # say the look: "…, professional photograph, …"
+                prompt = _with_anchor(prompt, request, look)
             if len(used) < MIN_GROUNDED_MODIFIERS:
-                prompt, topped = _top_up(prompt, request, base, limit - len(used))
-                if topped:
-                    rationale += f"; topped up with {topped} rule-based descriptors for the {base.style} style"
+                prompt, topped = _top_up(prompt, request, base, limit - len(used), look)
+            rationale = f"{look_note}; " + _how(prompt, used, len(request.examples))
+            if topped:
+                rationale += f"; topped up with {topped} rule-based descriptors for the {look.name} look"
             candidates.append(Candidate(prompt, base.negative_prompt, rationale))
-        return self.make_result(request, candidates, style=base.style, started=started)
+        return self.make_result(request, candidates, style=base.style, started=started, look=look)
 
 
-def _style_after_fusion(request: EnhanceRequest, prompt: str) -> str:
-    """The requested style; or, for an idea that names no style or medium, the fused prompt's medium's."""
-    from enhancers.styles import detect_style
-
-    if request.style != "auto" or media_of(request.idea) or detect_style(request.idea)[0]:
-        return request.style
-    return style_for_media(media_of(prompt)) or "auto"
+def _how(prompt: str, used: list[Modifier], n_examples: int) -> str:
+    """The "How" note of a fused prompt, from what the final prompt holds (never a dropped modifier)."""
+    present = [m for m in used if _contains_words(normalize_phrase(prompt), m.phrase)]
+    if not present:
+        return "the examples share no modifier that fits"
+    return (f"kept the idea verbatim and added {_plural(len(present), 'modifier')} from "
+            f"{_plural(n_examples, 'example')}: " + "; ".join(f"{m.phrase} ({m.category})" for m in present))
 
 
 def _plural(count: int, noun: str) -> str:
@@ -403,32 +473,16 @@ def _plural(count: int, noun: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # Sentence families (sdxl / turbo: a sentence plus a few tags; sd3 / flux: prose).
 
-_NOUN_ENDINGS = ("painting", "illustration", "render", "photo", "photograph", "drawing", "sketch", "sculpture",
-                 "poster", "card", "design", "mural", "fresco", "engraving", "woodcut", "lithograph", "visual",
-                 "artwork", "comic")
-
-
-def anchor_phrase(medium: str) -> str:
-    """A medium modifier as a noun phrase for "A ... of": "digital art" → "digital artwork",
-    "anime" → "anime illustration"."""
-    if medium.endswith(_NOUN_ENDINGS):
-        return medium
-    if medium.endswith(" art") or medium == "art":
-        return medium + "work"
-    if medium == "photography":
-        return "photograph"
-    return medium + " illustration"
-
-
 def _written(request: EnhanceRequest, used: list[Modifier], style: str, profile: PromptProfile,
-             limit: int) -> tuple[str, str]:
+             limit: int, look: Look) -> tuple[str, str]:
     """(prompt, rationale) of one candidate, its modifiers written in `profile`'s form.
 
-    The first medium modifier names the medium ("A digital painting of ..."), styles become
-    "in a ... style", lighting / camera phrases (and quality phrases other than boilerplate)
-    "with ...", artists "by ...". Too few modifiers: the rules' descriptors of `style` fill in.
+    The first medium modifier names the medium ("A digital painting of ..."; the look's anchor
+    when no example gave one), styles become "in a ... style", lighting / camera nouns "with ...",
+    artists "by ..."; adjectives ("photorealistic", "glowing") go to the tags, never after "with".
+    Too few modifiers: the rules' descriptors of `style` that fit the look fill in.
     """
-    from enhancers.profiles import PROSE_ANCHORS, is_boilerplate, mixed_prompt, prose_prompt
+    from enhancers.profiles import is_boilerplate, mixed_prompt, prose_prompt
     from enhancers.rules import clean_head
     from enhancers.styles import STYLE_SPECS
     from enhancers.tokens import count_clip_tokens
@@ -441,33 +495,64 @@ def _written(request: EnhanceRequest, used: list[Modifier], style: str, profile:
             continue
         by_category.setdefault(modifier.category, []).append(modifier.phrase)
     mediums = by_category.get("medium", [])
-    anchor = None if media else (anchor_phrase(mediums[0]) if profile.form == "prose" else mediums[0]) if mediums else None
+    anchor = None if media else (mediums[0] if mediums else look.anchor)
+    if anchor and profile.form == "prose":
+        anchor = anchor_noun(anchor)
     styles = by_category.get("style", [])
     artists = by_category.get("artist", [])
-    details = [*by_category.get("lighting", []), *by_category.get("camera", []), *by_category.get("quality", [])]
-    notes = [f"{m.phrase} ({m.category})" for m in used]
-    written = len(styles) + len(artists) + len(details) + (anchor is not None)  # boilerplate does not count
-    if written < MIN_GROUNDED_MODIFIERS:  # top up from the rules' descriptors, one medium per prompt
+    nouns = [p for p in [*by_category.get("lighting", []), *by_category.get("camera", [])] if reads_after_with(p)]
+    adjectives = [p for p in [*by_category.get("lighting", []), *by_category.get("camera", []),
+                              *by_category.get("quality", [])] if p not in nouns]
+    written = len(styles) + len(artists) + len(nouns) + len(adjectives) + bool(mediums)  # boilerplate does not count
+    if written < MIN_GROUNDED_MODIFIERS:  # top up from the rules' descriptors that fit the look
         spec = STYLE_SPECS.get(style) or STYLE_SPECS["photography"]
-        if anchor is None and not media:
-            anchor = (PROSE_ANCHORS.get(style) or spec.anchors)[0] if profile.form == "prose" else spec.anchors[0]
-        present = " ".join([idea, *details, *styles]).lower()
-        extra = [d for d in spec.descriptors if not is_boilerplate(d) and d.lower() not in present]
-        held = media | media_of(anchor or "") | media_of(" ".join(details))
-        details += coherent(extra, held)[: max(limit - written, 0)]
-    parts = [styles, artists, details]  # dropped from the end of the last list first when over budget
+        present = " ".join([idea, *nouns, *adjectives, *styles]).lower()
+        extra = [d for d in spec.descriptors if not is_boilerplate(d) and fits(d, look)
+                 and not _redundant(d.lower(), [present, *(m.phrase for m in used)])]
+        held = media | media_of(anchor or "") | {look.family}
+        extra = coherent(extra, held)[: max(limit - written, 0)]
+        nouns += [d for d in extra if reads_after_with(d)]
+        adjectives += [d for d in extra if not reads_after_with(d)]
+    if profile.form == "prose":
+        adjectives = []  # prose carries no tag list; its adjectives would dangle
+    parts = [styles, artists, adjectives, nouns]  # dropped from the end of the last list first when over budget
 
     def render() -> str:
         if profile.form == "prose":
-            return prose_prompt(idea, anchor, parts[2], styles=parts[0], artists=parts[1])
-        tags = [*parts[0], *parts[1], *parts[2][2:]][: profile.max_tags]
-        return mixed_prompt(idea, anchor, parts[2][:2], tags)
+            return prose_prompt(idea, anchor, parts[3], styles=parts[0], artists=parts[1])
+        tags = [*parts[2], *parts[0], *parts[1], *parts[3][2:]][: profile.max_tags]
+        return mixed_prompt(idea, anchor, parts[3][:2], tags)
 
     prompt = render()
     while count_clip_tokens(prompt) > request.token_budget and any(parts):
         next(p for p in reversed(parts) if p).pop()
         prompt = render()
-    rationale = (f"kept the idea and wrote {_plural(len(used), 'modifier')} from "
+    present = [m for m in used if m.phrase in prompt.lower()]
+    rationale = (f"kept the idea and wrote {_plural(len(present), 'modifier')} from "
                  f"{_plural(len(request.examples), 'example')} as {profile.form} for {profile.label}: "
-                 + "; ".join(notes)) if used else f"the examples share no modifier that fits; written as {profile.form}"
+                 + "; ".join(f"{m.phrase} ({m.category})" for m in present)) if present \
+        else f"the examples share no modifier that fits; written as {profile.form}"
     return prompt, rationale
+
+
+_ADJECTIVE_ENDINGS = ("ic", "al", "ed", "ous", "ive", "ful", "lit", "ish", "less", "able", "y")
+_NOUN_WORDS = frozenset("lighting light lights shadows shadow glow haze fog mist bokeh grain lens focus "
+                        "photography rays sky colors colours palette tones atmosphere composition".split())
+
+
+_FRAMINGS = frozenset(("portrait", "close up", "close-up", "closeup", "full body", "full shot", "headshot", "wide shot",
+                       "establishing shot", "aerial view", "aerial", "macro", "extreme close-up", "medium shot"))
+
+
+def reads_after_with(phrase: str) -> bool:
+    """Whether "with <phrase>" reads as English: the phrase ends in a noun ("volumetric lighting",
+    "85mm lens"), not an adjective ("photorealistic", "glowing", "highly detailed")."""
+    words = phrase.lower().split()
+    if not words or phrase.lower() in _FRAMINGS:
+        return False
+    last = words[-1]
+    if last in _NOUN_WORDS or any(ch.isdigit() for ch in last):
+        return len(words) > 1 or last in _NOUN_WORDS
+    if len(words) == 1 and last.endswith("ing"):
+        return False
+    return not last.endswith(_ADJECTIVE_ENDINGS) and last not in _FILLER_WORDS

@@ -117,6 +117,12 @@ def media_of(text: str) -> frozenset[str]:
     return frozenset(_PHRASE_FAMILY[m.group(1).lower()] for m in _MEDIUM_RE.finditer(text) if _names_medium(text, m))
 
 
+def media_in_order(text: str) -> list[str]:
+    """The medium families `text` names, in the order they first appear (the first one leads)."""
+    found = [_PHRASE_FAMILY[m.group(1).lower()] for m in _MEDIUM_RE.finditer(text) if _names_medium(text, m)]
+    return list(dict.fromkeys(found))
+
+
 def _names_medium(text: str, match: re.Match[str]) -> bool:
     if match.group(1).lower() not in OBJECT_WORDS:
         return True

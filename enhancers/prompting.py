@@ -68,7 +68,7 @@ def default_template(name: str, *, package: str = "enhancers", names: tuple[str,
     """The package's own copy of template `name` (ignores user overrides).
 
     `package` / `names`: another package's templates/ folder and its template names (the
-    evaluation judge keeps its templates in rag/evaluation/templates/ and loads them here).
+    evaluation judge keeps its templates in evaluation/templates/ and loads them here).
     """
     if name not in names:
         raise ConfigError(f"unknown template {name!r}; known templates: {', '.join(names)}")

@@ -36,11 +36,12 @@ Examples (from the RAG step) are used lightly: style descriptors that also occur
 example are promoted to the front, and with style="auto" an idea without style words takes the
 examples' style. Example text itself is never copied in (it is untrusted; fusing it is rag/'s job).
 
-Refinement (previous_prompt + feedback): the previous prompt is kept, `styles.feedback_effects`
-turns the feedback into tags to add ("moodier" → mood tags, "brighter", "more detailed",
-"warmer", "add a red hat" → "a red hat"), tags to remove ("simpler" keeps only the first two
-tags; "brighter" removes mood tags) and negative terms ("no text" → text, watermark...;
-"no people" → people). Added tags go right after the idea so they carry weight.
+Refinement (previous_prompt + feedback): `feedback.parse_feedback` turns the feedback into a
+list of edits (time of day, weather, season, viewpoint, look, colour, mood, removals, additions
+as written) and `feedback.apply_edits` applies them to the previous prompt in its form: what an
+edit displaces leaves ("at night" takes golden hour out), new phrases go right after the idea,
+a look the feedback asks for decides the look, style tables and negative. Clauses it cannot
+apply are said in the notices; the rationale is the "How" note of the final prompt.
 
 Deliberately not here: any model, network or randomness that is not derived from the request.
 """
@@ -56,22 +57,23 @@ from functools import lru_cache
 from typing import ClassVar
 
 from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult
+from enhancers.feedback import apply_edits, explain, parse_feedback, variant_extras
+from enhancers.looks import LOOKS, Look, anchor_noun, fits, look_for_request, negative_blocker, negative_media
 from enhancers.media import coherent, media_of, style_for_content, style_for_media
 from enhancers.profiles import (
     PROSE_ANCHORS,
     SD1_QUALITY,
     PromptProfile,
     is_boilerplate,
-    join_and,
     mixed_prompt,
     profile_for,
+    prompt_form,
     prose_prompt,
-    split_tags,
+    split_tags,  # noqa: F401 (re-exported: tests import it from here)
 )
-from enhancers.styles import STYLE_SPECS, StyleSpec, detect_style, feedback_effects, style_hits
+from enhancers.styles import STYLE_SPECS, StyleSpec, detect_style, style_hits
 from enhancers.tokens import clip_token_ids, count_clip_tokens
 
-SIMPLIFY_KEEP = 2  # "simpler" feedback keeps this many tags of the previous prompt
 _MAX_ATTEMPTS = 24  # tries to find a candidate distinct from the earlier ones
 
 
@@ -87,27 +89,28 @@ class RuleBasedEnhancer(Enhancer):
         idea = clean_head(request.idea)
         idea_media = media_of(idea)
         budget = request.token_budget
-        # 1. style, and the target model's profile (the form the prompt takes)
-        style, style_reason = resolve_style(request)
-        spec = STYLE_SPECS[style]
+        # 1. style and look (one medium + style family), and the target model's profile (the prompt's form)
+        style, style_reason, look, look_reason = resolve_style_and_look(request)
+        spec = spec_for_look(STYLE_SPECS[style], look)
         profile = profile_for(request.model_family)
         if profile.quality_tags and style != "coloring book":  # SD 1.x's "masterpiece, best quality"
             spec = replace(spec, quality=tuple(dict.fromkeys([*spec.quality, *SD1_QUALITY])))
         elif not profile.quality_tags:  # other families: real descriptors, no boilerplate
             spec = replace(spec, quality=(), descriptors=tuple(d for d in spec.descriptors if not is_boilerplate(d)))
-        if profile.form != "tags" and not (profile.form == "mixed" and request.previous_prompt):
-            return self._written(request, idea, style, style_reason, spec, profile, started)
+        if request.previous_prompt:  # a refinement round: the feedback's edits on the previous prompt
+            return self._refined(request, idea, style, style_reason, look, look_reason, profile, started)
+        if profile.form != "tags":
+            return self._written(request, idea, style, f"{style_reason}; look {look.name}: {look_reason}", spec,
+                                 profile, started, look)
         # 2. what may be added (fixed tags always wanted; pool tags vary between candidates)
-        if request.previous_prompt:
-            head, fixed, pool, negative_first, notes = _refinement_plan(request, idea, spec)
-        else:
-            head, fixed, pool, negative_first, notes = idea, [], _ranked_pool(spec, request), [], []
+        head, fixed, pool, negative_first, notes = idea, [], _ranked_pool(spec, request), [], []
         # 3./4. candidates that fit the budget, distinct when the budget leaves room
         seed = _request_seed(request, style)
         n_desc = _share(request.creativity, len(spec.descriptors))
         n_qual = _share(request.creativity, len(spec.quality))
         # The idea already names its style or a medium: no anchor (its own medium stands).
         names_style = style in style_hits(head) or bool(idea_media)
+        held = idea_media | {look.family}
         prompts: list[str] = []
         dropped_best = 0
         head_tokens = count_clip_tokens(head)
@@ -126,42 +129,77 @@ class RuleBasedEnhancer(Enhancer):
                 budget,
                 prompts,
                 refining=bool(request.previous_prompt),
-                media=idea_media,
+                media=held,
             )
             prompts.append(prompt)
             if variant == 0:
                 dropped_best = dropped
         # 5. negative prompt
-        negative = ", ".join(fit_tags("", _negative_terms(negative_first, spec, idea, idea_media), budget)[0])
+        negative = ", ".join(fit_tags("", _negative_terms(negative_first, spec, idea, look), budget)[0])
         candidates = [Candidate(p, negative) for p in prompts]
-        rationale = _rationale(style, style_reason, request, head_tokens, budget, dropped_best, notes)
-        return self.make_result(request, candidates, style=style, started=started, rationale=rationale)
+        rationale = _rationale(style, f"{style_reason}; look {look.name}: {look_reason}", request, head_tokens,
+                               budget, dropped_best, notes)
+        return self.make_result(request, candidates, style=style, started=started, rationale=rationale, look=look)
 
 
     def _written(self, request: EnhanceRequest, idea: str, style: str, style_reason: str, spec: StyleSpec,
-                 profile: PromptProfile, started: float) -> EnhanceResult:
+                 profile: PromptProfile, started: float, look: Look) -> EnhanceResult:
         """Sentence families (sdxl, turbo: a sentence plus a few tags; sd3, flux: prose)."""
-        idea_media = media_of(idea)
+        names_style = style in style_hits(idea) or bool(media_of(idea))
+        idea_media = media_of(idea) | {look.family}
         budget = request.token_budget
         seed = _request_seed(request, style)
         n_desc = _share(request.creativity, len(spec.descriptors))
-        names_style = style in style_hits(idea) or bool(idea_media)
-        if request.previous_prompt:  # prose refinement: the previous prompt stays, feedback adds a sentence
-            prompts, notes = _prose_refinement(request, spec, seed), []
-        else:
-            prompts, notes = [], []
-            pool = _ranked_pool(spec, request)
-            for variant in range(request.n_candidates):
-                prompt = _written_candidate(idea, pool, style, spec, profile, variant, seed, n_desc, names_style,
-                                            idea_media, budget, prompts)
-                prompts.append(prompt)
-        negative = ", ".join(fit_tags("", _negative_terms(_refinement_negative(request), spec, idea, idea_media),
-                                      budget)[0])
+        prompts, notes = [], []
+        pool = _ranked_pool(spec, request)
+        for variant in range(request.n_candidates):
+            prompt = _written_candidate(idea, pool, style, spec, profile, variant, seed, n_desc, names_style,
+                                        idea_media, budget, prompts, look)
+            prompts.append(prompt)
+        negative = ", ".join(fit_tags("", _negative_terms([], spec, idea, look), budget)[0])
         candidates = [Candidate(p, negative) for p in prompts]
         head_tokens = count_clip_tokens(idea)
         rationale = _rationale(style, style_reason, request, head_tokens, budget, 0, notes)
         rationale += f"; written for {profile.label} ({profile.form})"
-        return self.make_result(request, candidates, style=style, started=started, rationale=rationale)
+        return self.make_result(request, candidates, style=style, started=started, rationale=rationale, look=look)
+
+
+    def _refined(self, request: EnhanceRequest, idea: str, style: str, style_reason: str, look: Look,
+                 look_reason: str, profile: PromptProfile, started: float) -> EnhanceResult:
+        """A refinement round: the feedback as a list of edits on the previous prompt (`feedback.py`),
+        each applied or said in the notices; the rationale is the "How" note of the final prompt."""
+        # 1. the edits; a look the feedback asks for decides the look and the style's tables
+        edits = parse_feedback(request.feedback or "")
+        asked = next((LOOKS[e.look] for e in edits if e.look in LOOKS), None)
+        if asked is not None:
+            style, style_reason, look, look_reason = asked.style, f"suits the {asked.name} look", asked, "the feedback asks for it"
+        spec = _refinement_spec(style, look, profile)
+        # 2. the revision (candidate 1); later candidates add a few of the style's descriptors at the end
+        # the previous prompt is revised in the form it is written in (a tag list stays one on sdxl)
+        form = prompt_form(request.previous_prompt or "") if profile.form != "tags" else "tags"
+        revision = apply_edits(request.previous_prompt or "", idea, edits, form=form, budget=request.token_budget)
+        pool = [d for d in _ranked_pool(spec, request) if fits(d, look) and d.lower() not in revision.prompt.lower()]
+        seed = _request_seed(request, style)
+        prompts = [revision.prompt]
+        for variant in range(1, request.n_candidates):
+            prompt = revision.prompt
+            for attempt in range(_MAX_ATTEMPTS):
+                prompt = apply_edits(request.previous_prompt or "", idea, edits, form=form,
+                                     budget=request.token_budget,
+                                     extras=variant_extras(pool, variant, seed, attempt)).prompt
+                if prompt not in prompts:
+                    break
+            prompts.append(prompt)
+        # 3. the negative: what the feedback bans first, never what it asks for
+        allowed = {t.lower() for t in revision.negative_remove}
+        terms = [t for t in _negative_terms(revision.negative_add, spec, idea, look) if t.lower() not in allowed]
+        negative = ", ".join(fit_tags("", terms, request.token_budget)[0])
+        # 4. the result, its "How" note and what could not be applied
+        rationale = explain(request.previous_prompt or "", revision.prompt, revision)
+        result = self.make_result(request, [Candidate(p, negative) for p in prompts], style=style, started=started,
+                                  rationale=rationale, look=look)
+        result.notices = [*result.notices, *(n for n in revision.notices if n not in result.notices)]
+        return result
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,14 +208,15 @@ class RuleBasedEnhancer(Enhancer):
 
 def _written_candidate(idea: str, pool: list[str], style: str, spec: StyleSpec, profile: PromptProfile,
                        variant: int, seed: int, n_desc: int, names_style: bool, media: frozenset[str],
-                       budget: int, earlier: list[str]) -> str:
+                       budget: int, earlier: list[str], look: Look) -> str:
     """One candidate in the profile's form (mixed or prose), fitted to the budget, unlike `earlier`."""
     prompt = idea
     for attempt in range(_MAX_ATTEMPTS):
         rng = None if variant == 0 and attempt == 0 else random.Random(seed + 1009 * variant + attempt)
         k = min(len(pool), n_desc + attempt // 6)
         picks = pool[:k] if rng is None else rng.sample(pool, k)
-        anchors = PROSE_ANCHORS[style] if profile.form == "prose" else spec.anchors
+        anchors = [a for a in PROSE_ANCHORS[style] if fits(a, look)] if profile.form == "prose" else spec.anchors
+        anchors = anchors or [anchor_noun(look.anchor) if profile.form == "prose" else look.anchor]
         anchor = None if names_style else anchors[variant % len(anchors)]
         words = coherent([*([anchor] if anchor else []), *picks], media)  # one medium per prompt
         if anchor and words[:1] != [anchor]:
@@ -211,35 +250,32 @@ def _fit_written(idea: str, anchor: str | None, details: list[str], profile: Pro
             return prompt
 
 
-def _refinement_negative(request: EnhanceRequest) -> list[str]:
-    return list(feedback_effects(request.feedback).negative) if request.feedback else []
+def resolve_style_and_look(request: EnhanceRequest) -> tuple[str, str, Look, str]:
+    """(style, why, look, why): the look is decided first-class (`looks.look_for_request`); with
+    style "auto" the style follows the look unless the idea's own words named a style."""
+    style, style_reason = resolve_style(request)
+    guessed = request.style == "auto" and (style, style_reason) == style_for_content(request.idea)
+    look, look_reason = look_for_request(request.model_copy(update={"style": request.style if guessed else style}))
+    if guessed:
+        style, style_reason = look.style, f"suits the {look.name} look"
+    return style, style_reason, look, look_reason
 
 
-def _prose_refinement(request: EnhanceRequest, spec: StyleSpec, seed: int) -> list[str]:
-    """Prose refinement rounds: the previous prompt, less removed phrases, plus "With ... ." for added ones."""
-    previous = (request.previous_prompt or "").strip()
-    effects = feedback_effects(request.feedback or "")
-    for phrase in effects.remove:
-        previous = re.sub(rf"(?:,\s*|\s+and\s+)?(?<!\w){re.escape(phrase)}(?!\w)", "", previous, flags=re.IGNORECASE)
-    previous = previous.rstrip(" ,;:")
-    if previous and not previous.endswith((".", "!", "?")):
-        previous += "."
-    added = [a for a in effects.add if a.lower() not in previous.lower()]
-    pool = [d for d in spec.descriptors if d.lower() not in previous.lower() and d not in added]
-    prompts: list[str] = []
-    for variant in range(request.n_candidates):
-        extra = random.Random(seed + variant).sample(pool, min(len(pool), variant)) if variant else []
-        words = [*added, *extra]
-        prompt = previous + (" " + _capital_first("with " + join_and(words)) + "." if words else "")
-        while count_clip_tokens(prompt) > request.token_budget and words:
-            words.pop()
-            prompt = previous + (" " + _capital_first("with " + join_and(words)) + "." if words else "")
-        prompts.append(prompt)
-    return prompts
+def _refinement_spec(style: str, look: Look, profile: PromptProfile) -> StyleSpec:
+    """The style's tables for `look`, with the profile's quality words (as a first round has them)."""
+    spec = spec_for_look(STYLE_SPECS[style], look)
+    if profile.quality_tags and style != "coloring book":
+        return replace(spec, quality=tuple(dict.fromkeys([*spec.quality, *SD1_QUALITY])))
+    return replace(spec, quality=(), descriptors=tuple(d for d in spec.descriptors if not is_boilerplate(d)))
 
 
-def _capital_first(text: str) -> str:
-    return text[:1].upper() + text[1:]
+def spec_for_look(spec: StyleSpec, look: Look) -> StyleSpec:
+    """The style's tables less what does not fit the look (a photo lens in a watercolor); the
+    look's own anchor when none of the style's fits."""
+    anchors = tuple(a for a in spec.anchors if fits(a, look) and media_of(a) <= {look.family} | media_of(look.anchor))
+    return replace(spec, anchors=anchors or (look.anchor,),
+                   descriptors=tuple(d for d in spec.descriptors if fits(d, look)),
+                   quality=tuple(q for q in spec.quality if fits(q, look)))
 
 
 def resolve_style(request: EnhanceRequest) -> tuple[str, str]:
@@ -269,11 +305,19 @@ def clean_head(idea: str) -> str:
     return idea.strip().rstrip(".,;: \t\n").strip() or idea.strip()
 
 
-def _negative_terms(first: list[str], spec: StyleSpec, idea: str, idea_media: frozenset[str]) -> list[str]:
-    """The negative prompt's terms, less any that would forbid what the idea asks for."""
+MAX_NEGATIVE_MEDIA = 4  # media a negative bans (the look's rivals): enough to steer, not to crowd it
+
+
+def _negative_terms(first: list[str], spec: StyleSpec, idea: str, look: Look) -> list[str]:
+    """The negative prompt's terms for `look`: feedback's first, then rival media (never the look's own,
+    never one the idea names), then the style's other terms; none that forbids what the idea asks for."""
+    idea_media = media_of(idea)
+    rivals = [t for t in _unique([*(t for t in spec.negative if media_of(t)), *negative_media(look, idea_media)])
+              if not negative_blocker(t, look, idea, asked=idea)][:MAX_NEGATIVE_MEDIA]
+    others = [t for t in spec.negative if not media_of(t)]
     lowered = idea.lower()
     return [
-        term for term in _unique([*first, *spec.negative])
+        term for term in _unique([*first, *rivals, *others])
         if not (media_of(term) & idea_media) and not re.search(rf"(?<!\w){re.escape(term.lower())}(?!\w)", lowered)
     ]
 
@@ -422,31 +466,6 @@ def _unique_against(head: str, tags: list[str]) -> list[str]:
     """Drop tags the head already says (whole words, any case) and repeated tags."""
     lowered = head.lower()
     return [t for t in _unique(tags) if not re.search(r"(?<!\w)" + re.escape(t.lower()) + r"(?!\w)", lowered)]
-
-
-def _refinement_plan(
-    request: EnhanceRequest, idea: str, spec: StyleSpec
-) -> tuple[str, list[str], list[str], list[str], list[str]]:
-    """(head, fixed tags, variant pool, negative terms first, notes) for a refinement round."""
-    previous = (request.previous_prompt or "").strip()
-    effects = feedback_effects(request.feedback or "")
-    # The previous prompt normally starts with the idea; if it does not, the idea goes first.
-    rest = previous[len(idea) :] if previous.lower().startswith(idea.lower()) else previous
-    kept_previous = split_tags(rest.lstrip(" ,;"))
-    removed = {t.lower() for t in effects.remove}
-    kept_previous = [t for t in kept_previous if t.lower() not in removed]
-    if effects.simplify:
-        kept_previous = kept_previous[:SIMPLIFY_KEEP]
-    fixed = _unique([*effects.add, *kept_previous])
-    already = " ".join(fixed).lower()
-    pool = [d for d in spec.descriptors if d.lower() not in already]
-    if effects.rules:
-        notes = ["feedback rules applied: " + ", ".join(effects.rules)]
-    elif request.feedback:
-        notes = ["no feedback rule matched; previous prompt kept"]
-    else:
-        notes = []
-    return idea, fixed, pool, list(effects.negative), notes
 
 
 def _rationale(

@@ -1,8 +1,8 @@
 """Style tables for the rule-based enhancer: keywords, anchors, descriptors, quality tags,
 negative prompts, and the feedback rules used in refinement rounds.
 
-Everything here is plain data plus two small pure functions (`detect_style`,
-`feedback_effects`), so a reader can see at a glance what the rules enhancer will ever add.
+Everything here is plain data plus a small pure function (`detect_style`), so a reader can see
+at a glance what the rules enhancer will ever add (feedback edits: `feedback.py`).
 Every tuple is ordered by priority, highest first: the enhancer adds tags from the front as
 creativity grows and drops them from the back when the token budget is tight.
 
@@ -93,12 +93,6 @@ STYLE_SPECS: dict[str, StyleSpec] = {
 STYLE_PRIORITY: tuple[str, ...] = ("coloring book", "photography", "cinematic", "realistic", "artistic")
 
 
-@lru_cache(maxsize=512)
-def _keyword_pattern(keyword: str) -> re.Pattern[str]:
-    # Whole words only ("art" must not match "party"); case-insensitive.
-    return re.compile(r"(?<![\w])" + re.escape(keyword) + r"(?![\w])", re.IGNORECASE)
-
-
 def _style_pattern(keywords: tuple[str, ...]) -> re.Pattern[str]:
     # One alternation per style (longest first, so "coloring book" wins over "coloring").
     alternatives = "|".join(re.escape(k) for k in sorted(keywords, key=len, reverse=True))
@@ -139,9 +133,9 @@ def detect_style(text: str) -> tuple[str | None, list[str]]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Feedback rules for refinement rounds (previous_prompt + feedback).
-# Each rule: the words that trigger it, tags to add, tags to remove from the previous prompt,
-# and negative-prompt terms to add. Matching is whole-word and case-insensitive.
+# The old fixed feedback rules, as data only: refinement rounds now parse feedback into edits
+# (enhancers/feedback.py, where these rules live on as entries of its grammar). Kept because
+# craft_checks reads their words as writer vocabulary; `feedback.vocabulary()` is the fuller list.
 
 
 @dataclass(frozen=True)
@@ -193,59 +187,3 @@ FEEDBACK_RULES: tuple[FeedbackRule, ...] = (
     FeedbackRule("warmer", ("warmer", "warm"), add=("warm color palette", "golden hour light")),
     FeedbackRule("cooler", ("cooler", "colder", "cool tones"), add=("cool color palette", "blue tones")),
 )
-
-# "no X" / "without X" (other than the rules above) puts X into the negative prompt.
-_NO_PATTERN = re.compile(
-    r"\b(?:no|without|remove|less)\s+([\w][\w\s-]{0,40}?)\s*(?=[,.;!]|\band\b|$)", re.IGNORECASE
-)
-# "add X" / "with X" / "include X" appends X to the prompt.
-_ADD_PATTERN = re.compile(
-    r"\b(?:add|with|include|more)\s+([\w][\w\s-]{0,60}?)\s*(?=[,.;!]|\band\b|$)", re.IGNORECASE
-)
-
-
-@dataclass(frozen=True)
-class FeedbackEffects:
-    rules: tuple[str, ...]  # names of the rules that fired (for the rationale)
-    add: tuple[str, ...]
-    remove: tuple[str, ...]
-    negative: tuple[str, ...]
-    simplify: bool
-
-
-def feedback_effects(feedback: str) -> FeedbackEffects:
-    """Turn free-text feedback into tags to add/remove and negative terms (pure function)."""
-    names: list[str] = []
-    add: list[str] = []
-    remove: list[str] = []
-    negative: list[str] = []
-    simplify = False
-    consumed = feedback
-    for rule in FEEDBACK_RULES:
-        patterns = [_keyword_pattern(t) for t in rule.triggers]
-        if any(p.search(feedback) for p in patterns):
-            names.append(rule.name)
-            add += rule.add
-            remove += rule.remove
-            negative += rule.negative
-            simplify = simplify or rule.simplify
-            for p in patterns:
-                consumed = p.sub(" ", consumed)
-    # Generic phrases only in what no named rule consumed ("no people", "add a red hat").
-    for match in _NO_PATTERN.finditer(consumed):
-        negative.append(match.group(1).strip())
-        names.append(f"no {match.group(1).strip()}")
-    for match in _ADD_PATTERN.finditer(_NO_PATTERN.sub(" ", consumed)):
-        add.append(match.group(1).strip())
-        names.append(f"add {match.group(1).strip()}")
-    return FeedbackEffects(tuple(names), _unique(add), _unique(remove), _unique(negative), simplify)
-
-
-def _unique(items: list[str]) -> tuple[str, ...]:
-    seen: set[str] = set()
-    out = []
-    for item in items:
-        if item and item.lower() not in seen:
-            seen.add(item.lower())
-            out.append(item)
-    return tuple(out)

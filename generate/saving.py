@@ -12,7 +12,7 @@ generation settings); `image_options_from_settings(settings)` turns a retrieved 
 settings (seed, steps, cfg, sampler, width, height — `rag.assistant.ExampleUsed.settings`)
 into those options, so one click reproduces an example's settings.
 
-Deliberately not here: choosing the prompt (enhancers/, rag/), history rows (rag/history.py),
+Deliberately not here: choosing the prompt (enhancers/, rag/), history rows (app/history.py),
 printing (cli/).
 """
 

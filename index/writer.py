@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError
-from index import ann, rows
+from index import ann, phrase_stats, rows
 from index.embedder import canonical_model_id
 from index.manifest import (
     DATA_FILES,
@@ -149,6 +149,12 @@ class IndexWriter:
         rows.insert(self._db, self._rows, records)
         self._vectors.write(vectors.tobytes(order="C"))
         self._rows += len(records)
+
+    def add_phrase_stats(self, stats: phrase_stats.PhraseStats) -> None:
+        """Store the phrase statistics (artist media, phrase positions) computed over every row added;
+        call once, before `publish` (index/phrase_stats.py; ingest/phrase_stats.py computes them)."""
+        self._check_open()
+        phrase_stats.write(self._db, stats)
 
     def publish(self, progress: Callable[[int], None] | None = None) -> Manifest:
         """Build FAISS and the keyword index, write the manifest and swap the new index into place."""

@@ -326,6 +326,9 @@ class IngestPipeline:
     # -- 7. write + publish ---------------------------------------------------------------------
     def _write(self, work: WorkDir, model_id: str, dimension: int, source_name: str, base_manifest) -> None:
         from index import IndexWriter, PromptIndex, PromptRecord
+        from ingest.phrase_stats import PhraseStatsCounter
+
+        stats = PhraseStatsCounter()  # over every row written, old and new, so it matches the index
 
         size = work.get("embed_batch")
         counters = work.get("counters", {})
@@ -355,6 +358,7 @@ class IngestPipeline:
                             records.append(record)
                         first, last = batch[0][0], batch[-1][0]
                         writer.add(records, vectors[first : last + 1])
+                        stats.add_many(r.prompt for r in records)
                         watch.report(len(writer), total)
                         self._check_cancel()
                     del vectors
@@ -364,9 +368,11 @@ class IngestPipeline:
                     continue
                 records = [PromptRecord(*row[:-1], source=source_name, variants=row[-1]) for row in rows]
                 writer.add(records, chunks[number][offsets])
+                stats.add_many(r.prompt for r in records)
                 watch.report(len(writer), total)
                 self._check_cancel()
             watch.report(len(writer), total, "building the search index")
+            writer.add_phrase_stats(stats.result())
             work.set(phase="publishing")
             writer.publish()
 

@@ -1,7 +1,7 @@
 """Campaign: one brief in, many distinct on-brand variants out — run, watch, review, download.
 
 The batch never runs in this script: "Start the run" writes the brief to a new run directory
-and starts a detached `promptrag batch` process (rag/campaign/jobs.py), so the run goes on
+and starts a detached `promptrag batch` process (campaign/jobs.py), so the run goes on
 when the tab closes or the script reruns. Any session reattaches to a run by its id (the run
 picker, or `?run=<id>` in the address bar). While a run is going, a fragment polls its
 status and variants every few seconds; approve / reject / re-roll act on the run directory,
@@ -20,7 +20,7 @@ from app import campaign_state as cs
 from app import resources, state
 from app.widgets import escape_md, guard
 from core.errors import InputError
-from rag.campaign import jobs
+from campaign import jobs
 
 cs.remember_url_run()
 state.require_shell(__file__)
@@ -90,7 +90,7 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
         from enhancers.registry import enhancer_names
         from generate.registry import image_backend_names
         from enhancers.user_styles import load_user_styles
-        from rag.campaign.brief import ASPECT_RATIOS, CAMPAIGN_STYLES, MAX_VARIANTS, NO_IMAGES, Brief
+        from campaign.brief import ASPECT_RATIOS, CAMPAIGN_STYLES, MAX_VARIANTS, NO_IMAGES, Brief
 
         def helptext(name: str) -> str:
             return Brief.model_fields[name].description or ""
@@ -113,8 +113,12 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
                          help="Words no prompt may contain; they go to the negative prompt.")
             c.text_input("Brand colours (comma separated)", key=f + "colours", placeholder="teal",
                          help="Colours every prompt names.")
-            st.checkbox("No text in the image", key=f + "no_text",
-                        help="Adds text, letters, watermark, logo to every negative prompt.")
+            a, b, c = st.columns(3)
+            a.checkbox("No text in the image", key=f + "no_text",
+                       help="Adds text, letters, watermark, logo to every negative prompt.")
+            b.checkbox("Allow artist credits", key=f + "artist_credits", help=helptext("artist_credits"))
+            c.selectbox("Subject kind", options=cs.subject_kinds(), key=f + "subject_kind",
+                        help=helptext("subject_kind"))
             st.markdown("**Variants**")
             a, b, c = st.columns([1, 3, 2])
             a.number_input("How many", min_value=1, max_value=MAX_VARIANTS, step=1, key=f + "variants",
@@ -229,8 +233,8 @@ def _card(out_dir: Path, variant, verdict: str | None, run_id: str, busy: bool) 
 
 
 def run_panel(run_id: str, was_alive: bool) -> None:
-    from rag.campaign.review import approved_zip, reviews
-    from rag.campaign.runner import read_variants
+    from campaign.review import approved_zip, reviews
+    from campaign.runner import read_variants
 
     notice = cs.take_notice()
     if notice:

@@ -2,7 +2,7 @@
 images side by side with the judge's verdicts, a paired comparison, and the HTML report.
 
 Runs are folders under `<PROMPTRAG_HOME>/evals/` (newest first), or any run folder typed in the
-path box. Everything shown comes from rag/evaluation (load_run, the report's tables, compare);
+path box. Everything shown comes from evaluation (load_run, the report's tables, compare);
 this page only lays it out. Untrusted text (ideas, prompts, reasoning, errors, configuration
 names) goes through st.code, st.dataframe or escape_md.
 """
@@ -15,8 +15,8 @@ import streamlit as st
 
 from app import state
 from app.widgets import escape_md, guard
-from rag.evaluation.compare import METRICS, Side, compare, find_runs, load_run
-from rag.evaluation.report import COLUMNS, category_table, config_table, format_value, idea_groups, image_path
+from evaluation.compare import METRICS, Side, compare, find_runs, load_run
+from evaluation.report import COLUMNS, category_table, config_table, format_value, idea_groups, image_path
 
 state.require_shell(__file__)
 
@@ -102,7 +102,7 @@ if len(run.configs) >= 2:
 report_col, download_col = st.columns([1, 3], vertical_alignment="center")
 if report_col.button("Write report.html", key="evaluate.write_report", icon=":material/description:"):
     with guard("Writing the report"):
-        from rag.evaluation.report import write_report
+        from evaluation.report import write_report
 
         st.session_state["evaluate.report"] = str(write_report(run.path))
 report_file = Path(st.session_state.get("evaluate.report", "") or "/nonexistent")

@@ -1,6 +1,6 @@
 """History: every refine round made here — search it, reopen one into Refine, delete, export.
 
-Rounds come from `rag.history.History` (SQLite at Settings.history_db), newest first, a page at
+Rounds come from `app.history.History` (SQLite at Settings.history_db), newest first, a page at
 a time. Reopening loads the round's idea, prompt and examples into Refine's state; deleting asks
 for a confirmation first.
 """
@@ -102,7 +102,7 @@ if total > PAGE_SIZE:
 
 st.subheader("Campaign runs", anchor=False)
 with guard("Listing the campaign runs"):
-    from rag.campaign.jobs import list_runs
+    from campaign.jobs import list_runs
 
     runs = list_runs()
     if not runs:

@@ -198,6 +198,7 @@ def result_panel(s: dict[str, Any]) -> None:
                  help="Highest cosine to an example: near 1 reads as a copy.")
         seconds = result.timings.get("total_s")
         st.caption(f"Written by **{escape_md(result.enhancer)}**"
+                   + (f" · look: **{escape_md(result.look)}**" if result.look else "")
                    + (f" in {seconds:.2f} s" if seconds is not None else "")
                    + (" · figures are for your edited prompt" if s["draft"] != result.prompt else ""))
         if result.rationale:

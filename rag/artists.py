@@ -9,6 +9,11 @@ count), so the Settings page pays the scan once per published index.
 
 `with_blocked(artists, blocklist)` marks the names the user's blocklist blocks.
 
+`artist_media_for(index, texts)` and `scene_phrases_for(index, texts)` read the statistics the
+ingest stored with the index (index/phrase_stats.py: each artist's medium family, where phrases
+sit) for just the artists and phrases of `texts` (an idea and its examples), so a request carries
+a few entries, not the table. An index without the tables (older, or Milvus) gives empty answers.
+
 Deliberately not here: the blocklist itself (enhancers/blocklist.py) and any UI.
 """
 
@@ -88,3 +93,35 @@ def top_artists(index: Any, n: int = DEFAULT_TOP) -> list[ArtistCount]:
 def with_blocked(artists: list[ArtistCount], blocklist: Any) -> list[ArtistCount]:
     """`artists` with `blocked` set where the blocklist blocks the name (or its "by NAME" credit)."""
     return [replace(a, blocked=bool(blocklist) and blocklist.blocks(a.name)) for a in artists]
+
+
+def artist_media_for(index: Any, texts: Any) -> dict[str, str]:
+    """Artist → medium family (as `EnhanceRequest.artist_media` wants) for the artists `texts` credit.
+
+    Names are found as `rag.guidance.credited_artists` finds them ("by X", "art by X and Y", a
+    known bare name), plus any later phrase of two or more words that is exactly a name of the index's
+table (one word alone, "cyberpunk", is too often not a name).
+    """
+    from enhancers.grounded import split_phrases
+    from index.phrase_stats import load_artist_media
+    from rag.guidance import credited_artists
+
+    table = load_artist_media(index) if index is not None else {}
+    if not table:
+        return {}
+    texts = [t for t in texts if t and t.strip()]
+    bare = {p for t in texts for p in split_phrases(t)[1:] if p in table and " " in p}  # "..., james jean, ..."
+    names = credited_artists(texts) | bare
+    return {name: table[name] for name in sorted(names) if name in table}
+
+
+def scene_phrases_for(index: Any, texts: Any) -> set[str]:
+    """The phrases of `texts` (split and normalised like `enhancers.grounded.split_phrases`) that the
+    index's prompts use as scene rather than modifier (index.phrase_stats.phrase_is_scene)."""
+    from enhancers.grounded import split_phrases
+    from index.phrase_stats import load, phrase_is_scene
+
+    stats = load(index) if index is not None else None
+    if stats is None or not (stats.phrases or stats.heads):
+        return set()
+    return {p for t in texts if t for p in split_phrases(t) if phrase_is_scene(p, stats)}

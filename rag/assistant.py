@@ -47,6 +47,7 @@ from enhancers.base import (
     Style,
 )
 from enhancers.events import Finished, MemberFailed, TextDelta
+from rag.artists import artist_media_for
 from rag.drift import Drift, check_drift, drift_note
 from rag.drift import subject_words as subject_words  # re-exported: callers import it from here
 from rag.quality import MemoEmbedder, QualityFigures, measure, rank_candidates
@@ -166,6 +167,7 @@ class AssistantResult:
     rationale: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     dropped: list[DroppedCandidate] = field(default_factory=list)  # drifted candidates (rag/drift.py)
+    look: str = ""  # the one medium + style family the prompt is written in (enhancers/looks.py)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -185,6 +187,7 @@ class AssistantResult:
                 rationale=str(data.get("rationale", "")), timings=dict(data.get("timings", {})),
                 dropped=[DroppedCandidate(str(d["prompt"]), list(d["missing"]))
                          for d in data.get("dropped", [])],
+                look=str(data.get("look", "")),
             )
         except (KeyError, TypeError) as exc:
             raise InputError(f"not a promptrag assistant result (missing or bad field: {exc}); "
@@ -340,9 +343,12 @@ class PromptAssistant:
             if not isinstance(example, ExampleUsed):
                 raise InputError(f"examples[{i}] must be an ExampleUsed (from to_examples or a result's "
                                  f"examples), got {type(example).__name__}")
+        # the medium each artist of the idea and examples goes with, learned at ingest (rag/artists.py)
+        artist_media = artist_media_for(getattr(self.retriever, "index", None),
+                                        [opts.idea, *(e.text for e in examples)])
         request = EnhanceRequest(idea=opts.idea, style=opts.style, creativity=opts.creativity,
                                  examples=[e.as_example() for e in examples], n_candidates=opts.n_candidates,
-                                 model_family=opts.model_family)
+                                 model_family=opts.model_family, artist_media=artist_media)
         return opts, request
 
     def _fuse_events(self, opts: FuseOptions, request: EnhanceRequest,
@@ -408,7 +414,7 @@ class PromptAssistant:
         timings["total_s"] = time.perf_counter() - started
         return AssistantResult(idea, result.prompt, result.negative_prompt, result.style, result.enhancer,
                                list(examples), candidates, dict(result.fallback_reasons), problems, quality,
-                               options, result.rationale, timings, list(dropped or []))
+                               options, result.rationale, timings, list(dropped or []), result.look)
 
 
 def drop_drifted(idea: str, result: EnhanceResult,

@@ -1,9 +1,11 @@
 """Guided refinement: revise an assistant result with a line of feedback, keep the history.
 
 `refine(previous, feedback)` builds a refinement request (previous prompt + feedback + the same
-examples) and lets an enhancer revise it; the rule-based enhancer understands "moodier",
-"brighter", "simpler", "no text", "add a red hat"...; an LLM enhancer reads the feedback as
-fenced data. On top of that, "closer to example 3" (or "more like #3") pulls that example's
+examples) and lets an enhancer revise it; the rule-based enhancer applies the feedback as a list
+of edits (enhancers/feedback.py: "at night", "no mist", "as a watercolor painting", "moodier",
+"add a red hat"...); an LLM enhancer reads the feedback as fenced data. The round's rationale
+is the "How" note `feedback.explain` writes from the final prompt, so it only claims what the
+prompt shows. On top of that, "closer to example 3" (or "more like #3") pulls that example's
 modifier phrases (its artists, medium, lighting... never its subject) into the new prompt,
 right after the idea, and doubles the example's weight for later rounds.
 
@@ -15,7 +17,7 @@ and `to_json` / `from_json` let `promptrag refine RESULT.json "feedback"` contin
 saved to a file (a plain assistant result file starts a new session).
 
 Deliberately not here: retrieval (refinement works from the examples already chosen) and
-parsing feedback into tag changes (enhancers/styles.py owns that vocabulary).
+parsing feedback into edits (enhancers/feedback.py owns that vocabulary).
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
 
         enhancer = RuleBasedEnhancer()
     result = enhancer.enhance(request)
-    prompt, rationale = result.prompt, result.rationale
+    prompt = result.prompt
     # 4. pull the referenced examples' modifiers in
     if refs:
         from enhancers.blocklist import load_blocklist
@@ -103,8 +105,10 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
         pulled = [p for r in refs for p, _ in modifier_phrases(examples[r - 1].text)[:PULLED_MODIFIERS]
                   if not blocked.blocks(p)]
         prompt = pull_in(prompt, previous.idea, pulled, TOKEN_BUDGET[family])
-        rationale = (rationale + "; " if rationale else "") + (
-            f"pulled in from example {', '.join(map(str, refs))}: {', '.join(pulled) or 'no modifiers found'}")
+    rationale = _how(previous, feedback, prompt, result.rationale, family)
+    if refs:
+        rationale += (f"; pulled in from example {', '.join(map(str, refs))}: "
+                      f"{', '.join(pulled) or 'no modifiers found'}")
     # 5. checks and figures
     if embedder is None:
         from index.embedder import load_embedder
@@ -120,6 +124,20 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
     return AssistantResult(previous.idea, prompt, result.negative_prompt, result.style, result.enhancer, examples,
                            candidates, dict(result.fallback_reasons), validate(previous.idea, prompt, quality),
                            quality, {**options, "feedback": feedback}, rationale, timings)
+
+
+def _how(previous: AssistantResult, feedback: str, prompt: str, enhancer_rationale: str, family: str) -> str:
+    """The round's "How" note from the final prompt; an LLM's own rationale is kept before it."""
+    from enhancers.feedback import apply_edits, explain, parse_feedback
+    from enhancers.profiles import profile_for, prompt_form
+
+    form = "tags" if profile_for(family).form == "tags" else prompt_form(previous.prompt)
+    revision = apply_edits(previous.prompt, previous.idea, parse_feedback(feedback), form=form,
+                           budget=TOKEN_BUDGET[family])
+    how = explain(previous.prompt, prompt, revision)
+    if enhancer_rationale and not enhancer_rationale.startswith("How:"):
+        return f"{enhancer_rationale}; {how}"
+    return how
 
 
 def with_edits(result: AssistantResult, prompt: str, negative_prompt: str) -> AssistantResult:

@@ -41,7 +41,7 @@ def fill_brief(at, *, subject: str, variants: int, name: str = "Bottle launch") 
 
 def wait_until_finished(at, run_id: str, timeout: float = 180):
     """Rerun the page (as the fragment's timer would) until the run's process is done."""
-    from rag.campaign import jobs
+    from campaign import jobs
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -53,8 +53,8 @@ def wait_until_finished(at, run_id: str, timeout: float = 180):
 
 
 def test_a_run_outlives_its_session_and_is_reviewed_from_another(make_app, tiny_index):
-    from rag.campaign import jobs
-    from rag.campaign.review import approved_zip, reviews
+    from campaign import jobs
+    from campaign.review import approved_zip, reviews
 
     # 1. session one: fill the brief, start the run
     at = open_campaign(make_app, tiny_index)
@@ -114,9 +114,9 @@ def test_a_run_outlives_its_session_and_is_reviewed_from_another(make_app, tiny_
 
 
 def test_reroll_from_the_page_remakes_one_variant(make_app, tiny_index):
-    from rag.campaign import jobs
-    from rag.campaign.brief import Brief
-    from rag.campaign.runner import read_variants
+    from campaign import jobs
+    from campaign.brief import Brief
+    from campaign.runner import read_variants
 
     brief = Brief(name="Rerolls", subject="a red fox plush toy", variants=3, enhancer="rules", seed=3,
                   examples_per_variant=2)
@@ -145,13 +145,13 @@ def test_a_bad_brief_lists_every_problem(make_app, tiny_index):
     assert len(errors) == 1 and "2 problems" in errors[0]
     assert "subject" in errors[0] and "500x500" in errors[0]
     assert at.session_state["campaign"]["run_id"] is None
-    from rag.campaign import jobs
+    from campaign import jobs
 
     assert jobs.list_runs() == [], "nothing was started"
 
 
 def test_check_saves_the_same_yaml_and_an_upload_fills_the_form(make_app, tiny_index):
-    from rag.campaign.brief import brief_from_dict
+    from campaign.brief import brief_from_dict
 
     at = open_campaign(make_app, tiny_index)
     fill_brief(at, subject="a brushed steel water bottle", variants=6)
@@ -210,7 +210,7 @@ def _fake_run(home_runs: Path, run_id: str, *, state: str, title: str, pid: int 
 
 
 def test_an_interrupted_run_offers_resume_and_untrusted_text_stays_text(make_app, tiny_index):
-    from rag.campaign import jobs
+    from campaign import jobs
 
     _fake_run(jobs.campaigns_dir(), "20250101-100000-killed", state="running",
               title="<img src=x onerror=alert(1)> **Launch**", pid=None)
@@ -236,7 +236,7 @@ def test_an_unknown_run_in_the_address_bar_is_one_message(make_app, tiny_index):
 
 @pytest.mark.parametrize("state", ["finished", "cancelled", "failed"])
 def test_runs_are_listed_with_their_state(make_app, tiny_index, state):
-    from rag.campaign import jobs
+    from campaign import jobs
 
     _fake_run(jobs.campaigns_dir(), "20250101-100000-old", state="finished", title="Older")
     out = _fake_run(jobs.campaigns_dir(), "20250102-100000-new", state=state, title="Newer")
@@ -250,7 +250,7 @@ def test_runs_are_listed_with_their_state(make_app, tiny_index, state):
 
 def test_progress_line_says_what_the_run_is_doing():
     from app.campaign_state import progress_text
-    from rag.campaign.jobs import RunStatus
+    from campaign.jobs import RunStatus
 
     def status(**kw):
         base = dict(run_id="r", out_dir=Path("."), state="running", done=0, total=10, title="t",
@@ -266,7 +266,7 @@ def test_progress_line_says_what_the_run_is_doing():
 
 
 def test_history_lists_campaign_runs_with_a_link_back(make_app, tiny_index):
-    from rag.campaign import jobs
+    from campaign import jobs
 
     _fake_run(jobs.campaigns_dir(), "20250103-100000-shown", state="finished", title="<b>Spring</b> launch")
     at = make_app(tiny_index)

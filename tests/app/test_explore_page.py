@@ -132,7 +132,7 @@ def test_a_card_shows_images_made_here_from_its_prompt(make_app, tiny_index, iso
 
     from enhancers.registry import get_enhancer
     from rag.assistant import PromptAssistant
-    from rag.history import History
+    from app.history import History
     from rag.retriever import Retriever
 
     image = tmp_path / "made-here.png"

@@ -24,7 +24,7 @@ def results(tiny_index):
 
 @pytest.fixture()
 def history(results, isolated_env):
-    from rag.history import History
+    from app.history import History
 
     store = History()
     ids = [store.add_round(session_id=f"s{i}", result=r, feedback="moodier" if i == 0 else None)

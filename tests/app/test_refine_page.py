@@ -138,7 +138,7 @@ def test_suggest_pick_write_refine_step_back_restore(app):
     assert at.button(key="refine-step-back").disabled
 
     # Every round went to the history.
-    from rag.history import History
+    from app.history import History
 
     rounds = History().list_rounds()
     assert [r.feedback for r in sorted(rounds, key=lambda r: r.id)] == [None, "moodier"]
@@ -240,7 +240,7 @@ def test_generate_shows_an_image_and_a_png_download(app, tiny_sd_dir):
     assert download.label == "Download PNG"
     assert any("seed 42" in c and "2 steps" in c for c in texts(at.caption))
     # The image is in the history with its round.
-    from rag.history import History
+    from app.history import History
 
     (round_,) = History().list_rounds()
     assert [i.seed for i in round_.images] == [42]

@@ -58,7 +58,7 @@ def no_pause_hook(monkeypatch):
 
 def brief_for(index: Path, **values):
     """A 20-variant prompts-only brief with brand rules, over the tiny index."""
-    from rag.campaign.brief import Brief
+    from campaign.brief import Brief
 
     fields = {"name": "test campaign", "subject": "a steel water bottle", "variants": 20, "seed": 11,
               "index": str(index), "enhancer": "rules", "similarity_threshold": 0.95,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InputError
-from rag.campaign.brief import CAMPAIGN_STYLES, Brief, brief_from_dict, load_brief
+from campaign.brief import CAMPAIGN_STYLES, Brief, brief_from_dict, load_brief
 
 REPO = Path(__file__).resolve().parents[2]
 

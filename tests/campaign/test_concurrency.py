@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("anthropic")
 
-from rag.campaign import pacing  # noqa: E402
-from rag.campaign.runner import run_campaign  # noqa: E402
+from campaign import pacing  # noqa: E402
+from campaign.runner import run_campaign  # noqa: E402
 from tests.campaign.conftest import brief_for, manifest_without_timings  # noqa: E402
 from tests.servers.anthropic_server import AnthropicServer, error_reply  # noqa: E402
 
@@ -102,7 +102,7 @@ def test_rate_limit_spaces_every_workers_calls_and_cancel_stops_a_wait():
 
     from core.errors import Cancelled
     from core.progress import CancelToken
-    from rag.campaign.pacing import Throttle, is_throttling
+    from campaign.pacing import Throttle, is_throttling
 
     throttle = Throttle(per_minute=600, cancel=CancelToken())  # one call per 0.1 s, shared
 

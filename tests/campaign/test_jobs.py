@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InputError
-from rag.campaign import jobs
+from campaign import jobs
 from tests.app.conftest import PROMPTS, write_source
 
 WAIT_S = 180
@@ -36,7 +36,7 @@ def campaign_index(tmp_path_factory) -> Path:
 
 
 def make_brief(variants: int = 8, **extra):
-    from rag.campaign.brief import Brief
+    from campaign.brief import Brief
 
     fields = dict(name="Bottle launch", subject="a reusable steel water bottle", audience="commuters",
                   message="hydration that goes where you go", variants=variants, backends=["none"],
@@ -85,7 +85,7 @@ def test_a_run_goes_on_in_the_background_and_finishes(campaign_index):
 
 
 def test_sigkill_mid_run_is_interrupted_and_resume_finishes_the_same_manifest(campaign_index, monkeypatch):
-    from rag.campaign.runner import PAUSE_ENV, read_variants
+    from campaign.runner import PAUSE_ENV, read_variants
 
     brief = make_brief(12)
     reference = jobs.start_run(brief, images=False, index=campaign_index)
@@ -144,8 +144,8 @@ def test_cancel_stops_the_run_cleanly(campaign_index):
 
 
 def test_reroll_remakes_one_variant_and_clears_its_review(campaign_index):
-    from rag.campaign.review import reviews, set_review
-    from rag.campaign.runner import read_variants
+    from campaign.review import reviews, set_review
+    from campaign.runner import read_variants
 
     run_id = jobs.start_run(make_brief(4), images=False, index=campaign_index)
     assert wait_until_stopped(run_id).state == "finished", log_of(run_id)
@@ -169,7 +169,7 @@ def test_reroll_remakes_one_variant_and_clears_its_review(campaign_index):
 
 
 def test_a_running_run_refuses_a_second_process(campaign_index, monkeypatch):
-    from rag.campaign.runner import PAUSE_ENV
+    from campaign.runner import PAUSE_ENV
 
     monkeypatch.setenv(PAUSE_ENV, "1")
     run_id = jobs.start_run(make_brief(4), images=False, index=campaign_index)

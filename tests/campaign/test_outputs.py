@@ -6,8 +6,8 @@ import csv
 import json
 from html.parser import HTMLParser
 
-from rag.campaign.outputs import write_gallery, write_manifest
-from rag.campaign.runner import Variant, run_campaign
+from campaign.outputs import write_gallery, write_manifest
+from campaign.runner import Variant, run_campaign
 from tests.campaign.conftest import brief_for
 
 HOSTILE = '<img src=x onerror=alert(1)> bottle "q" & </figure><script>alert(2)</script>'

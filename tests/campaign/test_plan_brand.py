@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from index.embedder import Embedder
-from rag.campaign.brand import TEXT_NEGATIVES, apply_brand, contains
-from rag.campaign.brief import Brief, BrandRules
-from rag.campaign.diversity import DiversityGuard, max_pairwise_similarity
-from rag.campaign.plan import MOODS, SCENES, angle_idea, plan_angles, redraw_angle, replan_candidates, variant_ids
+from campaign.brand import TEXT_NEGATIVES, apply_brand, contains
+from campaign.brief import Brief, BrandRules
+from campaign.diversity import DiversityGuard, max_pairwise_similarity
+from campaign.plan import MOODS, SCENES, angle_idea, plan_angles, redraw_angle, replan_candidates, variant_ids
 
 
 def test_plan_covers_styles_evenly_and_spreads_every_dimension():
@@ -50,7 +50,8 @@ def test_redraw_keeps_style_and_size_changes_the_rest_reproducibly():
 
 
 def test_idea_carries_must_haves_once_and_the_colours():
-    brief = Brief(subject="a steel bottle", brand={"must_have": ["steel", "mountain"], "colours": ["teal", "sand"]})
+    brief = Brief(subject="a steel bottle", subject_kind="scene",  # a product adds shot words (test_brand_safe)
+                  brand={"must_have": ["steel", "mountain"], "colours": ["teal", "sand"]})
     idea = angle_idea(brief, {"scene": "on a beach", "mood": "calm", "composition": "close-up", "style": "artistic",
                               "lighting": "moonlight"})
     assert idea == ("a steel bottle on a beach, digital painting, calm mood, close-up, moonlight, mountain, "
@@ -124,7 +125,7 @@ def test_guard_finds_the_closest_accepted_and_the_farthest_candidate():
 
 def test_a_dynamic_subject_is_drawn_per_variant_and_stable_for_the_seed():
     pytest.importorskip("dynamicprompts")
-    from rag.campaign.plan import variant_subject
+    from campaign.plan import variant_subject
 
     brief = Brief(subject="a {red|teal|sand|black} steel bottle", seed=11)
     drawn = [variant_subject(brief, vid, 0) for vid in variant_ids(12)]
@@ -161,7 +162,7 @@ def test_a_campaign_can_use_an_imported_style(tmp_path):
 
 
 def test_each_variant_is_written_for_its_backends_model_family():
-    from rag.campaign.plan import variant_family
+    from campaign.plan import variant_family
 
     assert variant_family(Brief(subject="a bottle"), 0) == "sdxl"  # prompts only
     turns = Brief(subject="a bottle", backends=["diffusers", "bedrock"])  # each backend's configured model

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.campaign.runner import run_campaign
+from campaign.runner import run_campaign
 from tests.campaign.conftest import brief_for, manifest_without_timings
 from tests.generate.tiny_pipelines import tiny_sd_dir  # noqa: F401 (fixture)
 
@@ -85,7 +85,7 @@ def finish_and_compare(out: Path, reference: dict) -> None:
 
 
 def brief_from_folder(out: Path):
-    from rag.campaign.brief import load_brief
+    from campaign.brief import load_brief
 
     return load_brief(out / "brief.yaml")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InputError
-from rag.campaign.review import approved_zip, reviews, set_review
+from campaign.review import approved_zip, reviews, set_review
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"fake image bytes"
 

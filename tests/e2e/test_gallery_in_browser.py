@@ -16,8 +16,8 @@ HOSTILE = "<img src=x onerror=\"document.title='pwned'\"> bottle"
 
 def test_campaign_gallery_opens_from_disk(browser, starter_index, tiny_image_model, artifacts, tmp_path,
                                          monkeypatch):
-    from rag.campaign.brief import Brief
-    from rag.campaign.runner import run_campaign
+    from campaign.brief import Brief
+    from campaign.runner import run_campaign
 
     monkeypatch.setenv("PROMPTRAG_IMAGE_MODEL", str(tiny_image_model))
     brief = Brief(name="gallery check", subject=HOSTILE, variants=4, seed=3, index=str(starter_index),

@@ -17,7 +17,7 @@ SCORES = {"raw": 0.35, "rules": 0.6, "grounded+rag": 0.85}
 
 
 def test_report_opens_from_disk(browser, artifacts, tmp_path):
-    from rag.evaluation.report import write_report
+    from evaluation.report import write_report
 
     rows = []
     for idea_id, idea, category in IDEAS:

@@ -46,7 +46,7 @@ def test_the_model_after_the_first_colon_reaches_the_enhancer():
 
 
 def test_a_campaign_brief_uses_the_same_parser():
-    from rag.campaign.brief import brief_from_dict
+    from campaign.brief import brief_from_dict
 
     brief = brief_from_dict({"subject": "a trail running shoe", "enhancer": "langchain:openai:gpt-4.1-mini, rules"})
     assert brief.enhancer == "langchain:openai:gpt-4.1-mini,rules"
@@ -112,7 +112,7 @@ def test_every_style_table_follows_the_one_list():
     from enhancers.base import CONCRETE_STYLES, STYLES
     from enhancers.prompting import _STYLE_INSTRUCTIONS
     from enhancers.styles import STYLE_PRIORITY, STYLE_SPECS
-    from rag.campaign.brief import CAMPAIGN_STYLES
+    from campaign.brief import CAMPAIGN_STYLES
 
     assert STYLES[0] == "auto" and CONCRETE_STYLES == STYLES[1:]
     assert set(STYLE_SPECS) == set(STYLE_PRIORITY) == set(CONCRETE_STYLES) == set(CAMPAIGN_STYLES)

@@ -130,7 +130,11 @@ def test_gguf_instruction_model_returns_raw_text_as_candidates(smollm_gguf, tmp_
            for t in enhancer.last_generation.texts]
     assert [c.prompt for c in result.candidates] == [r for r in raw if r][:2]
     assert all("\n" not in c.prompt for c in result.candidates)
-    assert result.negative_prompt == negative_prompt_for(EnhanceRequest(idea=IDEA, style="cinematic"))
+    # The style's negative, less what the answer's own look holds ("A drawing": no ban on cartoon / anime).
+    stock = negative_prompt_for(EnhanceRequest(idea=IDEA, style="cinematic")).split(", ")
+    kept = result.negative_prompt.split(", ")
+    assert kept == [t for t in stock if t in kept] and "blurry" in kept
+    assert all(f"{t} (fits the {result.look} look)" in " ".join(result.notices) for t in stock if t not in kept)
 
 
 def test_gguf_prompt_longer_than_the_context_is_a_clear_error(smollm_gguf):

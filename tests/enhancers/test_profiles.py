@@ -301,12 +301,12 @@ def test_diffusers_says_a_negative_prompt_has_no_effect_at_cfg_1(tiny_sd_dir):
     backend.release()
 
 
-def test_prose_refinement_keeps_the_previous_prompt_and_adds_a_sentence():
+def test_prose_refinement_keeps_the_previous_prompt_and_adds_to_its_sentence():
     previous = "A professional photograph of a fox in the snow, with natural lighting and bright lighting."
     for enhancer in (RULES, GROUNDED):
         result = enhancer.enhance(EnhanceRequest(idea="a fox in the snow", model_family="sd3", n_candidates=2,
                                                  previous_prompt=previous, feedback="moodier, no text"))
-        assert result.prompt.startswith("A professional photograph of a fox in the snow, with natural lighting.")
+        assert result.prompt.startswith("A professional photograph of a fox in the snow, with a moody atmosphere")
         assert "moody atmosphere" in result.prompt and "bright lighting" not in result.prompt
         assert prompt_form(result.prompt) == "prose"
         assert result.negative_prompt.startswith("text, watermark")

@@ -288,10 +288,10 @@ def test_brighter_more_detailed_and_simpler():
     assert "gold frame" not in simpler.prompt and "minimalist" in simpler.prompt
 
 
-def test_unknown_feedback_keeps_the_previous_prompt_and_says_so():
+def test_unknown_feedback_is_added_as_written_and_says_so():
     result = refine("zzz qqq")
-    assert result.prompt == PREVIOUS
-    assert "no feedback rule matched" in result.rationale
+    assert result.prompt == PREVIOUS.replace("forest, ", "forest, zzz qqq, ", 1)
+    assert "added as written: zzz qqq" in result.notices
 
 
 def test_refinement_candidates_differ_and_keep_the_feedback():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import InputError
-from rag.evaluation.compare import compare, load_run, resolve_sides, sign_test
+from evaluation.compare import compare, load_run, resolve_sides, sign_test
 from tests.evaluation.rundirs import result_row, write_run
 
 CATEGORIES = ["colour", "count", "spatial"]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.evaluation.runner import options_from, run_eval
-from rag.evaluation.summary import read_jsonl
+from evaluation.runner import options_from, run_eval
+from evaluation.summary import read_jsonl
 from tests.evaluation.eval_fixtures import IDEAS, compbench_set, eval_index  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[2]

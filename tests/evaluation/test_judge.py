@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("anthropic")
 
 from core.errors import BackendError, ConfigError, InputError, MissingCredentialError  # noqa: E402
-from rag.evaluation.judge import (  # noqa: E402
+from evaluation.judge import (  # noqa: E402
     AnthropicJudge,
     JudgeError,
     Preference,
@@ -125,7 +125,7 @@ def test_preference_record_names_configurations():
 
 
 def test_preference_answers_in_loose_spellings_parse():
-    from rag.evaluation.judge import _ShownPreference
+    from evaluation.judge import _ShownPreference
 
     answer = parse_answer('{"reasoning": "x", "faithful": "Image 2", "aesthetic": 1}', _ShownPreference)
     assert (answer.faithful, answer.aesthetic) == ("2", "1")
@@ -217,9 +217,9 @@ def test_runner_records_a_malformed_judge_as_an_error_row(server, tmp_path):
     verdict gets only malformed answers (3 attempts): that row records the error, every other
     row is judged, the preferences are written, and the report shows the error."""
     pytest.importorskip("diffusers")
-    from rag.evaluation.compare import load_run
-    from rag.evaluation.report import write_report
-    from rag.evaluation.runner import EvalOptions, run_eval
+    from evaluation.compare import load_run
+    from evaluation.report import write_report
+    from evaluation.runner import EvalOptions, run_eval
     from tests.generate.tiny_pipelines import build_tiny_sd
 
     model = build_tiny_sd(tmp_path / "tiny-sd")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rag.evaluation.metrics import text_metrics, token_figures
-from rag.evaluation.summary import figures, read_jsonl, read_results, reason_key, summarize
+from evaluation.metrics import text_metrics, token_figures
+from evaluation.summary import figures, read_jsonl, read_results, reason_key, summarize
 
 IDEA = "a lighthouse in a storm"
 
@@ -15,7 +15,7 @@ IDEA = "a lighthouse in a storm"
 @pytest.fixture(scope="module")
 def embedder():
     from index import load_embedder
-    from rag.evaluation.metrics import RunEmbedder
+    from evaluation.metrics import RunEmbedder
 
     return RunEmbedder(load_embedder())
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from core.errors import SourceError
-from rag.evaluation.promptset import Idea, choose, load_promptset
+from evaluation.promptset import Idea, choose, load_promptset
 
 
 def test_partiprompts_tsv_keeps_category_and_ignores_other_columns(tmp_path):

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from rag.evaluation.compare import load_run
-from rag.evaluation.report import category_table, config_table, idea_groups, write_report
+from evaluation.compare import load_run
+from evaluation.report import category_table, config_table, idea_groups, write_report
 from tests.evaluation.rundirs import HOSTILE_IDEA, result_row, write_run
 
 

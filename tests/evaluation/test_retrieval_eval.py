@@ -9,8 +9,8 @@ import random
 import pytest
 
 from core.errors import InputError
-from rag.evaluation import retrieval
-from rag.evaluation.retrieval import evaluate_index, make_queries, typed
+from evaluation import retrieval
+from evaluation.retrieval import evaluate_index, make_queries, typed
 from tests.evaluation.eval_fixtures import eval_index  # noqa: F401 (fixture)
 
 PROMPTS = [
@@ -60,7 +60,7 @@ def test_every_mode_finds_most_prompts_from_their_subject(loaded_index):
 
 def test_the_benchmark_uses_the_library_figures():
     spec = importlib.util.spec_from_file_location(
-        "bench_retrieval", retrieval.__file__.replace("rag/evaluation/retrieval.py", "benchmarks/bench_retrieval.py"))
+        "bench_retrieval", retrieval.__file__.replace("evaluation/retrieval.py", "benchmarks/bench_retrieval.py"))
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     assert bench.evaluate is retrieval.evaluate and bench.make_queries is retrieval.make_queries

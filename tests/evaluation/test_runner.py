@@ -11,8 +11,8 @@ import pytest
 
 from core.errors import Cancelled, InputError
 from core.progress import CancelToken
-from rag.evaluation.runner import options_from, run_eval
-from rag.evaluation.summary import read_jsonl, read_results
+from evaluation.runner import options_from, run_eval
+from evaluation.summary import read_jsonl, read_results
 from tests.evaluation.eval_fixtures import COMPBENCH_FILES, IDEAS, compbench_set, eval_index, smollm_gguf  # noqa: F401
 from tests.generate.tiny_pipelines import tiny_sd_dir  # noqa: F401 (fixture)
 
@@ -122,7 +122,7 @@ def test_images_share_seed_and_settings_and_an_image_on_disk_is_kept(compbench_s
 
 def test_judge_verdicts_and_preferences_through_the_anthropic_sdk(compbench_set, tiny_sd_dir, tmp_path, monkeypatch):
     pytest.importorskip("anthropic")
-    from rag.evaluation.judge import get_judge
+    from evaluation.judge import get_judge
     from tests.servers.anthropic_server import AnthropicServer, image_blocks, message_reply
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-EVAL-0123456789")

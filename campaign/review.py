@@ -133,8 +133,8 @@ def approved_zip(out_dir: Path | str) -> bytes:
     """A ZIP of the approved variants: `images/<id>.png` for each one that has an image, and
     `manifest.csv` + `manifest.json` of just them (the run's manifest format, in variant order,
     image paths relative to the ZIP). InputError when nothing is approved yet."""
-    from rag.campaign.outputs import CSV_COLUMNS, manifest_rows
-    from rag.campaign.runner import read_variants
+    from campaign.outputs import CSV_COLUMNS, manifest_rows
+    from campaign.runner import read_variants
 
     out = _run_dir(out_dir)
     verdicts = reviews(out)

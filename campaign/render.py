@@ -20,7 +20,7 @@ from typing import Any
 
 from core.files import fsync_dir
 from core.progress import CancelToken
-from rag.campaign.brief import parse_size
+from campaign.brief import parse_size
 
 
 def size_for(size: str, backend: Any) -> tuple[int, int]:

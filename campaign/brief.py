@@ -25,6 +25,7 @@ CAMPAIGN_STYLES: tuple[str, ...] = CONCRETE_STYLES
 NO_IMAGES = "none"  # the backend name that means "prompts only"
 ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:5", "5:4", "3:4", "4:3", "2:3", "3:2", "9:16", "16:9")
 SeedPolicy = Literal["per_variant", "same", "example"]
+SubjectKind = Literal["auto", "product", "scene", "person"]
 
 
 def _known_style(value: str) -> str:
@@ -81,6 +82,13 @@ class Brief(BaseModel):
                          description="The product or subject every image shows, e.g. 'a reusable steel water bottle'.")
     audience: str = Field("", max_length=500, description="Who the campaign speaks to (colours the moods chosen).")
     message: str = Field("", max_length=500, description="What the images should make people feel or think.")
+    subject_kind: SubjectKind = Field(
+        "auto", description="What the subject is: product (commercial product photography: studio, lifestyle and "
+                            "hero shots, its materials, clean backgrounds, commercial lighting), scene or person; "
+                            "auto decides from the subject's words (campaign/steer.py).")
+    artist_credits: bool = Field(
+        False, description="Whether prompts may credit artists ('by X', 'in the style of X'). Off by default: a "
+                           "living artist's name in an advert is a legal and brand risk; credits are removed.")
     brand: BrandRules = Field(default_factory=BrandRules, description="Brand must-haves and must-nots.")
     styles: list[Annotated[str, AfterValidator(_known_style)]] = Field(
         default_factory=lambda: list(CAMPAIGN_STYLES),

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from core.errors import InputError
 from core.files import atomic_write, run_lock
-from rag.campaign.brief import Brief, brief_from_dict
-from rag.campaign.plan import Draft
+from campaign.brief import Brief, brief_from_dict
+from campaign.plan import Draft
 
 FOLDERS = ("variants", "drafts", "plans", "images")
 _VARIANT_FILE = re.compile(r"^v\d+(-\d+)?\.(png|json)$")  # what the runner names its images

@@ -270,7 +270,7 @@ def resume_run(run_id: str) -> None:
 
 def reroll(run_id: str, variant_id: str) -> None:
     """Re-make one variant (new seed / angle draw) in the background, keeping all the others."""
-    from rag.campaign.review import check_variant_id, set_review
+    from campaign.review import check_variant_id, set_review
 
     out = run_dir(run_id)
     check_variant_id(variant_id)

@@ -18,7 +18,7 @@ from core/settings, base_url, timeout, SDK retries) and `BedrockEnhancer` (core/
 factory and error mapping); the judge builds its own request (`build_request`, pure) and sends
 it through the enhancer's `send` inside its `errors()`, so a missing key or a throttled call
 reads the same everywhere. The judge templates are files
-(rag/evaluation/templates/judge_*.txt), overridable in `$PROMPTRAG_HOME/templates/` like the
+(evaluation/templates/judge_*.txt), overridable in `$PROMPTRAG_HOME/templates/` like the
 enhancer templates, through the same loader (enhancers/prompting.py).
 
 Deliberately not here: choosing which pairs to judge, concurrency and storage (runner.py),
@@ -45,7 +45,7 @@ SYSTEM_TEMPLATE = "judge_system.txt"
 VERDICT_TEMPLATE = "judge_verdict.txt"
 PREFER_TEMPLATE = "judge_prefer.txt"
 TEMPLATE_NAMES: tuple[str, ...] = (SYSTEM_TEMPLATE, VERDICT_TEMPLATE, PREFER_TEMPLATE)
-TEMPLATE_PACKAGE = "rag.evaluation"
+TEMPLATE_PACKAGE = "evaluation"
 
 VERDICT_FORMAT = (
     'Answer with exactly one JSON object: {"reasoning": "what you checked and what you saw", '

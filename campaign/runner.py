@@ -47,15 +47,15 @@ from typing import Any
 from core.errors import Cancelled, InputError, PromptragError
 from core.progress import CancelToken, Progress, ProgressCallback
 from generate.output import make_recipe
-from rag.campaign.brief import NO_IMAGES, Brief
-from rag.campaign.diversity import DiversityGuard, max_pairwise_similarity
-from rag.campaign.folder import check_brief, folder_lock, read_drafts, remove_orphans, sweep
-from rag.campaign.outputs import write_contact_sheet, write_gallery, write_json, write_manifest
-from rag.campaign.pacing import Throttle, with_throttle_retries
-from rag.campaign.plan import (
+from campaign.brief import NO_IMAGES, Brief
+from campaign.diversity import DiversityGuard, max_pairwise_similarity
+from campaign.folder import check_brief, folder_lock, read_drafts, remove_orphans, sweep
+from campaign.outputs import write_contact_sheet, write_gallery, write_json, write_manifest
+from campaign.pacing import Throttle, with_throttle_retries
+from campaign.plan import (
     Draft, SharedEmbedder, angle_idea, draft_variant, plan_angles, replan_candidates, variant_ids,
 )
-from rag.campaign.render import render_image, size_for
+from campaign.render import render_image, size_for
 
 PAUSE_ENV = "PROMPTRAG_CAMPAIGN_PAUSE_AFTER"  # test hook, see the module docstring
 MAX_CONCURRENCY = 32
@@ -87,6 +87,9 @@ class Variant:
     idea: str = ""
     notes: list[str] = field(default_factory=list)  # changes made (brand), the assistant's checks
     examples: list[dict[str, Any]] = field(default_factory=list)
+    # how the brief steered it: subject kind, the audience / message words that chose its scene and
+    # mood, the context / look / artist_credits passed to the writer (steer.steering)
+    steering: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -297,7 +300,8 @@ class _Run:
                       seed=draft.seed, backend=NO_IMAGES, model=None, image_path=None, status=status,
                       problems=list(draft.problems), timings=dict(draft.timings), attempt=draft.attempt,
                       enhancer=draft.enhancer, fallback_reasons=dict(draft.fallback_reasons), closest=closest,
-                      similarity=similarity, idea=draft.idea, notes=list(draft.notes), examples=list(draft.examples))
+                      similarity=similarity, idea=draft.idea, notes=list(draft.notes), examples=list(draft.examples),
+                      steering=dict(draft.steering))
         return Variant(**{**fields, **values})
 
     def finish_error(self, variant_id: str, attempt: int, angle: dict[str, str], error: str,
@@ -430,7 +434,7 @@ class _Run:
         variants = [self.finished[i] for i in self.ids if i in self.finished]
         kept = [v for v in variants if v.status != "error" and v.prompt]
         if kept and self.assistant is not None:
-            from rag.campaign.diversity import embed
+            from campaign.diversity import embed
 
             figure = max_pairwise_similarity(embed(self.assistant.embedder, [v.prompt for v in kept]))
         else:
@@ -460,7 +464,7 @@ def run_campaign(brief: Brief, out_dir: Path, *, images: bool = True, concurrenc
     """
     # 1. check inputs
     if not isinstance(brief, Brief):
-        raise InputError(f"brief must be a rag.campaign.brief.Brief (see load_brief), got {type(brief).__name__}")
+        raise InputError(f"brief must be a campaign.brief.Brief (see load_brief), got {type(brief).__name__}")
     if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise InputError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
     ids = variant_ids(brief.variants)

@@ -17,7 +17,7 @@ import pytest
 from core.errors import ConfigError, InputError
 from generate.saving import SavedGeneration
 from rag.assistant import AssistantResult, ExampleUsed
-from rag.history import History, HistoryImage
+from app.history import History, HistoryImage
 from rag.quality import QualityFigures
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -239,7 +239,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_history import make_result, make_saved
-from rag.history import History
+from app.history import History
 history = History(Path({db!r}))
 print("ready", flush=True)
 sys.stdin.readline()  # wait for "go" so every writer starts together

@@ -9,6 +9,8 @@ renamed over the old one (`core.files.atomic_write`), so a reader (or a SIGKILL)
   CSV only; manifest.json keeps the exact text.
 - `contact_sheet.png`: a grid of thumbnails labelled with id and status (a text card with the
   prompt for a variant without an image), for a first look at the whole set.
+- `steered_by` (CSV column, gallery line): which audience / message words chose a variant's scene
+  and mood, and whether the context reached the writer (the full record: the variant's `steering`).
 - `gallery.html`: one self-contained page (inline CSS, no script, images by relative path) that
   opens from disk. Prompts are untrusted (they come from an LLM fed with public prompts): every
   piece of text is HTML-escaped, and a Content-Security-Policy forbids scripts anyway.
@@ -33,7 +35,7 @@ from core.files import atomic_write
 
 CSV_COLUMNS = ("id", "status", "style", "scene", "mood", "composition", "lighting", "size", "prompt", "negative_prompt",
                "seed", "backend", "model", "image_path", "enhancer", "attempt", "closest", "similarity",
-               "problems", "error", "draft_s", "image_s", "total_s")
+               "problems", "error", "draft_s", "image_s", "total_s", "steered_by")
 THUMB = 256
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -59,9 +61,19 @@ def manifest_rows(variants: Sequence[Any]) -> list[dict[str, Any]]:
             "model": v.model, "image_path": v.image_path, "enhancer": v.enhancer, "attempt": v.attempt,
             "closest": v.closest, "similarity": v.similarity, "problems": "; ".join(v.problems),
             "error": v.error, "draft_s": v.timings.get("draft_s"), "image_s": v.timings.get("image_s"),
-            "total_s": v.timings.get("total_s"),
+            "total_s": v.timings.get("total_s"), "steered_by": steered_by(getattr(v, "steering", None) or {}),
         })
     return rows
+
+
+def steered_by(steering: dict[str, Any]) -> str:
+    """One cell: which audience / message words chose the scene and the mood, and what the writer was told."""
+    parts = [f"{dim}: {', '.join(steering[dim]['chosen_by'])}" for dim in ("scene", "mood")
+             if (steering.get(dim) or {}).get("chosen_by")]
+    if steering.get("context"):
+        told = "passed" if "context" in steering.get("passed_to_writer", ()) else "not passed"
+        parts.append(f"context {told}")
+    return "; ".join(parts)
 
 
 def write_manifest(out_dir: Path, summary: dict[str, Any], variants: Sequence[Any]) -> None:
@@ -166,10 +178,13 @@ def _card(variant: Any) -> str:
     listed = "".join(f"<li>{_e(p)}</li>" for p in problems)
     status = variant.status if variant.status in ("ok", "brand_violation", "error") else "error"
     similarity = f" · closest {_e(variant.closest)} at {variant.similarity:.3f}" if variant.closest else ""
+    steer = steered_by(getattr(variant, "steering", None) or {})
     return (f'<figure class="card {status}" id="{_e(variant.id)}">{picture}<figcaption>'
             f'<p><b>{_e(variant.id)}</b> <span class="badge">{_e(variant.status)}</span> '
             f'<span class="angle">seed {_e(variant.seed)}{similarity}</span></p>'
-            f'<p class="angle">{_e(described)}</p><p class="prompt">{_e(variant.prompt)}</p>'
+            f'<p class="angle">{_e(described)}</p>'
+            + (f'<p class="angle">steered by {_e(steer)}</p>' if steer else "")
+            + f'<p class="prompt">{_e(variant.prompt)}</p>'
             f'<p class="neg">Negative: {_e(variant.negative_prompt)}</p>'
             + (f'<ul class="problems">{listed}</ul>' if listed else "") + "</figcaption></figure>")
 

@@ -55,9 +55,9 @@ from core.files import atomic_write, fsync_dir
 from core.progress import CancelToken, ProgressCallback, Stopwatch
 from enhancers.base import ModelFamily, Style
 from generate.base import MAX_SEED
-from rag.evaluation.metrics import RunEmbedder, text_metrics
-from rag.evaluation.promptset import Idea, choose, load_promptset
-from rag.evaluation.summary import (
+from evaluation.metrics import RunEmbedder, craft_figures, text_metrics
+from evaluation.promptset import Idea, choose, load_promptset
+from evaluation.summary import (
     PAIRS, RESULTS, RUN, append_row, cut_torn_tail, folder_lock, read_jsonl, read_run, write_summary,
 )
 from rag.retriever import Mode
@@ -176,7 +176,7 @@ def run_eval(promptset: Path | str, out_dir: Path | str, options: EvalOptions | 
              judge: Any = None) -> EvalReport:
     """Evaluate every chosen idea of `promptset` under each configuration into `out_dir`.
 
-    `judge`: a ready judge (rag.evaluation.judge.Judge); by default one is built from
+    `judge`: a ready judge (evaluation.judge.Judge); by default one is built from
     `options.judge`. Re-running with the same folder resumes.
     """
     started = time.perf_counter()
@@ -307,7 +307,7 @@ class _Run:
             if wants_rag:
                 self.assistants[name] = PromptAssistant(retriever, self.enhancers[name], embedder=self.embedder)
         if self.judge is None and o.judge is not None:
-            from rag.evaluation.judge import get_judge
+            from evaluation.judge import get_judge
 
             self.judge = get_judge(o.judge)  # a missing key fails now, not at the first image
         if self.judge is not None:
@@ -364,6 +364,7 @@ class _Run:
             "answered_by": None, "fallback": False, "fallback_reasons": [], "prompt": "", "negative_prompt": "",
             "tokens": 0, "token_budget": 0, "over_budget": False, "consistency": None, "example_similarity": None,
             "diversity": None, "latency_s": 0.0, "image": None, "verdict": None, "error": None, "llm_calls": 0,
+            "contradictions": [], "broken_joins": [], "scene_leaks": [],
         }
         try:
             made = self.prompt(idea, config)
@@ -375,6 +376,9 @@ class _Run:
                              embedder=self.embedder, model_family=self.options.model_family)
             row.update(tokens=m.tokens, token_budget=m.token_budget, over_budget=m.over_budget,
                        consistency=m.consistency, example_similarity=m.example_similarity, diversity=m.diversity)
+            craft = craft_figures(idea.text, made.prompt, made.negative, examples=made.examples)
+            row.update(contradictions=craft.contradictions, broken_joins=craft.broken_joins,
+                       scene_leaks=craft.scene_leaks)
             if self.options.images:
                 row["image"] = self.image(idea, config, made)
                 if self.judge is not None:
@@ -473,7 +477,7 @@ class _Run:
         """The judge's preference between the raw idea's image and each configuration's."""
         if self.judge is None:
             return
-        from rag.evaluation.summary import read_results
+        from evaluation.summary import read_results
 
         images = {(r["idea_id"], r["config"]): r["image"] for r in read_results(self.out) if r.get("image")}
         done = {(p["idea_id"], p["a"], p["b"]) for p in read_jsonl(self.out / PAIRS)}

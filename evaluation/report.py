@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from core.files import atomic_write
-from rag.evaluation.compare import NO_CATEGORY, Run, load_run, metric_value
+from evaluation.compare import NO_CATEGORY, Run, load_run, metric_value
+from evaluation.summary import CRAFT_FIELDS
 
 REPORT_NAME = "report.html"
 # (key, label, kind): "rate" shows as a percentage, "num" with 3 decimals, "dec1" with 1, "int" as is.
@@ -41,6 +42,9 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("mean_example_similarity", "example similarity", "num"),
     ("p50_latency_s", "p50 latency (s)", "num"),
     ("fallback_rate", "fallback", "rate"),
+    ("contradiction_rate", "negative contradicts", "rate"),
+    ("broken_join_rate", "broken joins", "rate"),
+    ("scene_leak_rate", "scene leaks", "rate"),
 )
 _PLOT_WIDTH, _BAR_HEIGHT, _LABEL_WIDTH = 640, 22, 170
 
@@ -66,6 +70,7 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
             [v for r in ok if (v := metric_value(r, "example_similarity")) is not None]),
         "p50_latency_s": statistics.median(latencies) if latencies else None,
         "fallback_rate": _mean([float(bool(r.get("fallback"))) for r in ok]),
+        **{f"{name}_rate": _mean([float(bool(r[field])) for r in ok if field in r]) for name, field in CRAFT_FIELDS},
     }
 
 

@@ -4,23 +4,28 @@ An *angle* is what makes a variant different: style × scene × mood × composit
 (+ the image size it is made at). `plan_angles(brief)` covers the brief deterministically from its seed:
 styles take turns (every style in the brief is used, evenly), and each variant takes the
 (scene, mood, composition, lighting) not used yet whose values were least used so far with that style,
-then least used overall, ties broken by a seeded shuffle — so a 20-variant plan spreads over
-scenes, moods and compositions instead of repeating the first few, and no two angles repeat
-while unused ones remain. `redraw_angle` is one re-roll: a new scene / mood / composition for the same
+then least used overall, ties broken by the brief's audience and message (a scene or mood more of
+their words point to comes first, and its uses count for less, so it may recur: steer.cue_matches),
+then by a seeded shuffle — so a 20-variant plan spreads over scenes, moods and compositions instead
+of repeating the first few, and no two angles repeat while unused ones remain. A product subject
+(steer.subject_kind) draws from product-shot compositions and commercial lightings. `redraw_angle` is one re-roll: a new scene / mood / composition for the same
 style and size, seeded by (campaign seed, variant id, attempt, draw), so a re-run redraws the
 same; `replan_candidates` draws several, of which the runner keeps the one whose idea is
 farthest from the prompts already accepted.
 
 `draft_variant(assistant, brief, ...)` turns one angle into a `Draft`: the idea text
-("<subject> <scene>, <style words>, <mood> mood, <composition>, <lighting>, <must-haves>"), retrieval of
-real prompts for it (the style words steer it to examples of that style, so a coloring-book
-angle fuses coloring-book modifiers), fusion (`PromptAssistant.fuse` with the angle's style) and the brand rules (brand.py).
+("<subject> <scene>, <style words>, [<product shot words>,] <mood> mood, <composition>, <lighting>,
+<must-haves>"), retrieval of real prompts for it (the style words steer it to examples of that
+style, so a coloring-book angle fuses coloring-book modifiers), fusion (`PromptAssistant.fuse` with
+the angle's style, and the request's look, context and artist_credits: `request_options`) and the
+brand rules (brand.py: also no artist credits unless the brief allows them, no fan-art words).
 
 `SharedEmbedder` is the one embedder a run's threads share (serialised, batched, memoised).
 
 Deliberately not here: diversity between variants (diversity.py), thread pools, files (runner.py).
-The audience and the message are not put into the prompt: an image model draws words
-literally; they travel in the manifest and the gallery for the people reviewing the set.
+The audience and the message are not put into the idea: an image model draws words literally.
+They choose scenes and moods (above), reach the writer as `EnhanceRequest.context`, and each
+variant's `steering` record says how.
 """
 
 from __future__ import annotations
@@ -41,8 +46,11 @@ from enhancers.base import TOKEN_BUDGET
 from enhancers.styles import STYLE_SPECS
 from generate.base import MAX_SEED
 from index.embedder import Embedder
-from rag.campaign.brand import apply_brand, contains
-from rag.campaign.brief import NO_IMAGES, Brief
+from campaign.brand import apply_brand, contains
+from campaign.brief import NO_IMAGES, Brief
+from campaign.steer import (
+    asked_text, context_text, cue_matches, foreign_words, look_for, product_words, steering, subject_kind,
+)
 
 SCENES: tuple[str, ...] = (
     "on a sunlit kitchen counter", "in a misty pine forest", "on a city rooftop at dusk",
@@ -66,7 +74,19 @@ LIGHTINGS: tuple[str, ...] = (
     "golden hour light", "soft window light", "neon glow", "overcast diffused light", "harsh midday sun",
     "studio softbox lighting", "candlelight", "moonlight", "backlit silhouette", "colorful gel lighting",
 )
+# a product's built-in lists: studio settings besides the lifestyle ones, product-shot framings, commercial light
+PRODUCT_SCENES: tuple[str, ...] = ("in a minimalist white studio", "on a seamless studio backdrop",
+                                   *(s for s in SCENES if s != "in a minimalist white studio"))
+PRODUCT_COMPOSITIONS: tuple[str, ...] = (
+    "three-quarter hero shot", "lifestyle shot in use", "close-up product shot", "low angle hero shot",
+    "overhead flat lay", "macro detail shot", "off-center with negative space", "symmetrical centered composition",
+)
+PRODUCT_LIGHTINGS: tuple[str, ...] = (
+    "studio softbox lighting", "bright commercial lighting", "soft window light", "golden hour light",
+    "overcast diffused light", "crisp rim lighting", "soft commercial studio lighting", "natural daylight",
+)
 DIMENSIONS = ("scene", "mood", "composition", "lighting")
+STEERED = ("scene", "mood")  # the dimensions the audience and the message rank
 REPLAN_DRAWS = 6  # angles drawn per re-plan; the one farthest from the accepted prompts is used
 
 
@@ -77,9 +97,17 @@ def variant_ids(count: int) -> list[str]:
 
 
 def angle_values(brief: Brief) -> dict[str, list[str]]:
-    """The values each dimension may take: the brief's lists, else the built-in ones."""
-    return {"scene": list(brief.scenes or SCENES), "mood": list(brief.moods or MOODS),
-            "composition": list(brief.compositions or COMPOSITIONS), "lighting": list(brief.lightings or LIGHTINGS)}
+    """The values each dimension may take: the brief's lists, else the built-in ones (a product's own)."""
+    product = subject_kind(brief)[0] == "product"
+    return {"scene": list(brief.scenes or (PRODUCT_SCENES if product else SCENES)), "mood": list(brief.moods or MOODS),
+            "composition": list(brief.compositions or (PRODUCT_COMPOSITIONS if product else COMPOSITIONS)),
+            "lighting": list(brief.lightings or (PRODUCT_LIGHTINGS if product else LIGHTINGS))}
+
+
+def relevance(brief: Brief, values: dict[str, list[str]]) -> dict[str, dict[str, int]]:
+    """Per dimension, value → how many audience / message words point to it (0 outside STEERED)."""
+    return {dim: {v: len(cue_matches(brief, v)) if dim in STEERED else 0 for v in vals}
+            for dim, vals in values.items()}
 
 
 def plan_angles(brief: Brief) -> list[dict[str, str]]:
@@ -87,6 +115,8 @@ def plan_angles(brief: Brief) -> list[dict[str, str]]:
     rng = random.Random(f"{brief.seed}:plan")
     values = angle_values(brief)
     order = {dim: {v: rank for rank, v in enumerate(rng.sample(vals, len(vals)))} for dim, vals in values.items()}
+    # a value the audience / message point to (score s) counts its uses as 1/(1+s) and goes first among equals
+    score = relevance(brief, values)
     used: dict[str, Counter] = {dim: Counter() for dim in DIMENSIONS}
     used_with_style: Counter = Counter()
     taken: set[tuple[str, ...]] = set()
@@ -94,7 +124,8 @@ def plan_angles(brief: Brief) -> list[dict[str, str]]:
     for i in range(brief.variants):
         style = brief.styles[i % len(brief.styles)]
         # each dimension's values, best first: least used with this style, least used at all, seeded order
-        ranked = [sorted(values[d], key=lambda v, d=d: (used_with_style[(style, d, v)], used[d][v], order[d][v]))
+        ranked = [sorted(values[d], key=lambda v, d=d: (used_with_style[(style, d, v)] / (1 + score[d][v]),
+                                                        used[d][v] / (1 + score[d][v]), -score[d][v], order[d][v]))
                   for d in DIMENSIONS]
         # the best combination not used yet (the first one, unless every combination is taken)
         combo = next((c for c in itertools.islice(itertools.product(*ranked), 10_000) if c not in taken),
@@ -160,8 +191,12 @@ def variant_family(brief: Brief, index: int) -> str:
 def angle_idea(brief: Brief, angle: dict[str, str], subject: str | None = None) -> str:
     """The idea text an angle becomes (what is retrieved for and fused); `subject` defaults to the brief's."""
     subject = brief.subject if subject is None else subject
-    parts = [f"{subject} {angle['scene']}", style_words(angle["style"]), f"{angle['mood']} mood",
-             angle["composition"], angle["lighting"]]
+    style = angle["style"]
+    shot = product_words(style, angle["scene"], subject) if subject_kind(brief)[0] == "product" else []
+    # a product photograph's shot words name its style ("studio product photography"): no second anchor
+    named = "" if shot and style == "photography" else style_words(style)
+    parts = [f"{subject} {angle['scene']}", named, *shot, f"{angle['mood']} mood", angle["composition"],
+             angle["lighting"]]
     parts = [part for part in parts if part]
     parts += [word for word in brief.brand.must_have if not contains(", ".join(parts), word)]
     if brief.brand.colours:
@@ -174,6 +209,25 @@ def style_words(style: str) -> str:
     retrieval query, then know the variant's style — not only the ones that read `style=`."""
     spec = STYLE_SPECS.get(style)
     return spec.anchors[0] if spec is not None else ""  # a user style's own text wraps the prompt later
+
+
+def request_options(brief: Brief, angle: dict[str, str]) -> dict[str, Any]:
+    """What the brief adds to the variant's EnhanceRequest: the look, who it is for and what it
+    says (context), and whether artists may be credited."""
+    return {"look": look_for(brief, angle["style"]), "context": context_text(brief),
+            "artist_credits": brief.artist_credits}
+
+
+def fuse_takes(assistant: Any, options: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(the options `assistant.fuse` passes on to the request, the names it does not take).
+
+    PromptAssistant.fuse learns look / context / artist_credits with issue 19; until it takes one,
+    the variant's steering record says it was not passed (the brand pass still removes credits).
+    """
+    import inspect
+
+    takes = inspect.signature(assistant.fuse).parameters
+    return ({k: v for k, v in options.items() if k in takes}, [k for k in options if k not in takes])
 
 
 def variant_seed(brief: Brief, index: int, attempt: int, examples: list[dict[str, Any]]) -> int:
@@ -257,6 +311,7 @@ class Draft:
     notes: list[str] = field(default_factory=list)  # the assistant's checks (informational)
     examples: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    steering: dict[str, Any] = field(default_factory=dict)  # how the brief steered it (steer.steering)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -286,11 +341,13 @@ def draft_variant(assistant: Any, brief: Brief, variant_id: str, index: int, att
     # 3. fuse (the enhancer call: the slow, remote part); a user style wraps the result, as everywhere
     enhancer_style, user_style = resolve_style(angle["style"])
     family = variant_family(brief, index)
+    passed, not_passed = fuse_takes(assistant, request_options(brief, angle))
     result = styled(assistant.fuse(idea, examples, style=enhancer_style, creativity=brief.creativity,
-                                   model_family=family), user_style)
-    # 4. brand rules: must-haves in, must-nots out (into the negative), "no text"
-    checked = apply_brand(result.prompt, result.negative_prompt, brief.brand,
-                          token_budget=TOKEN_BUDGET[family])
+                                   model_family=family, **passed), user_style)
+    # 4. brand rules: must-haves in, must-nots out (into the negative), "no text", no credits, no fan-art words
+    checked = apply_brand(result.prompt, result.negative_prompt, brief.brand, token_budget=TOKEN_BUDGET[family],
+                          artist_credits=brief.artist_credits, foreign=foreign_words(brief, angle),
+                          keep=asked_text(brief, angle))
     used = [{"id": e.id, "text": e.text, "score": e.score, "settings": e.settings} for e in examples]
     timings = {"retrieve_s": round(retrieve_s, 4), "fuse_s": round(result.timings.get("total_s", 0.0), 4),
                "draft_s": round(time.perf_counter() - started, 4)}
@@ -300,4 +357,5 @@ def draft_variant(assistant: Any, brief: Brief, variant_id: str, index: int, att
                  fallback_reasons=dict(result.fallback_reasons), problems=checked.problems,
                  notes=[*result.problems, *checked.changes,
                         *([f"subject {subject!r} drawn from {brief.subject!r}"] if subject != brief.subject else [])],
-                 examples=used, timings=timings)
+                 examples=used, timings=timings,
+                 steering={**steering(brief, angle), "passed_to_writer": sorted(passed), "not_passed": not_passed})

@@ -12,7 +12,8 @@ Figures per configuration (a row without a prompt — its enhancer failed — is
 means; `errors` counts every row with an error, an image or judge failure included):
 n, errors, mean_tokens, over_budget_rate, mean_consistency, mean_example_similarity,
 mean_diversity, p50_latency_s, p90_latency_s, fallback_rate, fallback_reasons {reason: n},
-mean_score, correct_rate (None where no row has the figure, e.g. no judge).
+mean_score, correct_rate, contradiction_rate, broken_join_rate, scene_leak_rate (None where no
+row has the figure, e.g. no judge, or rows written before the craft checks existed).
 
 Deliberately not here: significance tests and winners (compare.py), HTML (report.py).
 """
@@ -34,6 +35,8 @@ from core.errors import InputError
 from core.files import atomic_write, run_lock
 
 RESULTS = "results.jsonl"
+# (figure name, row field) of the prompt-craft checks (evaluation/metrics.py `craft_figures`)
+CRAFT_FIELDS = (("contradiction", "contradictions"), ("broken_join", "broken_joins"), ("scene_leak", "scene_leaks"))
 RUN = "run.json"
 SUMMARY = "summary.json"
 PAIRS = "pairs.jsonl"
@@ -129,6 +132,8 @@ def figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "fallback_reasons": dict(reasons.most_common()),
         "mean_score": _mean(v.get("score") for v in verdicts),
         "correct_rate": _mean(bool(v.get("correct")) for v in verdicts),
+        # prompt craft (issue 19): share of prompts with at least one finding
+        **{f"{name}_rate": _mean(bool(r[field]) for r in ok if field in r) for name, field in CRAFT_FIELDS},
     }
 
 

@@ -1,4 +1,4 @@
-"""rag.campaign: many distinct, on-brand prompt (and image) variants from one brief.
+"""campaign: many distinct, on-brand prompt (and image) variants from one brief.
 
 Modules: brief.py (the YAML brief), plan.py (angles; one fused, brand-checked draft per angle),
 brand.py (must-have / must-not words, no text), diversity.py (no two prompts too alike),

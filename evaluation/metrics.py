@@ -6,7 +6,10 @@
 - example_similarity: the prompt's highest cosine to the retrieved examples it was made from
   (1.0 is a copy; None without retrieval) — the same figure as the app's "novelty";
 - diversity: 1 − the mean pairwise cosine of the candidate prompts (None with one candidate):
-  how different the alternatives a user is offered are.
+  how different the alternatives a user is offered are;
+- craft (`craft_figures`, enhancers/craft_checks.py): negative-prompt terms that ban what the
+  prompt asks for, broken joins ("with during", ". ,"), and scene nouns leaked from the
+  retrieved examples (issue 19).
 
 Embeddings come from one embedder (the index's, so the figures live in the space retrieval
 uses); `RunEmbedder` is the one a run's threads share (serialised calls, each text embedded once).
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from enhancers.base import TOKEN_BUDGET
+from enhancers.craft_checks import broken_joins, negative_contradictions, scene_leaks
 from enhancers.tokens import count_clip_tokens
 from index.embedder import Embedder
 
@@ -66,6 +70,19 @@ def text_metrics(idea: str, prompt: str, *, candidates: Sequence[str] = (), exam
     similarity = round(float((example_vectors @ vectors[1]).max()), 4) if len(examples) else None
     spread = diversity(vectors[2 + len(examples):])
     return TextMetrics(tokens, budget, over, consistency, similarity, spread)
+
+
+@dataclass(frozen=True)
+class CraftFigures:
+    contradictions: list[str]  # negative terms that ban what the prompt or the idea asks for
+    broken_joins: list[str]  # seams, each with the text around it
+    scene_leaks: list[str]  # nouns of the examples' scenes the idea never said (empty without examples)
+
+
+def craft_figures(idea: str, prompt: str, negative: str = "", *, examples: Sequence[str] = ()) -> CraftFigures:
+    """The prompt-craft checks of one prompt (pure text; no embedder)."""
+    return CraftFigures(negative_contradictions(prompt, negative, idea=idea), broken_joins(prompt),
+                        scene_leaks(prompt, idea, examples) if examples else [])
 
 
 class RunEmbedder(Embedder):

@@ -46,7 +46,7 @@ OUT = ROOT / "benchmarks" / "out"
 CASES = ROOT / "benchmarks" / "cases"
 DATA = Path(os.environ.get("PROMPTRAG_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FAMILIES = ("sd1", "sdxl", "sd3")
-METRICS = ("contradictions", "leaks", "broken_joins", "feedback", "brand", "idea_kept", "budget_kept")
+METRICS = ("contradictions", "leaks", "broken_joins", "feedback", "brand", "idea_kept", "budget_kept", "errors")
 
 
 def load_cases(name: str) -> tuple[Path, list[dict]]:
@@ -103,6 +103,9 @@ def emit(cases_path: Path, out_path: Path, code: Path, names: list[str], familie
     from index import load_embedder
     from rag.assistant import PromptAssistant
 
+    import enhancers
+
+    print(f"  writing with {Path(enhancers.__file__).parent.parent}", file=sys.stderr)
     _, cases = load_cases(str(cases_path))
     embedder = load_embedder()
     rows = []
@@ -207,6 +210,8 @@ def cell(figures: dict | None, metric: str) -> str:
     value = figures[metric]
     if value is None:
         return "-"
+    if metric == "errors":
+        return f"{value}/{value + figures['outputs']}"
     if metric in ("broken_joins", "brand"):
         total = figures["outputs"] if metric == "broken_joins" else figures["campaign_outputs"]
         return f"{value}/{total}"

@@ -23,7 +23,9 @@ from string import Template
 from core.errors import ConfigError
 from core.settings import get_settings
 from enhancers.base import CONCRETE_STYLES, EnhanceRequest  # CONCRETE_STYLES: the one style list
-from enhancers.profiles import PromptProfile, profile_for
+from enhancers.looks import LOOKS, Look, look_for_request
+from enhancers.media import style_for_content
+from enhancers.profiles import PromptProfile, profile_for, with_article
 
 SYSTEM_TEMPLATE = "system.txt"
 USER_TEMPLATE = "user.txt"
@@ -145,7 +147,24 @@ def _refinement_block(request: EnhanceRequest) -> str:
     ]
     if request.feedback:
         lines.append(f"What the user wants changed:\n<feedback>{fence_text(request.feedback)}</feedback>")
+        lines += _edit_lines(request.feedback)
     return "\n".join(lines)
+
+
+def _edit_lines(feedback: str) -> list[str]:
+    """The feedback as the edits the keyless writers apply (`feedback.parse_feedback`): each must show."""
+    from enhancers.feedback import parse_feedback
+
+    said = {"add": "add", "replace": "add, replacing what it contradicts:", "remove": "remove (and put in the "
+            "negative prompt):", "look": "switch the look to", "intensity": "strengthen:"}
+    edits = [e for e in parse_feedback(feedback) if e.kind in said]
+    if not edits:
+        return []
+    lines = ["Apply every one of these edits (each must be visible in the new prompt):"]
+    for edit in edits:
+        target = edit.look or edit.phrase or ", ".join(edit.negative) or edit.clause
+        lines.append(f"- {said[edit.kind]} {fence_text(target)}")
+    return lines
 
 
 def _negative_instruction(profile: PromptProfile) -> str:
@@ -153,6 +172,30 @@ def _negative_instruction(profile: PromptProfile) -> str:
         return ("Leave negative_prompt empty (\"\"): this model ignores negative prompts, so put everything "
                 "that matters into the prompt itself.")
     return "The negative prompt lists what to avoid (artefacts, unwanted elements), comma-separated."
+
+
+def _feedback_look(request: EnhanceRequest) -> Look | None:
+    from enhancers.feedback import parse_feedback
+
+    names = [e.look for e in parse_feedback(request.feedback or "") if e.kind == "look" and e.look]
+    return LOOKS[names[-1]] if names and names[-1] in LOOKS else None
+
+
+def look_instruction(request: EnhanceRequest) -> str:
+    """The one look the prompt keeps to (the same decision the keyless writers make, `looks.py`)."""
+    look, why = look_for_request(request, _feedback_look(request))
+    keep = ("every medium, artist and modifier must fit it (no photo lens in a painting, no painter "
+            "credited in a photograph), and the negative prompt must never ban it or anything the idea asks for.")
+    if request.style == "auto" and not request.look and why == style_for_content(request.idea)[1] \
+            and not request.previous_prompt and not request.examples:
+        return f"choose one look (one medium, e.g. {look.anchor}) that suits the idea; " + keep
+    return f"write it as {with_article(look.anchor)} ({why}); " + keep
+
+
+def _artist_instruction(request: EnhanceRequest) -> str:
+    if not request.artist_credits:
+        return "Credit no artist (no \"by X\", no \"in the style of X\"): this prompt is for an advert."
+    return "Credit at most two artists, and only ones whose medium fits the look."
 
 
 def system_values(request: EnhanceRequest) -> dict[str, str]:
@@ -167,6 +210,8 @@ def system_values(request: EnhanceRequest) -> dict[str, str]:
         "word_budget": str(max(5, int((budget - 2) / 1.3))),
         "style": request.style,
         "style_instruction": _STYLE_INSTRUCTIONS[request.style],
+        "look_instruction": look_instruction(request),
+        "artist_instruction": _artist_instruction(request),
         "creativity": f"{request.creativity:.2f}",
         "creativity_instruction": _creativity_instruction(request.creativity),
         "n": str(request.n_candidates),

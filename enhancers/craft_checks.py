@@ -71,7 +71,10 @@ _NOT_ADJECTIVES = frozenset("plastic magic music fabric mosaic traffic logic com
 # Nouns ending in "-ing" (other "-ing" words are verbs or participles, not scene objects).
 _ING_NOUNS = frozenset("building ceiling painting clothing wedding king ring wing spring string swing evening "
                        "morning lightning railing stocking pudding dumpling earring sibling icing frosting awning "
-                       "carving ceiling drawing dwelling landing pudding ring thing viking".split())
+                       "carving drawing dwelling landing thing viking".split())
+# Words about the picture rather than in it ("A concept artwork of ...", "telephoto zoom").
+WRITING_WORDS = ("artwork", "image", "picture", "style", "scene", "shot", "view", "zoom", "composition", "colors",
+                 "colours", "tones", "palette", "details", "texture", "textures")
 # Fan-art sites and genre words that a brand's prompt must not carry.
 FAN_ART_TERMS = ("trending on artstation", "artstation", "pixiv", "deviantart", "cgsociety", "fan art",
                  "fanart", "fantasy art", "dark fantasy", "fantasy")
@@ -328,6 +331,7 @@ def _modifier_vocabulary() -> frozenset[str]:
         texts += [*spec.keywords, *spec.anchors, *spec.descriptors, *spec.quality, *spec.negative]
     for rule in FEEDBACK_RULES:
         texts += [*rule.triggers, *rule.add, *rule.remove, *rule.negative]
+    texts += WRITING_WORDS
     return frozenset(stem(w) for t in texts for w in words(t))
 
 

@@ -822,6 +822,28 @@ def _by_reason(pairs: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
     return list(grouped.items())
 
 
+def missed_edits(prompt: str, edits: list[Edit]) -> list[Edit]:
+    """The edits a revised prompt does not show (an LLM's answer is checked this way): an addition
+    whose words are absent, a removal whose target is still there, a look whose medium is not named."""
+    from enhancers.looks import LOOKS
+    from enhancers.media import media_of
+
+    missed: list[Edit] = []
+    for edit in edits:
+        if edit.kind == "reference" or edit.klass == "unclear" or edit.keep_old is not None:
+            continue
+        if edit.look:
+            shown = LOOKS[edit.look].family in media_of(prompt) if edit.look in LOOKS else True
+        elif edit.kind == "remove":
+            shown = not any(_has(prompt, target) for target in edit.replaces)
+        else:
+            words = _words_of(edit.phrase) or _words_of(edit.clause)
+            shown = all(re.search(rf"(?<![\w-]){re.escape(w[:max(4, len(w) - 2)])}", prompt.lower()) for w in words)
+        if not shown:
+            missed.append(edit)
+    return missed
+
+
 def variant_extras(pool: list[str], variant: int, seed: int, attempt: int = 0) -> list[str]:
     """The style descriptors variant `variant` adds at the end (none for the best candidate)."""
     if variant == 0 and attempt == 0:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from enhancers.base import Candidate, EnhanceRequest, EnhanceResult, Enhancer, Example
 from enhancers.blocklist import Blocklist, load_blocklist
-from enhancers.looks import Look, anchor_noun, fits, held_media, look_for_request
+from enhancers.looks import Look, anchor_noun, clean_negative, fits, held_media, look_for_request
 from enhancers.media import clash, coherent, media_of
 from enhancers.profiles import PromptProfile, profile_for
 
@@ -438,7 +438,8 @@ class GroundedEnhancer(Enhancer):
         profile = profile_for(request.model_family)
         if profile.form != "tags":  # sentence families: the same modifiers, written as the profile asks
             written = dict(_written(request, used, base.style, profile, limit, look) for _, used in fused)  # distinct
-            candidates = [Candidate(prompt, base.negative_prompt, f"{look_note}; {why}") for prompt, why in written.items()]
+            candidates = [Candidate(prompt, _negative_for(base.negative_prompt, look, prompt, request), f"{look_note}; {why}")
+                          for prompt, why in written.items()]
             candidates = candidates[: request.n_candidates]
             result = self.make_result(request, candidates, style=base.style, started=started, look=look)
             result.notices = list(dict.fromkeys([*base.notices, *result.notices]))  # e.g. "negative ignored"
@@ -453,8 +454,13 @@ class GroundedEnhancer(Enhancer):
             rationale = f"{look_note}; " + _how(prompt, used, len(request.examples))
             if topped:
                 rationale += f"; topped up with {topped} rule-based descriptors for the {look.name} look"
-            candidates.append(Candidate(prompt, base.negative_prompt, rationale))
+            candidates.append(Candidate(prompt, _negative_for(base.negative_prompt, look, prompt, request), rationale))
         return self.make_result(request, candidates, style=base.style, started=started, look=look)
+
+
+def _negative_for(negative: str, look: Look, prompt: str, request: EnhanceRequest) -> str:
+    """The look's negative less what this fused prompt holds (an example's medium, its artists')."""
+    return clean_negative(negative, look, prompt, asked=request.idea, artist_media=request.artist_media)[0]
 
 
 def _how(prompt: str, used: list[Modifier], n_examples: int) -> str:

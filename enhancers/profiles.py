@@ -241,6 +241,9 @@ _VERBS = frozenset(
 _ARTICLES = ("a ", "an ", "the ", "some ", "two ", "three ")
 
 
+_BARE_NOUN_OF = re.compile(r"^[A-Za-z-]+(?<!s) of\s", re.IGNORECASE)  # "portrait of ...", "close-up of ..."
+
+
 def with_article(phrase: str) -> str:
     return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
 
@@ -286,6 +289,8 @@ def prose_prompt(idea: str, anchor: str | None, details: list[str], *, styles: l
         extras.append("by " + join_and([re.sub(r"^by\s+", "", a) for a in artists]))
     tail = ", ".join(extras)
     if anchor and not is_sentence(head):
+        if _BARE_NOUN_OF.match(head) and not head.lower().startswith(_ARTICLES):
+            head = with_article(head[:1].lower() + head[1:])  # "portrait of a man" → "a portrait of a man"
         first = f"{with_article(anchor)} of {_lower_article(head)}"
         return _capital(first + (", " + tail if tail else "")) + "."
     if anchor:  # the idea is a sentence: keep it whole, the medium gets its own sentence

@@ -58,7 +58,16 @@ from typing import ClassVar
 
 from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult
 from enhancers.feedback import apply_edits, explain, parse_feedback, variant_extras
-from enhancers.looks import LOOKS, Look, anchor_noun, fits, look_for_request, negative_blocker, negative_media
+from enhancers.looks import (
+    LOOKS,
+    Look,
+    anchor_noun,
+    clean_negative,
+    fits,
+    look_for_request,
+    negative_blocker,
+    negative_media,
+)
 from enhancers.media import coherent, media_of, style_for_content, style_for_media
 from enhancers.profiles import (
     PROSE_ANCHORS,
@@ -136,7 +145,8 @@ class RuleBasedEnhancer(Enhancer):
                 dropped_best = dropped
         # 5. negative prompt
         negative = ", ".join(fit_tags("", _negative_terms(negative_first, spec, idea, look), budget)[0])
-        candidates = [Candidate(p, negative) for p in prompts]
+        candidates = [Candidate(p, clean_negative(negative, look, p, asked=idea, artist_media=request.artist_media)[0])
+                      for p in prompts]
         rationale = _rationale(style, f"{style_reason}; look {look.name}: {look_reason}", request, head_tokens,
                                budget, dropped_best, notes)
         return self.make_result(request, candidates, style=style, started=started, rationale=rationale, look=look)
@@ -157,7 +167,8 @@ class RuleBasedEnhancer(Enhancer):
                                         idea_media, budget, prompts, look)
             prompts.append(prompt)
         negative = ", ".join(fit_tags("", _negative_terms([], spec, idea, look), budget)[0])
-        candidates = [Candidate(p, negative) for p in prompts]
+        candidates = [Candidate(p, clean_negative(negative, look, p, asked=idea, artist_media=request.artist_media)[0])
+                      for p in prompts]
         head_tokens = count_clip_tokens(idea)
         rationale = _rationale(style, style_reason, request, head_tokens, budget, 0, notes)
         rationale += f"; written for {profile.label} ({profile.form})"
@@ -462,10 +473,26 @@ def _unique(items: list[str]) -> list[str]:
     return out
 
 
+# A prompt has one lighting set-up and one lens: a tag ending in one of these words leaves when the
+# head already has a phrase ending in it ("studio lighting" in the idea: no "natural lighting").
+_ONE_PER_PROMPT = ("lighting", "light", "lens")
+_FOCAL_RE = re.compile(r"\d+\s?mm\b")
+
+
 def _unique_against(head: str, tags: list[str]) -> list[str]:
-    """Drop tags the head already says (whole words, any case) and repeated tags."""
+    """Drop tags the head already says (whole words, any case), repeated tags, and a second lighting
+    set-up or lens when the head names one."""
     lowered = head.lower()
-    return [t for t in _unique(tags) if not re.search(r"(?<!\w)" + re.escape(t.lower()) + r"(?!\w)", lowered)]
+    said = {p.split()[-1] for p in re.split(r"\s*[,.;]\s*", lowered) if p.split() and p.split()[-1] in _ONE_PER_PROMPT}
+    if _FOCAL_RE.search(lowered):
+        said.add("lens")
+
+    def second(tag: str) -> bool:
+        last = tag.lower().split()[-1] if tag.split() else ""
+        return last in said or ("lens" in said and bool(_FOCAL_RE.search(tag.lower())))
+
+    return [t for t in _unique(tags)
+            if not re.search(r"(?<!\w)" + re.escape(t.lower()) + r"(?!\w)", lowered) and not second(t)]
 
 
 def _rationale(

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.errors import InputError
-from enhancers.base import STYLES, TOKEN_BUDGET, EnhanceRequest, Enhancer
+from enhancers.base import STYLES, TOKEN_BUDGET, EnhanceRequest, EnhanceResult, Enhancer
 from rag.assistant import AssistantResult, ExampleUsed, RankedCandidate, validate
 from rag.quality import MemoEmbedder, QualityFigures, measure, rank_candidates
 
@@ -98,6 +98,7 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
 
         enhancer = RuleBasedEnhancer()
     result = enhancer.enhance(request)
+    result = _with_every_edit(result, request)  # an LLM that skipped a clause: the edit is applied here
     prompt = result.prompt
     # 4. pull the referenced examples' modifiers in
     if refs:
@@ -124,7 +125,8 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
     timings = dict(result.timings)
     timings["total_s"] = time.perf_counter() - started
     return AssistantResult(previous.idea, prompt, result.negative_prompt, result.style, result.enhancer, examples,
-                           candidates, dict(result.fallback_reasons), validate(previous.idea, prompt, quality),
+                           candidates, dict(result.fallback_reasons),
+                           [*validate(previous.idea, prompt, quality), *result.notices],
                            quality, {**options, "feedback": feedback}, rationale, timings, look=result.look)
 
 
@@ -140,6 +142,31 @@ def _how(previous: AssistantResult, feedback: str, prompt: str, enhancer_rationa
     if enhancer_rationale and not enhancer_rationale.startswith("How:"):
         return f"{enhancer_rationale}; {how}"
     return how
+
+
+KEYLESS_WRITERS = ("rules", "grounded")  # they apply every edit themselves (enhancers/feedback.py)
+
+
+def _with_every_edit(result: EnhanceResult, request: EnhanceRequest) -> EnhanceResult:
+    """`result` with the feedback's edits its writer missed applied (an LLM's answer is checked like
+    a prompt the rules wrote); each repair is said in the notices, never silent."""
+    from enhancers.feedback import apply_edits, missed_edits, parse_feedback
+    from enhancers.profiles import prompt_form
+
+    if result.enhancer in KEYLESS_WRITERS or not request.feedback:
+        return result
+    missed = missed_edits(result.prompt, parse_feedback(request.feedback))
+    if not missed:
+        return result
+    revision = apply_edits(result.prompt, request.idea, missed, form=prompt_form(result.prompt),
+                           budget=request.token_budget)
+    allowed = {t.lower() for t in revision.negative_remove}
+    negative = [t.strip() for t in result.negative_prompt.split(",") if t.strip() and t.strip().lower() not in allowed]
+    negative += [t for t in revision.negative_add if t.lower() not in {n.lower() for n in negative}]
+    said = ", ".join(repr(e.clause) for e in missed)
+    return replace(result, prompt=revision.prompt, negative_prompt=", ".join(negative),
+                   look=revision.look or result.look,
+                   notices=[*result.notices, f"{result.enhancer} missed {said}: applied by the rules' edit grammar"])
 
 
 def with_edits(result: AssistantResult, prompt: str, negative_prompt: str) -> AssistantResult:

@@ -6,6 +6,7 @@ from evaluation.compare import load_run
 from evaluation.metrics import craft_figures
 from evaluation.report import COLUMNS, config_table
 from evaluation.summary import summarize
+from tests.evaluation.eval_fixtures import compbench_set, eval_index  # noqa: F401 (fixtures)
 from tests.evaluation.rundirs import result_row, write_run
 
 EXAMPLES = ["a cozy cabin on a beautiful terrace, wooden balcony, digital painting, trending on artstation"]
@@ -46,3 +47,17 @@ def test_report_table_has_the_rates(tmp_path):
     table = {row["config"]: row for row in config_table(run)}
     assert table["rules"]["contradiction_rate"] == 0.5 and table["grounded+rag"]["scene_leak_rate"] == 0.5
     assert {"contradiction_rate", "broken_join_rate", "scene_leak_rate"} <= {key for key, _, _ in COLUMNS}
+
+
+def test_a_real_run_writes_the_fields_and_rates(compbench_set, eval_index, tmp_path):
+    from evaluation.runner import options_from, run_eval
+    from evaluation.summary import read_jsonl
+
+    out = tmp_path / "run"
+    report = run_eval(compbench_set, out, options_from(enhancers=["grounded"], index=str(eval_index), rag=True,
+                                                       limit=4, workers=1))
+    rows = read_jsonl(out / "results.jsonl")
+    assert rows and all({"contradictions", "broken_joins", "scene_leaks"} <= set(row) for row in rows)
+    for config in report.configs:
+        figures = report.summary["configs"][config]
+        assert all(0.0 <= figures[f"{name}_rate"] <= 1.0 for name in ("contradiction", "broken_join", "scene_leak"))

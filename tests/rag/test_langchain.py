@@ -115,7 +115,8 @@ def test_fuse_step_takes_plain_strings_and_documents(assistant):
 
 def test_retrieve_step_output_is_the_fuse_input(assistant):
     handed = retrieve_step(assistant).invoke({"idea": IDEA, "k": 4, "picks": [4], "creativity": 0.2})
-    assert set(handed) == {"idea", "examples", "style", "creativity", "n_candidates", "model_family"}
+    assert set(handed) == {"idea", "examples", "style", "creativity", "n_candidates", "model_family", "look", "context",
+                           "artist_credits"}
     assert [e.rank for e in handed["examples"]] == [4] and handed["creativity"] == 0.2
 
 

@@ -113,3 +113,35 @@ def test_a_brand_safe_request_credits_no_artist(tmp_path, index_dir):
                             look="photograph")
     assert " by " not in result.prompt and result.look == "photograph"
     assert result.options["artist_credits"] is False
+
+
+
+
+def test_an_llm_answer_that_skips_clauses_is_repaired_and_says_so(index_dir):
+    import time
+
+    from enhancers.base import Candidate, Enhancer
+    from rag.assistant import PromptAssistant, to_examples
+    from rag.refinement import refine
+    from rag.retriever import Retriever
+    from index import PromptIndex
+    from enhancers.grounded import GroundedEnhancer
+
+    class Deaf(Enhancer):
+        name = "deaf-llm"
+
+        def enhance(self, request):
+            # keeps the previous prompt and adds only the first clause ("at night")
+            prompt = request.previous_prompt.rstrip(".") + ", at night"
+            return self.make_result(request, [Candidate(prompt, "blurry, mist")], style="photography",
+                                    started=time.perf_counter())
+
+    assistant = PromptAssistant(Retriever(PromptIndex.load(index_dir)), GroundedEnhancer())
+    first = assistant.fuse("a fox", to_examples(assistant.retrieve("a fox", k=3), [1, 2]), model_family="sd1")
+    revised = refine(first, "at night, no mist, seen from above, as a watercolor painting", enhancer=Deaf())
+    prompt = revised.prompt.lower()
+    assert "at night" in prompt and "from above" in prompt and "watercolor" in prompt
+    assert "85mm" not in prompt and "mist" in revised.negative_prompt
+    assert revised.look == "watercolor"
+    assert any("deaf-llm missed" in p and "seen from above" in p for p in revised.problems)
+    assert not any("at night" in p for p in revised.problems if "missed" in p)  # it did apply that one

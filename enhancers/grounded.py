@@ -227,6 +227,7 @@ def modifier_phrases(text: str, scene: frozenset[str] | set[str] = frozenset()) 
     out: list[tuple[str, str]] = []
     previous: str | None = None
     for raw in split_phrases(text)[1:]:
+        raw = re.sub(r"^(?:and|&)\s+", "", raw)  # "..., artgerm, and greg rutkowski"
         if raw in scene:
             previous = None
             continue

@@ -56,6 +56,7 @@ LOOKS: dict[str, Look] = {look.name: look for look in (
     Look("watercolor", "watercolor", "watercolor painting", "artistic"),
     Look("digital painting", "digital", "digital painting", "artistic"),
     Look("ink drawing", "drawing", "ink drawing", "artistic"),
+    Look("drawing", "drawing", "pencil drawing", "artistic"),  # the drawing family's look unless ink is named
     Look("3d render", "render3d", "3d render", "realistic"),
     Look("anime", "anime", "anime illustration", "artistic"),
     Look("cartoon", "cartoon", "cartoon illustration", "artistic"),
@@ -93,7 +94,11 @@ _CAMERA_GEAR_RE = re.compile(r"(?<![\w-])(?:\d+\s?mm|f/\d[\d.]*|dslr|bokeh|lens|
                              re.IGNORECASE)
 # Art-community sites and their house styles: a digital artwork's pedigree, never a photograph's.
 _ART_SITE_RE = re.compile(r"(?<![\w-])(?:artstation|cgsociety|deviantart|pixiv|behance|concept art|fantasy art|"
-                          r"digital art|matte painting|illustration)(?![\w-])", re.IGNORECASE)
+                          r"digital art|matte painting|illustration|(?:epic |dark |high )?fantasy(?: art| style)?)(?![\w-])",
+                          re.IGNORECASE)
+# Medium words too plain to replace a look's own anchor ("make it a photo" → "professional photograph").
+_GENERIC_MEDIA = frozenset(("photo", "photograph", "photography", "painting", "drawing", "render", "illustration",
+                            "art", "picture", "image", "photographic", "painted", "anime", "cartoon", "3d"))
 _CREDIT_RE = re.compile(r"^(?:art by|by|in the style of|style of)\s+(.+)$")
 _NAMES_SPLIT_RE = re.compile(r"\s*(?:,|&|\band\b)\s*")
 
@@ -122,6 +127,8 @@ def look_for_family(family: str) -> Look | None:
 def look_of(text: str, artist_media: Mapping[str, str] | None = None) -> Look | None:
     """The look a text names: its first named medium (an artist's medium when it names none)."""
     for family in media_in_order(text):
+        if family == "drawing" and re.search(r"\b(?:ink|pen)\b", text, re.IGNORECASE):
+            return LOOKS["ink drawing"]
         if family in LOOK_FOR_FAMILY:
             return LOOK_FOR_FAMILY[family]
     for family in artists_media(text, artist_media or {}):
@@ -151,14 +158,21 @@ def look_requested(clause: str) -> Look | None:
     leftover = body
     for phrase in sorted(phrases, key=len, reverse=True):
         leftover = leftover.replace(phrase, " ")
+    if _CAMERA_GEAR_RE.search(leftover):
+        return None  # "shot on a 35mm lens": a camera setting to add, not a request for a medium
     # at most one extra word ("black and white photo", "detailed watercolor", "loose ink drawing")
     if len([w for w in leftover.split() if w not in ("and", "a", "an", "of", "style", "styled", "art")]) > 2:
         return None
     if "watercolor" in body or "watercolour" in body:
-        return LOOKS["watercolor"]
-    if re.search(r"\b(?:ink|pen)\b", body) and family == "drawing":
-        return LOOKS["ink drawing"]
-    return LOOK_FOR_FAMILY.get(family)
+        look = LOOKS["watercolor"]
+    elif re.search(r"\b(?:ink|pen)\b", body) and family == "drawing":
+        look = LOOKS["ink drawing"]
+    else:
+        look = LOOK_FOR_FAMILY.get(family)
+    # the user's own medium words name it when they are more specific ("a gouache painting", "charcoal sketch")
+    if look and body not in _GENERIC_MEDIA and not body.startswith(("style", "styled")):
+        look = replace(look, anchor=body)
+    return look
 
 
 def credited_names(text: str) -> list[str]:

@@ -281,8 +281,9 @@ def prose_prompt(idea: str, anchor: str | None, details: list[str], *, styles: l
     """
     head = idea.strip().rstrip(".,;: ")
     extras = []
-    if styles:
-        extras.append(f"in {with_article(join_and(list(styles)))} style")
+    if styles:  # "in a cinematic and moody style" (a phrase's own "style" is not said twice)
+        bare = [re.sub(r"\s+style$", "", s) for s in styles]
+        extras.append(f"in {with_article(join_and(bare))} style")
     if details:
         extras.append("with " + join_and(list(details)))
     if artists:

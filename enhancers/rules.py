@@ -207,8 +207,10 @@ class RuleBasedEnhancer(Enhancer):
         negative = ", ".join(fit_tags("", terms, request.token_budget)[0])
         # 4. the result, its "How" note and what could not be applied
         rationale = explain(request.previous_prompt or "", revision.prompt, revision)
-        result = self.make_result(request, [Candidate(p, negative) for p in prompts], style=style, started=started,
-                                  rationale=rationale, look=look)
+        asked_for = f"{idea}\n{' '.join(e.phrase for e in edits if e.kind != 'remove')}"
+        candidates = [Candidate(p, clean_negative(negative, look, p, asked=asked_for, artist_media=request.artist_media)[0])
+                      for p in prompts]
+        result = self.make_result(request, candidates, style=style, started=started, rationale=rationale, look=look)
         result.notices = [*result.notices, *(n for n in revision.notices if n not in result.notices)]
         return result
 

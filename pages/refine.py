@@ -1,14 +1,15 @@
 """Refine: idea → suggested examples → a fused prompt, refined in rounds → images.
 
-1. The idea form (idea, style, creativity, enhancer, target model) suggests similar real
-   prompts (`PromptAssistant.retrieve`); the user ticks the ones to use (picks carried over
-   from Explore come pre-ticked, else the top 3).
+1. The idea (Explore's last search arrives in the box) and its choices (style, creativity,
+   enhancer, target model) suggest similar real prompts (`PromptAssistant.retrieve`,
+   near-duplicates folded); the user ticks the ones to use (picks carried over from Explore
+   come pre-ticked, else the top 3). A new idea gets its own examples and a fresh set of rounds.
 2. "Write prompt" streams `PromptAssistant.fuse_stream`: text as it comes, a warning for each
    enhancer that failed on the way, then the checked result.
 3. The result: an editable prompt and negative prompt, CLIP tokens, consistency and novelty,
    the examples used, problems, modifier chips (`rag.guidance`) that add themselves, and
    feedback for another round (`rag.refinement.refine`). Every round is listed and can be
-   restored, the latest stepped back; rounds are saved to the history.
+   restored, the latest stepped back (and redone); rounds are saved to the history.
 4. Generate with a backend and parameters (one click copies an example's), with a progress
    bar; images show their parameters and download as PNG.
 
@@ -20,6 +21,7 @@ is drawn with st.code / st.text / escaped markdown.
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,6 +37,9 @@ app_state.require_shell(__file__)
 FAMILIES = {"sdxl": "SDXL", "sd1": "SD 1.x", "sd3": "SD3 / SD3.5 / Stable Image", "flux": "Flux",
             "turbo": "Turbo / Lightning / LCM", "other": "Other T5 model"}
 BACKENDS = ("diffusers", "bedrock")
+# The round's own over-budget problem (rag.assistant) is about the prompt as written; the page
+# says it once, for the prompt as edited, with the same count as the metric.
+OVER_BUDGET = re.compile(r"CLIP tokens, over the budget")
 
 
 # ---- actions (requested by callbacks, run in the page body inside guard) -----------------
@@ -56,8 +61,8 @@ def _write(s: dict[str, Any]) -> bool:
         st.warning("Type an idea first, then press **Write prompt**.", icon=":material/edit:")
         return False
     assistant = refine_state.assistant(s)
-    if not s["suggested"] and not app_state.picks():
-        _suggest(s)  # "Write prompt" straight away: the top suggestions are the examples
+    if refine_state.stale_suggestions(s):
+        _suggest(s)  # straight away, or a new idea: the top suggestions for it are the examples
     examples = refine_state.ticked(s)
     opts = s["options"]
     style, user_style = resolve_style(opts["style"])  # a user style wraps what the enhancer writes
@@ -80,17 +85,23 @@ def _write(s: dict[str, Any]) -> bool:
                 result = event.result
     if result is None:
         raise RuntimeError("fuse_stream ended without AssistantFinished")
-    refine_state.add_round(s, styled(result, user_style))
+    refine_state.add_round(s, styled(result, user_style))  # the same prompt again: that round is shown
     return True
 
 
 def _generate(s: dict[str, Any]) -> None:
-    stop = st.empty()
+    stop, progress = st.empty(), st.empty()
     # Any click reruns the page, which stops the generation at its next step; this one says so.
     stop.button("Stop", key="refine-stop", icon=":material/stop_circle:", on_click=refine_state.stopped)
-    panel = widgets.ProgressPanel("Loading the image model…")
-    saved = refine_state.generate(s, on_progress=panel)
-    stop.empty()
+    with progress.container():
+        panel = widgets.ProgressPanel("Loading the image model…")
+    try:
+        saved = refine_state.generate(s, on_progress=panel)
+    except Exception:
+        progress.empty()  # the failure is guard's one message; no bar stays behind
+        raise
+    finally:
+        stop.empty()
     panel.done(f"Done: {len(saved.paths)} image{'s' if len(saved.paths) != 1 else ''}")
 
 
@@ -100,29 +111,36 @@ def idea_form(s: dict[str, Any]) -> None:
     from enhancers.user_styles import style_names
 
     enhancers = ["chain", *[n for n in enhancer_names() if n != "chain"]]
+    refine_state.carry_explore_query(s)
     refine_state.seed_idea_widgets(s, enhancers)
-    with st.form("refine-idea-form", border=True):
-        st.text_area("Your idea", key="refine-idea", height=80, max_chars=2000,
+    options = refine_state.edit_options
+    # No st.form: a form keeps typed text from the buttons outside it (the examples' violet one).
+    with st.container(border=True, key="refine-idea-form"):
+        st.text_area("Your idea", key="refine-idea", height=80, on_change=refine_state.edit_idea,
                      placeholder="a lighthouse in a storm at night",
-                     help="A few words are enough: similar real prompts supply the style.")
+                     help=f"A few words are enough: similar real prompts supply the style "
+                          f"(at most {refine_state.IDEA_LIMIT:,} characters).")
+        problem = refine_state.idea_problem(s)
+        if problem:
+            st.error(problem, icon=":material/content_cut:")  # our own words and numbers
         style, creativity, enhancer, family = st.columns([1, 1.2, 1.3, 1])
-        style.selectbox("Style", style_names(), key="refine-style",
+        style.selectbox("Style", style_names(), key="refine-style", on_change=options,
                         help="'auto' detects it from the idea; your own styles (Settings) follow the built-in ones.")
-        creativity.slider("Creativity", 0.0, 1.0, step=0.05, key="refine-creativity",
+        creativity.slider("Creativity", 0.0, 1.0, step=0.05, key="refine-creativity", on_change=options,
                           help="0 stays close to the idea, 1 adds the most.")
-        enhancer.selectbox("Enhancer", enhancers, key="refine-enhancer",
+        enhancer.selectbox("Enhancer", enhancers, key="refine-enhancer", on_change=options,
                            format_func=lambda n: "Configured chain" if n == "chain" else n,
                            help="Who writes the prompt. The chain falls back, in order, to the next "
                                 "enhancer and finally to the rules, and says why.")
         family.selectbox("Target model", list(FAMILIES), key="refine-family", format_func=FAMILIES.get,
+                         on_change=options,
                          help="Shapes the prompt: tags for SD 1.x, a sentence plus a few tags for SDXL and "
                               "turbo models (no negative prompt), sentences for SD3 and Flux; sets the token budget.")
         left, right, _ = st.columns([1, 1, 3])
-        left.form_submit_button("Suggest examples", type="primary", icon=":material/travel_explore:",
-                                on_click=refine_state.submit_idea, args=("suggest",), width="stretch",
-                                key="refine-suggest")
-        right.form_submit_button("Write prompt", icon=":material/edit_note:", width="stretch",
-                                 on_click=refine_state.submit_idea, args=("write",), key="refine-write-now")
+        left.button("Suggest examples", type="primary", icon=":material/travel_explore:",
+                    on_click=refine_state.submit_idea, args=("suggest",), width="stretch", key="refine-suggest")
+        right.button("Write prompt", icon=":material/edit_note:", width="stretch",
+                     on_click=refine_state.submit_idea, args=("write",), key="refine-write-now")
 
 
 def image_drop(s: dict[str, Any]) -> None:
@@ -142,10 +160,16 @@ def examples_section(s: dict[str, Any]) -> bool:
         return False
     picked = {refine_state.example_key(e) for e in app_state.picks().values()}
     ticked = refine_state.ticked(s)
+    stale = bool(s["suggested"]) and refine_state.stale_suggestions(s)
     with st.expander("Examples", expanded=not s["rounds"], icon=":material/library_books:"):
-        st.caption(f"{len(ticked)} of {len(candidates)} ticked.")
+        folded = s.get("folded") or 0
+        st.caption(f"{len(ticked)} of {len(candidates)} ticked."
+                   + (f" {folded} near-identical prompt{'s' if folded != 1 else ''} left out." if folded else ""))
         if s.get("suggested_for"):
             st.caption("Similar real prompts for: " + escape_md(s["suggested_for"]))
+        if stale:
+            st.caption("Your idea has changed: writing finds examples for it first (or press **Suggest "
+                       "examples** to choose them).")
         for number, example in enumerate(candidates, start=1):
             key = refine_state.example_key(example)
             widget = f"refine-tick-{key}"
@@ -164,9 +188,12 @@ def examples_section(s: dict[str, Any]) -> bool:
         st.caption(escape_md(f"Writing with style {o['style']} · creativity {o['creativity']:.2f} · "
                              f"{'configured chain' if o['enhancer'] == 'chain' else o['enhancer']} · "
                              f"{FAMILIES.get(o['model_family'], o['model_family'])}"))
-        st.button(f"Write prompt with {len(ticked)} example{'s' if len(ticked) != 1 else ''}", type="primary",
-                  key="refine-write", icon=":material/edit_note:", on_click=refine_state.request,
-                  args=("write",), disabled=not s.get("idea", "").strip())
+        # Never disabled for an empty idea: text typed but not yet sent reaches the server with
+        # the click, and an idea still empty then gets a "type an idea" line.
+        label = ("Write prompt with new examples" if stale
+                 else f"Write prompt with {len(ticked)} example{'s' if len(ticked) != 1 else ''}")
+        st.button(label, type="primary", key="refine-write", icon=":material/edit_note:",
+                  on_click=refine_state.submit_idea, args=("write",))
     return True
 
 
@@ -204,7 +231,8 @@ def result_panel(s: dict[str, Any]) -> None:
         if result.rationale:
             st.caption("How: " + escape_md(result.rationale.removeprefix("How:").strip()[:600]))
         for problem in result.problems:
-            st.warning(escape_md(problem), icon=":material/warning:")
+            if not OVER_BUDGET.search(problem):  # said once below, for the prompt as edited
+                st.warning(escape_md(problem), icon=":material/warning:")
         if tokens > budget:
             st.warning(f"The prompt takes {tokens} CLIP tokens, over the budget of {budget}; the model will "
                        "ignore the rest. Remove a phrase.", icon=":material/content_cut:")
@@ -266,29 +294,36 @@ def chips_panel(s: dict[str, Any]) -> None:
 
 
 def rounds_list(s: dict[str, Any]) -> None:
+    from rag.guidance import prompt_tokens
+
     rounds = s["rounds"]
     with st.expander(f"All rounds ({len(rounds)})", icon=":material/history:", expanded=len(rounds) > 1):
         for index, result in enumerate(rounds):
             head, action = st.columns([5, 1], vertical_alignment="center")
             feedback = s["round_feedback"][index] if index < len(s["round_feedback"]) else None
+            # The current round as on screen (hand edits, added chips), counted as the metric counts.
+            edited = index == s["current"] and s["draft"] != result.prompt
+            prompt = s["draft"] if edited else result.prompt
             label = (f"**Round {index + 1}** · {escape_md(result.enhancer)} · "
-                     f"{result.quality.token_count} tokens")
+                     f"{prompt_tokens(prompt)} tokens")
             if index == s["current"]:
-                label += " · current"
+                label += " · current" + (", edited" if edited else "")
             head.markdown(label)
             if feedback:
                 head.caption("Feedback: " + escape_md(feedback))
             if index != s["current"]:
                 action.button("Restore", key=f"refine-restore-{index}", on_click=refine_state.make_current,
                               args=(index,), icon=":material/restore:", width="stretch")
-            st.code(result.prompt, language=None, wrap_lines=True)
-        left, right, _ = st.columns([1, 1, 3])
-        left.button("Step back", key="refine-step-back", on_click=refine_state.step_back,
+            st.code(prompt, language=None, wrap_lines=True)
+        back, redo, over, _ = st.columns([1, 1, 1, 2])
+        back.button("Step back", key="refine-step-back", on_click=refine_state.step_back,
                     disabled=len(rounds) < 2, icon=":material/undo:",
-                    help="Remove the latest round (History keeps it).", width="stretch")
-        right.button("Start over", key="refine-start-over", on_click=refine_state.start_over,
-                     icon=":material/restart_alt:", width="stretch",
-                     help="Clear the rounds and keep the idea and the examples.")
+                    help="Remove the latest round (History keeps it; Redo brings it back).", width="stretch")
+        redo.button("Redo", key="refine-redo", on_click=refine_state.redo, disabled=not s["undone"],
+                    icon=":material/redo:", help="Bring back the round Step back removed.", width="stretch")
+        over.button("Start over", key="refine-start-over", on_click=refine_state.start_over,
+                    icon=":material/restart_alt:", width="stretch",
+                    help="Clear the rounds and keep the idea and the examples.")
 
 
 def generate_section(s: dict[str, Any]) -> None:

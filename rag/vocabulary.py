@@ -97,6 +97,20 @@ class Vocabulary:
         found = [w for w in _one_edit(word, self.alphabet) if w in self.df and _suggestable(w)]
         return sorted(found, key=lambda w: (-self.df[w], w))[:MAX_CORRECTIONS_PER_WORD]
 
+    def corrected(self, text: str) -> str | None:
+        """`text` with each unknown word replaced by its likeliest correction ("did you mean"),
+        or None when no word needed one."""
+        changed = False
+
+        def fix(match: re.Match) -> str:
+            nonlocal changed
+            suggestions = self.suggest(match.group())
+            changed |= bool(suggestions)
+            return suggestions[0] if suggestions else match.group()
+
+        out = _WORD.sub(fix, text)
+        return out if changed else None
+
     def corrections(self, text: str) -> list[str]:
         """Suggested replacements for the unknown words of `text`, in order, without repeats."""
         out: list[str] = []

@@ -22,11 +22,15 @@ APP = str(REPO / "streamlit_app.py")
 PAGE = "pages/refine.py"
 HOSTILE_PROMPT = "a lighthouse <img src=x onerror=alert(1)> [click](javascript:alert(1)), oil painting, **moody**"
 
+NEAR_COPY = 2  # RECORDS[2] is a near copy of RECORDS[1]
 RECORDS = [
     ("a lighthouse on a cliff in a storm, oil painting, by greg rutkowski, dramatic lighting, moody, 8k",
      dict(count=6, seed=1234, steps=30, cfg=7.5, sampler="k_euler_ancestral", width=512, height=768)),
     ("lighthouse at night, digital painting, art by greg rutkowski, volumetric lighting, moody, artstation",
      dict(count=3, seed=99, steps=50, cfg=7.0, sampler="k_lms", width=512, height=512)),
+    # A near copy of the one above (two modifiers swapped): Refine's suggestions fold it.
+    ("lighthouse at night, digital painting, art by greg rutkowski, moody, volumetric lighting, artstation",
+     dict(count=1)),
     ("an oil painting of a lighthouse, crashing waves, by ivan aivazovsky, golden hour, highly detailed",
      dict(count=2)),
     ("lonely lighthouse in the fog, watercolor, serene, soft light, trending on artstation", dict(count=1)),
@@ -120,6 +124,9 @@ def test_suggest_pick_write_refine_step_back_restore(app):
     draft = at.text_area(key="refine-draft").value
     assert "(volumetric lighting:1.2)" in draft
     assert next(b for b in at.button if b.key == chip.key).disabled
+    # The metric and "All rounds" count the prompt on screen the same way (weights are not words).
+    tokens = next(m for m in at.metric if m.label == "CLIP tokens").value.split(" / ")[0]
+    assert any(f"{tokens} tokens · current, edited" in str(m.value) for m in at.markdown), tokens
 
     # Feedback makes round 2 from the edited prompt; every round is listed.
     at.text_input(key="refine-feedback").input("moodier")
@@ -129,15 +136,21 @@ def test_suggest_pick_write_refine_step_back_restore(app):
     assert second != draft and "(volumetric lighting:1.2)" in second
     assert any(IDEA in t for t in texts(at.code))
 
-    # Restore round 1, then step back (drops round 2).
+    # Restore round 1, then step back (drops round 2), then redo (round 2 is back, not saved again).
     run(at.button(key="refine-restore-0").click())
     assert at.subheader[0].value == "Round 1 of 2"
     assert "volumetric lighting:1.2" not in at.text_area(key="refine-draft").value
+    assert at.button(key="refine-redo").disabled
     run(at.button(key="refine-step-back").click())
     assert at.subheader[0].value == "Round 1 of 1"
     assert at.button(key="refine-step-back").disabled
+    run(at.button(key="refine-redo").click())
+    assert at.subheader[0].value == "Round 1 of 2"  # round 1 was the one shown, and still is
+    run(at.button(key="refine-restore-1").click())
+    assert at.text_area(key="refine-draft").value == second
+    assert at.button(key="refine-redo").disabled
 
-    # Every round went to the history.
+    # Every round went to the history, once.
     from app.history import History
 
     rounds = History().list_rounds()
@@ -264,6 +277,9 @@ def test_a_failing_image_backend_keeps_the_rounds(app, tmp_path):
     run(at.button(key="refine-generate").click())
     assert any("Generating images failed" in e for e in texts(at.error)), texts(at.error)
     assert at.subheader[0].value == "Round 1 of 1"
+    # Neither the Stop button nor the "Loading the image model…" bar stays behind.
+    assert "refine-stop" not in [b.key for b in at.button]
+    assert not at.get("progress")
     assert at.text_area(key="refine-idea").value == IDEA
 
 
@@ -297,3 +313,122 @@ def test_a_look_change_in_feedback_shows_the_new_look_and_its_negative_follows(a
     # the How note is written from the final prompt: what it says was added is there
     how = next(c for c in texts(at.caption) if c.startswith("How:"))
     assert not how.startswith("How: How:") and "night" in how
+
+
+def suggested_texts(at: AppTest) -> list[str]:
+    return [e.text for e in at.session_state["refine"]["suggested"]]
+
+
+def test_suggestions_fold_near_duplicates(app):
+    at = app
+    at.text_area(key="refine-idea").input(IDEA)
+    run(at.button(key="refine-suggest").click())
+    shown = suggested_texts(at)
+    assert len(shown) == 8
+    assert (RECORDS[1][0] in shown) != (RECORDS[NEAR_COPY][0] in shown), shown  # one of the pair, not both
+    assert any("1 near-identical prompt left out" in c for c in texts(at.caption))
+
+
+def test_a_new_idea_gets_its_own_examples_and_a_fresh_page(app):
+    at = write_prompt(app)
+    lighthouse = suggested_texts(at)
+    # "Suggest examples" for a new idea: its examples; the old round leaves the page.
+    fox = "a red fox in a snowy forest"
+    at.text_area(key="refine-idea").input(fox)
+    run(at.button(key="refine-suggest").click())
+    assert at.session_state["refine"]["rounds"] == []
+    assert not at.subheader and not [m for m in at.metric if m.label == "CLIP tokens"]
+    assert at.session_state["refine"]["suggested_for"] == fox
+    # Another idea written at once: examples found for it, never the last idea's ticks.
+    castle = "a castle on a cliff above the sea"
+    at.text_area(key="refine-idea").input(castle)
+    run(at.button(key="refine-write-now").click())
+    (written,) = at.session_state["refine"]["rounds"]
+    assert written.idea == castle
+    assert at.session_state["refine"]["suggested_for"] == castle
+    used = [e.text for e in written.examples]
+    assert used == suggested_texts(at)[:3] and "castle" in used[0], used
+    assert used != lighthouse[:3]
+
+
+def test_the_violet_button_is_live_before_an_idea_is_sent_and_writes_the_typed_idea(app):
+    from rag.assistant import ExampleUsed
+
+    at = app
+    pick = ExampleUsed(rank=1, id=None, text="a lighthouse on a rock, oil painting", score=0.5, count=1, settings={})
+    at.session_state["picks"] = {pick.text: pick}
+    run(at)
+    assert not at.button(key="refine-write").disabled  # no idea yet: typing one must not need Enter first
+    at.text_area(key="refine-idea").input(IDEA)
+    run(at.button(key="refine-write").click())
+    (written,) = at.session_state["refine"]["rounds"]
+    assert written.idea == IDEA and [e.text for e in written.examples] == [pick.text]
+    # Pressed with the box empty: one line says what to do, nothing is written.
+    at.text_area(key="refine-idea").input("")
+    run(at.button(key="refine-write").click())
+    assert any("Type an idea first" in w for w in texts(at.warning))
+    assert len(at.session_state["refine"]["rounds"]) == 1
+
+
+def test_the_last_explore_search_becomes_the_idea_once(app):
+    at = app
+    at.session_state["explore"] = {"query": "a lighthouse at dawn", "search_id": 1, "mode": "hybrid",
+                                   "results": [], "filters": None, "error": None}
+    run(at)
+    assert at.text_area(key="refine-idea").value == "a lighthouse at dawn"
+    at.text_area(key="refine-idea").input("")  # cleared by the user: it stays cleared
+    run(at)
+    assert at.text_area(key="refine-idea").value == ""
+    # A typed idea is never replaced by a later search.
+    at.text_area(key="refine-idea").input(IDEA)
+    run(at)
+    at.session_state["explore"] = {**at.session_state["explore"], "query": "a fox", "search_id": 2}
+    run(at)
+    assert at.text_area(key="refine-idea").value == IDEA
+
+
+def test_an_idea_over_the_limit_says_so_and_nothing_is_written(app):
+    from app.history import History
+
+    at = write_prompt(app)
+    pasted = ("a lighthouse in a storm at night, crashing waves, " * 100)[:5000]
+    at.text_area(key="refine-idea").input(pasted)
+    run(at.button(key="refine-write-now").click())
+    assert at.text_area(key="refine-idea").value == pasted  # kept, to be shortened
+    assert any("5,000 characters" in e and "2,000" in e for e in texts(at.error)), texts(at.error)
+    run(at.button(key="refine-write").click())
+    run(at.button(key="refine-suggest").click())
+    assert len(at.session_state["refine"]["rounds"]) == 1
+    assert len(History().list_rounds()) == 1
+    assert at.session_state["refine"]["suggested_for"] == IDEA
+
+
+def test_writing_the_same_prompt_again_does_not_save_a_copy(app):
+    from app.history import History
+
+    at = write_prompt(app)
+    run(at.button(key="refine-write").click())  # the grounded enhancer writes the very same prompt
+    assert len(at.session_state["refine"]["rounds"]) == 1
+    assert len(History().list_rounds()) == 1
+    assert at.subheader[0].value == "Round 1 of 1"
+
+
+def test_an_over_budget_round_is_warned_about_once(app):
+    from dataclasses import replace
+
+    from rag.assistant import validate
+    from rag.quality import measure
+
+    at = write_prompt(app)
+    s = at.session_state["refine"]
+    long = ", ".join([IDEA] + [f"detail number {i} in the stormy sky" for i in range(20)])
+    quality = measure(IDEA, long, [], token_budget=77, embedder=None)
+    s["rounds"][0] = replace(s["rounds"][0], prompt=long, quality=quality, problems=validate(IDEA, long, quality))
+    s["draft"] = long
+    at.session_state["refine-draft"] = long
+    run(at)
+    assert any("over the budget" in p for p in s["rounds"][0].problems)
+    warnings = [w for w in texts(at.warning) if "over the budget" in w]
+    assert len(warnings) == 1, warnings
+    tokens = next(m for m in at.metric if m.label == "CLIP tokens").value.split(" / ")[0]
+    assert f"takes {tokens} CLIP tokens" in warnings[0]

@@ -1,0 +1,86 @@
+"""Explore's search, kept in `app.state.explore()`: when it re-runs, what it asks, how it is judged.
+
+The query box is a form (typing does not search), but the mode and the filters are not: a person
+who switches Hybrid → Keywords, or sets a filter, expects the results and their header to follow
+at once. Their `on_change` callback `research()` asks for the last search again; `run()` does it
+and stores the results with their judgement (`rag.relevance`: a % match per prompt, whether any
+is close, a "did you mean").
+
+Filters offer only what the index holds (`held_settings`: an index built from the starter set or
+a text file has no seed, steps, CFG, sampler or size; a DiffusionDB download has them all).
+
+Deliberately not here: drawing (pages/explore.py, app/widgets.py), ranking (rag/retriever.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from app import resources, state
+
+MAX_RESULTS = 100
+# Filter widgets that only make sense when the index holds that setting.
+SETTING_FILTERS = {"sampler": "explore.sampler", "width": "explore.width", "height": "explore.height"}
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _held(index_path: str, stamp: str) -> frozenset[str]:
+    from index.coverage import settings_held
+
+    return settings_held(resources.load_retriever(index_path).index)
+
+
+def held_settings(index_path: str | Path) -> frozenset[str]:
+    """The generation settings (index.coverage.SETTINGS) some prompt of this index has."""
+    is_uri = isinstance(index_path, str) and "://" in index_path
+    path = index_path if is_uri else str(Path(index_path).expanduser())
+    return _held(path, resources.manifest_stamp(path))
+
+
+def research() -> None:
+    """Callback of the mode and filter widgets: search the last query again, in the new way."""
+    if state.explore().get("query"):
+        state.explore()["pending"] = True
+
+
+def search_for(text: str) -> None:
+    """Callback of a suggestion or "did you mean" button: put `text` in the box and search it."""
+    st.session_state["explore.query"] = text
+    state.explore()["pending"] = True
+
+
+def filters(held: frozenset[str]) -> Any:
+    """The SearchFilters the widgets ask for (settings the index lacks are never asked), or None."""
+    from index.records import SearchFilters
+
+    session = st.session_state
+    values: dict[str, Any] = {"min_count": int(session.get("explore.min_count", 1))}
+    if "sampler" in held:
+        values["sampler"] = (session.get("explore.sampler") or "").strip() or None
+    for name in ("width", "height"):
+        if name in held:
+            values[name] = int(session.get(f"explore.{name}") or 0) or None
+    nsfw = session.get("explore.max_nsfw", 1.0)
+    if nsfw < 1.0:
+        values["max_prompt_nsfw"] = values["max_image_nsfw"] = float(nsfw)
+    chosen = SearchFilters(**values)
+    return chosen if chosen.active else None
+
+
+def run(index_path: str | Path, query: str, mode: str, held: frozenset[str]) -> None:
+    """Search `query` in `mode` with the chosen filters; store results and judgement in the state."""
+    from rag.relevance import judge
+
+    retriever = resources.load_retriever(index_path)
+    explore = state.explore()
+    started = time.perf_counter()
+    results = retriever.search(query, k=MAX_RESULTS, mode=mode, filters=filters(held),
+                               diversity=st.session_state.get("explore.diversity") or None)
+    judgement = judge(retriever, query, results)
+    # A new search starts at page 1: a fresh pagination widget (its key names the search).
+    explore.update(query=query, mode=mode, results=results, judgement=judgement,
+                   seconds=time.perf_counter() - started, search_id=explore.get("search_id", 0) + 1)

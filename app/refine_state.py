@@ -275,8 +275,8 @@ def generate(s: dict[str, Any], on_progress: Any) -> Any:
 def load_image(s: dict[str, Any], data: bytes, name: str) -> None:
     """A dropped image's prompt, negative prompt and settings become a new round and the
     generation settings ("reproduce this image"); an image without a recipe is one InputError."""
-    from generate.readback import inspect_image
     from app.reproduce import round_from_image
+    from generate.readback import inspect_image
 
     recipe = inspect_image(data)
     result = round_from_image(recipe, model_family=s["options"].get("model_family", "sdxl"))

@@ -284,6 +284,7 @@ class Revision:
     notices: list[str] = field(default_factory=list)
     added: list[tuple[str, str]] = field(default_factory=list)  # (phrase, clause asking for it)
     removed: list[tuple[str, str]] = field(default_factory=list)  # (old phrase, why it left)
+    head: str = ""  # the idea as the revised prompt holds it (less a part a removal took out)
 
 
 @dataclass
@@ -428,6 +429,8 @@ def apply_edits(prompt: str, idea: str, edits: list[Edit], *, form: str, budget:
             revision.notices.append(f"could not apply {edit.clause!r}: it does not say what to change "
                                     "(try e.g. 'at night', 'no people', 'as a watercolor painting')")
             continue
+        if edit.kind == "remove":
+            _remove_from_idea(model, edit, revision)
         anchored = bool(edit.look) and _replace_anchor(model, edit)
         gone = _displace(model, edit, revision, in_place=bool(edit.look) and not anchored)
         if edit.keep_old is not None:
@@ -446,8 +449,8 @@ def apply_edits(prompt: str, idea: str, edits: list[Edit], *, form: str, budget:
                     written = edit.prose if (edit.prose and form != "tags" and phrase == edit.phrase) else phrase
                     fresh.append((written, edit.clause, bool(_ADVERBIAL.match(written))))
                     revision.added.append((phrase, edit.clause))
-        if _has(idea, edit.phrase) is False and any(_has(idea, w) for w in edit.replaces if len(w) > 3):
-            said = next(w for w in edit.replaces if len(w) > 3 and _has(idea, w))
+        if _has(model.idea, edit.phrase) is False and any(_has(model.idea, w) for w in edit.replaces if len(w) > 3):
+            said = next(w for w in edit.replaces if len(w) > 3 and _has(model.idea, w))
             revision.notices.append(f"the idea itself says {said!r}, which {edit.clause!r} contradicts; "
                                     "the idea is kept as written")
         bans = [t for t in edit.negative if t not in revision.negative_add]
@@ -462,6 +465,7 @@ def apply_edits(prompt: str, idea: str, edits: list[Edit], *, form: str, budget:
     _insert(model, fresh, form)
     _append(model, [e for e in extras if not _has(model.render(), e)], form)
     revision.prompt = _fit(model, budget, revision, extras)
+    revision.head = model.idea
     return revision
 
 
@@ -481,6 +485,19 @@ def _displace(model: _Prompt, edit: Edit, revision: Revision, *, in_place: bool 
                 group.new[i] = True
             gone += 1
     return gone
+
+
+def _remove_from_idea(model: _Prompt, edit: Edit, revision: Revision) -> None:
+    """A removal of something the idea adds ("a lake with ducks" + "no ducks"): its clause leaves the
+    head, since the user's latest word wins. The idea's own subject (its first words) always stays."""
+    for target in edit.replaces:
+        clause = re.compile(rf"(?:\s*,\s*|\s+(?:with|and|&|plus)\s+)(?:(?:a|an|the|some|two|three|many|lots of)\s+)?"
+                            rf"(?:[\w-]+\s+)?{re.escape(target)}(?![\w-])", re.IGNORECASE)
+        found = clause.search(model.idea)
+        if found:
+            revision.removed.append((found.group(0).strip(" ,"), f"you said {edit.clause!r}"))
+            model.idea = (model.idea[: found.start()] + model.idea[found.end():]).strip()
+            return
 
 
 def _anchor_noun(phrase: str) -> str:

@@ -370,10 +370,11 @@ class Coherence:
     changes: list[str]
 
 
-def cohere(prompt: str, negative: str, look: Look, *, idea: str, feedback: str = "",
+def cohere(prompt: str, negative: str, look: Look, *, idea: str, asked: str | None = None,
            artist_media: Mapping[str, str] | None = None, artist_credits: bool = True) -> Coherence:
     """The repair pass: credits that fight the look (all credits when not allowed) leave the prompt,
-    and the negative stops banning what the prompt holds. The idea's own credits stay."""
+    and the negative stops banning what the prompt holds or what `asked` (by default the idea) asks
+    for. The idea's own credits stay."""
     media = artist_media or {}
     idea_names = set(credited_names(idea))
     changes: list[str] = []
@@ -390,18 +391,25 @@ def cohere(prompt: str, negative: str, look: Look, *, idea: str, feedback: str =
     if dropped:
         why = "artist credits are off" if not artist_credits else f"they fight the {look.name} look"
         changes.append(f"dropped {', '.join('by ' + d for d in dropped)} ({why})")
-    cleaned, removed = clean_negative(negative, look, fixed, asked=f"{idea}\n{feedback}", artist_media=media)
+    cleaned, removed = clean_negative(negative, look, fixed, asked=idea if asked is None else asked,
+                                      artist_media=media)
     if removed:
         changes.append("negative no longer bans " + ", ".join(removed))
     return Coherence(fixed, cleaned, changes)
 
 
-_REMOVAL_RE = re.compile(r"\b(?:no|without|remove|less|not|avoid|drop)\s+[^,;.]+", re.IGNORECASE)
+_REMOVAL_RE = re.compile(r"\b(?:no|without|remove|less|not|avoid|drop)\s+(?:the\s+|any\s+|a\s+)?([^,;.]+)",
+                         re.IGNORECASE)
 
 
 def asked_for(request: EnhanceRequest) -> str:
-    """What the idea and feedback ask to see (removals such as "no mist" left out)."""
-    return request.idea + "\n" + _REMOVAL_RE.sub(" ", request.feedback or "")
+    """What the idea and feedback ask to see: removals such as "no mist" left out, also where the idea
+    itself said it ("a lake with ducks" + "no ducks": the negative may ban ducks)."""
+    feedback = request.feedback or ""
+    text = request.idea + "\n" + _REMOVAL_RE.sub(" ", feedback)
+    for target in _REMOVAL_RE.findall(feedback):
+        text = re.sub(rf"(?<![\w-]){re.escape(target.strip())}(?![\w-])", " ", text, flags=re.IGNORECASE)
+    return text
 
 
 def cohere_candidates(candidates: list[Candidate], request: EnhanceRequest,
@@ -416,7 +424,7 @@ def cohere_candidates(candidates: list[Candidate], request: EnhanceRequest,
     fixed: list[Candidate] = []
     changes: list[str] = []
     for candidate in candidates:
-        result = cohere(candidate.prompt, candidate.negative_prompt, look, idea=request.idea, feedback=asked,
+        result = cohere(candidate.prompt, candidate.negative_prompt, look, idea=request.idea, asked=asked,
                         artist_media=request.artist_media, artist_credits=request.artist_credits)
         fixed.append(replace(candidate, prompt=result.prompt, negative_prompt=result.negative))
         changes += [c for c in result.changes if c not in changes]

@@ -203,11 +203,12 @@ class RuleBasedEnhancer(Enhancer):
             prompts.append(prompt)
         # 3. the negative: what the feedback bans first, never what it asks for
         allowed = {t.lower() for t in revision.negative_remove}
-        terms = [t for t in _negative_terms(revision.negative_add, spec, idea, look) if t.lower() not in allowed]
+        head = revision.head or idea  # the idea less what a removal took out of it ("no ducks")
+        terms = [t for t in _negative_terms(revision.negative_add, spec, head, look) if t.lower() not in allowed]
         negative = ", ".join(fit_tags("", terms, request.token_budget)[0])
         # 4. the result, its "How" note and what could not be applied
         rationale = explain(request.previous_prompt or "", revision.prompt, revision)
-        asked_for = f"{idea}\n{' '.join(e.phrase for e in edits if e.kind != 'remove')}"
+        asked_for = f"{head}\n{' '.join(e.phrase for e in edits if e.kind != 'remove')}"
         candidates = [Candidate(p, clean_negative(negative, look, p, asked=asked_for, artist_media=request.artist_media)[0])
                       for p in prompts]
         result = self.make_result(request, candidates, style=style, started=started, rationale=rationale, look=look)

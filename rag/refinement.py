@@ -126,7 +126,8 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
     timings["total_s"] = time.perf_counter() - started
     return AssistantResult(previous.idea, prompt, result.negative_prompt, result.style, result.enhancer, examples,
                            candidates, dict(result.fallback_reasons),
-                           [*validate(previous.idea, prompt, quality), *result.notices],
+                           [*validate(_idea_less_removals(previous.idea, feedback), prompt, quality),
+                            *result.notices],
                            quality, {**options, "feedback": feedback}, rationale, timings, look=result.look)
 
 
@@ -142,6 +143,17 @@ def _how(previous: AssistantResult, feedback: str, prompt: str, enhancer_rationa
     if enhancer_rationale and not enhancer_rationale.startswith("How:"):
         return f"{enhancer_rationale}; {how}"
     return how
+
+
+def _idea_less_removals(idea: str, feedback: str) -> str:
+    """The idea without what the feedback removed ("no ducks"): those words are meant to be gone."""
+    from enhancers.feedback import parse_feedback
+
+    for edit in parse_feedback(feedback):
+        if edit.kind == "remove":
+            for target in edit.replaces:
+                idea = re.sub(rf"(?<![\w-]){re.escape(target)}(?![\w-])", " ", idea, flags=re.IGNORECASE)
+    return idea
 
 
 KEYLESS_WRITERS = ("rules", "grounded")  # they apply every edit themselves (enhancers/feedback.py)

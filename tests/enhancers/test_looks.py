@@ -170,3 +170,13 @@ def test_the_how_note_lists_only_modifiers_the_prompt_holds():
         phrase = item.rsplit(" (", 1)[0]
         if phrase and "topped up" not in phrase:
             assert phrase in result.prompt.lower(), (phrase, result.prompt)
+
+
+@pytest.mark.parametrize("family", ["sd1", "sdxl", "sd3"])
+def test_removing_what_the_idea_adds_takes_it_out_and_bans_it(family):
+    first = RuleBasedEnhancer().enhance(EnhanceRequest(idea="a lake with ducks", model_family=family))
+    revised = RuleBasedEnhancer().enhance(EnhanceRequest(idea="a lake with ducks", model_family=family,
+                                                         previous_prompt=first.prompt, feedback="no ducks"))
+    assert "duck" not in revised.prompt.lower() and "lake" in revised.prompt.lower()
+    assert "ducks" in revised.negative_prompt.split(", ")
+    assert not any("contradicts" in n or "ducks" in n for n in revised.notices)

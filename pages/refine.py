@@ -297,7 +297,9 @@ def rounds_list(s: dict[str, Any]) -> None:
     from rag.guidance import prompt_tokens
 
     rounds = s["rounds"]
-    with st.expander(f"All rounds ({len(rounds)})", icon=":material/history:", expanded=len(rounds) > 1):
+    # Open when there is a choice to make: several rounds, or one Step back took away (Redo).
+    with st.expander(f"All rounds ({len(rounds)})", icon=":material/history:",
+                     expanded=len(rounds) > 1 or bool(s["undone"])):
         for index, result in enumerate(rounds):
             head, action = st.columns([5, 1], vertical_alignment="center")
             feedback = s["round_feedback"][index] if index < len(s["round_feedback"]) else None

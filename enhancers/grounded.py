@@ -284,10 +284,15 @@ _FOCAL_RE = re.compile(r"\d+\s?mm\b")
 _APERTURE_RE = re.compile(r"\bf/\s?\d")
 
 
-def _redundant(phrase: str, taken: Iterable[str]) -> bool:
+def _redundant(phrase: str, taken: Iterable[str], *, one_lighting: bool = False) -> bool:
     """A phrase already said by the idea or a taken modifier ("artstation" after "trending on artstation"),
-    or a second focal length / aperture ("85mm lens" after "35mm f/1.4": one camera per photo)."""
+    or a second focal length / aperture ("85mm lens" after "35mm f/1.4": one camera per photo). With
+    `one_lighting` (a top-up from the rules' tables) also a second lighting set-up ("natural lighting"
+    after "soft lighting"): the examples' own pairs ("cinematic lighting, volumetric lighting") stay."""
+    lighting = one_lighting and phrase.split()[-1:] in (["lighting"], ["light"])
     for t in taken:
+        if lighting and t.split()[-1:] in (["lighting"], ["light"]):
+            return True
         if _contains_words(t, phrase) or _contains_words(phrase, t):
             return True
         if any(r.search(phrase) and r.search(t) for r in (_FOCAL_RE, _APERTURE_RE)):
@@ -364,7 +369,8 @@ def _top_up(prompt: str, request: EnhanceRequest, rules_result: EnhanceResult, r
 
     rules_tail = rules_result.prompt[len(clean_head(request.idea)):].lstrip(" ,")
     present = normalize_phrase(prompt)
-    tags = [t for t in split_tags(rules_tail) if t and not _redundant(normalize_phrase(t), split_phrases(present))]
+    tags = [t for t in split_tags(rules_tail)
+            if t and not _redundant(normalize_phrase(t), split_phrases(present), one_lighting=True)]
     tags = [t for t in coherent(tags, held_media(prompt, request.artist_media) | {look.family})
             if fits(t, look)][: max(room, 0)]  # never a second medium
     kept, _ = fit_tags(prompt, tags, request.token_budget)
@@ -515,7 +521,7 @@ def _written(request: EnhanceRequest, used: list[Modifier], style: str, profile:
         spec = STYLE_SPECS.get(style) or STYLE_SPECS["photography"]
         present = " ".join([idea, *nouns, *adjectives, *styles]).lower()
         extra = [d for d in spec.descriptors if not is_boilerplate(d) and fits(d, look)
-                 and not _redundant(d.lower(), [present, *(m.phrase for m in used)])]
+                 and not _redundant(d.lower(), [*split_phrases(present), *(m.phrase for m in used)], one_lighting=True)]
         held = media | media_of(anchor or "") | {look.family}
         extra = coherent(extra, held)[: max(limit - written, 0)]
         nouns += [d for d in extra if reads_after_with(d)]

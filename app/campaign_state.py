@@ -19,13 +19,15 @@ campaign/jobs.py).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, get_args
 
 import streamlit as st
 
-from app.widgets import one_line
-from core.errors import PromptragError
+from app.widgets import labelled_problem, one_line
+from core.errors import InputError, PromptragError
 
 logger = logging.getLogger("promptrag.app")
 
@@ -34,6 +36,39 @@ PICK = "campaign.run_pick"  # the run picker's widget key
 FORM = "campaign.f."        # prefix of the form's widget keys
 LIST_FIELDS = ("scenes", "moods", "compositions")  # one entry a line; empty = the built-in list
 WORD_FIELDS = ("must_have", "must_not", "colours")  # brand words, comma separated
+EXAMPLE_BRIEF = Path(__file__).resolve().parents[1] / "examples" / "brief.yaml"  # a checkout's, not a wheel's
+# The form's label of each brief field: the page draws them, and a bad field is named by its label.
+LABELS = {
+    "name": "Campaign name",
+    "subject": "Product or subject",
+    "audience": "Audience",
+    "message": "Message",
+    "must_have": "Must have (comma separated)",
+    "must_not": "Must not (comma separated)",
+    "colours": "Brand colours (comma separated)",
+    "no_text": "No text in the image",
+    "artist_credits": "Allow artist credits",
+    "subject_kind": "Subject kind",
+    "variants": "How many",
+    "styles": "Styles",
+    "sizes": "Sizes",
+    "backends": "Image backends",
+    "enhancer": "Enhancer",
+    "scenes": "Scenes (one a line)",
+    "moods": "Moods (one a line)",
+    "compositions": "Compositions (one a line)",
+    "model": "Image model",
+    "steps": "Steps",
+    "guidance": "CFG",
+    "seed": "Seed",
+    "seed_policy": "Seed policy",
+    "model_family": "Model family",
+    "creativity": "Creativity",
+    "similarity_threshold": "Max similarity",
+    "examples_per_variant": "Examples per variant",
+    "max_rerolls": "Re-plans of a near-duplicate",
+    "requests_per_minute": "Enhancer calls per minute",
+}
 
 
 def campaign() -> dict[str, Any]:
@@ -100,7 +135,26 @@ def brief_from_form(values: dict[str, Any] | None = None) -> Any:
         data[name] = value
     data["brand"] = {name: _split_words(source.get(FORM + name, "")) for name in WORD_FIELDS}
     data["brand"]["no_text"] = bool(source.get(FORM + "no_text", False))
-    return brief_from_dict(data, source="the brief")
+    try:
+        return brief_from_dict(data, source="the brief")
+    except InputError as exc:
+        raise InputError(_labelled(str(exc))) from None
+
+
+_PROBLEM = re.compile(r"^(\s+)([\w.]+): (.*)$")
+
+
+def _labelled(text: str) -> str:
+    """A brief's problems named as the form names its fields: "  subject: String should have at
+    least 1 character (got '')" -> "  Product or subject: fill it in"."""
+    lines = []
+    for line in text.splitlines():
+        match = _PROBLEM.match(line)
+        field = match.group(2).removeprefix("brand.").split(".")[0] if match else ""
+        if match and field in LABELS:
+            line = match.group(1) + labelled_problem(LABELS[field], match.group(3))
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def fill_form(brief: Any) -> None:
@@ -126,6 +180,15 @@ def brief_from_upload(data: bytes, name: str) -> Any:
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InputError(f"{name} is not a UTF-8 YAML file: {one_line(exc)}") from None
     return brief_from_dict(parsed, source=f"brief {name}")
+
+
+def load_example_clicked() -> None:
+    """The "Load the example brief" button: examples/brief.yaml into the form."""
+    try:
+        fill_form(brief_from_upload(EXAMPLE_BRIEF.read_bytes(), EXAMPLE_BRIEF.name))
+        campaign()["loaded"] = EXAMPLE_BRIEF.name
+    except (OSError, PromptragError) as exc:
+        campaign()["notice"] = f"Loading the example brief failed: {one_line(exc)}"
 
 
 # ---- what the run panel shows -----------------------------------------------------------------
@@ -270,3 +333,28 @@ def resume_clicked(run_id: str) -> None:
     from campaign import jobs
 
     _act("Resuming the run", jobs.resume_run, run_id)
+
+
+def approved_download(out_dir: Any) -> bytes:
+    """The "Download approved" ZIP: `campaign.review.approved_zip` (images and manifest) plus the
+    approved prompts themselves — prompts.txt (one a line, ready for `promptrag generate` or a
+    prompt set) and prompts/<id>.txt (prompt, then the negative) — so a prompts-only run's
+    download holds what was approved, not only a manifest."""
+    import io
+    import zipfile
+
+    from campaign.review import approved_zip, reviews
+    from campaign.runner import read_variants
+
+    data = approved_zip(out_dir)
+    verdicts = reviews(out_dir)
+    approved = sorted((v for v in read_variants(out_dir) if verdicts.get(v.id) == "approved"), key=lambda v: v.id)
+    buffer = io.BytesIO(data)
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("prompts.txt", "".join(" ".join(v.prompt.split()) + "\n" for v in approved))
+        for variant in approved:
+            text = variant.prompt.strip() + "\n"
+            if variant.negative_prompt:
+                text += "\nNegative prompt: " + variant.negative_prompt.strip() + "\n"
+            archive.writestr(f"prompts/{variant.id}.txt", text)
+    return buffer.getvalue()

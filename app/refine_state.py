@@ -272,6 +272,28 @@ def generate(s: dict[str, Any], on_progress: Any) -> Any:
     return saved
 
 
+def missing_model(s: dict[str, Any]) -> Any:
+    """The catalogue model (generate.models) Generate would load when it is not downloaded yet;
+    None when nothing is missing or the model is not one the catalogue knows (its load says why)."""
+    from core.settings import get_settings
+    from generate.models import find_model, model_status
+
+    gen = s["gen"]
+    if gen.get("backend") != "diffusers":
+        return None
+    known = find_model(gen.get("model") or get_settings().image_model)
+    if known is None or known.kind != "image":
+        return None
+    return None if model_status(known).cached else known
+
+
+def download_model(model: Any, on_progress: Any) -> Any:
+    """Pull `model` into the Hugging Face cache (a rerun stops it; the next pull resumes)."""
+    from generate.models import pull
+
+    return pull(model, on_progress=on_progress)
+
+
 def load_image(s: dict[str, Any], data: bytes, name: str) -> None:
     """A dropped image's prompt, negative prompt and settings become a new round and the
     generation settings ("reproduce this image"); an image without a recipe is one InputError."""

@@ -172,8 +172,24 @@ def generation() -> dict[str, Any]:
     """Image backend, model and default parameters for this session (Settings page edits them)."""
     current = st.session_state.get(GENERATION)
     if current is None:
-        current = st.session_state[GENERATION] = dict(GENERATION_DEFAULTS)
+        current = st.session_state[GENERATION] = {**GENERATION_DEFAULTS, **family_defaults(None)}
     return current
+
+
+def family_defaults(model: str | None, backend: str = "diffusers") -> dict[str, Any]:
+    """Steps, CFG and size for the family of `model` (None: the configured image model): a turbo
+    model gets 4 steps and CFG 0 at 512², SDXL 30 steps at 1024², SD 1.5 25 steps, CFG 7 at 512²."""
+    from core.settings import get_settings
+    from enhancers.profiles import family_for_model
+    from generate.models import generation_defaults
+
+    settings = get_settings()
+    model = model or (settings.image_model if backend == "diffusers" else settings.bedrock_image_model)
+    try:
+        chosen = generation_defaults(family_for_model(model or "", default="sd1"))
+    except Exception:  # noqa: BLE001 - an odd model id keeps the plain defaults, it never breaks the page
+        return {}
+    return {"steps": chosen.steps, "guidance": chosen.guidance, "width": chosen.width, "height": chosen.height}
 
 
 def explore() -> dict[str, Any]:

@@ -251,3 +251,33 @@ class ProgressPanel:
 
     def done(self, text: str = "Done") -> None:
         self.bar.progress(1.0, text=text)
+
+
+# Pydantic's wording for an empty field, in words a form's user reads (the label says which field).
+_PLAIN = ((re.compile(r"^String should have at least 1 characters?$"), "fill it in"),
+          (re.compile(r"^List should have at least 1 item.*$"), "pick at least one"),
+          (re.compile(r"^Input should be a valid (number|integer).*$"), "type a number"))
+
+
+def labelled_problem(label: str, message: str) -> str:
+    """One form problem as "<the field's label>: <what to do>", for st.error under a form:
+    `labelled_problem("Product or subject", "String should have at least 1 character (got '')")`
+    -> "Product or subject: fill it in"."""
+    text = re.sub(r"\s*\(got (''|\[\]|None)\)$", "", message.strip()).removeprefix("Value error, ")
+    for pattern, plain in _PLAIN:
+        if pattern.match(text):
+            text = plain
+            break
+    return f"{label}: {text}"
+
+
+def shorten(text: Any, limit: int = 90) -> str:
+    """`text` on one line, cut at a word before `limit` characters with "…" (for card titles;
+    show the whole text elsewhere, e.g. as the title's help)."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    if " " in cut[limit // 2:]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:.-") + "…"

@@ -9,7 +9,10 @@
 - `promptrag eval --compare A B [--metric M]` (two runs, each DIR or DIR:CONFIG) or
   `promptrag eval RUN_DIR --compare CONFIG_A CONFIG_B`: the winner, per-category deltas and a
   sign test (`evaluation.compare`). `promptrag eval RUN_DIR --report` writes RUN_DIR/report.html
-  (`evaluation.report`); with `-o DIR`, `--report` writes it after the run.
+  (`evaluation.report`); a run with `-o DIR` writes DIR/report.html at its end (`--no-report`: not).
+
+A run with `-o DIR` also keeps DIR/status.json (running, rows done, finished / cancelled / failed:
+`evaluation.jobs.StatusFile`), which the Evaluate page reads for a run it started in the background.
 
 Ctrl-C (or SIGTERM) once stops after the rows in flight (they are kept; run again to resume),
 twice stops at once. Deliberately not here: metrics, the judge, the report (evaluation/).
@@ -47,8 +50,9 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _run(promptset: Path | None, output: Path | None, **values) -> None:
+def _run(promptset: Path | None, output: Path | None, write_report: bool, **values) -> None:
     from core.progress import CancelToken, TqdmProgress
+    from evaluation.jobs import StatusFile
     from evaluation.runner import options_from, run_eval
 
     if promptset is None:
@@ -58,6 +62,8 @@ def _run(promptset: Path | None, output: Path | None, **values) -> None:
         raise InputError("-o DIR is required: the folder the run's results go to (re-use it to resume)")
     json_output = values.pop("json_output")
     options = options_from(**values)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"-o {output} is a file; name a folder for the run")
     cancel = CancelToken()
 
     def on_interrupt(signum, frame) -> None:  # noqa: ARG001 (signal handler signature)
@@ -68,21 +74,35 @@ def _run(promptset: Path | None, output: Path | None, **values) -> None:
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     previous_term = signal.signal(signal.SIGTERM, on_interrupt)
+    html = None
     try:
-        with TqdmProgress(enabled=not json_output) as bars:
-            report = run_eval(promptset, output, options, on_progress=bars, cancel=cancel)
+        with StatusFile(output) as status, TqdmProgress(enabled=not json_output) as bars:
+            def on_progress(event) -> None:
+                bars(event)
+                status(event)
+
+            report = run_eval(promptset, output, options, on_progress=on_progress, cancel=cancel)
+            if write_report:
+                from evaluation.report import write_report as write_html
+
+                status.stage("report")
+                html = write_html(output)
+                status.data["report"] = str(html)
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
     if json_output:
         print_json({"out_dir": str(report.out_dir), "written": report.written, "skipped": report.skipped,
-                    "errors": report.errors, "seconds": round(report.seconds, 3), "summary": report.summary})
+                    "errors": report.errors, "seconds": round(report.seconds, 3), "summary": report.summary,
+                    **({"report": str(html)} if html else {})})
         return
     typer.echo(f"{report.written} rows written, {report.skipped} already done, {report.errors} errors "
                f"in {report.seconds:.1f}s → {report.out_dir}")
     typer.echo(format_summary(report.summary))
     for name in ("results.jsonl", "summary.json"):
         typer.echo(f"  {report.out_dir / name}")
+    if html is not None:
+        typer.echo(f"report: {html}")
 
 
 def _retrieval(location: Path | str, n: int, seed: int, json_output: bool) -> None:
@@ -160,8 +180,10 @@ def eval_command(
         "of the run given as PROMPTSET: winner, per-category deltas, sign test."),
     metric: str = typer.Option("auto", "--metric", help="With --compare: score, correct, consistency, "
                                "example_similarity, or auto (the judge's score when both were judged)."),
-    report: bool = typer.Option(False, "--report", help="Write report.html (images, verdicts, tables, plot): "
-                                "into the run folder given as PROMPTSET, or into -o DIR after the run."),
+    report: bool | None = typer.Option(None, "--report/--no-report",
+                                       help="report.html (images, verdicts, tables, plot): --report writes it "
+                                       "into the run folder given as PROMPTSET; a run with -o DIR writes it "
+                                       "at its end unless --no-report."),
     json_output: bool = JsonOption,
 ) -> None:
     """Evaluate prompts: the raw idea vs each enhancer (with / without retrieval), or retrieval itself."""
@@ -184,17 +206,11 @@ def eval_command(
     except ConfigError as exc:  # a bad --enhancers value is a usage error here (exit 2)
         raise InputError(str(exc)) from None
     width, height = parse_size(size)
-    _run(promptset, output, enhancers=names, rag=rag, images=images, image_backend=image_backend,
+    _run(promptset, output, report is not False, enhancers=names, rag=rag, images=images, image_backend=image_backend,
          image_model=image_model, steps=steps, width=width, height=height, judge=judge, limit=limit, seed=seed,
          workers=workers, candidates=candidates, k=k, mode=mode, style=style, creativity=creativity,
          model_family=family, index=str(store_location(index, store)) if index or store else None,
          json_output=json_output)
-    if report:
-        from evaluation.report import write_report
-
-        path = write_report(output)
-        if not json_output:
-            typer.echo(f"report: {path}")
 
 
 def register(app: typer.Typer) -> None:

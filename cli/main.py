@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "cli.eval_cmd",
     "cli.inspect_cmd",
     "cli.styles_cmd",
+    "cli.models_cmd",
 ]
 
 app = typer.Typer(

@@ -131,6 +131,11 @@ class Settings(_Sources):
         "Qwen/Qwen2.5-3B-Instruct",
         description="Hugging Face chat model id, local directory or .gguf file for the local enhancer.",
     )
+    langchain_model: str | None = Field(
+        None, pattern=r"^[^:\s]+:\S",
+        description="LangChain chat model of the 'langchain' enhancer as PROVIDER:MODEL, e.g. openai:gpt-4.1-mini "
+        "or ollama:qwen2.5:7b (PROMPTRAG_LANGCHAIN_MODEL); unset: 'langchain' is not configured.",
+    )
     image_model: str = Field(
         "stabilityai/sd-turbo",
         description="diffusers text-to-image model id or local directory.",

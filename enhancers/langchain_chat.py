@@ -94,7 +94,12 @@ class LangChainEnhancer(ChatEnhancer):
         `model` only names it); `model_options`: passed to `init_chat_model` (base_url, timeout,
         max_retries, temperature, ...)."""
         if model is None and chat_model is None:
-            raise ConfigError(f"the langchain enhancer needs a model: -e {EXAMPLE_SPEC} (langchain:PROVIDER:MODEL)")
+            from core.settings import get_settings
+
+            model = get_settings().langchain_model
+        if model is None and chat_model is None:
+            raise ConfigError(f"the langchain enhancer needs a model: set PROMPTRAG_LANGCHAIN_MODEL (Settings > "
+                              f"Enhancers) or pass -e {EXAMPLE_SPEC} (langchain:PROVIDER:MODEL)")
         if chat_model is None:
             self.provider, self.model = split_model_spec(model or "")
             chat_model = init_model(self.provider, self.model, model_options)

@@ -130,8 +130,10 @@ def _local_status(settings: Settings) -> tuple[bool, str]:
 def _langchain_status(settings: Settings) -> tuple[bool, str]:
     if not importable("langchain"):
         return False, "install LangChain: pip install 'promptrag[langchain]', then -e langchain:PROVIDER:MODEL"
-    return True, ("any LangChain chat model: -e langchain:PROVIDER:MODEL (e.g. langchain:openai:gpt-4.1-mini; "
-                  "install the provider's package, e.g. langchain-openai)")
+    if not settings.langchain_model:
+        return False, ("not configured: set PROMPTRAG_LANGCHAIN_MODEL=PROVIDER:MODEL (e.g. openai:gpt-4.1-mini; "
+                       "install the provider's package, e.g. langchain-openai), or pass -e langchain:PROVIDER:MODEL")
+    return True, f"{settings.langchain_model} (PROMPTRAG_LANGCHAIN_MODEL)"
 
 
 _STATUS_CHECKS = {

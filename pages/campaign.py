@@ -53,7 +53,13 @@ def show_problems(action: str, exc: InputError) -> None:
 
 
 campaign = cs.campaign()
+# Placeholders are examples, not values: italic and faint, so an empty field never reads as filled.
+st.html("<style>.stMain input::placeholder, .stMain textarea::placeholder "
+        "{font-style: italic; opacity: 0.55;}</style>")
 st.title("Campaign")
+notice = cs.take_notice() if not cs.attached() else None
+if notice:
+    st.error(escape_md(notice), icon=":material/error:")
 st.caption("One brief in, many distinct on-brand variants out. Runs keep going in the background: "
            "close the tab and come back to them here by their id.")
 
@@ -73,9 +79,14 @@ st.selectbox("Open a run", options=list(labels), format_func=lambda rid: labels.
 
 # ---- a new run ---------------------------------------------------------------------------------
 with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.attached()):
-    uploaded = st.file_uploader("Load a brief (YAML)", type=["yaml", "yml"], key="campaign.upload",
-                                help="A brief saved here or written for `promptrag batch` "
-                                     "(see examples/brief.yaml).")
+    upload_col, example_col = st.columns([4, 1], vertical_alignment="center")
+    uploaded = upload_col.file_uploader("Load a brief (YAML)", type=["yaml", "yml"], key="campaign.upload",
+                                        help="A brief saved here or written for `promptrag batch` "
+                                             "(see examples/brief.yaml).")
+    example_col.button("Load the example brief", key="campaign.example", icon=":material/lightbulb:",
+                       on_click=cs.load_example_clicked, disabled=not cs.EXAMPLE_BRIEF.is_file(),
+                       help=f"Fill the form from {cs.EXAMPLE_BRIEF.name}: a prompts-only launch of a steel bottle."
+                       if cs.EXAMPLE_BRIEF.is_file() else "examples/brief.yaml is not part of this install.")
     if uploaded is not None and uploaded.file_id != campaign.get("upload"):
         campaign["upload"] = uploaded.file_id
         with guard("Reading the brief"):
@@ -84,6 +95,10 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
                 st.success(f"Loaded {escape_md(uploaded.name)} into the form.", icon=":material/upload_file:")
             except InputError as exc:
                 show_problems("Reading the brief", exc)
+    loaded = campaign.pop("loaded", None)
+    if loaded:
+        st.success(f"Loaded {escape_md(loaded)} into the form: check it, then start the run.",
+                   icon=":material/lightbulb:")
     cs.ensure_form_defaults()
     start = check = False
     with guard("Drawing the brief form"):
@@ -98,72 +113,72 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
         f = cs.FORM
         with st.form("campaign.form", border=False):
             a, b = st.columns(2)
-            a.text_input("Campaign name", key=f + "name", help=helptext("name"))
-            b.text_input("Product or subject", key=f + "subject", help=helptext("subject"),
-                         placeholder="a reusable steel water bottle")
-            a.text_input("Audience", key=f + "audience", help=helptext("audience"),
-                         placeholder="young urban commuters")
-            b.text_input("Message", key=f + "message", help=helptext("message"),
-                         placeholder="hydration that goes where you go")
+            a.text_input(cs.LABELS["name"], key=f + "name", help=helptext("name"))
+            b.text_input(cs.LABELS["subject"], key=f + "subject", help=helptext("subject"),
+                         placeholder="e.g. a reusable steel water bottle")
+            a.text_input(cs.LABELS["audience"], key=f + "audience", help=helptext("audience"),
+                         placeholder="e.g. young urban commuters")
+            b.text_input(cs.LABELS["message"], key=f + "message", help=helptext("message"),
+                         placeholder="e.g. hydration that goes where you go")
             st.markdown("**Brand**")
             a, b, c = st.columns(3)
-            a.text_input("Must have (comma separated)", key=f + "must_have", placeholder="steel, teal cap",
+            a.text_input(cs.LABELS["must_have"], key=f + "must_have", placeholder="e.g. steel, teal cap",
                          help="Words or phrases every prompt must contain.")
-            b.text_input("Must not (comma separated)", key=f + "must_not", placeholder="plastic, cigarette",
+            b.text_input(cs.LABELS["must_not"], key=f + "must_not", placeholder="e.g. plastic, cigarette",
                          help="Words no prompt may contain; they go to the negative prompt.")
-            c.text_input("Brand colours (comma separated)", key=f + "colours", placeholder="teal",
+            c.text_input(cs.LABELS["colours"], key=f + "colours", placeholder="e.g. teal",
                          help="Colours every prompt names.")
             a, b, c = st.columns(3)
-            a.checkbox("No text in the image", key=f + "no_text",
+            a.checkbox(cs.LABELS["no_text"], key=f + "no_text",
                        help="Adds text, letters, watermark, logo to every negative prompt.")
-            b.checkbox("Allow artist credits", key=f + "artist_credits", help=helptext("artist_credits"))
-            c.selectbox("Subject kind", options=cs.subject_kinds(), key=f + "subject_kind",
+            b.checkbox(cs.LABELS["artist_credits"], key=f + "artist_credits", help=helptext("artist_credits"))
+            c.selectbox(cs.LABELS["subject_kind"], options=cs.subject_kinds(), key=f + "subject_kind",
                         help=helptext("subject_kind"))
             st.markdown("**Variants**")
             a, b, c = st.columns([1, 3, 2])
-            a.number_input("How many", min_value=1, max_value=MAX_VARIANTS, step=1, key=f + "variants",
+            a.number_input(cs.LABELS["variants"], min_value=1, max_value=MAX_VARIANTS, step=1, key=f + "variants",
                            help=helptext("variants"))
-            b.multiselect("Styles", options=[*CAMPAIGN_STYLES, *load_user_styles()], key=f + "styles", help=helptext("styles"))
-            c.multiselect("Sizes", options=list(ASPECT_RATIOS), key=f + "sizes", accept_new_options=True,
+            b.multiselect(cs.LABELS["styles"], options=[*CAMPAIGN_STYLES, *load_user_styles()], key=f + "styles", help=helptext("styles"))
+            c.multiselect(cs.LABELS["sizes"], options=list(ASPECT_RATIOS), key=f + "sizes", accept_new_options=True,
                           help=helptext("sizes"))
             a, b = st.columns(2)
-            a.multiselect("Image backends", options=[NO_IMAGES, *image_backend_names()], key=f + "backends",
+            a.multiselect(cs.LABELS["backends"], options=[NO_IMAGES, *image_backend_names()], key=f + "backends",
                           help=helptext("backends"))
             enhancers = list(dict.fromkeys(["grounded", "rules", "chain", *enhancer_names()]))
-            b.selectbox("Enhancer", options=enhancers, key=f + "enhancer", accept_new_options=True,
+            b.selectbox(cs.LABELS["enhancer"], options=enhancers, key=f + "enhancer", accept_new_options=True,
                         help=helptext("enhancer"))
             with st.expander("Angles, seeds and limits", icon=":material/tune:"):
                 a, b, c = st.columns(3)
-                builtin = "Empty: the built-in list"
-                a.text_area("Scenes (one a line)", key=f + "scenes", help=helptext("scenes"), height=110,
+                builtin = "(empty: the built-in list)"
+                a.text_area(cs.LABELS["scenes"], key=f + "scenes", help=helptext("scenes"), height=110,
                             placeholder=builtin)
-                b.text_area("Moods (one a line)", key=f + "moods", help=helptext("moods"), height=110,
+                b.text_area(cs.LABELS["moods"], key=f + "moods", help=helptext("moods"), height=110,
                             placeholder=builtin)
-                c.text_area("Compositions (one a line)", key=f + "compositions", height=110,
+                c.text_area(cs.LABELS["compositions"], key=f + "compositions", height=110,
                             help=helptext("compositions"), placeholder=builtin)
                 a, b, c = st.columns(3)
-                a.text_input("Image model", key=f + "model", help=helptext("model"),
-                             placeholder="backend default")
-                b.number_input("Steps", min_value=1, max_value=150, step=1, key=f + "steps",
-                               help=helptext("steps"), placeholder="backend default")
-                c.number_input("CFG", min_value=0.0, max_value=30.0, step=0.5, key=f + "guidance",
-                               help=helptext("guidance"), placeholder="backend default")
-                a.number_input("Seed", min_value=0, max_value=2**32 - 1, step=1, key=f + "seed",
+                a.text_input(cs.LABELS["model"], key=f + "model", help=helptext("model"),
+                             placeholder="(the backend's default)")
+                b.number_input(cs.LABELS["steps"], min_value=1, max_value=150, step=1, key=f + "steps",
+                               help=helptext("steps"), placeholder="(the backend's default)")
+                c.number_input(cs.LABELS["guidance"], min_value=0.0, max_value=30.0, step=0.5, key=f + "guidance",
+                               help=helptext("guidance"), placeholder="(the backend's default)")
+                a.number_input(cs.LABELS["seed"], min_value=0, max_value=2**32 - 1, step=1, key=f + "seed",
                                help=helptext("seed"))
-                b.selectbox("Seed policy", options=cs.seed_policies(), key=f + "seed_policy",
+                b.selectbox(cs.LABELS["seed_policy"], options=cs.seed_policies(), key=f + "seed_policy",
                             help=helptext("seed_policy"))
-                c.selectbox("Model family", options=cs.model_families(), key=f + "model_family",
+                c.selectbox(cs.LABELS["model_family"], options=cs.model_families(), key=f + "model_family",
                             help=helptext("model_family"))
-                a.slider("Creativity", 0.0, 1.0, step=0.05, key=f + "creativity", help=helptext("creativity"))
-                b.slider("Max similarity", 0.05, 1.0, step=0.01, key=f + "similarity_threshold",
+                a.slider(cs.LABELS["creativity"], 0.0, 1.0, step=0.05, key=f + "creativity", help=helptext("creativity"))
+                b.slider(cs.LABELS["similarity_threshold"], 0.05, 1.0, step=0.01, key=f + "similarity_threshold",
                          help=helptext("similarity_threshold"))
-                c.number_input("Examples per variant", min_value=0, max_value=10, step=1,
+                c.number_input(cs.LABELS["examples_per_variant"], min_value=0, max_value=10, step=1,
                                key=f + "examples_per_variant", help=helptext("examples_per_variant"))
-                a.number_input("Re-plans of a near-duplicate", min_value=0, max_value=20, step=1,
+                a.number_input(cs.LABELS["max_rerolls"], min_value=0, max_value=20, step=1,
                                key=f + "max_rerolls", help=helptext("max_rerolls"))
-                b.number_input("Enhancer calls per minute", min_value=1.0, step=10.0,
+                b.number_input(cs.LABELS["requests_per_minute"], min_value=1.0, step=10.0,
                                key=f + "requests_per_minute", help=helptext("requests_per_minute"),
-                               placeholder="no limit")
+                               placeholder="(no limit)")
                 c.number_input("Concurrent variants", min_value=1, max_value=16, value=1, step=1,
                                key="campaign.concurrency", help="Variants in flight at once (API enhancers).")
             with st.container(horizontal=True):
@@ -226,14 +241,14 @@ def _card(out_dir: Path, variant, verdict: str | None, run_id: str, busy: bool) 
             st.button("Reject", key=f"campaign.reject.{key}", icon=":material/thumb_down:",
                       type="primary" if verdict == "rejected" else "secondary",
                       on_click=cs.review_clicked, args=(str(out_dir), variant.id, "rejected", verdict))
-            st.button(":material/casino:", key=f"campaign.reroll.{key}", disabled=busy,
-                      help="Re-roll: make this variant again (new seed and angle draw)"
+            st.button("Re-roll", icon=":material/casino:", key=f"campaign.reroll.{key}", disabled=busy,
+                      help="Make this variant again (new seed and angle draw)"
                       + (" — wait for the run to finish first." if busy else "."),
                       on_click=cs.reroll_clicked, args=(run_id, variant.id))
 
 
 def run_panel(run_id: str, was_alive: bool) -> None:
-    from campaign.review import approved_zip, reviews
+    from campaign.review import reviews
     from campaign.runner import read_variants
 
     notice = cs.take_notice()
@@ -282,10 +297,11 @@ def run_panel(run_id: str, was_alive: bool) -> None:
                     f"{sum(v.id not in verdicts for v in variants)} to review")
         out_dir = status.out_dir
         download.download_button(
-            f"Download approved ({approved})", data=lambda: approved_zip(out_dir),
+            f"Download approved ({approved})", data=lambda: cs.approved_download(out_dir),
             file_name=f"{run_id}-approved.zip", mime="application/zip", key="campaign.download",
             icon=":material/download:", disabled=not approved, width="stretch",
-            help="The approved images with a manifest.csv / manifest.json of just them.")
+            help="A ZIP of the approved variants: prompts.txt (one prompt a line), prompts/<id>.txt "
+                 "(prompt and negative), their images when the run made any, and a manifest of just them.")
 
         shown_filter = st.segmented_control("Show", options=list(cs.FILTERS), format_func=cs.FILTERS.get,
                                             default="all", key="campaign.filter",

@@ -1,7 +1,7 @@
 """History: every refine round made here — search it, reopen one into Refine, delete, export.
 
 Rounds come from `app.history.History` (SQLite at Settings.history_db), newest first, a page at
-a time. Reopening loads the round's idea, prompt and examples into Refine's state; deleting asks
+a time; a long idea is shortened in its card's title (the whole idea is the title's help). Reopening loads the round's idea, prompt and examples into Refine's state; deleting asks
 for a confirmation first.
 """
 
@@ -15,6 +15,7 @@ from app.widgets import escape_md, guard
 state.require_shell(__file__)
 
 PAGE_SIZE = 10
+TITLE_CHARS = 90  # a card's title: a long idea is cut here (the whole idea is its help and in the search)
 
 st.title("History")
 st.caption("Every prompt you made here, newest first. Reopen one to keep refining it.")
@@ -60,7 +61,8 @@ for item in rounds:
     with st.container(border=True, key=f"history.round.{item.id}"):
         head, actions = st.columns([5, 2], vertical_alignment="top")
         with head:
-            st.markdown(f"**{escape_md(item.idea)}**")
+            title = widgets.shorten(item.idea, TITLE_CHARS)
+            st.markdown(f"**{escape_md(title)}**", help=escape_md(item.idea) if title != item.idea else None)
             facts = [item.created_at.replace("T", " ")[:16], f"by {item.enhancer}"]
             if item.images:
                 facts.append(f"{len(item.images)} image{'s' if len(item.images) != 1 else ''}")
@@ -110,7 +112,8 @@ with guard("Listing the campaign runs"):
     for run in runs:
         with st.container(border=True, key=f"history.run.{run.run_id}"):
             head, action = st.columns([5, 1], vertical_alignment="center")
-            head.markdown(f"**{escape_md(run.title)}**")
+            title = widgets.shorten(run.title, TITLE_CHARS)
+            head.markdown(f"**{escape_md(title)}**", help=escape_md(run.title) if title != run.title else None)
             head.caption(escape_md(" · ".join(filter(None, [
                 (run.started_at or "").replace("T", " ")[:16], run.state,
                 f"{run.done} / {run.total} variants", "with images" if run.images else "prompts only",

@@ -356,10 +356,19 @@ def generate_section(s: dict[str, Any]) -> None:
     examples = s["rounds"][s["current"]].examples
     with_settings = [(n, e) for n, e in enumerate(examples, start=1)
                      if any(v is not None for v in e.settings.values())]
+    missing = refine_state.missing_model(s)
+    reason = (f"{missing.repo_id} is not downloaded yet ({missing.size_label}): download it first"
+              if missing is not None else None)
     go, apply = st.columns([1, 3], vertical_alignment="bottom")
     go.button("Generate", type="primary", key="refine-generate", icon=":material/image:",
-              on_click=refine_state.request, args=("generate",), disabled=not s["draft"].strip(),
-              width="stretch")
+              on_click=refine_state.request, args=("generate",), disabled=not s["draft"].strip() or bool(reason),
+              width="stretch", help=reason)
+    if missing is not None:
+        st.caption(escape_md(reason) + ". A stopped download resumes where it left off.")
+        if st.button(f"Download ({missing.size_label})", key="refine-gen-download", icon=":material/download:"):
+            with guard(f"Downloading {missing.name}"):
+                refine_state.download_model(missing, widgets.ProgressPanel(f"Downloading {missing.name}…"))
+                st.rerun()
     if with_settings:
         with apply:
             pick, use = st.columns([3, 1], vertical_alignment="bottom")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import streamlit as st
 
@@ -24,8 +25,8 @@ settings = get_settings()
 st.title("Settings")
 st.caption("Choices here apply to this browser session. Each section says how to make one permanent.")
 
-index_tab, enhancer_tab, image_tab, template_tab, key_tab = st.tabs(
-    ["Index", "Enhancers", "Image generation", "LLM templates", "Keys"])
+index_tab, enhancer_tab, image_tab, models_tab, template_tab, key_tab = st.tabs(
+    ["Index", "Enhancers", "Image generation", "Models", "LLM templates", "Keys"])
 
 # ---- index -------------------------------------------------------------------------------
 with index_tab, guard("Reading the indexes"):
@@ -77,6 +78,17 @@ with enhancer_tab, guard("Reading the enhancers"):
     order = parse_enhancer_spec(state.enhancer_spec()) if state.enhancer_order() else configured
     st.markdown("To make this order permanent, set this in the environment or `.env`:")
     st.code(f"PROMPTRAG_ENHANCER_CHAIN='{json.dumps(order)}'", language="bash")
+    st.markdown("##### LangChain model")
+    langchain_model = st.text_input(
+        "LangChain chat model (PROVIDER:MODEL)", value=settings.langchain_model or "", key="settings.langchain_model",
+        placeholder="e.g. openai:gpt-4.1-mini or ollama:qwen2.5:7b",
+        help="The 'langchain' enhancer stays 'not configured' until a model is set.").strip()
+    if langchain_model and not re.fullmatch(r"[^:\s]+:\S.*", langchain_model):
+        st.error(f"Name it PROVIDER:MODEL (e.g. openai:gpt-4.1-mini), got {escape_md(langchain_model)}.",
+                 icon=":material/error:")
+    elif langchain_model and langchain_model != settings.langchain_model:
+        st.markdown("To use it, set this in the environment or `.env` and restart the app:")
+        st.code(f"PROMPTRAG_LANGCHAIN_MODEL='{langchain_model}'", language="bash")
     st.markdown("##### Status")
     for status in enhancer_status():
         widgets.status_line(status)
@@ -127,7 +139,8 @@ with enhancer_tab, guard("Reading your blocklist"):
     if "settings.blocklist_text" not in st.session_state:
         st.session_state["settings.blocklist_text"] = "\n".join(blocklists.file_lines())
     st.text_area("Blocked words and names", key="settings.blocklist_text", height=200,
-                 placeholder="greg rutkowski\nre:^artgerm$")
+                 placeholder="(empty: nothing is blocked) One word or name a line; re:PATTERN for a "
+                             "regular expression.")
     st.button("Save blocklist", key="settings.blocklist_save", type="primary", on_click=_blocklist_action,
               args=("save",), icon=":material/save:")
     message = st.session_state.pop("settings.blocklist_message", None)
@@ -135,7 +148,8 @@ with enhancer_tab, guard("Reading your blocklist"):
         kind, text = message
         (st.success if kind == "success" else st.error)(escape_md(text))
     current_blocklist = blocklists.load_blocklist()
-    st.caption(f"{len(current_blocklist.entries)} entries in effect. An example file to start from: "
+    entries = len(current_blocklist.entries)
+    st.caption(f"{entries} {'entry' if entries == 1 else 'entries'} in effect. An example file to start from: "
                "`examples/blocklist.txt`.")
 
     index_path = resources.current_index_path()
@@ -196,9 +210,70 @@ with image_tab, guard("Reading the image settings"):
                            sampler=None if sampler == samplers[0] else sampler)
                 st.success("Saved for this session.", icon=":material/check_circle:")
     st.caption("Permanent defaults: `PROMPTRAG_IMAGE_MODEL` (diffusers) and `PROMPTRAG_BEDROCK_IMAGE_MODEL`.")
+    from enhancers.profiles import family_for_model
+    from generate.models import generation_defaults
+
+    in_use = gen["model"] or (settings.image_model if gen["backend"] == "diffusers" else settings.bedrock_image_model)
+    family = family_for_model(in_use)
+    suits = generation_defaults(family) if family in ("turbo", "sdxl", "sd1", "sd3", "flux") else None
+    if suits is not None:
+        fits = (gen["steps"], gen["guidance"], gen["width"], gen["height"]) == \
+            (suits.steps, suits.guidance, suits.width, suits.height)
+        st.caption(f"{escape_md(in_use)} is a {family} model: {escape_md(suits.note)}.")
+        if not fits and st.button(f"Use {family} defaults: {suits.steps} steps, CFG {suits.guidance:g}, "
+                                  f"{suits.width}×{suits.height}", key="settings.gen.family_defaults",
+                                  icon=":material/tune:"):
+            gen.update(steps=suits.steps, guidance=suits.guidance, width=suits.width, height=suits.height)
+            for key in ("settings.gen.steps", "settings.gen.cfg", "settings.gen.width", "settings.gen.height"):
+                st.session_state.pop(key, None)
+            st.rerun()
     st.markdown("##### Status")
     for status in image_backend_status():
         widgets.status_line(status)
+
+# ---- models --------------------------------------------------------------------------------
+with models_tab, guard("Reading the models"):
+    from generate.models import cache_dir, catalogue, get_model, model_status, pull, remove
+
+    st.markdown("Recommended models, downloaded into the Hugging Face cache "
+                f"({escape_md(cache_dir())}; `PROMPTRAG_HUB_CACHE` picks another, `HF_ENDPOINT` a mirror). "
+                "The same from a shell: `promptrag models list | pull NAME | rm NAME`.")
+    pending = st.session_state.pop("settings.models.pull", None)
+    if pending:
+        wanted = get_model(pending)
+        stop = st.empty()
+        # Any click reruns the page and stops the download between chunks; what arrived is kept.
+        stop.button("Cancel download", key="settings.models.cancel", icon=":material/stop_circle:")
+        with guard(f"Downloading {wanted.name}"):
+            try:
+                done = pull(wanted, on_progress=widgets.ProgressPanel(f"Downloading {wanted.name}…"))
+            finally:
+                stop.empty()
+            st.success(f"{wanted.name} is ready ({escape_md(done.location)}).", icon=":material/check_circle:")
+    statuses = [model_status(m) for m in catalogue()]
+    for kind, title in (("image", "Image models"), ("llm", "Local LLMs")):
+        st.markdown(f"##### {title}")
+        st.dataframe([{"model": x.model.name, "size": x.model.size_label, "on this machine": x.state,
+                       "good for": x.model.good_for, "licence": x.model.licence, "hub id": x.model.repo_id}
+                      for x in statuses if x.model.kind == kind], key=f"settings.models.{kind}", hide_index=True)
+    names = [x.model.name for x in statuses]
+    by_name = {x.model.name: x for x in statuses}
+    chosen = st.selectbox("Model", names, key="settings.models.chosen",
+                          format_func=lambda n: f"{n} ({by_name[n].state})")
+    picked = by_name[chosen]
+    m1, m2, _ = st.columns([1, 1, 2])
+    m1.button(f"Download ({picked.model.size_label})", key="settings.models.download", type="primary",
+              icon=":material/download:", disabled=picked.cached, width="stretch",
+              on_click=lambda n=chosen: st.session_state.__setitem__("settings.models.pull", n),
+              help="Already here." if picked.cached else "Checks the free disk space first; a stopped download "
+                   "resumes where it left off.")
+    if m2.button("Remove", key="settings.models.remove", icon=":material/delete:", width="stretch",
+                 disabled=picked.shipped or picked.state == "not downloaded"):
+        with guard(f"Removing {chosen}"):
+            st.toast(f"Removed {chosen} ({remove(chosen) / 1e9:.1f} GB freed).")
+            st.rerun()
+    if picked.location is not None:
+        st.caption(f"{escape_md(chosen)}: {escape_md(picked.location)}")
 
 # ---- LLM templates -----------------------------------------------------------------------
 with template_tab, guard("Reading the templates"):

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: "by a and b and c" counts three artists
 DEFAULT_TOP = 20
 
 
@@ -43,6 +43,11 @@ def _name(phrase: str) -> str:
     return re.sub(r"^(?:art by|by|in the style of|style of)\s+", "", phrase).strip()
 
 
+def _names(phrase: str) -> list[str]:
+    """The artists one credit names: "by artgerm and greg rutkowski & alphonse mucha" is three."""
+    return [name.strip() for name in re.split(r"\s+(?:and|&)\s+|\s*&\s*", _name(phrase))]
+
+
 def count_artists(records: Any) -> tuple[Counter[str], Counter[str]]:
     """(occurrences, rows) per artist name over `records` (batches of (id, PromptRecord))."""
     from enhancers.grounded import modifier_phrases
@@ -51,7 +56,7 @@ def count_artists(records: Any) -> tuple[Counter[str], Counter[str]]:
     rows: Counter[str] = Counter()
     for batch in records:
         for _, record in batch:
-            names = {_name(p) for p, category in modifier_phrases(record.prompt) if category == "artist"}
+            names = {n for p, category in modifier_phrases(record.prompt) if category == "artist" for n in _names(p)}
             for name in names - {""}:
                 occurrences[name] += max(1, int(record.count))
                 rows[name] += 1

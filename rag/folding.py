@@ -5,7 +5,7 @@ An index built without `--fold-cosine` keeps prompts that differ by one swapped 
 side at the top of a search and take two of the few examples a user ticks. `fold_retrieved`
 walks the results best first and drops any within `threshold` cosine of one already kept (the
 stored vectors, so no embedding), the same rule and threshold ingest folds with
-(`ingest.near_duplicates.RECOMMENDED_COSINE`): every dropped prompt is a near copy of a kept,
+(`index.embedder.NEAR_DUPLICATE_COSINE`): every dropped prompt is a near copy of a kept,
 better-ranked one, and the order of the kept ones is unchanged.
 
 Deliberately not here: folding at ingest (ingest/near_duplicates.py, which also merges counts
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.near_duplicates import RECOMMENDED_COSINE
+from index.embedder import NEAR_DUPLICATE_COSINE as RECOMMENDED_COSINE
 
 
 @dataclass

@@ -105,6 +105,16 @@ def test_a_run_outlives_its_session_and_is_reviewed_from_another(make_app, tiny_
     assert [v["id"] for v in manifest["variants"]] == ["v001", "v003"]
     download = [d for d in at.get("download_button") if d.proto.label.startswith("Download approved")]
     assert download and download[0].proto.label == "Download approved (2)" and not download[0].proto.disabled
+    # what the button downloads holds the approved prompts themselves, not only the manifest
+    from app.campaign_state import approved_download
+
+    archive = zipfile.ZipFile(io.BytesIO(approved_download(out)))
+    assert sorted(archive.namelist()) == ["manifest.csv", "manifest.json", "prompts.txt", "prompts/v001.txt",
+                                          "prompts/v003.txt"]
+    approved_prompts = [v["prompt"] for v in manifest["variants"]]
+    assert archive.read("prompts.txt").decode().splitlines() == [" ".join(p.split()) for p in approved_prompts]
+    assert archive.read("prompts/v001.txt").decode().startswith(approved_prompts[0].strip())
+    assert "Re-roll" in [b.label for b in at.button if b.key.startswith("campaign.reroll.")], "the dice is labelled"
 
     # 5. a third session opened from the address bar (?run=<id>) shows the same run and verdicts
     at = open_campaign(make_app, tiny_index, query={"run": run_id})
@@ -148,6 +158,43 @@ def test_a_bad_brief_lists_every_problem(make_app, tiny_index):
     from campaign import jobs
 
     assert jobs.list_runs() == [], "nothing was started"
+
+
+def test_empty_fields_are_named_by_their_label(make_app, tiny_index):
+    at = open_campaign(make_app, tiny_index)
+    at.button(key="campaign.check").click()
+    run(at)
+    errors = [e.value.replace("\\", "") for e in at.error]
+    assert len(errors) == 1 and "Product or subject: fill it in" in errors[0], errors
+    assert "String should have" not in errors[0]
+
+
+def test_placeholders_read_as_examples_not_values(make_app, tiny_index):
+    at = open_campaign(make_app, tiny_index)
+    for key in ("subject", "audience", "message", "must_have", "must_not", "colours"):
+        widget = at.text_input(key=f"campaign.f.{key}")
+        assert widget.value == "" and widget.proto.placeholder.startswith("e.g. "), (key, widget.proto.placeholder)
+    for key in ("scenes", "moods", "compositions"):
+        assert at.text_area(key=f"campaign.f.{key}").proto.placeholder.startswith("(")
+
+
+def test_load_the_example_brief_fills_the_form(make_app, tiny_index):
+    import yaml as pyyaml
+
+    from app.campaign_state import EXAMPLE_BRIEF
+
+    example = pyyaml.safe_load(EXAMPLE_BRIEF.read_text())
+    at = open_campaign(make_app, tiny_index)
+    at.button(key="campaign.example").click()
+    run(at)
+    assert at.text_input(key="campaign.f.subject").value == example["subject"]
+    assert at.text_input(key="campaign.f.name").value == example["name"]
+    assert at.number_input(key="campaign.f.variants").value == example["variants"]
+    assert at.text_input(key="campaign.f.must_not").value == ", ".join(example["brand"]["must_not"])
+    assert any("Loaded brief.yaml" in s.value.replace("\\", "") for s in at.success)
+    at.button(key="campaign.check").click()
+    run(at)
+    assert any("The brief is valid" in s.value for s in at.success)
 
 
 def test_check_saves_the_same_yaml_and_an_upload_fills_the_form(make_app, tiny_index):

@@ -29,10 +29,101 @@ def open_evaluate(make_app, tiny_index):
     return run(at)
 
 
-def test_no_runs_says_how_to_make_one(make_app, tiny_index):
+def test_no_runs_says_how_to_make_one(make_app, tiny_index, isolated_env):
     at = open_evaluate(make_app, tiny_index)
-    assert any("No evaluation runs yet" in i.value for i in at.info)
+    info = [i.value for i in at.info if "No evaluation runs yet" in i.value]
+    assert info and "<PROMPTRAG_HOME>" not in info[0]
+    assert f"-o {isolated_env / 'evals'}/NAME" in info[0], "the empty state shows the real folder"
     assert not at.error
+
+
+def wait_for(at, run_id: str, timeout: float = 240):
+    """Rerun the page (as the fragment's timer would) until the evaluation's process is done."""
+    import time
+
+    from evaluation import jobs
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not jobs.eval_status(run_id).alive:
+            return run(at)
+        run(at)
+        time.sleep(0.5)
+    raise AssertionError(f"evaluation {run_id} did not finish: {jobs.read_log(run_id)}")
+
+
+def test_the_page_starts_an_evaluation_that_outlives_the_session_and_opens_its_report(
+        make_app, tiny_index, isolated_env):
+    from evaluation import jobs
+
+    # 1. typed ideas, a sample of 2, rules without retrieval: started as a background process
+    at = open_evaluate(make_app, tiny_index)
+    at.segmented_control(key="evaluate.f.source").set_value("typed")
+    run(at)
+    at.text_area(key="evaluate.f.typed").input("a red fox in snow\na lighthouse at dusk\nthree pears")
+    at.number_input(key="evaluate.f.limit").set_value(2)
+    at.multiselect(key="evaluate.f.enhancers").set_value(["rules"])
+    at.selectbox(key="evaluate.f.rag").set_value("without")
+    at.number_input(key="evaluate.f.candidates").set_value(1)
+    at.button(key="evaluate.start").click()
+    run(at)
+    run_id = at.session_state["evaluate.state"]["job"]
+    assert run_id and at.query_params["eval"] == run_id
+    status = jobs.eval_status(run_id)
+    assert status.total == 4 and status.out_dir.parent == isolated_env / "evals"
+    assert (status.out_dir / "promptset.txt").read_text().count("\n") == 3
+    del at  # the tab closes; the evaluation goes on
+
+    # 2. a new session reattaches by the address bar and sees it through to the end
+    at = make_app(tiny_index)
+    at.query_params["eval"] = run_id
+    run(at)
+    at.switch_page("pages/evaluate.py")
+    run(at)
+    assert at.session_state["evaluate.state"]["job"] == run_id
+    at = wait_for(at, run_id)
+    status = jobs.eval_status(run_id)
+    assert (status.state, status.done, status.total) == ("finished", 4, 4), jobs.read_log(run_id)
+    assert status.report == status.out_dir / "report.html"
+    run(at)
+    assert at.selectbox(key="evaluate.run").value == str(status.out_dir), "the finished run opens"
+    assert any("opened below" in c.value for c in at.caption)
+    assert at.dataframe, "its figures are shown"
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download report.html" in labels
+
+
+def test_a_bad_form_names_the_field_and_starts_nothing(make_app, tiny_index, isolated_env):
+    from evaluation import jobs
+
+    at = open_evaluate(make_app, tiny_index)
+    at.multiselect(key="evaluate.f.enhancers").set_value([])
+    at.button(key="evaluate.start").click()
+    run(at)
+    errors = " ".join(e.value for e in at.error).replace("\\", "")
+    assert "Enhancers: pick at least one" in errors, errors
+    at.multiselect(key="evaluate.f.enhancers").set_value(["rules"])
+    at.button(key="evaluate.start").click()
+    run(at)
+    assert any("Prompt set: upload" in e.value.replace("\\", "") for e in at.error)
+    assert jobs.list_evals() == []
+
+
+def test_an_interrupted_evaluation_offers_resume(make_app, tiny_index, isolated_env):
+    import json
+
+    out = isolated_env / "evals" / "20250101-100000-x-ab12"
+    out.mkdir(parents=True)
+    (out / "job.json").write_text(json.dumps({"run_id": out.name, "title": "<b>x</b>", "pid": None, "total": 10,
+                                              "spawned_at": 0, "created_at": "2025-01-01T10:00:00+00:00"}))
+    (out / "status.json").write_text(json.dumps({"state": "running", "stage": "rows"}))
+    at = make_app(tiny_index)
+    at.query_params["eval"] = out.name
+    run(at)
+    at.switch_page("pages/evaluate.py")
+    run(at)
+    assert any("stopped before it finished" in w.value for w in at.warning)
+    assert at.button(key="evaluate.resume")
 
 
 def test_a_run_in_the_evals_folder_opens_with_figures_and_verdicts(make_app, tiny_index, isolated_env):

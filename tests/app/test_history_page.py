@@ -108,3 +108,19 @@ def test_empty_history_points_to_refine(make_app, tiny_index):
     at = open_history(make_app, tiny_index)
     assert any("Nothing here yet" in i.value for i in at.info)
     assert not at.get("download_button")
+
+
+def test_a_long_idea_is_shortened_in_its_card_title(make_app, tiny_index, results, isolated_env):
+    import dataclasses
+
+    from app.history import History
+
+    long_idea = "a lighthouse on a cliff in a storm at night " * 8
+    store = History()
+    store.add_round(session_id="long", result=dataclasses.replace(results[0], idea=long_idea))
+    at = open_history(make_app, tiny_index)
+    titles = [m for m in at.markdown if str(m.value).startswith("**a lighthouse on a cliff")]
+    assert titles, [m.value for m in at.markdown]
+    title = str(titles[0].value)
+    assert len(title) <= 90 + 4 and title.endswith("…**"), title
+    assert "storm at night" in (titles[0].proto.help or ""), "the whole idea is the title's help"

@@ -114,3 +114,32 @@ def test_bad_options_are_one_line(tmp_path, compbench_set, monkeypatch, capsys):
         lines = err.strip().splitlines()
         assert (got, len(lines)) == (code, 1), (args, err)
         assert lines[0].startswith("promptrag: error: ") and message in lines[0], (args, err)
+
+
+def test_a_run_with_an_output_folder_ends_with_its_report_and_status(tmp_path):
+    ideas = tmp_path / "ideas.txt"
+    ideas.write_text("a red fox in snow\na lighthouse at dusk\n", encoding="utf-8")
+    out = tmp_path / "run"
+    done = run_cli("eval", str(ideas), "-o", str(out), "-e", "rules", "--no-rag", "-n", "1", "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert (out / "report.html").is_file(), "report.html is written at the end by default"
+    assert f"report: {out / 'report.html'}" in done.stdout
+    status = json.loads((out / "status.json").read_text())
+    assert (status["state"], status["done"], status["total"]) == ("finished", 4, 4)
+    assert status["report"] == str(out / "report.html")
+
+    skipped = tmp_path / "no-report"
+    done = run_cli("eval", str(ideas), "-o", str(skipped), "-e", "rules", "--no-rag", "-n", "1", "--no-report")
+    assert done.returncode == 0, done.stderr
+    assert (skipped / "summary.json").is_file() and not (skipped / "report.html").exists()
+    assert "report:" not in done.stdout
+
+
+def test_a_failed_run_says_so_in_its_status(tmp_path):
+    ideas = tmp_path / "ideas.txt"
+    ideas.write_text("a red fox in snow\n", encoding="utf-8")
+    out = tmp_path / "run"
+    done = run_cli("eval", str(ideas), "-o", str(out), "-e", "rules", "--judge", "anthropic")
+    assert done.returncode == 2
+    status = json.loads((out / "status.json").read_text())
+    assert status["state"] == "failed" and "--judge looks at images" in status["error"]

@@ -53,19 +53,21 @@ RESEARCH = {"on_change": explore_state.research}  # mode and filters re-run the 
 # example" moves under its figures rather than being cut (CSS below: card columns wrap).
 st.html("<style>[class*='st-key-card-explore-'] [data-testid='stHorizontalBlock'] {flex-wrap: wrap;}"
         "[class*='st-key-card-explore-'] [data-testid='stColumn'] {min-width: fit-content;}"
-        ".st-key-explore-modebar .stExpander {flex: 1 1 14rem;}</style>")
+        ".st-key-explore-modebar [data-testid='stColumn']:first-child {flex: 0 0 auto; width: auto;"
+        " min-width: fit-content;}</style>")
 with st.form("explore.form", border=False, enter_to_submit=True):
     with st.container(horizontal=True, vertical_alignment="bottom"):
         st.text_input("Search", key="explore.query", persist_state=KEEP, label_visibility="collapsed",
                       placeholder="Describe an image, e.g. a lighthouse in a storm")
         submitted = st.form_submit_button("Search", type="primary", icon=":material/search:", width="content",
                                           key="explore.search")
-with st.container(horizontal=True, vertical_alignment="top", key="explore.modebar"):
-    st.segmented_control("Mode", options=list(MODES), format_func=MODES.get, default="hybrid",
-                         key="explore.mode", persist_state=KEEP, label_visibility="collapsed", width="content",
-                         help="Meaning: similar ideas in other words. Keywords: exact words (BM25). "
-                              "Hybrid: both, fused.", **RESEARCH)
-    filters = st.expander("Filters", icon=":material/filter_list:")
+with st.container(key="explore.modebar"):
+    m_col, f_col = st.columns([2, 5], vertical_alignment="top")
+m_col.segmented_control("Mode", options=list(MODES), format_func=MODES.get, default="hybrid",
+                        key="explore.mode", persist_state=KEEP, label_visibility="collapsed", width="content",
+                        help="Meaning: similar ideas in other words. Keywords: exact words (BM25). "
+                             "Hybrid: both, fused.", **RESEARCH)
+filters = f_col.expander("Filters", icon=":material/filter_list:")
 with filters:
     f1, f2, f3 = st.columns(3)
     f1.number_input("Seen at least (times)", min_value=1, value=1, step=1, key="explore.min_count",

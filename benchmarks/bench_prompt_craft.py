@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -170,6 +171,14 @@ def learned_artist_media() -> dict[str, str]:
     return artist_media_from_prompts(gallery_prompts())
 
 
+def _idea_less_removals(idea: str, feedback: str) -> str:
+    """The idea without what a "no X" / "without X" / "remove X" clause of the feedback took out of it."""
+    for target in re.findall(r"\b(?:no|without|remove)\s+(?:the\s+|any\s+)?([a-z][a-z -]*?)\s*(?:[,.;]|$)",
+                             feedback.lower()):
+        idea = re.sub(rf"\b{re.escape(target)}\b", " ", idea, flags=re.IGNORECASE)
+    return " ".join(idea.split())
+
+
 def check_row(row: dict, case: dict, artist_media: dict[str, str]) -> dict:
     """The checks of one output (a row from `emit`) against its case."""
     from enhancers.base import TOKEN_BUDGET
@@ -183,11 +192,12 @@ def check_row(row: dict, case: dict, artist_media: dict[str, str]) -> dict:
     examples = [e["text"] for e in case["examples"]]
     prompt, negative = row["prompt"], row["negative"]
     checks = {
-        "contradictions": negative_contradictions(prompt, negative, idea=case["idea"], feedback=feedback,
+        # every round's feedback so far counts ("no ducks" in round 1 still bans ducks in round 2)
+        "contradictions": negative_contradictions(prompt, negative, idea=case["idea"], feedback=said or feedback,
                                                   artist_media=artist_media),
         "leaks": scene_leaks(prompt, case["idea"], examples, feedback=said),
         "broken_joins": broken_joins(prompt),
-        "idea_kept": idea_kept(prompt, case["idea"]),
+        "idea_kept": idea_kept(prompt, _idea_less_removals(case["idea"], said)),
         "budget_kept": within_budget(prompt, TOKEN_BUDGET[row["family"]]),
     }
     if row["round"]:

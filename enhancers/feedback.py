@@ -225,6 +225,9 @@ def _look_edit(raw: str, look) -> Edit:
         displaced += [*LENSES, "85mm lens", "lens", "bokeh", "dslr", "f/1.8", "f/2.8", "shallow depth of field",
                       "film grain", "35mm film", "anamorphic lens", "photorealistic", "hyperrealistic",
                       "realistic textures", "subsurface scattering", "ray tracing", "global illumination"]
+    if look.family in ("drawing", "coloring", "print"):  # a pencil, ink or line look is drawn, not painted in colour
+        displaced += ["vibrant colors", "vibrant colours", "vibrant", "colorful", "colourful", "saturated colors",
+                      "rich colors", "vivid colors", "expressive brushstrokes", "rich textures"]
     if look.family in ("photo", "render3d"):
         displaced += ["brushstrokes", "expressive brushstrokes", "brush strokes", "canvas texture",
                       "trending on artstation", "fantasy art"]
@@ -382,6 +385,8 @@ def _groups(body: str, *, merge: bool, first: bool) -> list[_Group]:
         glued = glued_first and n == 0
         head, _, tail = segment.partition(" with ") if not segment.lower().startswith("with ") else ("", "", segment[5:])
         open_with = merge and groups and groups[-1].lead == "with" and not groups[-1].closed
+        if open_with and (_ADVERBIAL.match(segment) or _CREDIT_LEAD.match(segment)):
+            open_with = False  # "with fog, by cliff chiang": a credit or an adverbial ends the with-list
         if head and not tail and open_with and len(_split_and(segment)) == 1:
             groups[-1].items.append(_unprotect(segment))  # "with a, b and c": the list goes on
             groups[-1].new.append(False)

@@ -78,6 +78,12 @@ ENTRIES: tuple[Entry, ...] = (
     # time of day: each displaces every other time word (night also the sun's)
     Entry("time", "replace", r"night|nighttime|night ?time|midnight|the night|dark night", "at night",
            own=_DARK, group=TIME_WORDS, negative=("daylight",)),
+    Entry("time", "replace", r"(?:under |in |by )?(?:a |the )?full moon(?:light)?", "under a full moon",
+           own=(*_DARK, "full moon"), group=TIME_WORDS, negative=("daylight",)),
+    Entry("time", "replace", r"moonlit|moonlight|(?:in |by |under )(?:the )?moonlight|under the moon", "moonlit",
+           prose="by moonlight", own=_DARK, group=TIME_WORDS, negative=("daylight",)),
+    Entry("time", "replace", r"under (?:the |a )?(?:starry sky|stars)|starry(?: night| sky)?", "under a starry sky",
+           own=(*_DARK, "starry sky", "stars"), group=TIME_WORDS, negative=("daylight",)),
     Entry("time", "replace", r"dusk|twilight|evening|the evening|nightfall", "at dusk",
            own=_w("dusk|twilight|evening|nightfall"), group=TIME_WORDS),
     Entry("time", "replace", r"blue hour|the blue hour", "at blue hour", own=_w("blue hour|twilight"),
@@ -165,7 +171,8 @@ ENTRIES: tuple[Entry, ...] = (
            own=_w("cool color palette|cool tones|blue tones"), group=_COLOURS),
     Entry("colour", "replace", r"pastel(?: colou?rs?| tones| palette)?|softer colou?rs", "pastel colors",
            prose="in pastel colors", own=_w("pastel colors|pastel palette"), group=_COLOURS),
-    Entry("colour", "replace", r"muted(?: colou?rs| tones)?|desaturated|less saturated|less colou?rful|washed out",
+    Entry("colour", "replace", r"muted(?: colou?rs| tones)?|desaturated(?: colou?rs)?|less saturat(?:ed|ion)(?: colou?rs)?|"
+           r"less colou?rful|fewer colou?rs|washed out|toned down colou?rs",
            "muted colors", prose="in muted colors", own=_w("muted colors"), group=_COLOURS),
     Entry("colour", "replace", r"(?:more )?(?:colou?rful|vibrant|saturated)(?: colou?rs)?|more colou?rs?|"
            r"more saturation|full colou?r|in colou?r", "vibrant colors", prose="in vibrant colors",

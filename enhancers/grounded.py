@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from enhancers.base import Candidate, EnhanceRequest, EnhanceResult, Enhancer, Example
 from enhancers.blocklist import Blocklist, load_blocklist
-from enhancers.looks import Look, anchor_noun, clean_negative, fits, held_media, look_for_request
+from enhancers.looks import Look, anchor_noun, clean_negative, commercial, fits, held_media, look_for_request
 from enhancers.media import clash, coherent, media_of
 from enhancers.profiles import PromptProfile, profile_for
 
@@ -335,8 +335,8 @@ def fuse(
             continue
         if _redundant(modifier.phrase, [idea_norm, *(m.phrase for m in taken)]):
             continue
-        if modifier.category == "artist" and not artist_credits:
-            continue
+        if not artist_credits and (modifier.category == "artist" or not commercial(modifier.phrase, base)):
+            continue  # an advert: no credits, no fan-art words
         if look and not fits(modifier.phrase, look, artist_media):
             continue
         mine = held_media(modifier.phrase, artist_media)
@@ -521,6 +521,7 @@ def _written(request: EnhanceRequest, used: list[Modifier], style: str, profile:
         spec = STYLE_SPECS.get(style) or STYLE_SPECS["photography"]
         present = " ".join([idea, *nouns, *adjectives, *styles]).lower()
         extra = [d for d in spec.descriptors if not is_boilerplate(d) and fits(d, look)
+                 and (request.artist_credits or commercial(d, idea))
                  and not _redundant(d.lower(), [*split_phrases(present), *(m.phrase for m in used)], one_lighting=True)]
         held = media | media_of(anchor or "") | {look.family}
         extra = coherent(extra, held)[: max(limit - written, 0)]
@@ -557,12 +558,16 @@ _FRAMINGS = frozenset(("portrait", "close up", "close-up", "closeup", "full body
                        "establishing shot", "aerial view", "aerial", "macro", "extreme close-up", "medium shot"))
 
 
+_PREPOSITIONS = frozenset("in at on under by from with during through over above below behind beneath into "
+                          "inside near against across around among amid".split())
+
+
 def reads_after_with(phrase: str) -> bool:
     """Whether "with <phrase>" reads as English: the phrase ends in a noun ("volumetric lighting",
     "85mm lens"), not an adjective ("photorealistic", "glowing", "highly detailed")."""
     words = phrase.lower().split()
-    if not words or phrase.lower() in _FRAMINGS:
-        return False
+    if not words or phrase.lower() in _FRAMINGS or words[0] in _PREPOSITIONS:
+        return False  # "in fog", "by moonlight", "at dusk" read on their own, never after "with"
     last = words[-1]
     if last in _NOUN_WORDS or any(ch.isdigit() for ch in last):
         return len(words) > 1 or last in _NOUN_WORDS

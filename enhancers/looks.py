@@ -99,6 +99,9 @@ _ART_SITE_RE = re.compile(r"(?<![\w-])(?:artstation|cgsociety|deviantart|pixiv|b
 # Medium words too plain to replace a look's own anchor ("make it a photo" → "professional photograph").
 _GENERIC_MEDIA = frozenset(("photo", "photograph", "photography", "painting", "drawing", "render", "illustration",
                             "art", "picture", "image", "photographic", "painted", "anime", "cartoon", "3d"))
+# Art-community sites and fan genres: an advert's prompt (artist credits off) carries none of them.
+FAN_ART_RE = re.compile(r"(?<![\w-])(?:artstation|pixiv|deviantart|cgsociety|behance|trending on \w+|"
+                        r"(?:epic |dark |high )?fantasy(?: art| style)?|fan ?art)(?![\w-])", re.IGNORECASE)
 _CREDIT_RE = re.compile(r"^(?:art by|by|in the style of|style of)\s+(.+)$")
 _NAMES_SPLIT_RE = re.compile(r"\s*(?:,|&|\band\b)\s*")
 
@@ -196,6 +199,12 @@ def artists_media(text: str, artist_media: Mapping[str, str]) -> list[str]:
 def held_media(text: str, artist_media: Mapping[str, str] | None = None) -> frozenset[str]:
     """Every medium family a prompt commits to: the ones it names and the ones its artists imply."""
     return media_of(text) | frozenset(artists_media(text, artist_media or {}))
+
+
+def commercial(phrase: str, idea: str = "") -> bool:
+    """Whether a phrase may join an advert's prompt: no fan-art site or genre word the idea did not say."""
+    found = FAN_ART_RE.search(phrase)
+    return found is None or re.search(rf"(?<![\w-]){re.escape(found.group(0))}(?![\w-])", idea, re.IGNORECASE) is not None
 
 
 def fits(phrase: str, look: Look, artist_media: Mapping[str, str] | None = None) -> bool:
@@ -363,6 +372,22 @@ def drop_credits(prompt: str, drop: Callable[[str], bool]) -> tuple[str, list[st
     return text, dropped
 
 
+def drop_phrases(prompt: str, drop: Callable[[str], bool]) -> tuple[str, list[str]]:
+    """`prompt` less the comma phrases `drop` says go (the first phrase, the idea's, always stays)."""
+    parts = [p for p in re.split(r"\s*,\s*", prompt)]
+    kept, gone = parts[:1], []
+    for part in parts[1:]:
+        end = re.search(r"[.!]+$", part.strip())
+        body = part.strip()[: end.start()] if end else part.strip()
+        if body and drop(body):
+            gone.append(body)
+            if end and kept:
+                kept[-1] = kept[-1].rstrip(" .") + end.group(0)
+        else:
+            kept.append(part)
+    return ", ".join(kept), gone
+
+
 @dataclass(frozen=True)
 class Coherence:
     prompt: str
@@ -391,6 +416,10 @@ def cohere(prompt: str, negative: str, look: Look, *, idea: str, asked: str | No
     if dropped:
         why = "artist credits are off" if not artist_credits else f"they fight the {look.name} look"
         changes.append(f"dropped {', '.join('by ' + d for d in dropped)} ({why})")
+    if not artist_credits:  # an advert: no fan-art site or genre words either
+        fixed, gone = drop_phrases(fixed, lambda phrase: not commercial(phrase, idea))
+        if gone:
+            changes.append(f"dropped {', '.join(repr(g) for g in gone)} (fan-art words do not belong in an advert)")
     cleaned, removed = clean_negative(negative, look, fixed, asked=idea if asked is None else asked,
                                       artist_media=media)
     if removed:

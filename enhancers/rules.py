@@ -63,6 +63,7 @@ from enhancers.looks import (
     Look,
     anchor_noun,
     clean_negative,
+    commercial,
     fits,
     look_for_request,
     negative_blocker,
@@ -100,7 +101,7 @@ class RuleBasedEnhancer(Enhancer):
         budget = request.token_budget
         # 1. style and look (one medium + style family), and the target model's profile (the prompt's form)
         style, style_reason, look, look_reason = resolve_style_and_look(request)
-        spec = spec_for_look(STYLE_SPECS[style], look)
+        spec = spec_for_look(STYLE_SPECS[style], look, commercial_only=not request.artist_credits)
         profile = profile_for(request.model_family)
         if profile.quality_tags and style != "coloring book":  # SD 1.x's "masterpiece, best quality"
             spec = replace(spec, quality=tuple(dict.fromkeys([*spec.quality, *SD1_QUALITY])))
@@ -184,7 +185,7 @@ class RuleBasedEnhancer(Enhancer):
         asked = next((LOOKS[e.look] for e in edits if e.look in LOOKS), None)
         if asked is not None:
             style, style_reason, look, look_reason = asked.style, f"suits the {asked.name} look", asked, "the feedback asks for it"
-        spec = _refinement_spec(style, look, profile)
+        spec = _refinement_spec(style, look, profile, commercial_only=not request.artist_credits)
         # 2. the revision (candidate 1); later candidates add a few of the style's descriptors at the end
         # the previous prompt is revised in the form it is written in (a tag list stays one on sdxl)
         form = prompt_form(request.previous_prompt or "") if profile.form != "tags" else "tags"
@@ -275,17 +276,21 @@ def resolve_style_and_look(request: EnhanceRequest) -> tuple[str, str, Look, str
     return style, style_reason, look, look_reason
 
 
-def _refinement_spec(style: str, look: Look, profile: PromptProfile) -> StyleSpec:
+def _refinement_spec(style: str, look: Look, profile: PromptProfile, *, commercial_only: bool = False) -> StyleSpec:
     """The style's tables for `look`, with the profile's quality words (as a first round has them)."""
-    spec = spec_for_look(STYLE_SPECS[style], look)
+    spec = spec_for_look(STYLE_SPECS[style], look, commercial_only=commercial_only)
     if profile.quality_tags and style != "coloring book":
         return replace(spec, quality=tuple(dict.fromkeys([*spec.quality, *SD1_QUALITY])))
     return replace(spec, quality=(), descriptors=tuple(d for d in spec.descriptors if not is_boilerplate(d)))
 
 
-def spec_for_look(spec: StyleSpec, look: Look) -> StyleSpec:
-    """The style's tables less what does not fit the look (a photo lens in a watercolor); the
-    look's own anchor when none of the style's fits."""
+def spec_for_look(spec: StyleSpec, look: Look, *, commercial_only: bool = False) -> StyleSpec:
+    """The style's tables less what does not fit the look (a photo lens in a watercolor), and for an
+    advert (`commercial_only`) less fan-art words ("trending on artstation"); the look's own anchor
+    when none of the style's fits."""
+    if commercial_only:
+        spec = replace(spec, descriptors=tuple(d for d in spec.descriptors if commercial(d)),
+                       quality=tuple(q for q in spec.quality if commercial(q)))
     anchors = tuple(a for a in spec.anchors if fits(a, look) and media_of(a) <= {look.family} | media_of(look.anchor))
     return replace(spec, anchors=anchors or (look.anchor,),
                    descriptors=tuple(d for d in spec.descriptors if fits(d, look)),

@@ -180,3 +180,19 @@ def test_removing_what_the_idea_adds_takes_it_out_and_bans_it(family):
     assert "duck" not in revised.prompt.lower() and "lake" in revised.prompt.lower()
     assert "ducks" in revised.negative_prompt.split(", ")
     assert not any("contradicts" in n or "ducks" in n for n in revised.notices)
+
+
+@pytest.mark.parametrize("family", ["sd1", "sdxl", "sd3"])
+@pytest.mark.parametrize("style", ["artistic", "auto"])
+def test_an_advert_carries_no_credit_and_no_fan_art_word(family, style):
+    examples = [Example(text="a steel bottle on a rock, epic fantasy style, trending on artstation, by greg rutkowski, "
+                             "octane render, cinematic lighting", score=0.7),
+                Example(text="a water bottle, fantasy art, pixiv, deviantart, studio lighting, 8k", score=0.6)]
+    for enhancer in (RuleBasedEnhancer(), GroundedEnhancer()):
+        result = enhancer.enhance(EnhanceRequest(idea="a brushed steel water bottle", examples=examples, style=style,
+                                                 model_family=family, artist_credits=False, creativity=1.0))
+        prompt = result.prompt.lower()
+        assert not any(w in prompt for w in ("artstation", "pixiv", "deviantart", "fantasy", " by ")), prompt
+    kept = GroundedEnhancer().enhance(EnhanceRequest(idea="a fantasy castle poster", examples=examples,
+                                                     model_family=family, artist_credits=False))
+    assert "fantasy" in kept.prompt.lower()  # the idea's own word stays

@@ -184,7 +184,7 @@ class RuleBasedEnhancer(Enhancer):
         edits = parse_feedback(request.feedback or "")
         asked = next((LOOKS[e.look] for e in edits if e.look in LOOKS), None)
         if asked is not None:
-            style, style_reason, look, look_reason = asked.style, f"suits the {asked.name} look", asked, "the feedback asks for it"
+            style, look = asked.style, asked  # the feedback asks for this look
         spec = _refinement_spec(style, look, profile, commercial_only=not request.artist_credits)
         # 2. the revision (candidate 1); later candidates add a few of the style's descriptors at the end
         # the previous prompt is revised in the form it is written in (a tag list stays one on sdxl)

@@ -197,3 +197,19 @@ def test_result_style_prefers_request_then_model_then_rules():
 def test_hostile_output_is_a_clean_error_not_a_crash(text):
     with pytest.raises(BackendError, match="no valid prompt JSON"):
         parse_llm_output(text)
+
+
+def test_the_llm_is_told_the_look_the_credits_rule_and_every_edit():
+    from enhancers.base import EnhanceRequest
+    from enhancers.prompting import build_messages
+
+    system, user = build_messages(EnhanceRequest(
+        idea="a fox", previous_prompt="a fox, professional photograph, 85mm lens",
+        feedback="as a watercolor painting, at night, no mist, with lanterns"))
+    assert "Look: write it as a watercolor painting (the feedback asks for it)" in system
+    assert "never ban it" in system
+    for line in ("- switch the look to watercolor", "at night", "- remove (and put in the negative prompt): mist",
+                 "lanterns"):
+        assert line in user
+    advert, _ = build_messages(EnhanceRequest(idea="a steel bottle", artist_credits=False, look="photograph"))
+    assert "Credit no artist" in advert and "professional photograph (the brief asks for it)" in advert

@@ -31,6 +31,7 @@ EVALUATE = "evaluate.state"
 RUN = "evaluate.run"     # the run picker's widget key
 PATH = "evaluate.path"   # the run-folder box's widget key
 FORM = "evaluate.f."     # prefix of the form's widget keys
+NO_JUDGE = "no judge"
 SOURCES = {"upload": "Upload a file", "earlier": "Pick one used before", "typed": "Type the ideas"}
 RAG = {"both": "with and without retrieval", "with": "with retrieval only", "without": "without retrieval only"}
 # What the form calls each option (an error names the field the user sees, not the option's name).
@@ -59,8 +60,9 @@ def options_from_form(values: dict[str, Any] | None = None) -> Any:
         if FORM + name in source:
             data[name] = source[FORM + name]
     data["rag"] = {"both": None, "with": True, "without": False}[source.get(FORM + "rag", "both")]
-    if not data.get("images"):
-        data.update(images=False, judge=None)
+    if data.get("judge") == NO_JUDGE or not data.get("images"):
+        data["judge"] = None
+    data["images"] = bool(data.get("images"))
     data = {k: v for k, v in data.items() if v is not None or k in ("rag", "judge")}
     from pydantic import ValidationError
 

@@ -79,14 +79,14 @@ st.selectbox("Open a run", options=list(labels), format_func=lambda rid: labels.
 
 # ---- a new run ---------------------------------------------------------------------------------
 with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.attached()):
-    upload_col, example_col = st.columns([4, 1], vertical_alignment="center")
-    uploaded = upload_col.file_uploader("Load a brief (YAML)", type=["yaml", "yml"], key="campaign.upload",
-                                        help="A brief saved here or written for `promptrag batch` "
-                                             "(see examples/brief.yaml).")
-    example_col.button("Load the example brief", key="campaign.example", icon=":material/lightbulb:",
-                       on_click=cs.load_example_clicked, disabled=not cs.EXAMPLE_BRIEF.is_file(),
-                       help=f"Fill the form from {cs.EXAMPLE_BRIEF.name}: a prompts-only launch of a steel bottle."
-                       if cs.EXAMPLE_BRIEF.is_file() else "examples/brief.yaml is not part of this install.")
+    with st.container(horizontal=True, vertical_alignment="center"):
+        uploaded = st.file_uploader("Load a brief (YAML)", type=["yaml", "yml"], key="campaign.upload",
+                                    help="A brief saved here or written for `promptrag batch` "
+                                         "(see examples/brief.yaml).")
+        st.button("Load the example brief", key="campaign.example", icon=":material/lightbulb:", width="content",
+                  on_click=cs.load_example_clicked, disabled=not cs.EXAMPLE_BRIEF.is_file(),
+                  help=f"Fill the form from {cs.EXAMPLE_BRIEF.name}: a prompts-only launch of a steel bottle."
+                  if cs.EXAMPLE_BRIEF.is_file() else "examples/brief.yaml is not part of this install.")
     if uploaded is not None and uploaded.file_id != campaign.get("upload"):
         campaign["upload"] = uploaded.file_id
         with guard("Reading the brief"):

@@ -115,8 +115,7 @@ with st.expander("New evaluation", icon=":material/add_circle:", expanded=not ru
                        if ready_images else "No image backend is set up on this machine (see Settings).")
             b.selectbox(es.LABELS["image_backend"], options=ready_images or ["diffusers"], key=f + "image_backend",
                         disabled=not ready_images)
-            c.selectbox(es.LABELS["judge"], options=[None, *judges], key=f + "judge",
-                        format_func=lambda j: "no judge" if j is None else j, disabled=not judges,
+            c.selectbox(es.LABELS["judge"], options=[es.NO_JUDGE, *judges], key=f + "judge", disabled=not judges,
                         help="A multimodal Claude scores each image (needs Images)." if judges
                         else "No judge is set up: set ANTHROPIC_API_KEY or AWS credentials.")
             start = st.form_submit_button("Start the evaluation", type="primary", icon=":material/play_arrow:",

@@ -27,13 +27,20 @@ pytestmark = pytest.mark.slow
 STEP_TIMEOUT_MS = 120_000
 RUN_TIMEOUT_MS = 300_000
 
-# Every element in `selector` whose text is cut (ellipsis, clipped) or that lies outside the window.
+# The texts in `selector` that are not shown whole: an element (or one of its ancestors up to its
+# button or label) narrower than its text (ellipsis), or one sticking out of a box that clips it
+# or out of the window. Elements not laid out at all (display: none) are left out.
 CLIPPED_JS = """
-(selector) => [...document.querySelectorAll(selector)].filter(el => {
+(selector) => [...document.querySelectorAll(selector)].filter(el => el.getClientRects().length).filter(el => {
   const box = el.getBoundingClientRect();
-  const cut = el.scrollWidth > el.clientWidth + 1;
-  const hidden = box.width === 0 || box.right > window.innerWidth + 1 || box.left < -1;
-  return cut || hidden;
+  if (box.right > window.innerWidth + 1 || box.width === 0) return true;
+  for (let node = el; node && node !== document.body; node = node.parentElement) {
+    if (node.scrollWidth > node.clientWidth + 1 && node.clientWidth > 0) return true;
+    const style = getComputedStyle(node);
+    if (node !== el && style.overflowX !== "visible" && box.right > node.getBoundingClientRect().right + 1) return true;
+    if (node.tagName === "BUTTON" || node.tagName === "LABEL") break;
+  }
+  return false;
 }).map(el => el.innerText || el.textContent)
 """
 
@@ -92,15 +99,17 @@ def test_campaign_loads_the_example_and_downloads_the_approved_prompts(browser, 
         rerun(page, by_key(page, "campaign.example").get_by_role("button").click, STEP_TIMEOUT_MS)
         subject = by_key(page, "campaign.f.subject").locator("input")
         expect(subject).to_have_value("a brushed steel water bottle")
+        assert not clipped(page, ".st-key-campaign-example button p"), "the button's label is cut"
         shot("example-loaded")
         variants = by_key(page, "campaign.f.variants").locator("input")
         variants.fill("3")
         variants.press("Tab")
         rerun(page, by_key(page, "campaign.start").get_by_role("button").click, STEP_TIMEOUT_MS)
-        expect(page.get_by_text("finished", exact=True).first).to_be_visible(timeout=RUN_TIMEOUT_MS)
-        wait_for_app_run(page, timeout_ms=STEP_TIMEOUT_MS)
         reroll = page.locator("[class*='st-key-campaign-reroll-'] button").first
-        expect(reroll).to_contain_text("Re-roll")
+        expect(reroll).to_contain_text("Re-roll", timeout=RUN_TIMEOUT_MS)
+        expect(reroll).to_be_enabled(timeout=RUN_TIMEOUT_MS)  # disabled while the run goes on
+        wait_for_app_run(page, timeout_ms=STEP_TIMEOUT_MS)
+        expect(page.get_by_text("3 variants ·")).to_be_visible()
         approve = page.locator("[class*='st-key-campaign-approve-'] button").first
         rerun(page, approve.click, STEP_TIMEOUT_MS)
         download = by_key(page, "campaign.download").get_by_role("button")

@@ -143,3 +143,54 @@ def test_a_failed_run_says_so_in_its_status(tmp_path):
     assert done.returncode == 2
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "failed" and "--judge looks at images" in status["error"]
+
+
+def test_a_background_evaluation_cancels_and_resumes(tmp_path, isolated_env):
+    """evaluation.jobs: start a detached `promptrag eval`, cancel it while it loads (SIGTERM: it
+    stops cleanly and says "cancelled"), resume it, and it finishes with its report."""
+    from evaluation import jobs
+    from evaluation.runner import options_from
+
+    ideas = tmp_path / "ideas.txt"
+    ideas.write_text("".join(f"idea number {i} of a red fox\n" for i in range(6)), encoding="utf-8")
+    options = options_from(enhancers=["rules"], rag=False, candidates=1, workers=1)
+    run_id = jobs.start_eval(ideas, options, title="foxes")
+    status = jobs.eval_status(run_id)
+    assert status.alive and status.total == 12 and status.out_dir.parent == isolated_env / "evals"
+    assert jobs.list_evals()[0].run_id == run_id
+    with pytest.raises(Exception, match="still running"):
+        jobs.resume_eval(run_id)
+    jobs.cancel_eval(run_id)
+    deadline = time.monotonic() + 120
+    while jobs.eval_status(run_id).alive:
+        assert time.monotonic() < deadline, jobs.read_log(run_id)
+        time.sleep(0.2)
+    status = jobs.eval_status(run_id)
+    assert status.state == "cancelled" and status.report is None, jobs.read_log(run_id)
+
+    jobs.resume_eval(run_id)
+    deadline = time.monotonic() + 180
+    while jobs.eval_status(run_id).alive:
+        assert time.monotonic() < deadline, jobs.read_log(run_id)
+        time.sleep(0.2)
+    status = jobs.eval_status(run_id)
+    assert (status.state, status.done, status.total) == ("finished", 12, 12), jobs.read_log(run_id)
+    assert status.report == status.out_dir / "report.html"
+
+
+def test_a_killed_background_evaluation_reads_as_interrupted(tmp_path, isolated_env):
+    from evaluation import jobs
+    from evaluation.runner import options_from
+
+    ideas = tmp_path / "ideas.txt"
+    ideas.write_text("a red fox\na lighthouse\n", encoding="utf-8")
+    run_id = jobs.start_eval(ideas, options_from(enhancers=["rules"], rag=False, candidates=1))
+    out = jobs.run_dir(run_id)
+    deadline = time.monotonic() + 60
+    while not (out / "status.json").is_file():
+        assert time.monotonic() < deadline, jobs.read_log(run_id)
+        time.sleep(0.05)
+    os.killpg(jobs.eval_status(run_id).pid, signal.SIGKILL)
+    while jobs.eval_status(run_id).alive:
+        time.sleep(0.05)
+    assert jobs.eval_status(run_id).state == "interrupted"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -58,6 +59,7 @@ def open_page(browser, app_server, artifacts, path: str, name: str, width: int =
     shot = Screenshots(page, artifacts / "pages" / name)
     (artifacts / "pages" / name).mkdir(exist_ok=True)
     page.goto(f"{app_server.url}/{path}")
+    expect(page.get_by_text("Page not found")).to_have_count(0)
     wait_for_app_run(page, timeout_ms=STEP_TIMEOUT_MS)
     return context, page, shot, errors
 
@@ -69,7 +71,7 @@ def clipped(page, selector: str) -> list[str]:
 def test_explore_fits_800_px(browser, app_server, artifacts):
     from playwright.sync_api import expect
 
-    context, page, shot, errors = open_page(browser, app_server, artifacts, "explore", "explore-800", width=800)
+    context, page, shot, errors = open_page(browser, app_server, artifacts, "", "explore-800", width=800)  # Explore is "/"
     try:
         expect(page.get_by_role("heading", name="Explore real prompts")).to_be_visible()
         box = by_key(page, "explore.query").locator("input")
@@ -117,7 +119,7 @@ def test_campaign_loads_the_example_and_downloads_the_approved_prompts(browser, 
         shot("finished-and-approved")
         with page.expect_download() as info:
             download.click()
-        archive = zipfile.ZipFile(io.BytesIO(open(info.value.path(), "rb").read()))
+        archive = zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes()))
         names = archive.namelist()
         assert "prompts.txt" in names and "manifest.json" in names, names
         prompts = archive.read("prompts.txt").decode().splitlines()
@@ -152,7 +154,7 @@ def test_evaluate_starts_a_run_shows_progress_and_opens_the_report(browser, app_
         shot("finished-report")
         with page.expect_download() as info:
             report.click()
-        html = open(info.value.path(), encoding="utf-8").read()
+        html = Path(info.value.path()).read_text(encoding="utf-8")
         assert "<html" in html.lower() and "lighthouse" in html
         assert not errors and not page_errors(page)
     finally:

@@ -180,7 +180,7 @@ def test_a_pull_killed_mid_transfer_resumes_from_the_bytes_on_disk(tmp_path):
     partial = blob_of(cache, files[UNET]).with_name(blob_of(cache, files[UNET]).name + ".incomplete")
     with model_hub(files) as hub:
         # The connection drops after 11 MiB; huggingface_hub waits 1 s before its own retry: kill it then.
-        hub.cut_next_get_at = 11 << 20
+        hub.cut_next_get_at, hub.cut_path = 11 << 20, UNET  # the UNet's transfer drops at 11 MiB
         child = subprocess.Popen([sys.executable, "-c", PULL, "plain"], env=child_env(hub, cache), cwd=REPO_ROOT,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -192,7 +192,7 @@ def test_a_pull_killed_mid_transfer_resumes_from_the_bytes_on_disk(tmp_path):
         assert kept >= 10 << 20 and not blob_of(cache, files[UNET]).exists()
         report = pull_in_child(child_env(hub, cache))
         unet_gets = [r for r in hub.gets() if r.path.endswith(UNET)]
-    assert unet_gets[-1].range == f"bytes={kept}-" and report["resumed"] == kept
+    assert unet_gets[-1].range == f"bytes={kept}-" and report["resumed"] == kept, (unet_gets, kept, report.get("resumed"))
     order = CATALOGUE["sd-turbo"].files
     after_unet = sum(len(files[name]) for name in order[order.index(UNET) + 1:])  # not reached before the kill
     assert report["downloaded"] == len(files[UNET]) - kept + after_unet

@@ -4,8 +4,8 @@
 (non-LFS, non-Xet) file: `ETag`, `X-Repo-Commit`, `Content-Length`, `Accept-Ranges`, and a 206 for
 `Range: bytes=N-`. An unknown file gets 404 with `X-Error-Code: EntryNotFound`, an unknown repo
 404 with `X-Error-Code: RepoNotFound` (the headers huggingface_hub maps to its error types).
-`cut_next_get_at=N` makes the next full GET send N bytes of the promised body and drop the
-connection (a network outage mid-transfer). Every request is recorded.
+`cut_next_get_at=N` makes the next full GET (of a path ending in `cut_path`, when set) send N bytes
+of the promised body and drop the connection (a network outage mid-transfer). Every request is recorded.
 
 Point a client at it with `HF_ENDPOINT=server.url` (or `endpoint=server.url`).
 """
@@ -37,6 +37,7 @@ class HubServer:
         self.prefix = f"/{repo_type}/{repo_id}/resolve/"
         self.requests: list[HubRequest] = []
         self.cut_next_get_at: int | None = None
+        self.cut_path: str | None = None  # with cut_next_get_at: cut only the GET of a path ending so
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -101,7 +102,8 @@ class HubServer:
                 if self.command != "GET":
                     return None
                 body = data[start:]
-                if hub.cut_next_get_at is not None and status == 200:
+                if hub.cut_next_get_at is not None and status == 200 and (
+                        hub.cut_path is None or self.path.split("?")[0].endswith(hub.cut_path)):
                     body, hub.cut_next_get_at = body[:hub.cut_next_get_at], None
                     self.wfile.write(body)
                     self.wfile.flush()

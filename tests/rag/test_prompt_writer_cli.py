@@ -145,3 +145,18 @@ def test_an_llm_answer_that_skips_clauses_is_repaired_and_says_so(index_dir):
     assert revised.look == "watercolor"
     assert any("deaf-llm missed" in p and "seen from above" in p for p in revised.problems)
     assert not any("at night" in p for p in revised.problems if "missed" in p)  # it did apply that one
+
+
+@pytest.mark.parametrize("family", ["sd1", "sdxl", "sd3"])
+def test_a_snow_cabin_takes_no_terrace_through_the_cli(family):
+    examples = ["a big modern cabin in the middle of a lake, a beautiful terrace, night, rainbow aurora, classic "
+                "painting, award winning", "a river running past a cozy cabin in mountain side, heavy rain, night, "
+                "classic painting, highly detailed"]
+    args = ["enhance", "cozy cabin in the snow", "-e", "grounded", "--family", family]
+    for example in examples:
+        args += ["--example", example]
+    result = _cli(*args)
+    assert "terrace" not in result["prompt"].lower() and "aurora" not in result["prompt"].lower()
+    assert result["look"] == "painting" and "painting" not in result["negative_prompt"].split(", ")
+    listed = result["rationale"].rsplit(": ", 1)[-1]
+    assert "terrace" not in listed  # the How note names only what the prompt holds

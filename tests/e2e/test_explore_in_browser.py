@@ -50,7 +50,7 @@ def test_explore_follows_the_mode_and_is_honest_about_the_data(browser, app_serv
     shot = Screenshots(page, artifacts / "explore")
     (artifacts / "explore").mkdir(exist_ok=True)
     try:
-        page.goto(f"{app_server.url}/explore")
+        page.goto(app_server.url)  # Explore is the default page, at "/" ("/explore" is not a page)
         wait_for_app_run(page, timeout_ms=STEP_TIMEOUT_MS)
         expect(page.get_by_role("heading", name="Explore real prompts")).to_be_visible()
 

@@ -34,19 +34,15 @@ the campaigns directory itself, which is what survives a server restart.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import secrets
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from core import background
 from core.errors import InputError
 from core.files import atomic_write, exclusive_lock
 from core.settings import get_settings
@@ -59,9 +55,6 @@ BRIEF_FILE = "brief.yaml"
 FINAL_STATES = ("finished", "failed", "cancelled")
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
-# Popen handles of the runs this process started: polling them reaps a finished child, which
-# would otherwise linger as a zombie that still answers "alive" to os.kill(pid, 0).
-_CHILDREN: dict[int, subprocess.Popen] = {}
 
 
 @dataclass
@@ -115,12 +108,12 @@ def _is_run(path: Path) -> bool:
 
 def _job(out: Path) -> dict[str, Any]:
     """What this module recorded about the run; for a run the CLI started, what its files say."""
-    job = _read_json(out / JOB_FILE)
+    job = background.read_json(out / JOB_FILE)
     if job:
         return job
     import yaml
 
-    status = _read_json(out / STATUS_FILE)
+    status = background.read_json(out / STATUS_FILE)
     try:
         brief = yaml.safe_load((out / BRIEF_FILE).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
@@ -130,26 +123,10 @@ def _job(out: Path) -> dict[str, Any]:
             "pid": status.get("pid"), "images": True, "concurrency": 1}
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    _write_text(path, json.dumps(data, indent=2, default=str))
-
-
 def _write_text(path: Path, text: str) -> None:
     # ".part", not ".tmp": a starting runner sweeps OUT/.*.tmp (left by a killed run) and
     # must not take a file this process is still writing.
     atomic_write(path, text, tmp_suffix=".part")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _slug(text: str) -> str:
@@ -165,39 +142,10 @@ def _brief_title(brief: Any) -> str:
 
 
 # ---- is it alive? --------------------------------------------------------------------------
-def _reap() -> None:
-    """Collect the exit status of every run this process started that has ended."""
-    for pid, child in list(_CHILDREN.items()):
-        if child.poll() is not None:
-            _CHILDREN.pop(pid, None)
-
-
 def _alive(pid: int | None, out_dir: Path) -> bool:
-    """Whether `pid` is still our batch process for `out_dir` (not a zombie, not a reused pid)."""
-    if not pid:
-        return False
-    _reap()
-    proc = Path(f"/proc/{pid}")
-    if proc.parent.is_dir() and Path("/proc/self").exists():
-        try:
-            stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
-        if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
-            return False
-        if os.fsencode(str(out_dir)) in cmdline:
-            return True
-        # A run started by hand: `promptrag batch brief.yaml -o <relative path>`.
-        name = os.fsencode(out_dir.name)
-        return b"batch" in cmdline and any(arg.rstrip(b"/").endswith(name) for arg in cmdline)
-    try:  # no /proc (macOS): the best we can do
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Whether `pid` is still our batch process for `out_dir` (also one started by hand with a
+    relative `-o` path)."""
+    return background.alive(pid, out_dir, started_by_hand=b"batch")
 
 
 # ---- starting ------------------------------------------------------------------------------
@@ -223,17 +171,10 @@ def _spawn(out: Path, only: list[str] | None = None, reroll: bool = False,
         job = new_job if new_job is not None else _job(out)  # read under the lock: the latest pid
         if _alive(job.get("pid"), out):
             raise InputError(f"campaign run {out.name} is still running; wait for it or cancel it first")
-        command = _command(out, job, only, reroll)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with open(out / LOG_FILE, "ab") as log:
-            log.write(f"\n[{_now()}] {' '.join(command[1:])}\n".encode())
-            log.flush()
-            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True, close_fds=True)
-        _CHILDREN[child.pid] = child
-        job.update(pid=child.pid, spawned_at=time.time(), cancel_requested=False,
+        pid = background.spawn(_command(out, job, only, reroll), out / LOG_FILE)
+        job.update(pid=pid, spawned_at=time.time(), cancel_requested=False,
                    mode="reroll" if reroll else "run", only=list(only or []))
-        _write_json(out / JOB_FILE, job)
+        background.write_json(out / JOB_FILE, job)
 
 
 def start_run(brief: Any, *, images: bool, concurrency: int = 1, index: Path | str | None = None) -> str:
@@ -257,7 +198,7 @@ def start_run(brief: Any, *, images: bool, concurrency: int = 1, index: Path | s
     if index and getattr(brief, "index", None) is None:
         brief = brief.model_copy(update={"index": str(index)})
     _write_text(out / BRIEF_FILE, brief.to_yaml())
-    job = {"run_id": run_id, "title": _brief_title(brief), "created_at": _now(), "images": bool(images),
+    job = {"run_id": run_id, "title": _brief_title(brief), "created_at": background.now(), "images": bool(images),
            "concurrency": int(concurrency)}
     _spawn(out, new_job=job)
     return run_id
@@ -289,21 +230,15 @@ def cancel_run(run_id: str) -> None:
         if not _alive(pid, out):
             return
         job["cancel_requested"] = True
-        _write_json(out / JOB_FILE, job)
-        try:
-            if os.getpgid(pid) == pid:  # ours (start_new_session) or a shell's job: the whole group
-                os.killpg(pid, signal.SIGTERM)
-            else:
-                os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        background.write_json(out / JOB_FILE, job)
+        background.terminate(pid)  # ours (start_new_session) or a shell's job: the whole group
 
 
 # ---- status ----------------------------------------------------------------------------------
 def _status(out: Path) -> RunStatus:
     job = _job(out)
     status_path = out / STATUS_FILE
-    status = _read_json(status_path)
+    status = background.read_json(status_path)
     pid = job.get("pid")
     alive = _alive(pid, out)
     state = status.get("state")
@@ -345,9 +280,4 @@ def list_runs() -> list[RunStatus]:
 
 def read_log(run_id: str, *, limit: int = 4000) -> str:
     """The end of the run's log (what the batch process printed), for a failed run."""
-    path = run_dir(run_id) / LOG_FILE
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return ""
-    return data[-limit:].decode("utf-8", errors="replace")
+    return background.read_tail(run_dir(run_id) / LOG_FILE, limit)

@@ -23,9 +23,8 @@ done, counted by (idea, configuration)), plus whether the pid is still alive:
                   continues it — the runner skips the rows already done
     failed        the process is gone without writing a status (see eval.log)
 
-Deliberately not here: the evaluation (evaluation/runner.py). The process bookkeeping is an
-intentional copy of campaign/jobs.py's, cut to what an eval needs: evaluation/ and campaign/
-are sibling floors and may not import each other.
+Deliberately not here: the evaluation (evaluation/runner.py) and the process bookkeeping
+(core/background.py, shared with campaign/jobs.py).
 """
 
 from __future__ import annotations
@@ -35,17 +34,15 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from core import background
 from core.errors import Cancelled, InputError, PromptragError, one_line
-from core.files import atomic_write, exclusive_lock
+from core.files import exclusive_lock
 
 JOB_FILE = "job.json"
 JOB_LOCK = ".job.lock"
@@ -55,7 +52,6 @@ REPORT_FILE = "report.html"
 FINAL_STATES = ("finished", "failed", "cancelled")
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
-_CHILDREN: dict[int, subprocess.Popen] = {}  # reaped on poll, so a finished child is no zombie
 
 
 @dataclass
@@ -79,22 +75,6 @@ class EvalStatus:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write(path, json.dumps(data, indent=2, default=str), tmp_suffix=".part")
-
-
 # ---- the eval command's side: status.json ----------------------------------------------------
 class StatusFile:
     """What `promptrag eval -o DIR` writes to DIR/status.json as it goes (a progress callback and
@@ -105,12 +85,12 @@ class StatusFile:
         self.path = Path(out) / STATUS_FILE
         self.interval_s = interval_s
         self.data: dict[str, Any] = {"state": "running", "stage": "loading", "pid": os.getpid(),
-                                     "started_at": _now(), "done": 0, "total": None, "error": None}
+                                     "started_at": background.now(), "done": 0, "total": None, "error": None}
         self._last = 0.0
 
     def _write(self) -> None:
-        self.data["updated_at"] = _now()
-        _write_json(self.path, self.data)
+        self.data["updated_at"] = background.now()
+        background.write_json(self.path, self.data)
 
     def __enter__(self) -> StatusFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,26 +138,7 @@ def run_dir(run_id: str) -> Path:
 
 def _alive(pid: int | None, out: Path) -> bool:
     """Whether `pid` is still our eval process for `out` (not a zombie, not a reused pid)."""
-    if not pid:
-        return False
-    for child_pid, child in list(_CHILDREN.items()):
-        if child.poll() is not None:
-            _CHILDREN.pop(child_pid, None)
-    proc = Path(f"/proc/{pid}")
-    if Path("/proc/self").exists():
-        try:
-            stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
-        return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X") and os.fsencode(str(out)) in cmdline
-    try:  # no /proc (macOS): the best we can do
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return background.alive(pid, out)
 
 
 # ---- starting --------------------------------------------------------------------------------
@@ -209,17 +170,11 @@ def command(promptset: Path, out: Path, options: Any) -> list[str]:
 
 def _spawn(out: Path, job: dict[str, Any]) -> None:
     with exclusive_lock(out / JOB_LOCK):
-        if _alive(_read_json(out / JOB_FILE).get("pid"), out):
+        if _alive(background.read_json(out / JOB_FILE).get("pid"), out):
             raise InputError(f"evaluation {out.name} is still running; wait for it or cancel it first")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with open(out / LOG_FILE, "ab") as log:
-            log.write(f"\n[{_now()}] {' '.join(job['command'][1:])}\n".encode())
-            log.flush()
-            child = subprocess.Popen(job["command"], stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, env=env, start_new_session=True, close_fds=True)
-        _CHILDREN[child.pid] = child
-        job.update(pid=child.pid, spawned_at=time.time(), cancel_requested=False)
-        _write_json(out / JOB_FILE, job)
+        pid = background.spawn(job["command"], out / LOG_FILE)
+        job.update(pid=pid, spawned_at=time.time(), cancel_requested=False)
+        background.write_json(out / JOB_FILE, job)
 
 
 def start_eval(promptset: Path | str, options: Any, *, title: str | None = None) -> str:
@@ -244,7 +199,7 @@ def start_eval(promptset: Path | str, options: Any, *, title: str | None = None)
             continue
     copy = out / ("promptset" + source.suffix.lower())
     shutil.copyfile(source, copy)  # the run keeps its own copy: an upload's temp file may go
-    job = {"run_id": run_id, "title": title or source.name, "created_at": _now(),
+    job = {"run_id": run_id, "title": title or source.name, "created_at": background.now(),
            "total": len(ideas) * len(options.configs()), "options": options.model_dump(),
            "command": command(copy, out, options)}
     _spawn(out, job)
@@ -254,23 +209,20 @@ def start_eval(promptset: Path | str, options: Any, *, title: str | None = None)
 def resume_eval(run_id: str) -> None:
     """Start a cancelled, interrupted or failed evaluation again; the rows done are kept."""
     out = run_dir(run_id)
-    _spawn(out, _read_json(out / JOB_FILE))
+    _spawn(out, background.read_json(out / JOB_FILE))
 
 
 def cancel_eval(run_id: str) -> None:
     """Ask a running evaluation to stop (SIGTERM: it stops after the rows in flight, keeps them)."""
     out = run_dir(run_id)
     with exclusive_lock(out / JOB_LOCK):
-        job = _read_json(out / JOB_FILE)
+        job = background.read_json(out / JOB_FILE)
         pid = job.get("pid")
         if not _alive(pid, out):
             return
         job["cancel_requested"] = True
-        _write_json(out / JOB_FILE, job)
-        try:
-            os.killpg(pid, signal.SIGTERM)  # start_new_session: the pid leads its own group
-        except ProcessLookupError:
-            pass
+        background.write_json(out / JOB_FILE, job)
+        background.terminate(pid)  # start_new_session: the pid leads its own group
 
 
 # ---- status ----------------------------------------------------------------------------------
@@ -293,9 +245,9 @@ def _rows_done(out: Path) -> int:
 def eval_status(run_id: str) -> EvalStatus:
     """Where eval run `run_id` stands now (see the module docstring for the states)."""
     out = run_dir(run_id)
-    job = _read_json(out / JOB_FILE)
+    job = background.read_json(out / JOB_FILE)
     status_path = out / STATUS_FILE
-    status = _read_json(status_path)
+    status = background.read_json(status_path)
     pid = job.get("pid")
     alive = _alive(pid, out)
     state, error = status.get("state"), status.get("error")
@@ -327,8 +279,4 @@ def list_evals() -> list[EvalStatus]:
 
 def read_log(run_id: str, *, limit: int = 4000) -> str:
     """The end of the run's log (what the eval process printed), for a failed run."""
-    try:
-        data = (run_dir(run_id) / LOG_FILE).read_bytes()
-    except FileNotFoundError:
-        return ""
-    return data[-limit:].decode("utf-8", errors="replace")
+    return background.read_tail(run_dir(run_id) / LOG_FILE, limit)

@@ -221,14 +221,15 @@ def suggest(s: dict[str, Any]) -> list[Any]:
     """Retrieve prompts similar to the idea, near-duplicates folded; they become the examples to
     tick (defaults again). For a new idea the rounds of the last one leave the page (History
     keeps them)."""
-    from rag.assistant import to_examples
+    from rag.assistant import retrieve, to_examples
     from rag.folding import fold_retrieved
 
     if s["rounds"] and s["rounds"][0].idea != s["idea"]:
         start_over()
         s["message"] = "A new idea: the rounds of the last one are in History."
-    helper = assistant(s)
-    folded = fold_retrieved(helper.retriever, helper.retrieve(s["idea"], k=SUGGESTION_POOL), k=SUGGESTIONS)
+    # the index alone: the chosen writer is built only when it writes (it may not be configured yet)
+    retriever = resources.load_retriever(resources.current_index_path())
+    folded = fold_retrieved(retriever, retrieve(retriever, s["idea"], k=SUGGESTION_POOL), k=SUGGESTIONS)
     retrieved = folded.kept
     s["retrieved"] = retrieved
     s["suggested"] = to_examples(retrieved, list(range(1, len(retrieved) + 1)))

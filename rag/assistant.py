@@ -243,6 +243,15 @@ def to_examples(retrieved: list[RetrievedPrompt], picks: list[int]) -> list[Exam
     return used
 
 
+def retrieve(retriever: Any, idea: str, *, k: int = 8, mode: Mode = "hybrid", filters: Any = None,
+             diversity: float | None = None) -> list[RetrievedPrompt]:
+    """The k prompts of `retriever`'s index closest to `idea`, inputs checked as `PromptAssistant.retrieve`
+    checks them. Finding examples needs no enhancer: a page searches with this before a writer that
+    cannot be built yet (an unconfigured LangChain model) is ever asked for."""
+    opts = _validated(RetrieveOptions, idea=idea, k=k, mode=mode, filters=filters, diversity=diversity)
+    return retriever.search(opts.idea, k=opts.k, mode=opts.mode, filters=opts.filters, diversity=opts.diversity)
+
+
 class PromptAssistant:
     """Retrieve real prompts for an idea and fuse them into a new prompt.
 
@@ -288,9 +297,7 @@ class PromptAssistant:
     def retrieve(self, idea: str, *, k: int = 8, mode: Mode = "hybrid", filters: Any = None,
                  diversity: float | None = None) -> list[RetrievedPrompt]:
         """The k prompts of the index closest to `idea` (pick examples among them with to_examples)."""
-        opts = _validated(RetrieveOptions, idea=idea, k=k, mode=mode, filters=filters, diversity=diversity)
-        return self.retriever.search(opts.idea, k=opts.k, mode=opts.mode, filters=opts.filters,
-                                     diversity=opts.diversity)
+        return retrieve(self.retriever, idea, k=k, mode=mode, filters=filters, diversity=diversity)
 
     def fuse(self, idea: str, examples: list[ExampleUsed], *, style: Style = "auto", creativity: float = 0.7,
              n_candidates: int = 1, model_family: ModelFamily = "sdxl", look: str | None = None,

@@ -432,3 +432,39 @@ def test_an_over_budget_round_is_warned_about_once(app):
     assert len(warnings) == 1, warnings
     tokens = next(m for m in at.metric if m.label == "CLIP tokens").value.split(" / ")[0]
     assert f"takes {tokens} CLIP tokens" in warnings[0]
+
+
+def test_an_unconfigured_langchain_enhancer_does_not_block_the_example_search(app):
+    """Finding examples needs the index, not the writer: an enhancer that cannot be built yet
+    (langchain without PROMPTRAG_LANGCHAIN_MODEL) still lets the user search and pick."""
+    pytest.importorskip("langchain_core", reason="the langchain enhancer is registered with the [langchain] extra")
+    at = app
+    if "langchain" not in at.selectbox(key="refine-enhancer").options:
+        pytest.skip("the langchain enhancer is not registered in this install")
+    at.selectbox(key="refine-enhancer").set_value("langchain")
+    at.text_area(key="refine-idea").input(IDEA)
+    run(at.button(key="refine-suggest").click())
+    assert not at.error, texts(at.error)
+    assert "lighthouse" in suggested_texts(at)[0]
+    # Writing with it says what to set, in the page (not a traceback), and names the variable.
+    run(at.button(key="refine-write").click())
+    shown = [m.replace("\\", "") for m in texts(at.error)]  # escaped markdown: "PROMPTRAG\\_LANGCHAIN…"
+    assert any("Writing the prompt failed" in m and "set PROMPTRAG_LANGCHAIN_MODEL (Settings > Enhancers)" in m
+               for m in shown), shown
+    assert at.session_state["refine"]["suggested"]  # the examples found stay on the page
+
+
+def test_generate_is_disabled_with_the_reason_and_a_download_button_for_a_model_not_downloaded(app):
+    at = write_prompt(app)
+    at.text_input(key="refine-gen-model").input("stabilityai/sd-turbo")  # the catalogue's; the test cache is empty
+    run(at)
+    generate = at.button(key="refine-generate")
+    assert generate.disabled and "not downloaded yet (2.6 GB)" in generate.help
+    download = at.button(key="refine-gen-download")
+    assert download.label == "Download (2.6 GB)"
+    assert any("stabilityai/sd-turbo is not downloaded yet" in c.replace("\\", "") for c in texts(at.caption))
+    # A model path on disk (or a model the catalogue does not know) is not held back.
+    at.text_input(key="refine-gen-model").input(str(REPO / "no-such-local-model"))
+    run(at)
+    assert not at.button(key="refine-generate").disabled
+    assert "refine-gen-download" not in [b.key for b in at.button]

@@ -245,11 +245,16 @@ class DiffusersBackend(ImageBackend):
                 f"a .safetensors / .ckpt checkpoint file, or a hub id such as 'stabilityai/sd-turbo'"
             )
         options: dict[str, Any] = {_dtype_argument(): self.dtype}
-        from generate.models import find_model, model_status
+        from generate.models import cache_dir, find_model, model_status
 
+        if not looks_local:  # the cache `promptrag models pull` fills (PROMPTRAG_HUB_CACHE), not only HF's default
+            options["cache_dir"] = str(cache_dir())
         known = None if looks_local else find_model(self.model)
-        if known is not None and known.variant and model_status(known).cached:
-            options["variant"] = known.variant  # the files `promptrag models pull` fetched (fp16: half the bytes)
+        if known is not None and model_status(known).cached:
+            # the files `promptrag models pull` fetched (fp16: half the bytes), loaded without asking the hub
+            options["local_files_only"] = True
+            if known.variant:
+                options["variant"] = known.variant
         try:
             pipe = diffusers.AutoPipelineForText2Image.from_pretrained(path, **options)
         except (OSError, ValueError) as exc:  # hub errors (not found, offline, gated) are OSErrors

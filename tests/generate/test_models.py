@@ -237,3 +237,23 @@ def test_a_broken_checkpoint_file_is_a_backend_error_naming_the_base_model(tmp_p
     with pytest.raises(BackendError, match=r"cannot load checkpoint .*mix\.safetensors.*as StableDiffusionPipeline.*"
                                            r"promptrag models pull sd-1\.5"):
         DiffusersBackend(str(broken), device="cpu").pipeline()
+
+
+def test_a_pulled_model_loads_from_the_configured_cache_without_asking_the_hub(tmp_path, monkeypatch):
+    """The tiny pipeline served as sd-turbo: pulled over HTTP into PROMPTRAG_HUB_CACHE, it loads
+    from there (fp16-named files, no request: this process is offline) and makes an image."""
+    pytest.importorskip("diffusers")
+    from generate.base import ImageRequest
+    from generate.diffusers_backend import DiffusersBackend
+    from tests.generate.tiny_pipelines import tiny_sd_turbo_repo
+
+    cache, files = tmp_path / "hf", tiny_sd_turbo_repo(tmp_path / "build")
+    with model_hub(files) as hub:
+        pulled = pull_in_child(child_env(hub, cache))
+        served = len(hub.requests)
+        monkeypatch.setenv("PROMPTRAG_HUB_CACHE", str(cache))
+        backend = DiffusersBackend("stabilityai/sd-turbo", device="cpu")
+        result = backend.generate(ImageRequest(prompt="a lighthouse", steps=2, guidance=0.0, width=64, height=64,
+                                               seed=3))
+        assert len(hub.requests) == served  # loading asked the hub nothing
+    assert pulled["files"] == len(files) and result.images[0].size == (64, 64)

@@ -211,3 +211,24 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def tiny_sd_turbo_repo(directory: Path) -> dict[str, bytes]:
+    """The tiny SD 1.x pipeline laid out as the catalogue's sd-turbo files (fp16-named weights, a
+    slow-tokenizer folder): what the local Hub stand-in serves as a "downloadable" model, so
+    `promptrag models pull sd-turbo` and the page's Download button fetch a model that really loads.
+    (The weights stay fp32 under the fp16 names: diffusers picks files by name, casting at load.)"""
+    from diffusers import DiffusionPipeline
+
+    from generate.models import CATALOGUE
+
+    pipe = DiffusionPipeline.from_pretrained(str(build_tiny_sd(directory / "plain")))
+    repo = directory / "sd-turbo"
+    pipe.save_pretrained(str(repo), variant="fp16")
+    tokenizer = repo / "tokenizer"
+    (tokenizer / "tokenizer.json").unlink(missing_ok=True)  # sd-turbo ships vocab.json + merges.txt
+    _write_and_load(tokenizer, EOS)
+    (tokenizer / "special_tokens_map.json").write_text(json.dumps(
+        {"bos_token": BOS, "eos_token": EOS, "pad_token": EOS, "unk_token": EOS}), encoding="utf-8")
+    files = {name: (repo / name).read_bytes() for name in CATALOGUE["sd-turbo"].files}
+    return files

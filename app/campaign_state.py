@@ -172,8 +172,8 @@ def brief_from_upload(data: bytes, name: str) -> Any:
     """An uploaded YAML file as a validated Brief."""
     import yaml
 
-    from core.errors import InputError
     from campaign.brief import brief_from_dict
+    from core.errors import InputError
 
     try:
         parsed = yaml.safe_load(data.decode("utf-8"))

@@ -7,7 +7,9 @@ and stores the results with their judgement (`rag.relevance`: a % match per prom
 is close, a "did you mean").
 
 Filters offer only what the index holds (`held_settings`: an index built from the starter set or
-a text file has no seed, steps, CFG, sampler or size; a DiffusionDB download has them all).
+a text file has no seed, steps, CFG, sampler or size; a DiffusionDB download has them all), and
+the view starts as a grid only where it has pictures (`has_images`). The NSFW threshold filters
+only when the user asks to hide (otherwise app/gallery.py covers what is above it).
 
 Deliberately not here: drawing (pages/explore.py, app/widgets.py), ranking (rag/retriever.py).
 """
@@ -20,7 +22,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import resources, state
+from app import gallery, resources, state
 
 MAX_RESULTS = 100
 # Filter widgets that only make sense when the index holds that setting.
@@ -34,11 +36,28 @@ def _held(index_path: str, stamp: str) -> frozenset[str]:
     return settings_held(resources.load_retriever(index_path).index)
 
 
-def held_settings(index_path: str | Path) -> frozenset[str]:
-    """The generation settings (index.coverage.SETTINGS) some prompt of this index has."""
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _pictured(index_path: str, stamp: str) -> bool:
+    for batch in resources.load_retriever(index_path).index.iter_records(batch_size=10_000):
+        if any(getattr(record, "image", None) for _, record in batch):
+            return True
+    return False
+
+
+def _located(index_path: str | Path) -> tuple[str, str]:
     is_uri = isinstance(index_path, str) and "://" in index_path
     path = index_path if is_uri else str(Path(index_path).expanduser())
-    return _held(path, resources.manifest_stamp(path))
+    return path, resources.manifest_stamp(path)
+
+
+def held_settings(index_path: str | Path) -> frozenset[str]:
+    """The generation settings (index.coverage.SETTINGS) some prompt of this index has."""
+    return _held(*_located(index_path))
+
+
+def has_images(index_path: str | Path) -> bool:
+    """Whether some prompt of this index has a picture (read to the end once for text-only ones)."""
+    return _pictured(*_located(index_path))
 
 
 def research() -> None:
@@ -64,9 +83,8 @@ def filters(held: frozenset[str]) -> Any:
     for name in ("width", "height"):
         if name in held:
             values[name] = int(session.get(f"explore.{name}") or 0) or None
-    nsfw = session.get("explore.max_nsfw", 1.0)
-    if nsfw < 1.0:
-        values["max_prompt_nsfw"] = values["max_image_nsfw"] = float(nsfw)
+    if gallery.hides_nsfw():  # else rows above the threshold are covered, not left out (app/gallery.py)
+        values["max_prompt_nsfw"] = values["max_image_nsfw"] = gallery.threshold()
     chosen = SearchFilters(**values)
     return chosen if chosen.active else None
 
@@ -84,3 +102,4 @@ def run(index_path: str | Path, query: str, mode: str, held: frozenset[str]) -> 
     # A new search starts at page 1: a fresh pagination widget (its key names the search).
     explore.update(query=query, mode=mode, results=results, judgement=judgement,
                    seconds=time.perf_counter() - started, search_id=explore.get("search_id", 0) + 1)
+    gallery.close_detail()  # a detail belongs to the results it was opened from

@@ -23,6 +23,7 @@ import streamlit as st
 
 from core.settings import get_settings
 
+
 def settings_fingerprint() -> str:
     """A short digest of the settings and of which keys are set (no secret value goes in: a set
     SecretStr dumps as '**********', an unset one as null). AWS_PROFILE is not a setting, so its
@@ -100,6 +101,18 @@ def _history(db_path: str) -> Any:
 def load_history() -> Any:
     """The `app.history.History` at `Settings.history_db` (one object, a connection per call)."""
     return _history(str(get_settings().history_db))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _image_cache(fingerprint: str) -> Any:
+    from index.images import ThumbnailCache
+
+    return ThumbnailCache.from_settings(get_settings())
+
+
+def load_image_cache() -> Any:
+    """The `index.images.ThumbnailCache` of the settings (example pictures: thumbnails, full size)."""
+    return _image_cache(settings_fingerprint())
 
 
 @st.cache_resource(show_spinner="Loading the image model…", max_entries=2)

@@ -13,7 +13,10 @@ What it measures (every figure from a real browser talking to a real `streamlit 
    enhancer, p50 / p95;
 5. --sessions concurrent browser sessions (Playwright contexts in one Chromium) searching at the
    same time: errors, p50 / p95, and the server's resident memory (psutil, the process and its
-   children) against one session's — the index and model must exist once per server.
+   children) against one session's — the index and model must exist once per server;
+6. models on first use (benchmarks/first_image.py): Download → first image with the tiny model
+   served by the local Hub stand-in, and `promptrag models pull`'s throughput against plain
+   huggingface_hub on the same file (`--only first-image` runs just these, in ~2 minutes).
 
 Round trips are timed inside the page (see tests/e2e/browser.py: from the click / key press to
 the end of the script run it triggered, the page already updated). Warm-up queries are distinct from the
@@ -28,6 +31,7 @@ dimension, not on content. `--embed-all` embeds every row for real instead (~50 
 Written with the library's IndexWriter (FAISS + SQLite + manifest; no pickle).
 
 Run: .venv/bin/python benchmarks/bench_app.py [--rows 100000] [--queries 30] [--sessions 10] [--embed-all]
+     [--only first-image] [--pull-mb 200]
 Writes benchmarks/out/bench_app.json and prints a table.
 """
 
@@ -46,6 +50,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import first_image  # noqa: E402  (benchmarks/, beside this file)
 
 from tests.e2e.browser import (  # noqa: E402
     BrowserUnavailable,
@@ -514,7 +520,30 @@ def run(args: argparse.Namespace) -> dict:
     return results
 
 
+def run_first_image(args: argparse.Namespace) -> dict:
+    """6. Download → first image in a browser, then the pull's throughput (first_image.py)."""
+    from playwright.sync_api import sync_playwright
+
+    try:
+        chromium = ensure_chromium()
+    except BrowserUnavailable as exc:
+        raise SystemExit(f"bench_app: no headless Chromium: {exc}") from None
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright, chromium)
+        try:
+            measured = {"first_image": first_image.download_to_first_image(browser, OUT)}
+        finally:
+            browser.close()
+    print(f"first image: {measured['first_image']}", file=sys.stderr, flush=True)
+    measured["pull"] = first_image.pull_throughput(args.pull_mb)
+    print(f"pull: {measured['pull']}", file=sys.stderr, flush=True)
+    return measured
+
+
 def table(r: dict) -> str:
+    if "search" not in r:  # --only first-image
+        lines = ["| what | result | target |", "|---|---|---|"]
+        return "\n".join(lines + [f"| {a} | {b} | {t} |" for a, b, t in first_image.rows(r)])
     c, q = r["concurrent"], r["search"]
     nan = float("nan")
     rows = [
@@ -565,6 +594,7 @@ def table(r: dict) -> str:
             f"(×{c['rss_ratio_vs_one_session']:.2f}; peak {c['rss_peak_mb']} MB)",
             "≤ 1.2×",
         ),
+        *first_image.rows(r),
     ]
     lines = ["| what | result | target |", "|---|---|---|"] + [f"| {a} | {b} | {t} |" for a, b, t in rows]
     return "\n".join(lines)
@@ -604,6 +634,8 @@ def main() -> None:
     parser.add_argument("--index", type=Path, help="benchmark this existing index instead (no build)")
     parser.add_argument("--build-only", action="store_true", help="build (or find) the cached index and stop")
     parser.add_argument("--out", type=Path, default=OUT / "bench_app.json")
+    parser.add_argument("--only", choices=["first-image"], help="run only the models-on-first-use figures")
+    parser.add_argument("--pull-mb", type=int, default=200, help="size of the file the download throughput uses")
     args = parser.parse_args()
     if args.build_only:
         print(build_bench_index(args.rows, embed_all=args.embed_all))
@@ -611,7 +643,10 @@ def main() -> None:
     bad = [o for o in args.streamlit_option if "=" not in o]
     if bad:
         parser.error(f"--streamlit-option must be NAME=VALUE, got {bad[0]!r}")
-    results = run(args)
+    if args.only == "first-image":
+        results = {"date": time.strftime("%Y-%m-%d"), **run_first_image(args)}
+    else:
+        results = run(args) | run_first_image(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(table(results))

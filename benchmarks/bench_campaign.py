@@ -99,7 +99,8 @@ def main() -> None:
         os.environ.update({"ANTHROPIC_API_KEY": "sk-ant-bench", "PROMPTRAG_ANTHROPIC_BASE_URL": server.url,
                            "PROMPTRAG_ANTHROPIC_MODEL": "claude-test-1"})
         for workers in args.concurrency:
-            rows.append(run(f"concurrency {workers}, diversity enforced", args.variants, args.threshold, workers, server))
+            rows.append(run(f"concurrency {workers}, diversity enforced", args.variants, args.threshold, workers,
+                            server))
         if not args.skip_sequential:
             rows.append(run("sequential, diversity enforced", args.variants, args.threshold, 1, server))
         workers = args.concurrency[0]
@@ -113,7 +114,8 @@ def main() -> None:
     for row in rows:
         counts = row["counts"]
         print(f"| {row['label']} | {row['wall_s']:.1f} | {row['calls']} | {row['replans']} | "
-              f"{counts['ok']} / {counts['brand_violation']} / {counts['error']} | {row['max_pairwise_similarity']:.3f} |")
+              f"{counts['ok']} / {counts['brand_violation']} / {counts['error']} | "
+              f"{row['max_pairwise_similarity']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -144,7 +144,8 @@ def main() -> None:
     print(f"{'command':<28}" + "".join(f"{v + ': wall p50 / best / cpu p50 (s)':>40}" for v in variants))
     for command in COMMANDS:
         cells = "".join(
-            "{p50_s:>22.2f} / {best_s:.2f} / {cpu_p50_s:<6.2f}".format(**report["results"][v][command]) for v in variants
+            "{p50_s:>22.2f} / {best_s:.2f} / {cpu_p50_s:<6.2f}".format(**report["results"][v][command])
+            for v in variants
         )
         print(f"{command:<28}{cells}")
     print("same printed results as", next(iter(outputs)), report["same_output"])

@@ -63,7 +63,8 @@ def build_index(path: Path) -> Path:
     rows = json.loads((DATA / "diffusiondb_imagereward" / "refl_prompts_dev.json").read_text(encoding="utf-8"))
     texts = list(dict.fromkeys(r["text"].strip() for r in rows if r["text"].strip()))
     embedder = load_embedder()
-    cached, cached_texts = ROOT / "benchmarks/out/real-vectors-8770.npy", ROOT / "benchmarks/out/real-vectors-8770.texts.json"
+    cached = ROOT / "benchmarks/out/real-vectors-8770.npy"
+    cached_texts = ROOT / "benchmarks/out/real-vectors-8770.texts.json"
     vectors = None
     if cached.is_file() and cached_texts.is_file():
         texts_c = json.loads(cached_texts.read_text(encoding="utf-8"))
@@ -88,7 +89,8 @@ def load_average() -> str:
 def table(summary: dict) -> str:
     lines = ["| config | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for name, figures in summary["configs"].items():
-        cells = ["-" if figures[c] is None else (f"{figures[c]:.3f}" if isinstance(figures[c], float) else str(figures[c]))
+        cells = ["-" if figures[c] is None
+                 else (f"{figures[c]:.3f}" if isinstance(figures[c], float) else str(figures[c]))
                  for c in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -111,8 +111,14 @@ def bench_tiny(repeats: int, steps: int, device: str = "cpu") -> list[dict]:
 
 
 def build_full(which: str, device: str, dtype: torch.dtype):
-    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, PNDMScheduler, StableDiffusionPipeline,
-                           StableDiffusionXLPipeline, UNet2DConditionModel)
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        PNDMScheduler,
+        StableDiffusionPipeline,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     from tests.generate.tiny_pipelines import tiny_clip_tokenizer
@@ -163,8 +169,8 @@ def bench_full(which: str, device: str, steps: int, size: int | None, repeats: i
     start = time.perf_counter()
     pipe = build_full(which, device, dtype)
     params = sum(p.numel() for p in pipe.unet.parameters()) / 1e6
-    print(json.dumps({"model": which, "build_s": round(time.perf_counter() - start, 1), "unet_params_M": round(params)}),
-          flush=True)
+    print(json.dumps({"model": which, "build_s": round(time.perf_counter() - start, 1),
+                      "unet_params_M": round(params)}), flush=True)
     rows = []
     # "embeds": the plain prompt encoded by the pipeline's own encode_prompt and passed as
     # embeddings: the fair baseline for "weighted", which also hands the pipeline embeddings.

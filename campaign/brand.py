@@ -35,8 +35,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from enhancers.tokens import count_clip_tokens
 from campaign.brief import BrandRules
+from enhancers.tokens import count_clip_tokens
 
 TEXT_NEGATIVES: tuple[str, ...] = ("text", "letters", "watermark", "caption", "logo", "signature", "typography")
 TEXT_WORDS: tuple[str, ...] = ("text", "lettering", "typography", "caption", "words", "letters", "title",

@@ -21,10 +21,10 @@ import re
 import shutil
 from pathlib import Path
 
-from core.errors import InputError
-from core.files import atomic_write, run_lock
 from campaign.brief import Brief, brief_from_dict
 from campaign.plan import Draft
+from core.errors import InputError
+from core.files import atomic_write, run_lock
 
 FOLDERS = ("variants", "drafts", "plans", "images")
 _VARIANT_FILE = re.compile(r"^v\d+(-\d+)?\.(png|json)$")  # what the runner names its images

@@ -44,6 +44,7 @@ from typing import Any
 
 from core import background
 from core.errors import InputError
+from core.executors import parse_executor
 from core.files import atomic_write, exclusive_lock
 from core.settings import get_settings
 
@@ -154,6 +155,8 @@ def _command(out: Path, job: dict[str, Any], only: list[str] | None, reroll: boo
     if not job.get("images", True):
         command.append("--no-images")
     command += ["--concurrency", str(int(job.get("concurrency", 1)))]
+    if job.get("executor", "thread") != "thread":
+        command += ["--executor", str(job["executor"])]  # ray / ray://HOST:PORT, kept for resumes
     if reroll and only:
         command += ["--reroll", ",".join(only)]  # re-make just these; the others stay as they are
     return command
@@ -177,13 +180,16 @@ def _spawn(out: Path, only: list[str] | None = None, reroll: bool = False,
         background.write_json(out / JOB_FILE, job)
 
 
-def start_run(brief: Any, *, images: bool, concurrency: int = 1, index: Path | str | None = None) -> str:
+def start_run(brief: Any, *, images: bool, concurrency: int = 1, index: Path | str | None = None,
+              executor: str = "thread") -> str:
     """Write `brief` to a new run directory and start its batch in the background; the run id.
 
-    `index`: the prompt index to use when the brief names none (the page passes the index its
-    session has open); it is written into the saved brief, so a resumed run uses it too."""
+    `executor`: thread, ray or ray://HOST:PORT (`promptrag batch --executor`). `index`: the prompt index to use
+    when the brief names none (the page passes the index its session has open); it is written into the saved brief,
+    so a resumed run uses it too."""
     if concurrency < 1:
         raise InputError(f"concurrency must be at least 1, got {concurrency}")
+    executor = str(parse_executor(executor))
     base = campaigns_dir()
     base.mkdir(parents=True, exist_ok=True)
     slug = _slug(_brief_title(brief))
@@ -199,7 +205,7 @@ def start_run(brief: Any, *, images: bool, concurrency: int = 1, index: Path | s
         brief = brief.model_copy(update={"index": str(index)})
     _write_text(out / BRIEF_FILE, brief.to_yaml())
     job = {"run_id": run_id, "title": _brief_title(brief), "created_at": background.now(), "images": bool(images),
-           "concurrency": int(concurrency)}
+           "concurrency": int(concurrency), "executor": executor}
     _spawn(out, new_job=job)
     return run_id
 

@@ -14,12 +14,12 @@ Deliberately not here: HTTP-level retries (the SDKs do them), what a call does (
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from core.errors import BackendError
+from core.executors import Pacer
 from core.progress import CancelToken
 
 T = TypeVar("T")
@@ -34,28 +34,24 @@ def is_throttling(text: str) -> bool:
 
 
 class Throttle:
-    """A rate limit shared by the workers (evenly spaced calls) plus a cool-down anyone can start."""
+    """A rate limit shared by the workers (evenly spaced calls) plus a cool-down anyone can start.
 
-    def __init__(self, per_minute: float | None, cancel: CancelToken) -> None:
-        self.interval = 60.0 / per_minute if per_minute else 0.0
+    Its state is a `core.executors.Pacer`; pass `pacer=executor.pacer(per_minute)` to share one
+    limit between processes (a Ray actor), else it is this object's own."""
+
+    def __init__(self, per_minute: float | None, cancel: CancelToken, pacer: Any = None) -> None:
+        self.pacer = pacer if pacer is not None else Pacer(per_minute)
         self.cancel = cancel
-        self._lock = threading.Lock()
-        self._next = 0.0
-        self._paused_until = 0.0
 
     def wait(self) -> None:
         """Block until this caller's slot (cancellable: raises Cancelled)."""
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next, self._paused_until)
-            self._next = slot + self.interval
+        slot = time.monotonic() + self.pacer.reserve()
         while (left := slot - time.monotonic()) > 0:
             self.cancel.raise_if_cancelled("the campaign")
             time.sleep(min(left, 0.1))
 
     def cool_down(self, seconds: float) -> None:
-        with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+        self.pacer.cool_down(seconds)
 
 
 def with_throttle_retries(call: Callable[[], T], throttle: Throttle,

@@ -8,9 +8,9 @@ then least used overall, ties broken by the brief's audience and message (a scen
 their words point to comes first, and its uses count for less, so it may recur: steer.cue_matches),
 then by a seeded shuffle — so a 20-variant plan spreads over scenes, moods and compositions instead
 of repeating the first few, and no two angles repeat while unused ones remain. A product subject
-(steer.subject_kind) draws from product-shot compositions and commercial lightings. `redraw_angle` is one re-roll: a new scene / mood / composition for the same
-style and size, seeded by (campaign seed, variant id, attempt, draw), so a re-run redraws the
-same; `replan_candidates` draws several, of which the runner keeps the one whose idea is
+(steer.subject_kind) draws from product-shot compositions and commercial lightings. `redraw_angle` is one re-roll:
+a new scene / mood / composition for the same style and size, seeded by (campaign seed, variant id, attempt, draw),
+so a re-run redraws the same; `replan_candidates` draws several, of which the runner keeps the one whose idea is
 farthest from the prompts already accepted.
 
 `draft_variant(assistant, brief, ...)` turns one angle into a `Draft`: the idea text
@@ -42,15 +42,23 @@ from typing import Any
 
 import numpy as np
 
+from campaign.brand import apply_brand, contains
+from campaign.brief import NO_IMAGES, Brief
+from campaign.scene_fit import angle_fits, fits
+from campaign.steer import (
+    asked_text,
+    context_text,
+    cue_matches,
+    foreign_words,
+    look_for,
+    product_words,
+    steering,
+    subject_kind,
+)
 from enhancers.base import TOKEN_BUDGET
 from enhancers.styles import STYLE_SPECS
 from generate.base import MAX_SEED
 from index.embedder import Embedder
-from campaign.brand import apply_brand, contains
-from campaign.brief import NO_IMAGES, Brief
-from campaign.steer import (
-    asked_text, context_text, cue_matches, foreign_words, look_for, product_words, steering, subject_kind,
-)
 
 SCENES: tuple[str, ...] = (
     "on a sunlit kitchen counter", "in a misty pine forest", "on a city rooftop at dusk",
@@ -127,9 +135,11 @@ def plan_angles(brief: Brief) -> list[dict[str, str]]:
         ranked = [sorted(values[d], key=lambda v, d=d: (used_with_style[(style, d, v)] / (1 + score[d][v]),
                                                         used[d][v] / (1 + score[d][v]), -score[d][v], order[d][v]))
                   for d in DIMENSIONS]
-        # the best combination not used yet (the first one, unless every combination is taken)
-        combo = next((c for c in itertools.islice(itertools.product(*ranked), 10_000) if c not in taken),
-                     tuple(r[0] for r in ranked))
+        # the best combination not used yet whose lighting and composition suit its scene (scene_fit);
+        # then the best one not used yet; the first one when every combination is taken
+        combos = list(itertools.islice(itertools.product(*ranked), 10_000))
+        combo = next((c for c in combos if c not in taken and angle_fits(dict(zip(DIMENSIONS, c)))),
+                     next((c for c in combos if c not in taken), combos[0]))
         taken.add(combo)
         angle = {"style": style}
         for dim, value in zip(DIMENSIONS, combo):
@@ -150,9 +160,12 @@ def redraw_angle(brief: Brief, angle: dict[str, str], variant_id: str, attempt: 
     rng = random.Random(f"{brief.seed}:{variant_id}:{attempt}:{draw}")
     values = angle_values(brief)
     new = dict(angle)
-    for dim in DIMENSIONS:
-        others = [v for v in values[dim] if v != angle.get(dim)]
-        new[dim] = rng.choice(others) if others else values[dim][0]
+    for dim in DIMENSIONS:  # scene first: the lighting and composition are drawn among those that suit it
+        others = [v for v in values[dim] if v != angle.get(dim)] or values[dim][:1]
+        if dim != "scene":  # a new value that suits the scene, else the one value that does, else any
+            others = ([v for v in others if fits(dim, v, new["scene"])]
+                      or [v for v in values[dim] if fits(dim, v, new["scene"])] or others)
+        new[dim] = rng.choice(others)
     return new
 
 

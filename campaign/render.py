@@ -18,9 +18,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from campaign.brief import parse_size
 from core.files import fsync_dir
 from core.progress import CancelToken
-from campaign.brief import parse_size
 
 
 def size_for(size: str, backend: Any) -> tuple[int, int]:

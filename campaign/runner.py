@@ -5,12 +5,13 @@ The recipe (`run_campaign`):
 2. read what is done: `variants/<id>.json` (finished), `drafts/<id>.json` (prompts accepted,
    waiting for their image) and `plans/<id>.json` (re-plans decided, not drafted yet);
 3. load the index and the enhancer (one embedder shared by every thread); plan the angles;
-4. draft the missing variants on a thread pool (`concurrency` workers, a shared rate limit, a
+4. draft the missing variants on the run's executor (`concurrency` workers, a shared rate limit, a
    cool-down on throttling) and decide them *in variant order*: a draft more similar than the
    threshold to an accepted variant is re-planned from a new angle, drafted at once and decided
    in the next round (at most `max_rerolls` times, then it is an `error`), so the decisions do
    not depend on how threads interleave;
-5. each accepted variant: image (if any) saved first, then its JSON — both by atomic rename;
+5. each accepted variant: image (if any) made by a model worker, saved here first, then its JSON —
+   both by atomic rename;
 6. manifest.csv / manifest.json, contact_sheet.png, gallery.html, status.json "finished".
 
 Crash safety: every file is written to a temporary name, fsync'ed and renamed, and a variant's
@@ -19,6 +20,13 @@ and nothing half-written; the next run skips them, and a variant redone after a 
 overwrites its own file rather than adding a second one. A kill costs at most the drafts in
 flight. The folder lock (flock, released by the kernel when a process dies) keeps two runs
 from working in one OUT.
+
+Executors (core/executors.py): the thread pool of this process by default; `executor="ray"` or
+"ray://HOST:PORT" runs the drafts as Ray tasks and the images on a Ray actor pool (one pipeline
+per GPU). The work units are the module-level `draft_task` / `render_task`: they get the run's
+assistant and image backends with `shared(...)` (the ones this process built, on the thread
+pool; built once per worker process, on Ray) and hand their results back by value, so every file
+is written here, by this process, the same way whichever executor ran the work.
 
 Throttling: the SDK retries a 429 itself; a call still throttled after that pauses every
 worker and is tried again a few times (pacing.py) — no blind second retry loop on every error.
@@ -36,26 +44,37 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+import uuid
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from core.errors import Cancelled, InputError, PromptragError
-from core.progress import CancelToken, Progress, ProgressCallback
-from generate.output import make_recipe
 from campaign.brief import NO_IMAGES, Brief
 from campaign.diversity import DiversityGuard, max_pairwise_similarity
 from campaign.folder import check_brief, folder_lock, read_drafts, remove_orphans, sweep
 from campaign.outputs import write_contact_sheet, write_gallery, write_json, write_manifest
 from campaign.pacing import Throttle, with_throttle_retries
 from campaign.plan import (
-    Draft, SharedEmbedder, angle_idea, draft_variant, plan_angles, replan_candidates, variant_ids,
+    Draft,
+    SharedEmbedder,
+    angle_idea,
+    draft_variant,
+    plan_angles,
+    replan_candidates,
+    variant_ids,
 )
 from campaign.render import render_image, size_for
+from core.errors import Cancelled, InputError, PromptragError
+from core.executors import ExecutorSpec, forget, make_executor, provide, shared
+from core.files import atomic_write
+from core.progress import CancelToken, Progress, ProgressCallback
+from generate.output import make_recipe
 
 PAUSE_ENV = "PROMPTRAG_CAMPAIGN_PAUSE_AFTER"  # test hook, see the module docstring
 MAX_CONCURRENCY = 32
@@ -133,12 +152,111 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+# -- the work units (module-level: an executor may run them in another process) ---------------------
+@dataclass
+class _Drafter:
+    """What drafting needs in a process: the assistant and the chain members it lacks."""
+
+    assistant: Any
+    unavailable: set[str]
+    thread_safe: bool  # every member remote or pure Python (a local model is not, on threads)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a work unit is told (plain data): the run's key, the brief, the shared rate limit."""
+
+    key: str
+    brief: Brief
+    pacer: Any = None
+
+
+def load_drafter(brief: Brief) -> _Drafter:
+    """The index (every embedding through one SharedEmbedder), the enhancer and the assistant."""
+    from core.settings import get_settings
+    from enhancers.chain import build_enhancer
+    from index.prompt_store import open_store_sharing
+    from rag.assistant import PromptAssistant
+    from rag.retriever import Retriever
+
+    settings = get_settings()
+    location = brief.index or settings.store or settings.default_index  # a directory or a Milvus URI
+    index = open_store_sharing(location, SharedEmbedder)
+    retriever = Retriever(index)
+    if retriever.params.typo_tolerance:
+        retriever.vocabulary()  # built once here, not by several workers at once
+    enhancer = build_enhancer(brief.enhancer, grounded=True)
+    members = getattr(enhancer, "enhancers", [enhancer])
+    return _Drafter(PromptAssistant(retriever, enhancer, embedder=index.embedder),
+                    set(getattr(enhancer, "unavailable", {})),
+                    all(m.is_remote or m.name in _SAFE_MEMBERS for m in members))
+
+
+def _cancel_token(key: str) -> CancelToken:
+    """The run's cancel flag here (a Ray worker's own, never set: Ray cancels its tasks instead)."""
+    return shared(f"{key}:cancel", CancelToken)
+
+
+def draft_task(job: _Job, variant_id: str, index: int, attempt: int, angle: dict[str, str]) -> Draft:
+    """One draft through the shared rate limit, retried (only) when it was throttled."""
+    drafter = shared(f"{job.key}:drafter", partial(load_drafter, job.brief))
+    throttle = Throttle(job.brief.requests_per_minute, _cancel_token(job.key), pacer=job.pacer)
+    draft, retries = with_throttle_retries(
+        lambda: draft_variant(drafter.assistant, job.brief, variant_id, index, attempt, angle), throttle,
+        lambda draft: [why for name, why in draft.fallback_reasons.items() if name not in drafter.unavailable])
+    draft.timings["throttle_retries"] = retries
+    return draft
+
+
+@dataclass
+class _Rendered:
+    """A variant's image as bytes (PNG and JSON sidecar), or the error that stopped it."""
+
+    backend: str
+    model: str | None
+    name: str  # images/<name>.png
+    png: bytes = b""
+    sidecar: bytes = b""
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def render_task(job: _Job, draft: Draft) -> _Rendered:
+    """Make variant `draft`'s image with its backend (backends take turns; each built once here)."""
+    from generate.registry import get_image_backend
+
+    started = time.perf_counter()
+    cancel = _cancel_token(job.key)
+    cancel.raise_if_cancelled("the campaign")
+    name = job.brief.backends[draft.index % len(job.brief.backends)]
+    backend = shared(f"{job.key}:backend:{name}", partial(get_image_backend, name, model=job.brief.model))
+    width, height = size_for(draft.angle.get("size", "1:1"), backend)
+    options = {"seed": draft.seed, "width": width, "height": height, "steps": job.brief.steps,
+               "guidance": job.brief.guidance}
+    stem = draft.id if draft.attempt == 0 else f"{draft.id}-{draft.attempt}"
+    try:
+        recipe = make_recipe(idea=draft.idea, enhancer=draft.enhancer, style=draft.style,
+                             example_ids=[e.get("id") for e in draft.examples])
+        with tempfile.TemporaryDirectory(prefix="promptrag-render-") as tmp:
+            png, saved = render_image(draft.prompt, draft.negative_prompt, options, backend, Path(tmp), stem,
+                                      cancel, recipe)
+            return _Rendered(backend.name, saved.model, stem, png.read_bytes(), png.with_suffix(".json").read_bytes(),
+                             round(time.perf_counter() - started, 4))
+    except Cancelled:
+        raise
+    except PromptragError as exc:
+        return _Rendered(backend.name, getattr(backend, "model", None), stem, error=str(exc).splitlines()[0])
+
+
 class _Run:
     """The state of one run_campaign call (kept off module globals: runs may share a process)."""
 
     def __init__(self, brief: Brief, out_dir: Path, *, images: bool, concurrency: int,
-                 on_progress: ProgressCallback | None, cancel: CancelToken) -> None:
+                 on_progress: ProgressCallback | None, cancel: CancelToken,
+                 executor: ExecutorSpec | str | None) -> None:
         self.brief = brief
+        self.executor_spec = executor
+        self.key = f"campaign:{uuid.uuid4().hex}"  # this run's objects in shared(...)
         self.out = out_dir
         self.want_images = images and brief.makes_images
         self.concurrency = concurrency
@@ -154,8 +272,9 @@ class _Run:
         self.work_done = 0
         self.written = 0
         self.pause_after = int(os.environ.get(PAUSE_ENV, "0") or 0)
-        self.backends: dict[str, Any] = {}
         self.assistant: Any = None
+        self.executor: Any = None
+        self.image_futures: list[Future] = []
 
     # -- files -----------------------------------------------------------------------------------
     def write_status(self, state: str, error: str | None = None, **extra: Any) -> None:
@@ -167,36 +286,14 @@ class _Run:
 
     # -- models ----------------------------------------------------------------------------------
     def load(self) -> None:
-        from core.settings import get_settings
-        from enhancers.chain import build_enhancer
-        from index.prompt_store import open_store_sharing
-        from rag.assistant import PromptAssistant
-        from rag.retriever import Retriever
-
-        settings = get_settings()
-        location = self.brief.index or settings.store or settings.default_index  # a directory or a Milvus URI
-        # Every embedding of the run (retrieval, checks, diversity) goes through one shared embedder.
-        index = open_store_sharing(location, SharedEmbedder)
-        retriever = Retriever(index)
-        if retriever.params.typo_tolerance:
-            retriever.vocabulary()  # built once here, not by several workers at once
-        enhancer = build_enhancer(self.brief.enhancer, grounded=True)
-        self.assistant = PromptAssistant(retriever, enhancer, embedder=index.embedder)
-        members = getattr(enhancer, "enhancers", [enhancer])
-        # A local model on several threads at once is not safe (nor faster): one worker then.
-        if not all(m.is_remote or m.name in _SAFE_MEMBERS for m in members):
+        drafter = load_drafter(self.brief)
+        self.assistant = drafter.assistant
+        # A local model on several threads at once is not safe (nor faster): one worker then
+        # (a Ray worker is a process of its own, with its own model).
+        if not drafter.thread_safe and str(self.executor_spec or "thread") == "thread":
             self.concurrency = 1
-        self.unavailable = set(getattr(enhancer, "unavailable", {}))
-
-    def backend_for(self, index: int) -> Any:
-        """The image backend of variant number `index` (backends take turns), built once."""
-        name = self.brief.backends[index % len(self.brief.backends)]
-        with self.lock:
-            if name not in self.backends:
-                from generate.registry import get_image_backend
-
-                self.backends[name] = get_image_backend(name, model=self.brief.model)
-            return self.backends[name]
+        provide(f"{self.key}:drafter", drafter)  # thread workers draft with these very objects
+        provide(f"{self.key}:cancel", self.cancel)
 
     # -- step 4: drafts --------------------------------------------------------------------------
     def replan(self, attempts: dict[str, int], guard: DiversityGuard) -> dict[str, dict[str, str]]:
@@ -206,15 +303,6 @@ class _Run:
         groups = [replan_candidates(self.brief, self.angles[self.ids.index(i)], i, attempts[i]) for i in ids]
         picks = guard.farthest_each([[angle_idea(self.brief, c) for c in group] for group in groups], ids)
         return {i: group[pick] for i, group, pick in zip(ids, groups, picks)}
-
-    def draft(self, variant_id: str, attempt: int, angle: dict[str, str], throttle: Throttle) -> Draft:
-        """One draft through the shared rate limit, retried (only) when it was throttled."""
-        index = self.ids.index(variant_id)
-        draft, retries = with_throttle_retries(
-            lambda: draft_variant(self.assistant, self.brief, variant_id, index, attempt, angle), throttle,
-            lambda draft: [why for name, why in draft.fallback_reasons.items() if name not in self.unavailable])
-        draft.timings["throttle_retries"] = retries
-        return draft
 
     def save_plan(self, variant_id: str, attempt: int, angle: dict[str, str], replans: list[str]) -> None:
         """Record a re-plan (a resumed run drafts it instead of deciding the near-duplicate again)."""
@@ -230,55 +318,50 @@ class _Run:
         interleave, and a resumed run (re-plans are recorded in plans/) makes the same ones.
         Drafting does not wait for the rounds: a re-plan is drafted as soon as it is planned.
         """
-        throttle = Throttle(self.brief.requests_per_minute, self.cancel)
         window = 2 * self.concurrency  # first drafts submitted ahead of the one being decided
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="campaign-draft")
+        job = _Job(self.key, self.brief, self.executor.pacer(self.brief.requests_per_minute))
         futures: dict[tuple[str, int], Future] = {}
 
         def submit(variant_id: str) -> None:
             attempt, angle = pending[variant_id]
             if (variant_id, attempt) not in futures:
-                futures[(variant_id, attempt)] = pool.submit(self.draft, variant_id, attempt, angle, throttle)
+                futures[(variant_id, attempt)] = self.executor.submit(
+                    draft_task, job, variant_id, self.ids.index(variant_id), attempt, angle)
 
-        try:
-            while pending:
-                level = min(attempt - base[i] for i, (attempt, _) in pending.items())
-                jobs = sorted(i for i, (attempt, _) in pending.items() if attempt - base[i] == level)
-                for at, variant_id in enumerate(jobs):
-                    for ahead in jobs[at: at + window]:
-                        submit(ahead)
-                    attempt, angle = pending.pop(variant_id)
-                    try:
-                        draft = futures.pop((variant_id, attempt)).result()
-                    except Cancelled:
-                        raise
-                    except PromptragError as exc:
-                        self.finish_error(variant_id, attempt, angle, str(exc).splitlines()[0])
-                        continue
-                    vector = guard.vector(draft.prompt)
-                    closest, similarity = guard.closest_vector(vector, exclude=variant_id)
-                    notes = replans.setdefault(variant_id, [])
-                    if not guard.too_close(similarity):
-                        guard.accept(variant_id, draft.prompt, vector)
-                        draft.notes += [f"re-planned: {n}" for n in notes]
-                        self.accept(draft, closest, similarity)
-                        continue
-                    notes.append(f"attempt {attempt}: {similarity:.3f} similar to {closest}")
-                    if level < self.brief.max_rerolls:
-                        new = self.replan({variant_id: attempt + 1}, guard)[variant_id]
-                        self.save_plan(variant_id, attempt + 1, new, notes)
-                        pending[variant_id] = (attempt + 1, new)
-                        submit(variant_id)  # drafted now; decided in the next round
-                        continue
+        while pending:
+            level = min(attempt - base[i] for i, (attempt, _) in pending.items())
+            jobs = sorted(i for i, (attempt, _) in pending.items() if attempt - base[i] == level)
+            for at, variant_id in enumerate(jobs):
+                for ahead in jobs[at: at + window]:
+                    submit(ahead)
+                attempt, angle = pending.pop(variant_id)
+                try:
+                    draft = futures.pop((variant_id, attempt)).result()
+                except Cancelled:
+                    raise
+                except PromptragError as exc:
+                    self.finish_error(variant_id, attempt, angle, str(exc).splitlines()[0])
+                    continue
+                vector = guard.vector(draft.prompt)
+                closest, similarity = guard.closest_vector(vector, exclude=variant_id)
+                notes = replans.setdefault(variant_id, [])
+                if not guard.too_close(similarity):
+                    guard.accept(variant_id, draft.prompt, vector)
                     draft.notes += [f"re-planned: {n}" for n in notes]
-                    self.finish_error(variant_id, attempt, angle, (
-                        f"near-duplicate of {closest} (similarity {similarity:.3f} > "
-                        f"{self.brief.similarity_threshold}) after {self.brief.max_rerolls} re-plans; "
-                        "add scenes / moods / compositions / lightings, or make fewer variants"), draft=draft)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # drafts not started yet never start
-            raise
-        pool.shutdown(wait=True)
+                    self.accept(draft, closest, similarity)
+                    continue
+                notes.append(f"attempt {attempt}: {similarity:.3f} similar to {closest}")
+                if level < self.brief.max_rerolls:
+                    new = self.replan({variant_id: attempt + 1}, guard)[variant_id]
+                    self.save_plan(variant_id, attempt + 1, new, notes)
+                    pending[variant_id] = (attempt + 1, new)
+                    submit(variant_id)  # drafted now; decided in the next round
+                    continue
+                draft.notes += [f"re-planned: {n}" for n in notes]
+                self.finish_error(variant_id, attempt, angle, (
+                    f"near-duplicate of {closest} (similarity {similarity:.3f} > "
+                    f"{self.brief.similarity_threshold}) after {self.brief.max_rerolls} re-plans; "
+                    "add scenes / moods / compositions / lightings, or make fewer variants"), draft=draft)
 
     # -- step 5: finishing a variant -------------------------------------------------------------
     def accept(self, draft: Draft, closest: str | None, similarity: float) -> None:
@@ -290,7 +373,9 @@ class _Run:
     def schedule(self, draft: Draft, closest: str | None, similarity: float | None) -> None:
         status = "brand_violation" if draft.problems else "ok"
         if status == "ok" and self.want_images:
-            self.image_futures.append(self.image_pool.submit(self.render, draft, closest, similarity))
+            self.image_futures.append(self.executor.submit_model(
+                render_task, _Job(self.key, self.brief), draft,
+                then=partial(self.keep_image, draft, closest, similarity)))
         else:
             self.write_variant(self.variant_from(draft, status, closest, similarity))
 
@@ -311,31 +396,20 @@ class _Run:
                           prompt="", negative_prompt="", style=angle["style"], enhancer="", seed=0)
         self.write_variant(self.variant_from(draft, "error", None, None, error=error))
 
-    def render(self, draft: Draft, closest: str | None, similarity: float | None) -> None:
-        """Make the variant's image (images/<id>[-<attempt>].png), then write the variant."""
-        started = time.perf_counter()
-        self.cancel.raise_if_cancelled("the campaign")
-        backend = self.backend_for(draft.index)
-        width, height = size_for(draft.angle.get("size", "1:1"), backend)
-        options = {"seed": draft.seed, "width": width, "height": height, "steps": self.brief.steps,
-                   "guidance": self.brief.guidance}
-        name = draft.id if draft.attempt == 0 else f"{draft.id}-{draft.attempt}"
-        try:
-            recipe = make_recipe(idea=draft.idea, enhancer=draft.enhancer, style=draft.style,
-                                 example_ids=[e.get("id") for e in draft.examples])
-            png, saved = render_image(draft.prompt, draft.negative_prompt, options, backend, self.out / "images",
-                                      name, self.cancel, recipe)
-        except Cancelled:
-            raise
-        except PromptragError as exc:
-            self.write_variant(self.variant_from(draft, "error", closest, similarity, backend=backend.name,
-                                                 model=getattr(backend, "model", None),
-                                                 error=str(exc).splitlines()[0]))
+    def keep_image(self, draft: Draft, closest: str | None, similarity: float | None, done: Future) -> None:
+        """Save a rendered image (images/<id>[-<attempt>].png: sidecar first, PNG last), then the variant."""
+        rendered: _Rendered = done.result()  # Cancelled and bugs propagate to whoever waits
+        made = {"backend": rendered.backend, "model": rendered.model}
+        if rendered.error is not None:
+            self.write_variant(self.variant_from(draft, "error", closest, similarity, **made, error=rendered.error))
             return
-        timings = {**draft.timings, "image_s": round(time.perf_counter() - started, 4)}
-        self.write_variant(self.variant_from(draft, "ok", closest, similarity, backend=backend.name,
-                                             model=saved.model, image_path=f"images/{png.name}"),
-                           timings=timings)
+        images = self.out / "images"
+        images.mkdir(exist_ok=True)
+        atomic_write(images / f"{rendered.name}.json", rendered.sidecar)
+        atomic_write(images / f"{rendered.name}.png", rendered.png)  # its presence means the sidecar is there
+        timings = {**draft.timings, "image_s": rendered.seconds}
+        self.write_variant(self.variant_from(draft, "ok", closest, similarity, **made,
+                                             image_path=f"images/{rendered.name}.png"), timings=timings)
 
     def write_variant(self, variant: Variant, timings: dict[str, float] | None = None) -> None:
         variant.timings = dict(timings or variant.timings)
@@ -413,20 +487,20 @@ class _Run:
         pending = {i: start if start is not None else (base[i], rerolled[i]) for i, start in first.items()}
         if self.on_progress is not None:
             self.on_progress(Progress("variants", 0, self.work_total, 0.0, f"{len(done)} already done"))
-        # 4 + 5. draft, decide in order, render and write
-        workers = self.concurrency if any(b == "bedrock" for b in self.brief.backends) else 1
-        self.image_futures: list[Future] = []
-        self.image_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="campaign-image")
+        # 4 + 5. draft, decide in order, render and write (one image model at a time, unless remote)
+        model_workers = self.concurrency if any(b == "bedrock" for b in self.brief.backends) else 1
         try:
-            for draft, closest, similarity in ready:
-                self.schedule(draft, closest, similarity)
-            self.decide(pending, base, replans, guard)
-            for future in self.image_futures:
-                future.result()
-        except BaseException:
-            self.image_pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        self.image_pool.shutdown(wait=True)
+            with make_executor(self.executor_spec, workers=self.concurrency, model_workers=model_workers,
+                               cancel=self.cancel) as self.executor:
+                for draft, closest, similarity in ready:
+                    self.schedule(draft, closest, similarity)
+                self.decide(pending, base, replans, guard)
+                for future in self.image_futures:
+                    future.result()
+        finally:
+            for backend in forget(f"{self.key}:backend:"):  # image models this process loaded
+                backend.release()
+            forget(self.key)
         # 6. the set's outputs
         return self.write_outputs(complete=True)
 
@@ -454,12 +528,14 @@ class _Run:
 
 def run_campaign(brief: Brief, out_dir: Path, *, images: bool = True, concurrency: int = 1,
                  on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-                 only: list[str] | None = None, reroll: bool = False) -> CampaignReport:
+                 only: list[str] | None = None, reroll: bool = False,
+                 executor: ExecutorSpec | str | None = None) -> CampaignReport:
     """Make (or finish) the campaign of `brief` in `out_dir`; see the module docstring for the steps.
 
     `images=False` makes prompts only (as does a brief with backends: [none]). `only` limits the
     work to those variant ids; with `reroll=True` they are re-made even if finished (a new angle
-    draw and seed), keeping every other variant. Raises Cancelled (status "cancelled") when
+    draw and seed), keeping every other variant. `executor`: "thread" (default), "ray" or
+    "ray://HOST:PORT" (core/executors.py; the same files either way). Raises Cancelled (status "cancelled") when
     `cancel` is set: what is finished stays, and the same call resumes.
     """
     # 1. check inputs
@@ -482,7 +558,8 @@ def run_campaign(brief: Brief, out_dir: Path, *, images: bool = True, concurrenc
     cancel = cancel or CancelToken()
     with folder_lock(out_dir):
         check_brief(out_dir, brief)
-        run = _Run(brief, out_dir, images=images, concurrency=concurrency, on_progress=on_progress, cancel=cancel)
+        run = _Run(brief, out_dir, images=images, concurrency=concurrency, on_progress=on_progress, cancel=cancel,
+                   executor=executor)
         try:
             report = run.execute(list(dict.fromkeys(only)) if only else None, reroll)
         except Cancelled:

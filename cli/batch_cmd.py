@@ -1,6 +1,8 @@
 """`promptrag batch brief.yaml -o OUT/`: a campaign of distinct, on-brand variants from one brief.
 
-A thin shell over `campaign.runner.run_campaign`: reads the brief (`load_brief`: one
+A thin shell over `campaign.runner.run_campaign`: `--executor ray[://HOST:PORT]` runs the drafts
+as Ray tasks and the images on a Ray actor pool (core/executors.py), the same files as the
+default thread pool. Reads the brief (`load_brief`: one
 line per bad field), draws a tqdm bar with ETA from the run's progress events, and prints
 where the manifest, contact sheet and gallery are. Ctrl-C once cancels cleanly (finished
 variants stay; the same command resumes), twice stops at once.
@@ -16,24 +18,28 @@ import typer
 
 from cli.common import IndexOption, JsonOption, StoreOption, print_json, store_location
 from core.errors import InputError
+from core.executors import EXECUTOR_HELP, parse_executor
 
 
 def batch(
-    brief_path: Path = typer.Argument(..., metavar="BRIEF", help="The campaign brief (YAML), e.g. examples/brief.yaml."),
+    brief_path: Path = typer.Argument(..., metavar="BRIEF",
+                                      help="The campaign brief (YAML), e.g. examples/brief.yaml."),
     output: Path = typer.Option(..., "-o", "--output", help="Campaign folder: variants, images, manifest, gallery."),
     no_images: bool = typer.Option(False, "--no-images", help="Prompts only, even if the brief names a backend."),
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1,
                                     help="Enhancer calls in flight at once (API enhancers; local models use 1)."),
     reroll: str | None = typer.Option(None, "--reroll", help="Re-make these variants only, e.g. v003,v007."),
+    executor: str = typer.Option("thread", "--executor", help=EXECUTOR_HELP),
     index: Path | None = IndexOption,
     store: str | None = StoreOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Plan, fuse and (optionally) render BRIEF's variants into OUTPUT; re-running resumes."""
-    from core.progress import CancelToken, TqdmProgress
     from campaign.brief import load_brief
     from campaign.runner import run_campaign
+    from core.progress import CancelToken, TqdmProgress
 
+    spec = parse_executor(executor)  # a bad value fails before the brief is read
     brief = load_brief(brief_path)
     if index is not None or store is not None:
         brief = brief.model_copy(update={"index": str(store_location(index, store))})
@@ -54,7 +60,8 @@ def batch(
     try:
         with TqdmProgress(enabled=not json_output) as bars:
             report = run_campaign(brief, output, images=not no_images, concurrency=concurrency,
-                                  on_progress=bars, cancel=cancel, only=only, reroll=only is not None)
+                                  on_progress=bars, cancel=cancel, only=only, reroll=only is not None,
+                                  executor=spec)
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
@@ -70,7 +77,8 @@ def batch(
                f"(threshold {brief.similarity_threshold})")
     for variant in report.variants:
         if variant.status != "ok":
-            typer.echo(f"  {variant.id} {variant.status}: {'; '.join([*variant.problems, variant.error or ''][:3]).strip('; ')}")
+            typer.echo(f"  {variant.id} {variant.status}: "
+                       f"{'; '.join([*variant.problems, variant.error or ''][:3]).strip('; ')}")
     for name in ("manifest.csv", "manifest.json", "contact_sheet.png", "gallery.html"):
         typer.echo(f"  {report.out_dir / name}")
 

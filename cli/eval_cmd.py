@@ -1,7 +1,8 @@
 """`promptrag eval`: is an optimized prompt better than the raw idea? Measure it.
 
 - `promptrag eval PROMPTSET -o DIR [--enhancers rules,grounded,local] [--rag/--no-rag] [--images]
-  [--judge anthropic|bedrock] [--limit N] [--seed S] [--workers N]`: every idea × configuration
+  [--judge anthropic|bedrock] [--limit N] [--seed S] [--workers N] [--executor ray[://HOST:PORT]]`:
+  every idea × configuration
   into DIR (run.json, results.jsonl, summary.json, images/, pairs.jsonl); the same command
   resumes a run that was stopped. A thin shell over `evaluation.runner.run_eval`.
 - `promptrag eval --retrieval [--index PATH] [--n N] [--seed S]`: recall@1/@10 and MRR of each
@@ -27,6 +28,7 @@ import typer
 
 from cli.common import IndexOption, JsonOption, StoreOption, parse_size, print_json, store_location
 from core.errors import InputError
+from core.executors import EXECUTOR_HELP, parse_executor
 
 COLUMNS = (("n", "n", "{:.0f}"), ("tokens", "mean_tokens", "{:.1f}"), ("over", "over_budget_rate", "{:.0%}"),
            ("consist", "mean_consistency", "{:.3f}"), ("ex.sim", "mean_example_similarity", "{:.3f}"),
@@ -61,6 +63,7 @@ def _run(promptset: Path | None, output: Path | None, write_report: bool, **valu
     if output is None:
         raise InputError("-o DIR is required: the folder the run's results go to (re-use it to resume)")
     json_output = values.pop("json_output")
+    spec = parse_executor(values.pop("executor"))
     options = options_from(**values)
     if output.exists() and not output.is_dir():
         raise InputError(f"-o {output} is a file; name a folder for the run")
@@ -81,7 +84,7 @@ def _run(promptset: Path | None, output: Path | None, write_report: bool, **valu
                 bars(event)
                 status(event)
 
-            report = run_eval(promptset, output, options, on_progress=on_progress, cancel=cancel)
+            report = run_eval(promptset, output, options, on_progress=on_progress, cancel=cancel, executor=spec)
             if write_report:
                 from evaluation.report import write_report as write_html
 
@@ -107,8 +110,8 @@ def _run(promptset: Path | None, output: Path | None, write_report: bool, **valu
 
 def _retrieval(location: Path | str, n: int, seed: int, json_output: bool) -> None:
     from core.progress import TqdmProgress
-    from index.prompt_store import open_store
     from evaluation.retrieval import evaluate_index
+    from index.prompt_store import open_store
 
     with open_store(location) as prompt_index, TqdmProgress(enabled=not json_output) as bars:
         report = evaluate_index(prompt_index, n=n, seed=seed, on_progress=bars)
@@ -154,22 +157,26 @@ def eval_command(
                                   "rules,grounded,local,anthropic."),
     rag: bool | None = typer.Option(None, "--rag/--no-rag", help="Only with retrieval (--rag), only without "
                                     "(--no-rag); default both."),
-    images: bool = typer.Option(False, "--images", help="One image per idea and configuration, same seed and settings."),
+    images: bool = typer.Option(False, "--images",
+                                help="One image per idea and configuration, same seed and settings."),
     image_backend: str = typer.Option("diffusers", "--image-backend", help="With --images: diffusers or bedrock."),
     image_model: str | None = typer.Option(None, "--image-model", help="With --images: model id or local path."),
     steps: int | None = typer.Option(None, "--steps", help="With --images: denoising steps."),
     size: str | None = typer.Option(None, "--size", help="With --images: WIDTHxHEIGHT, e.g. 512x512."),
-    judge: str | None = typer.Option(None, "--judge", help="With --images: anthropic or bedrock (a multimodal Claude)."),
+    judge: str | None = typer.Option(None, "--judge",
+                                     help="With --images: anthropic or bedrock (a multimodal Claude)."),
     limit: int | None = typer.Option(None, "--limit", help="Evaluate N ideas spread over the set (seeded)."),
     seed: int = typer.Option(1, "--seed", help="Seed of the idea sample, the images and the local model."),
     workers: int = typer.Option(4, "--workers", "-w", help="Ideas worked on at once (a local model takes turns)."),
+    executor: str = typer.Option("thread", "--executor", help=EXECUTOR_HELP),
     candidates: int = typer.Option(3, "--candidates", "-n",
                                    help="Candidate prompts per idea (diversity is measured across them)."),
     k: int = typer.Option(8, "-k", help="With retrieval: prompts retrieved per idea."),
     mode: str = typer.Option("hybrid", "--mode", help="With retrieval: dense, keyword or hybrid."),
     style: str = typer.Option("auto", "--style", help="Visual style asked of every enhancer."),
     creativity: float = typer.Option(0.7, "--creativity", "-c", help="Creativity asked of every enhancer (0-1)."),
-    family: str = typer.Option("sdxl", "--family", help="Target model family: sd1, sdxl, sd3, flux, turbo or other (prompt form and token budget)."),
+    family: str = typer.Option("sdxl", "--family", help="Target model family: sd1, sdxl, sd3, flux, turbo or other "
+                                                        "(prompt form and token budget)."),
     index: Path | None = IndexOption,
     store: str | None = StoreOption,
     retrieval: bool = typer.Option(False, "--retrieval", help="Measure retrieval (recall@k, MRR) on the index "
@@ -210,7 +217,7 @@ def eval_command(
          image_model=image_model, steps=steps, width=width, height=height, judge=judge, limit=limit, seed=seed,
          workers=workers, candidates=candidates, k=k, mode=mode, style=style, creativity=creativity,
          model_family=family, index=str(store_location(index, store)) if index or store else None,
-         json_output=json_output)
+         json_output=json_output, executor=executor)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,8 +19,10 @@ from core.errors import InputError
 def inspect(
     image: Path = typer.Argument(..., metavar="IMAGE", help="A PNG made by promptrag, A1111/Forge or ComfyUI."),
     reproduce: bool = typer.Option(False, "--reproduce", help="Generate the image again with its prompt and settings."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="With --reproduce: the directory for the new images."),
-    backend: str = typer.Option("diffusers", "--backend", "-b", help="With --reproduce: diffusers (local) or bedrock (AWS)."),
+    output: Path | None = typer.Option(None, "-o", "--output",
+                                       help="With --reproduce: the directory for the new images."),
+    backend: str = typer.Option("diffusers", "--backend", "-b",
+                                help="With --reproduce: diffusers (local) or bedrock (AWS)."),
     model: str | None = typer.Option(None, "--model", "-m",
                                      help="With --reproduce: model id or path (default: settings; not the image's)."),
     json_output: bool = JsonOption,

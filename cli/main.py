@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "cli.inspect_cmd",
     "cli.styles_cmd",
     "cli.models_cmd",
+    "cli.thumbnails_cmd",
 ]
 
 app = typer.Typer(

@@ -49,12 +49,14 @@ def list_models(json_output: bool = JsonOption) -> None:
 def pull(
     name: str = NameArgument,
     hub_endpoint: Optional[str] = typer.Option(None, "--hub-endpoint",
-                                               help="Hub endpoint or mirror (default: HF_ENDPOINT, else huggingface.co)."),
+                                               help="Hub endpoint or mirror (default: HF_ENDPOINT, else "
+                                                    "huggingface.co)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Download NAME into the Hugging Face cache (checks disk space first; a second run resumes)."""
     from core.progress import CancelToken, TqdmProgress
-    from generate.models import get_model, human_size, pull as pull_model
+    from generate.models import get_model, human_size
+    from generate.models import pull as pull_model
 
     model = get_model(name)
     cancel = CancelToken()

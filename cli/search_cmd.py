@@ -2,7 +2,10 @@
 
 A thin shell over `rag.retriever.Retriever` (the same retriever `enhance --rag` uses): parses
 options into `SearchFilters`, loads the index (which checks its manifest) and prints a table
-or `{"results": [...]}` JSON. Default mode is hybrid (dense + BM25), the best in
+or `{"results": [...]}` JSON (each result's `image` is its example image's locator, None when
+none is known). `--images` also fetches the results' thumbnails (index.images.ThumbnailCache)
+and names each file below the table, or in the JSON as `thumbnail` (a path, or null with
+`thumbnail_reason` saying why). Default mode is hybrid (dense + BM25), the best in
 benchmarks/README.md; `--mode dense` is plain FAISS similarity.
 Deliberately not here: retrieval logic itself, diversity, enhancement (see rag/ and enhance).
 """
@@ -72,6 +75,10 @@ def search(
         False, "--hide-blocked", help="Leave out prompts that hold a word or artist of your blocklist "
         "(PROMPTRAG_BLOCKLIST, default <home>/blocklist.txt).",
     ),
+    images: bool = typer.Option(
+        False, "--images", help="Also fetch the results' example-image thumbnails (cached in "
+        "$PROMPTRAG_HOME/thumbnails) and name their files.",
+    ),
 ) -> None:
     """Find the stored prompts closest in meaning to IDEA."""
     from dataclasses import replace
@@ -118,12 +125,34 @@ def search(
         if hidden:
             typer.echo(f"hid {hidden} prompts that hold a blocked word or artist (--hide-blocked)", err=True)
         hits = shown
+    fetched = _thumbnails(hits) if images else None
     if json_output:
-        print_json({"results": [hit.to_dict() for hit in hits]})
+        results = [hit.to_dict() for hit in hits]
+        for result, fetch in zip(results, fetched or ()):
+            result["thumbnail"] = str(fetch.path) if fetch.path else None
+            result["thumbnail_reason"] = fetch.reason
+        print_json({"results": results})
     elif not hits:
         typer.echo("no matching prompts (try fewer filters)")
     else:
         typer.echo(format_table(hits, variants=variants))
+        if fetched is not None:
+            typer.echo(format_thumbnails(fetched))
+
+
+def _thumbnails(hits: list) -> list:
+    from core.settings import get_settings
+    from index.images import ThumbnailCache
+
+    return ThumbnailCache.from_settings(get_settings()).thumbnails([hit.image for hit in hits])
+
+
+def format_thumbnails(fetched: list) -> str:
+    """One line per result under the table: its thumbnail's file, or why there is none."""
+    lines = ["", "thumbnails:"]
+    for rank, fetch in enumerate(fetched, 1):
+        lines.append(f"{rank:>3}  {fetch.path if fetch.path else 'no image: ' + (fetch.reason or 'unknown')}")
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:

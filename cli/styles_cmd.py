@@ -50,11 +50,12 @@ def import_cmd(source: Path = typer.Argument(..., metavar="FILE",
 @styles_app.command("export")
 def export_cmd(
     target: Path = typer.Argument(..., metavar="FILE", help="Where to write the styles."),
-    fmt: str = typer.Option(..., "--format", "-f", help="a1111 (styles.csv) or styler (SDXL Prompt Styler / Fooocus JSON)."),
+    fmt: str = typer.Option(..., "--format", "-f",
+                            help="a1111 (styles.csv) or styler (SDXL Prompt Styler / Fooocus JSON)."),
 ) -> None:
     """Write your styles to FILE for A1111 / Forge or the SDXL Prompt Styler / Fooocus."""
-    from enhancers.user_styles import FORMATS, export_styles
     from core.errors import InputError
+    from enhancers.user_styles import FORMATS, export_styles
 
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")

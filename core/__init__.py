@@ -1,8 +1,8 @@
 """Floor 1: settings (the one place that reads the environment) and the errors a user may see."""
 from core.errors import (
+    BackendError,
     Cancelled,
     ConfigError,
-    BackendError,
     IndexLoadError,
     InputError,
     MissingCredentialError,

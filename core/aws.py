@@ -69,7 +69,7 @@ def bedrock_client(
                                 max_retries=max_retries)):
         # Keys written in .env / .streamlit/secrets.toml reach boto3 only through the settings.
         keys = get_settings().aws_keys()
-        session = boto3.session.Session(profile_name=profile, region_name=region, **keys)
+        session = boto3.Session(profile_name=profile, region_name=region, **keys)
         return session.client("bedrock-runtime", endpoint_url=endpoint_url, config=config)
 
 

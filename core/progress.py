@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from core.errors import Cancelled
 
@@ -107,7 +107,7 @@ class TqdmProgress:
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._bar = None  # tqdm.tqdm, imported on first use
+        self._bar: Any = None  # tqdm.tqdm, imported on first use
         self._stage: str | None = None
 
     def __call__(self, event: Progress) -> None:

@@ -3,9 +3,9 @@ from enhancers.base import (
     STYLES,
     TOKEN_BUDGET,
     Candidate,
+    Enhancer,
     EnhanceRequest,
     EnhanceResult,
-    Enhancer,
     Example,
 )
 from enhancers.registry import enhancer_names, get_enhancer, register_enhancer

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # The one list of styles: everything else (the CLI help, the app, campaign briefs, the LLM output
 # schema, the style tables of styles.py and prompting.py) reads it from here.
 Style = Literal["auto", "photography", "artistic", "realistic", "cinematic", "coloring book"]
-STYLES: tuple[str, ...] = get_args(Style)
+STYLES: tuple[Style, ...] = get_args(Style)
 CONCRETE_STYLES: tuple[str, ...] = tuple(style for style in STYLES if style != "auto")  # what "auto" resolves to
 # Image-model families, each with a prompt profile (enhancers/profiles.py): the form a prompt
 # takes (tags, a sentence plus tags, prose), its budget, weight syntax and negative prompts.
@@ -49,9 +49,9 @@ class Example(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     text: str = Field(description="The example prompt text (untrusted; fenced before any LLM sees it).")
-    score: float = Field(1.0, description="Similarity of the example to the idea (higher is closer).")
-    count: int = Field(1, ge=1, description="How often the prompt occurred in the gallery.")
-    id: int | None = Field(None, description="Row id of the example in the prompt index, if any.")
+    score: float = Field(default=1.0, description="Similarity of the example to the idea (higher is closer).")
+    count: int = Field(default=1, ge=1, description="How often the prompt occurred in the gallery.")
+    id: int | None = Field(default=None, description="Row id of the example in the prompt index, if any.")
 
     @field_validator("text")
     @classmethod
@@ -67,23 +67,24 @@ class EnhanceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     idea: str = Field(description="The short idea to turn into a prompt, e.g. 'a frog dressed as a knight'.")
-    style: Style = Field("auto", description="Visual style; 'auto' detects it from the idea's words.")
+    style: Style = Field(default="auto", description="Visual style; 'auto' detects it from the idea's words.")
     creativity: float = Field(
-        0.7, ge=0.0, le=1.0, description="0 keeps close to the idea, 1 adds the most descriptors (LLM temperature)."
+        default=0.7, ge=0.0, le=1.0,
+        description="0 keeps close to the idea, 1 adds the most descriptors (LLM temperature)."
     )
     examples: list[Example] = Field(
         default_factory=list, description="Example prompts (e.g. retrieved from the gallery) to draw style from."
     )
-    n_candidates: int = Field(1, ge=1, le=8, description="How many candidate prompts to produce.")
+    n_candidates: int = Field(default=1, ge=1, le=8, description="How many candidate prompts to produce.")
     model_family: ModelFamily = Field(
-        "sdxl",
+        default="sdxl",
         description="Target image model family; sets the prompt's form and token budget (sd1: tags, 77 CLIP "
         "tokens; sdxl: a sentence plus a few tags; sd3/flux: prose, 256/512 T5 tokens; turbo: no negative prompt).",
     )
-    previous_prompt: str | None = Field(None, description="For a refinement round: the prompt being revised.")
-    feedback: str | None = Field(None, description="For a refinement round: what the user wants changed.")
+    previous_prompt: str | None = Field(default=None, description="For a refinement round: the prompt being revised.")
+    feedback: str | None = Field(default=None, description="For a refinement round: what the user wants changed.")
     look: str | None = Field(
-        None, description="The look to write for (a name in enhancers.looks.LOOKS: photograph, oil painting, "
+        default=None, description="The look to write for (a name in enhancers.looks.LOOKS: photograph, oil painting, "
         "watercolor, 3d render, anime, pixel art, ink drawing, ...); None decides it from the feedback, the idea, "
         "the style and the examples.")
     artist_media: dict[str, str] = Field(
@@ -93,10 +94,11 @@ class EnhanceRequest(BaseModel):
         default_factory=list, description="Phrases of the examples that the index knows as scene (subjects of "
         "other prompts, e.g. 'a beautiful terrace'): never copied in as modifiers.")
     artist_credits: bool = Field(
-        True, description="Whether the prompt may credit artists ('by X'); campaigns turn this off unless the "
+        default=True, description="Whether the prompt may credit artists ('by X'); campaigns turn this off unless the "
         "brief sets artist_credits: true.")
     context: str | None = Field(
-        None, max_length=2_000, description="Who the picture is for and what it should say (a campaign's audience "
+        default=None, max_length=2_000,
+        description="Who the picture is for and what it should say (a campaign's audience "
         "and message): shapes scene and mood, never copied in as a subject.")
 
     @field_validator("idea")
@@ -186,7 +188,7 @@ class Enhancer(ABC):
         yield TextDelta(result.prompt)
         yield Finished(result)
 
-    def release(self) -> None:
+    def release(self) -> None:  # noqa: B027 (an optional hook: a no-op unless overridden)
         """Free memory held by a loaded model (no-op for enhancers that hold none)."""
 
     def make_result(

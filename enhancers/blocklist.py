@@ -13,6 +13,12 @@ one phrase, so `re:^greg\\s+rutkowski$` blocks the phrase "greg rutkowski" but n
 regular expression, a huge line, a file that is not UTF-8) is a ConfigError naming the file,
 the line number and the fix — never silently skipped.
 
+Time limit: a user's pattern can backtrack for ever (`re:(a|aa)+$` against a long run of "a").
+Every entry is matched with the `regex` module under `MATCH_TIMEOUT_S` per search. `save_blocklist`
+(and so add / remove) first tries each `re:` entry on long runs of its own characters and refuses
+one that runs out of time, naming it; a slow entry that reaches the file anyway (written by hand)
+is skipped when it runs out of time on a prompt, and `apply_blocklist` says so in a notice.
+
 `Blocklist.redact(text, keep=idea)` removes each blocked term from a prompt together with its
 credit ("by X", "in the style of X", "X and" in "by X and Y") and leaves clean commas. The user's
 own words win: a term the idea itself names is kept (the user typed it) and the caller is told,
@@ -26,16 +32,23 @@ finished result is the redacted one).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import regex
+
 from core.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 MAX_LINE_CHARS = 300
 MAX_ENTRIES = 5_000
 REGEX_PREFIX = "re:"
+MATCH_TIMEOUT_S = 0.1  # one search of one entry in one phrase; longer and the entry is skipped
+PROBE_CHARS = 2000  # the length of the texts a re: entry is tried on before it is saved
 HEADER = "# promptrag blocklist: one word, phrase or artist name a line; re:PATTERN for a regex\n"
 
 # What credits a blocked name in a prompt; removed with it so no "by ," is left dangling.
@@ -54,11 +67,26 @@ class BlockEntry:
 
     text: str
     line: int
-    pattern: re.Pattern[str] = field(compare=False, repr=False)
+    pattern: regex.Pattern[str] = field(compare=False, repr=False)
 
     @property
     def is_regex(self) -> bool:
         return self.text.startswith(REGEX_PREFIX)
+
+    def search(self, phrase: str, slow: set[str] | None = None) -> regex.Match[str] | None:
+        """The first match in `phrase`; None when there is none or the search ran out of time (then
+        the entry's text goes into `slow`, and the caller skips the entry from then on)."""
+        if slow is not None and self.text in slow:
+            return None
+        try:
+            return self.pattern.search(phrase, timeout=MATCH_TIMEOUT_S)
+        except TimeoutError:
+            if slow is None:
+                logger.warning("blocklist entry %r took over %.2f s on one phrase and was skipped; simplify it",
+                               self.text, MATCH_TIMEOUT_S)
+            else:
+                slow.add(self.text)
+            return None
 
 
 @dataclass(frozen=True)
@@ -68,9 +96,10 @@ class Redaction:
     text: str
     removed: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()  # entries that ran out of time on this text (not applied)
 
 
-def _compile(text: str, line: int, source: str) -> re.Pattern[str]:
+def _compile(text: str, line: int, source: str) -> regex.Pattern[str]:
     if text.startswith(REGEX_PREFIX):
         body = text[len(REGEX_PREFIX):].strip()
         if not body:
@@ -79,13 +108,14 @@ def _compile(text: str, line: int, source: str) -> re.Pattern[str]:
     else:
         body = r"\s+".join(re.escape(word) for word in text.split())
     try:
-        own = re.compile(body, re.I)  # its own errors first, so a position in the message is the user's
+        re.compile(body, re.I)  # Python's syntax, and its own errors first (a position is the user's)
+        own = regex.compile(body, regex.I | regex.V0)
         # Whole words: the match may not start or end inside a word.
-        pattern = re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.I)
-    except re.error as exc:
+        pattern = regex.compile(rf"(?<!\w)(?:{body})(?!\w)", regex.I | regex.V0)
+    except (re.error, regex.error) as exc:
         raise ConfigError(f"{source} line {line}: invalid regular expression {text!r} ({exc}); "
                           "fix it, or write the words without 're:' to match them literally") from None
-    if own.fullmatch("") is not None:
+    if own.fullmatch("", timeout=MATCH_TIMEOUT_S) is not None:
         raise ConfigError(f"{source} line {line}: {text!r} matches empty text, so it would block every "
                           "prompt; make it match at least one character (e.g. + instead of *)")
     return pattern
@@ -125,10 +155,10 @@ class Blocklist:
     def lines(self) -> list[str]:
         return [entry.text for entry in self.entries]
 
-    def matching(self, text: str) -> list[BlockEntry]:
-        """The entries that occur in `text` (searched phrase by phrase)."""
+    def matching(self, text: str, slow: set[str] | None = None) -> list[BlockEntry]:
+        """The entries that occur in `text` (searched phrase by phrase; see BlockEntry.search for `slow`)."""
         phrases = [p.strip() for p in re.split(r"[,;\n]", text)]
-        return [e for e in self.entries if any(e.pattern.search(p) for p in phrases)]
+        return [e for e in self.entries if any(e.search(p, slow) for p in phrases)]
 
     def blocks(self, text: str) -> bool:
         return bool(self.matching(text))
@@ -141,10 +171,12 @@ class Blocklist:
         return Blocklist(tuple(e for e in self.entries if e.text not in named), self.source)
 
     def redact(self, text: str, *, keep: str = "") -> Redaction:
-        """`text` without the blocked terms (and their credits), unless `keep` (the idea) names them."""
+        """`text` without the blocked terms (and their credits), unless `keep` (the idea) names them.
+        An entry that runs out of time is skipped and listed in `Redaction.skipped`."""
         if not self.entries:
             return Redaction(text)
-        kept = {e.text for e in self.matching(keep)} if keep else set()
+        slow: set[str] = set()
+        kept = {e.text for e in self.matching(keep, slow)} if keep else set()
         active = [e for e in self.entries if e.text not in kept]
         removed: list[str] = []
         phrases: list[str] = []
@@ -152,7 +184,7 @@ class Blocklist:
             new = phrase.strip()  # `^` / `$` of a regex entry are the phrase's own ends
             changed = False
             for entry in active:
-                new, hits = _remove(entry.pattern, new)
+                new, hits = _remove(entry, new, slow)
                 changed = changed or bool(hits)
                 if hits and entry.text not in removed:
                     removed.append(entry.text)
@@ -160,18 +192,38 @@ class Blocklist:
                 phrases.append(phrase)
             elif not _EMPTY_PHRASE.match(new):
                 phrases.append(" " + " ".join(new.split()) if phrase[:1].isspace() else " ".join(new.split()))
+        named = tuple(sorted(kept & {e.text for e in self.matching(text, slow)}))
+        skipped = tuple(e.text for e in self.entries if e.text in slow)
         if not removed:
-            return Redaction(text, kept=tuple(sorted(kept & {e.text for e in self.matching(text)})))
+            return Redaction(text, kept=named, skipped=skipped)
         cleaned = ",".join(phrases).strip(" ,")
         cleaned = re.sub(r"\s+([,.;:!?])", r"\1", cleaned)
         cleaned = re.sub(r"(?:,\s*){2,}", ", ", cleaned)
-        return Redaction(cleaned, tuple(removed), tuple(sorted(kept & {e.text for e in self.matching(text)})))
+        return Redaction(cleaned, tuple(removed), named, skipped)
+
+    def check_speed(self) -> None:
+        """ConfigError naming the first `re:` entry that runs out of time on a long run of its own
+        characters (what a prompt can hold), so a slow pattern is never saved."""
+        for entry in self.entries:
+            if not entry.is_regex:
+                continue
+            chars = [c for c in dict.fromkeys(entry.text[len(REGEX_PREFIX):].lower()) if c.isalnum()][:8]
+            for char in dict.fromkeys([*chars, "a", " "]):
+                for probe in (char * PROBE_CHARS, char * PROBE_CHARS + "!", (char + " ") * (PROBE_CHARS // 2)):
+                    try:
+                        entry.pattern.search(probe, timeout=MATCH_TIMEOUT_S)
+                    except TimeoutError:
+                        raise ConfigError(
+                            f"{self.source} line {entry.line}: the pattern {entry.text!r} takes over "
+                            f"{MATCH_TIMEOUT_S} s on a run of {len(probe)} characters ({char!r}...), so it could "
+                            "hold up every prompt; simplify it (no repeat of a repeat that can match the same "
+                            "text, such as (a|aa)+) or write the words without 're:'") from None
 
 
-def _remove(pattern: re.Pattern[str], phrase: str) -> tuple[str, int]:
-    """`phrase` without each match of `pattern`, taking a credit or an "and" with it."""
+def _remove(entry: BlockEntry, phrase: str, slow: set[str]) -> tuple[str, int]:
+    """`phrase` without each match of `entry`, taking a credit or an "and" with it."""
     hits = 0
-    while (found := pattern.search(phrase)) is not None and found.end() > found.start():
+    while (found := entry.search(phrase, slow)) is not None and found.end() > found.start():
         before, after = phrase[:found.start()], phrase[found.end():]
         if _AND_AFTER.match(after):  # "by X and Y": keep the credit for Y
             after = _AND_AFTER.sub(" ", after, count=1)
@@ -233,8 +285,10 @@ def save_blocklist(lines: Iterable[str], path: Path | str | None = None) -> Bloc
 
     path = Path(path).expanduser() if path is not None else blocklist_path()
     body = "".join(f"{line.rstrip()}\n" for line in lines)
-    # Checked as the user wrote it (line numbers are theirs); a file that would not load is refused.
+    # Checked as the user wrote it (line numbers are theirs); a file that would not load is refused,
+    # and so is a pattern that could hold up a prompt.
     blocklist = parse_blocklist(body, str(path))
+    blocklist.check_speed()
     text = body if body.lstrip().startswith("#") or not body.strip() else HEADER + body
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, text)
@@ -272,14 +326,18 @@ def apply_blocklist(
     blocklist = load_blocklist() if blocklist is None else blocklist
     if not blocklist:
         return list(candidates), []
-    out, removed, kept = [], [], []
+    out, removed, kept, skipped = [], [], [], []
     for candidate in candidates:
         redaction = blocklist.redact(candidate.prompt, keep=idea)
         prompt = redaction.text or idea
         out.append(replace(candidate, prompt=prompt) if prompt != candidate.prompt else candidate)
         removed += [r for r in redaction.removed if r not in removed]
         kept += [k for k in redaction.kept if k not in kept]
+        skipped += [s for s in redaction.skipped if s not in skipped]
     notices = []
+    if skipped:
+        notices.append(f"blocklist: skipped {', '.join(map(repr, skipped))}: it took over {MATCH_TIMEOUT_S} s on "
+                       f"this prompt; simplify the pattern in {blocklist.source}")
     if removed:
         notices.append(f"blocklist removed {', '.join(map(repr, removed))} from the prompt")
     if kept:

@@ -234,7 +234,8 @@ _SEAMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("with + preposition", re.compile(
         r"\bwith\s+(?:during|and|or|with|at(?!\s+(?:least|most)\b)|in|on|while|into|through|of|from|by|but)(?![\w-])",
         re.IGNORECASE)),
-    ("function word + and", re.compile(r"\b(?:by|of|the|an?)\s+and\b", re.IGNORECASE)),  # "by artgerm, by and sakimichan"
+    # "by artgerm, by and sakimichan"
+    ("function word + and", re.compile(r"\b(?:by|of|the|an?)\s+and\b", re.IGNORECASE)),
     ("dangling word", re.compile(rf"\b(?:{_FUNCTION})\s*(?:[,.;:!?]|$)", re.IGNORECASE)),
     ("leading punctuation", re.compile(r"^\s*[,.;:]")),
 )

@@ -28,7 +28,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from enhancers.feedback_lexicon import ENTRIES, Entry, LENSES, TEXT_WORDS
+from enhancers.feedback_lexicon import ENTRIES, LENSES, TEXT_WORDS, Entry
 from enhancers.looks import CAMERA_FAMILIES, look_requested
 from enhancers.media import MEDIUM_PHRASES, clash, media_of
 from enhancers.profiles import join_and, with_article
@@ -158,7 +158,8 @@ def _classify(clause: str, *, split: bool = True) -> list[Edit]:
         return [Edit("add", "unclear", raw)]
     replaced = _REPLACE.match(core)
     if replaced:
-        new, old = (replaced.group(2), replaced.group(1)) if replaced.group(1) else (replaced.group(3), replaced.group(4))
+        new, old = ((replaced.group(2), replaced.group(1)) if replaced.group(1)
+                    else (replaced.group(3), replaced.group(4)))
         found = [e for e in _classify(new, split=False) if e.phrase]
         if found:
             return [Edit(found[0].kind if found[0].kind != "add" else "replace", found[0].klass, raw, found[0].phrase,
@@ -383,7 +384,8 @@ def _groups(body: str, *, merge: bool, first: bool) -> list[_Group]:
         if not segment:
             continue
         glued = glued_first and n == 0
-        head, _, tail = segment.partition(" with ") if not segment.lower().startswith("with ") else ("", "", segment[5:])
+        head, _, tail = (segment.partition(" with ") if not segment.lower().startswith("with ")
+                         else ("", "", segment[5:]))
         open_with = merge and groups and groups[-1].lead == "with" and not groups[-1].closed
         if open_with and (_ADVERBIAL.match(segment) or _CREDIT_LEAD.match(segment)):
             open_with = False  # "with fog, by cliff chiang": a credit or an adverbial ends the with-list
@@ -460,7 +462,8 @@ def apply_edits(prompt: str, idea: str, edits: list[Edit], *, form: str, budget:
                                     "the idea is kept as written")
         bans = [t for t in edit.negative if t not in revision.negative_add]
         # what the user bans outright comes first in the negative prompt
-        revision.negative_add = [*bans, *revision.negative_add] if edit.kind == "remove" else [*revision.negative_add, *bans]
+        revision.negative_add = ([*bans, *revision.negative_add] if edit.kind == "remove"
+                                 else [*revision.negative_add, *bans])
         revision.negative_remove += [t for t in edit.allow if t not in revision.negative_remove]
         if edit.look:
             revision.look = edit.look
@@ -631,7 +634,8 @@ def explain(previous_prompt: str, new_prompt: str, revision: Revision) -> str:
     added = [(p, c) for p, c in revision.added if _has(new_prompt, p) and not _has(previous_prompt, p)]
     if added:
         parts.append("added " + ", ".join(
-            ", ".join(repr(p) for p in phrases) + ("" if [c.lower()] == [p.lower() for p in phrases] else f" (you said {c!r})")
+            ", ".join(repr(p) for p in phrases)
+            + ("" if [c.lower()] == [p.lower() for p in phrases] else f" (you said {c!r})")
             for c, phrases in _by_reason(added)))
     removed = [(p, why) for p, why in revision.removed if _has(previous_prompt, p) and not _has(new_prompt, p)]
     if removed:

@@ -38,7 +38,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from enhancers.base import Candidate, EnhanceRequest, EnhanceResult, Enhancer, Example
+from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult, Example
 from enhancers.blocklist import Blocklist, load_blocklist
 from enhancers.looks import Look, anchor_noun, clean_negative, commercial, fits, held_media, look_for_request
 from enhancers.media import clash, coherent, media_of
@@ -155,7 +155,8 @@ _FILLER_WORDS = frozenset(
     "dark bright warm cold vivid detailed dramatic cinematic epic 8k 4k hd".split()
 )
 _ARTICLES = frozenset(("a", "an", "the", "some", "two", "three", "many", "his", "her", "their", "its"))
-_ART_NOUNS = ("art", "painting", "illustration", "render", "photo", "photograph", "drawing", "artwork", "sketch", "poster")
+_ART_NOUNS = ("art", "painting", "illustration", "render", "photo", "photograph", "drawing", "artwork", "sketch",
+              "poster")
 _BY_SPLIT_RE = re.compile(rf"^(.*\b(?:{'|'.join(_ART_NOUNS)}))\s+(by\s+.+)$")
 
 
@@ -445,7 +446,8 @@ class GroundedEnhancer(Enhancer):
         profile = profile_for(request.model_family)
         if profile.form != "tags":  # sentence families: the same modifiers, written as the profile asks
             written = dict(_written(request, used, base.style, profile, limit, look) for _, used in fused)  # distinct
-            candidates = [Candidate(prompt, _negative_for(base.negative_prompt, look, prompt, request), f"{look_note}; {why}")
+            candidates = [Candidate(prompt, _negative_for(base.negative_prompt, look, prompt, request),
+                                    f"{look_note}; {why}")
                           for prompt, why in written.items()]
             candidates = candidates[: request.n_candidates]
             result = self.make_result(request, candidates, style=base.style, started=started, look=look)

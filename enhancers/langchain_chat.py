@@ -199,7 +199,8 @@ def init_model(provider: str, model: str, options: dict[str, Any]) -> Any:
     try:
         from langchain.chat_models import init_chat_model
     except ImportError:
-        raise ConfigError(f"{spec} needs LangChain, which is not installed: pip install 'promptrag[langchain]'") from None
+        raise ConfigError(
+            f"{spec} needs LangChain, which is not installed: pip install 'promptrag[langchain]'") from None
     options = dict(options)
     if "api_key" not in options and provider in KEY_VARIABLES:
         options.update(_resolved_key(KEY_VARIABLES[provider]))

@@ -78,7 +78,7 @@ class LocalModel(ABC):
     def generate(self, job: GenerationJob) -> Generation:
         """Sample `job.n` continuations of the job's chat or text prompt."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (an optional hook: a no-op unless overridden)
         """Free what the model holds outside Python's garbage collector (no-op by default)."""
 
 

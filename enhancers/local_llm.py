@@ -35,9 +35,8 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import BackendError, InputError
-from enhancers.base import Candidate, EnhanceRequest, EnhanceResult, Enhancer
+from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult
 from enhancers.llm_output import result_style
-from enhancers.rules import resolve_style
 from enhancers.local_backends import (
     Generation,
     GenerationJob,
@@ -49,6 +48,7 @@ from enhancers.local_backends import (
     release_model,
     resolve_key,
 )
+from enhancers.rules import resolve_style
 
 PAI_BLOOM_FORMAT = (
     "Instruction: Give a simple description of the image to generate a drawing prompt.\n"

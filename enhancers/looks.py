@@ -94,7 +94,8 @@ _CAMERA_GEAR_RE = re.compile(r"(?<![\w-])(?:\d+\s?mm|f/\d[\d.]*|dslr|bokeh|lens|
                              re.IGNORECASE)
 # Art-community sites and their house styles: a digital artwork's pedigree, never a photograph's.
 _ART_SITE_RE = re.compile(r"(?<![\w-])(?:artstation|cgsociety|deviantart|pixiv|behance|concept art|fantasy art|"
-                          r"digital art|matte painting|illustration|(?:epic |dark |high )?fantasy(?: art| style)?)(?![\w-])",
+                          r"digital art|matte painting|illustration|(?:epic |dark |high )?fantasy(?: art| "
+                          r"style)?)(?![\w-])",
                           re.IGNORECASE)
 # Medium words too plain to replace a look's own anchor ("make it a photo" → "professional photograph").
 _GENERIC_MEDIA = frozenset(("photo", "photograph", "photography", "painting", "drawing", "render", "illustration",
@@ -204,7 +205,8 @@ def held_media(text: str, artist_media: Mapping[str, str] | None = None) -> froz
 def commercial(phrase: str, idea: str = "") -> bool:
     """Whether a phrase may join an advert's prompt: no fan-art site or genre word the idea did not say."""
     found = FAN_ART_RE.search(phrase)
-    return found is None or re.search(rf"(?<![\w-]){re.escape(found.group(0))}(?![\w-])", idea, re.IGNORECASE) is not None
+    return (found is None
+            or re.search(rf"(?<![\w-]){re.escape(found.group(0))}(?![\w-])", idea, re.IGNORECASE) is not None)
 
 
 def fits(phrase: str, look: Look, artist_media: Mapping[str, str] | None = None) -> bool:
@@ -312,7 +314,7 @@ def negative_blocker(term: str, look: Look, positive: str, *, asked: str = "",
             return f"the prompt holds {friend}"
     if asked and _has_words(asked, term):
         return "asked for"
-    if _has_words(positive, term) and not term.lower() in ("text", "watermark"):
+    if _has_words(positive, term) and term.lower() not in ("text", "watermark"):
         return "in the prompt"
     return None
 

@@ -67,7 +67,8 @@ COMPATIBLE: frozenset[frozenset[str]] = frozenset(frozenset(pair) for pair in (
     ("digital", "game"), ("digital", "vector"), ("drawing", "coloring"), ("drawing", "cartoon"),
     ("drawing", "anime"), ("drawing", "print"), ("anime", "cartoon"), ("anime", "game"),
     ("render3d", "game"), ("render3d", "cartoon"), ("render3d", "sculpture"), ("photo", "sculpture"),
-    ("pixel", "game"), ("vector", "cartoon"), ("vector", "anime"), ("vector", "coloring"), ("cartoon", "coloring"), ("digital", "coloring"),
+    ("pixel", "game"), ("vector", "cartoon"), ("vector", "anime"), ("vector", "coloring"), ("cartoon", "coloring"),
+    ("digital", "coloring"),
 ))
 # The rules style that suits a medium the idea names.
 STYLE_FOR_MEDIUM: dict[str, str] = {
@@ -83,7 +84,8 @@ FANTASTICAL_WORDS: tuple[str, ...] = (
     "superhero", "supervillain", "samurai", "ninja", "pirate", "viking", "fantasy", "magical", "magic",
     "enchanted", "mythical", "mythological", "legendary", "sci-fi", "scifi", "cyberpunk", "steampunk",
     "futuristic", "dystopian", "utopian", "post-apocalyptic", "apocalyptic", "surreal", "dreamlike",
-    "flying castle", "anthropomorphic", "dressed as", "wearing armor", "in armor", "talking", "chibi", "kawaii", "whimsical", "fairytale", "fairy tale", "portal", "spell", "potion",
+    "flying castle", "anthropomorphic", "dressed as", "wearing armor", "in armor", "talking", "chibi", "kawaii",
+    "whimsical", "fairytale", "fairy tale", "portal", "spell", "potion",
     "planet", "galaxy", "nebula", "eldritch", "lovecraftian", "cthulhu", "yeti", "golem", "elemental",
 )
 # fmt: on
@@ -106,7 +108,8 @@ _MEDIUM_RE = re.compile(
     re.IGNORECASE,
 )
 _FANTASTICAL_RE = re.compile(
-    r"(?<![\w-])(" + "|".join(re.escape(w) for w in sorted(FANTASTICAL_WORDS, key=len, reverse=True)) + r")(?:e?s)?(?![\w-])",
+    r"(?<![\w-])(" + "|".join(re.escape(w) for w in sorted(FANTASTICAL_WORDS, key=len, reverse=True))
+    + r")(?:e?s)?(?![\w-])",
     re.IGNORECASE,
 )
 

@@ -15,8 +15,8 @@ What it does, in order:
 3. Budget: the prompt is `idea, tag, tag, ...` and must fit `request.token_budget` CLIP tokens
    (start/end included). Tags are in priority order and dropped from the end until it fits.
    The idea is never cut, reordered or rewritten: it appears verbatim at the start, less
-   surrounding whitespace and trailing `.,;:` (so no "idea., tag" seam). If the idea alone is over budget it is returned unchanged with no tags, and the
-   result's token_count says so.
+   surrounding whitespace and trailing `.,;:` (so no "idea., tag" seam). If the idea alone is over budget it is
+   returned unchanged with no tags, and the result's token_count says so.
 4. Candidates: candidate 1 takes the highest-priority tags; candidates 2..n take turns over the
    anchors and draw other descriptor subsets/orders with a `random.Random` seeded from a hash
    of the request, so the same request always gives the same candidates, best first. There are
@@ -210,7 +210,8 @@ class RuleBasedEnhancer(Enhancer):
         # 4. the result, its "How" note and what could not be applied
         rationale = explain(request.previous_prompt or "", revision.prompt, revision)
         asked_for = f"{head}\n{' '.join(e.phrase for e in edits if e.kind != 'remove')}"
-        candidates = [Candidate(p, clean_negative(negative, look, p, asked=asked_for, artist_media=request.artist_media)[0])
+        candidates = [Candidate(p, clean_negative(negative, look, p, asked=asked_for,
+                                                  artist_media=request.artist_media)[0])
                       for p in prompts]
         result = self.make_result(request, candidates, style=style, started=started, rationale=rationale, look=look)
         result.notices = [*result.notices, *(n for n in revision.notices if n not in result.notices)]

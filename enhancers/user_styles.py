@@ -196,7 +196,8 @@ def _check(path: Path, items: list[tuple[str, Any]]) -> list[UserStyle]:
     for where, item in items:
         if not isinstance(item, dict):
             raise InputError(f"{path} {where}: a style must be an object with name, prompt, negative_prompt")
-        values = {key: item.get(key) if item.get(key) is not None else "" for key in ("name", "prompt", "negative_prompt")}
+        values = {key: item.get(key) if item.get(key) is not None else "" for key in ("name", "prompt",
+                                                                                      "negative_prompt")}
         for key, value in values.items():
             if not isinstance(value, str):
                 raise InputError(f"{path} {where}: {key} must be text, got {type(value).__name__}")

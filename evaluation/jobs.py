@@ -42,6 +42,7 @@ from typing import Any
 
 from core import background
 from core.errors import Cancelled, InputError, PromptragError, one_line
+from core.executors import parse_executor
 from core.files import exclusive_lock
 
 JOB_FILE = "job.json"
@@ -142,8 +143,8 @@ def _alive(pid: int | None, out: Path) -> bool:
 
 
 # ---- starting --------------------------------------------------------------------------------
-def command(promptset: Path, out: Path, options: Any) -> list[str]:
-    """The `promptrag eval` command line that runs `options` (an EvalOptions) into `out`."""
+def command(promptset: Path, out: Path, options: Any, executor: str = "thread") -> list[str]:
+    """The `promptrag eval` command line that runs `options` (an EvalOptions) into `out` on `executor`."""
     o = options
     line = [sys.executable, "-m", "cli.main", "eval", str(promptset), "-o", str(out),
             "--enhancers", ",".join(o.enhancers), "--seed", str(o.seed), "--workers", str(o.workers),
@@ -151,6 +152,8 @@ def command(promptset: Path, out: Path, options: Any) -> list[str]:
             "--creativity", str(o.creativity), "--family", o.model_family]
     if o.rag is not None:
         line.append("--rag" if o.rag else "--no-rag")
+    if executor != "thread":
+        line += ["--executor", executor]
     if o.limit is not None:
         line += ["--limit", str(o.limit)]
     if o.index:
@@ -177,13 +180,15 @@ def _spawn(out: Path, job: dict[str, Any]) -> None:
         background.write_json(out / JOB_FILE, job)
 
 
-def start_eval(promptset: Path | str, options: Any, *, title: str | None = None) -> str:
+def start_eval(promptset: Path | str, options: Any, *, title: str | None = None, executor: str = "thread") -> str:
     """Copy `promptset` into a new run folder and start `promptrag eval` on it in the background;
-    the run id. The prompt set and options are checked first (InputError before anything starts)."""
+    the run id. The prompt set and options are checked first (InputError before anything starts).
+    `executor`: thread, ray or ray://HOST:PORT (`promptrag eval --executor`)."""
     from evaluation.promptset import choose, load_promptset
 
     source = Path(promptset).expanduser()
     ideas = choose(load_promptset(source), options.limit, options.seed)  # 1. a bad set fails here
+    executor = str(parse_executor(executor))
     if options.judge and not options.images:
         raise InputError("the judge looks at images: tick Images (and pick an image backend)")
     base = evals_dir()
@@ -201,7 +206,7 @@ def start_eval(promptset: Path | str, options: Any, *, title: str | None = None)
     shutil.copyfile(source, copy)  # the run keeps its own copy: an upload's temp file may go
     job = {"run_id": run_id, "title": title or source.name, "created_at": background.now(),
            "total": len(ideas) * len(options.configs()), "options": options.model_dump(),
-           "command": command(copy, out, options)}
+           "command": command(copy, out, options, executor)}
     _spawn(out, job)
     return run_id
 

@@ -131,7 +131,8 @@ class CachedIndex:
         return self._cached(("e", text), lambda: self._index.embed_query(text))
 
     def search_vector(self, vector: Any, k: int, filters: Any = None) -> Any:
-        return self._cached(("d", vector.tobytes(), k, repr(filters)), lambda: self._index.search_vector(vector, k, filters))
+        return self._cached(("d", vector.tobytes(), k, repr(filters)),
+                            lambda: self._index.search_vector(vector, k, filters))
 
     def keyword_search(self, text: str, k: int, filters: Any = None) -> Any:
         return self._cached(("k", text, k, repr(filters)), lambda: self._index.keyword_search(text, k, filters))

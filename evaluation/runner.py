@@ -13,13 +13,15 @@ The recipe (`run_eval`):
 2. read what is done: the rows of results.jsonl (a torn last line of a killed run is cut off);
    a pair whose last row has no error is skipped, a failed one is tried again;
 3. build the parts once: one embedder shared by the threads (the index's model), the index
-   and retriever (only for "+rag"), the enhancers, the image backend and the judge (if asked);
-4. each remaining (idea, configuration) on a thread pool (`workers`; a local model is used by
-   one thread at a time, the image model too): prompt → text metrics (metrics.py) → image
-   (`images/<idea_id>/<config>.png`, the same seed and settings for every configuration; an
-   image already on disk is kept) → the judge's verdict; the row is appended to results.jsonl
-   (flushed and fsync'ed) only after its image is on disk, so a kill loses at most the rows in
-   flight and never leaves a row without its image;
+   and retriever (only for "+rag"), the enhancers and the judge (if asked);
+4. each remaining (idea, configuration) as a work unit on the run's executor (core/executors.py:
+   `workers` threads by default, Ray tasks with executor="ray"; a local model is used by one
+   thread of a process at a time): prompt → text metrics (metrics.py); then, with images, its image
+   on a model worker (one at a time on the thread pool, one per GPU on Ray; the same seed and
+   settings for every configuration) handed back as bytes and saved here as
+   `images/<idea_id>/<config>.png` (an image already on disk is kept) → the judge's verdict; the
+   row is appended to results.jsonl (flushed and fsync'ed) only after its image is on disk, so a
+   kill loses at most the rows in flight and never leaves a row without its image;
 5. with a judge: a preference between the raw idea's image and each configuration's, in a
    per-pair seeded order, appended to pairs.jsonl;
 6. summary.json (summary.py) and the session's wall time in run.json.
@@ -40,26 +42,38 @@ import json
 import os
 import random
 import shutil
+import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import Cancelled, InputError, PromptragError, one_line
-from core.files import atomic_write, fsync_dir
+from core.executors import ExecutorSpec, forget, make_executor, peek, provide, shared
+from core.files import atomic_write
 from core.progress import CancelToken, ProgressCallback, Stopwatch
 from enhancers.base import ModelFamily, Style
-from generate.base import MAX_SEED
 from evaluation.metrics import RunEmbedder, craft_figures, text_metrics
 from evaluation.promptset import Idea, choose, load_promptset
 from evaluation.summary import (
-    PAIRS, RESULTS, RUN, append_row, cut_torn_tail, folder_lock, read_jsonl, read_run, write_summary,
+    PAIRS,
+    RESULTS,
+    RUN,
+    append_row,
+    cut_torn_tail,
+    folder_lock,
+    read_jsonl,
+    read_run,
+    write_summary,
 )
+from generate.base import MAX_SEED
 from rag.retriever import Mode
 
 RAW = "raw"
@@ -84,14 +98,16 @@ class EvalOptions(BaseModel):
     images: bool = Field(False, description="Make one image per idea and configuration (same seed and settings).")
     image_backend: str = Field("diffusers", description="Image backend for --images: diffusers or bedrock.")
     image_model: str | None = Field(None, description="Image model id or local path (default: the settings').")
-    steps: int | None = Field(None, ge=1, le=150, description="Denoising steps for the images (default: the backend's).")
+    steps: int | None = Field(None, ge=1, le=150,
+                              description="Denoising steps for the images (default: the backend's).")
     width: int | None = Field(None, ge=64, le=2048, description="Image width (default: the model's native size).")
     height: int | None = Field(None, ge=64, le=2048, description="Image height (default: the model's native size).")
     judge: str | None = Field(None, description="Judge the images with a multimodal Claude: anthropic or bedrock.")
     limit: int | None = Field(None, ge=1, description="Evaluate N ideas spread over the set (seeded).")
     seed: int = Field(1, ge=0, le=MAX_SEED, description="Seed of the idea sample, the images and the local model.")
     workers: int = Field(4, ge=1, le=32, description="Ideas worked on at once (threads).")
-    candidates: int = Field(3, ge=1, le=8, description="Candidate prompts per idea (diversity is measured across them).")
+    candidates: int = Field(3, ge=1, le=8,
+                            description="Candidate prompts per idea (diversity is measured across them).")
     k: int = Field(8, ge=1, le=100, description="With retrieval: how many prompts to retrieve per idea.")
     mode: Mode = Field("hybrid", description="With retrieval: dense, keyword or hybrid.")
     style: Style = Field("auto", description="Visual style asked of every enhancer.")
@@ -166,18 +182,20 @@ def options_from(**values: Any) -> EvalOptions:
     try:
         return EvalOptions(**values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg'].removeprefix('Value error, ')}"
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: "
+                             f"{e['msg'].removeprefix('Value error, ')}"
                              for e in exc.errors())
         raise InputError(problems) from None
 
 
 def run_eval(promptset: Path | str, out_dir: Path | str, options: EvalOptions | None = None, *,
              on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-             judge: Any = None) -> EvalReport:
+             judge: Any = None, executor: ExecutorSpec | str | None = None) -> EvalReport:
     """Evaluate every chosen idea of `promptset` under each configuration into `out_dir`.
 
     `judge`: a ready judge (evaluation.judge.Judge); by default one is built from
-    `options.judge`. Re-running with the same folder resumes.
+    `options.judge`. `executor`: "thread" (default), "ray" or "ray://HOST:PORT" (core/executors.py;
+    the same rows either way). Re-running with the same folder resumes.
     """
     started = time.perf_counter()
     options = options or EvalOptions()
@@ -191,7 +209,7 @@ def run_eval(promptset: Path | str, out_dir: Path | str, options: EvalOptions | 
         raise InputError(f"-o {out} is a file; name a folder for the run")
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
-        run = _Run(promptset, ideas, out, options, on_progress, cancel or CancelToken(), judge)
+        run = _Run(promptset, ideas, out, options, on_progress, cancel or CancelToken(), judge, executor)
         run.check_folder()
         # 2. what is done
         run.read_done()
@@ -215,24 +233,19 @@ class _Run:
     """The state of one run_eval call (kept off module globals: runs may share a process)."""
 
     def __init__(self, promptset: Path, ideas: list[Idea], out: Path, options: EvalOptions,
-                 on_progress: ProgressCallback | None, cancel: CancelToken, judge: Any) -> None:
+                 on_progress: ProgressCallback | None, cancel: CancelToken, judge: Any,
+                 executor: ExecutorSpec | str | None = None) -> None:
         self.promptset, self.ideas, self.out, self.options = promptset, ideas, out, options
         self.cancel = cancel
+        self.executor_spec = executor
+        self.key = f"eval:{uuid.uuid4().hex}"  # this run's objects in shared(...)
         self.watch = Stopwatch("eval", on_progress)
         self.judge = judge
         self.configs = options.configs()
         self.done: set[tuple[str, str]] = set()
         self.written = self.skipped = self.errors = self.pairs_written = 0
         self.pause_after = int(os.environ.get(PAUSE_ENV, "0") or 0)
-        self.enhancers: dict[str, Any] = {}
-        self.assistants: dict[str, Any] = {}
-        self.embedder: Any = None
-        self.backend: Any = None
-        self.index: Any = None
-        self.model_lock = threading.Lock()  # a local model: one thread at a time
-        self.image_lock = threading.Lock()
-        self.memo_lock = threading.Lock()
-        self.retrieved: dict[str, tuple[list[Any], float]] = {}
+        self.parts: _Parts | None = None
         self.judge_calls_before = 0
 
     # -- 1. the folder -----------------------------------------------------------------------------
@@ -267,8 +280,8 @@ class _Run:
     # -- 2. what is done ---------------------------------------------------------------------------
     def read_done(self) -> None:
         path = self.out / RESULTS
-        for leftover in self.out.glob("images/*/.tmp-*"):  # an image a killed run was saving
-            shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in [*self.out.glob("images/*/.tmp-*"), *self.out.glob("images/*/.*.tmp")]:
+            shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
         cut_torn_tail(path)
         cut_torn_tail(self.out / PAIRS)
         last: dict[tuple[str, str], dict[str, Any]] = {}
@@ -276,78 +289,65 @@ class _Run:
             last[(row["idea_id"], row["config"])] = row
         self.done = {pair for pair, row in last.items() if not row.get("error")}
 
-    # -- 3. the parts ------------------------------------------------------------------------------
+    # -- 3. the parts ---------------------------------------------------------------------------------
     def load(self) -> None:
-        from core.settings import get_settings
-        from enhancers.chain import build_chain
-        from enhancers.registry import get_enhancer
-        from index.embedder import load_embedder
-
-        o = self.options
-        wants_rag = any(c.endswith(RAG_SUFFIX) for c in self.configs)
-        if wants_rag:
-            from index.prompt_store import open_store_sharing
-            from rag.assistant import PromptAssistant
-            from rag.retriever import Retriever
-
-            settings = get_settings()
-            self.index = open_store_sharing(o.index or settings.store or settings.default_index, RunEmbedder)
-            self.embedder = self.index.embedder
-            retriever = Retriever(self.index)
-            if retriever.params.typo_tolerance:
-                retriever.vocabulary()  # built once here, not by several workers at once
-        else:
-            self.embedder = RunEmbedder(load_embedder())
-        for name in o.enhancers:
-            if name == FALLBACK:
-                self.enhancers[name] = get_enhancer(name)
-            else:
-                member_options = {"local": {"seed": o.seed}}.get(name, {})
-                self.enhancers[name] = build_chain([name, FALLBACK], **({name: member_options} if member_options else {}))
-            if wants_rag:
-                self.assistants[name] = PromptAssistant(retriever, self.enhancers[name], embedder=self.embedder)
-        if self.judge is None and o.judge is not None:
+        self.parts = build_parts(self.options, tuple(self.configs))
+        provide(f"{self.key}:parts", self.parts)  # thread workers use these very objects
+        provide(f"{self.key}:cancel", self.cancel)
+        if self.judge is None and self.options.judge is not None:
             from evaluation.judge import get_judge
 
-            self.judge = get_judge(o.judge)  # a missing key fails now, not at the first image
+            self.judge = get_judge(self.options.judge)  # a missing key fails now, not at the first image
         if self.judge is not None:
             self.judge_calls_before = getattr(self.judge, "calls", 0)
 
     def release(self) -> None:
-        for enhancer in self.enhancers.values():
-            enhancer.release()
-        if self.backend is not None:
-            self.backend.release()
-        if self.index is not None:
-            self.index.close()
-
-    def _release_models(self) -> None:
-        """before_load of the image backend: a local LLM leaves its memory to the image model."""
-        for enhancer in self.enhancers.values():
-            enhancer.release()
+        if self.parts is not None:
+            self.parts.release()
+        for backend in forget(f"{self.key}:backend"):  # an image model this process loaded
+            backend.release()
+        forget(self.key)
 
     # -- 4. rows -----------------------------------------------------------------------------------
     def evaluate_all(self) -> None:
+        """Each row's prompt and metrics as a work unit, then (with images) its image on a model
+        worker; the image is saved and judged here, and the row appended once it is whole."""
         todo = [(idea, config) for idea in self.ideas for config in self.configs if (idea.id, config) not in self.done]
         self.skipped = len(self.ideas) * len(self.configs) - len(todo)
         total = len(todo)
         self.watch.report(0, total, f"{self.skipped} done before")
         if not todo:
             return
-        with open(self.out / RESULTS, "ab") as results, ThreadPoolExecutor(self.options.workers) as pool:
-            futures = [pool.submit(self.row, idea, config) for idea, config in todo]
+        job = _Job(self.key, self.options, tuple(self.configs))
+        workers = self.options.workers
+        with open(self.out / RESULTS, "ab") as results, make_executor(
+                self.executor_spec, workers=workers, finishers=workers, cancel=self.cancel) as executor:
+            pending = {executor.submit(text_row, job, idea, config): (idea, "text") for idea, config in todo}
             try:
-                for future in as_completed(futures):
+                self.collect(executor, job, pending, results, total)
+            except Cancelled:
+                raise Cancelled(f"the evaluation was cancelled; rows written so far are kept in {self.out / RESULTS}; "
+                                "run the same command again to resume") from None
+
+    def collect(self, executor: Any, job: _Job, pending: dict[Future, tuple[Idea, str]], results: Any,
+                total: int) -> None:
+        """Append each row once it is whole: its text stage done, then (with images) its image stage."""
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                idea, stage = pending.pop(future)
+                if stage == "text":
+                    row, made = future.result()
+                    if self.options.images and row["error"] is None:
+                        pending[self.image_stage(executor, job, idea, row, made)] = (idea, "image")
+                        continue
+                else:
                     row = future.result()
-                    append_row(results, row)
-                    self.written += 1
-                    self.errors += bool(row["error"])
-                    self.watch.report(self.written, total, f"{self.errors} errors" if self.errors else "")
-                    self._maybe_pause()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+                append_row(results, row)
+                self.written += 1
+                self.errors += bool(row["error"])
+                self.watch.report(self.written, total, f"{self.errors} errors" if self.errors else "")
+                self._maybe_pause()
 
     def _maybe_pause(self) -> None:
         if self.pause_after and self.written == self.pause_after:
@@ -355,122 +355,32 @@ class _Run:
             while True:  # the test SIGKILLs the process here
                 time.sleep(1)
 
-    def row(self, idea: Idea, config: str) -> dict[str, Any]:
-        self.cancel.raise_if_cancelled("the evaluation", f"rows written so far are kept in {self.out / RESULTS}; "
-                                       "run the same command again to resume")
-        started = time.perf_counter()
-        row: dict[str, Any] = {
-            "idea_id": idea.id, "idea": idea.text, "category": idea.category, "config": config,
-            "answered_by": None, "fallback": False, "fallback_reasons": [], "prompt": "", "negative_prompt": "",
-            "tokens": 0, "token_budget": 0, "over_budget": False, "consistency": None, "example_similarity": None,
-            "diversity": None, "latency_s": 0.0, "image": None, "verdict": None, "error": None, "llm_calls": 0,
-            "contradictions": [], "broken_joins": [], "scene_leaks": [],
-        }
+    def image_stage(self, executor: Any, job: _Job, idea: Idea, row: dict[str, Any], made: _Made) -> Future:
+        """images/<idea_id>/<config>.png made by a model worker, unless a killed run already saved it."""
+        relative = f"images/{idea.id}/{row['config']}.png"
+        if (self.out / relative).is_file():
+            return executor.submit_local(self.finish_row, idea, row, relative, None)
+        return executor.submit_model(image_task, job, idea.text, made,
+                                     then=partial(self.finish_row, idea, row, relative))
+
+    def finish_row(self, idea: Idea, row: dict[str, Any], relative: str, made: Future | None) -> dict[str, Any]:
+        """Save the row's image (the sidecar first, the PNG last), then the judge's verdict."""
         try:
-            made = self.prompt(idea, config)
-            row["latency_s"] = round(made.seconds, 4)
-            row.update(answered_by=made.answered_by, fallback=bool(made.fallback_reasons),
-                       fallback_reasons=made.fallback_reasons, prompt=made.prompt, negative_prompt=made.negative,
-                       llm_calls=made.llm_calls)
-            m = text_metrics(idea.text, made.prompt, candidates=made.candidates, examples=made.examples,
-                             embedder=self.embedder, model_family=self.options.model_family)
-            row.update(tokens=m.tokens, token_budget=m.token_budget, over_budget=m.over_budget,
-                       consistency=m.consistency, example_similarity=m.example_similarity, diversity=m.diversity)
-            craft = craft_figures(idea.text, made.prompt, made.negative, examples=made.examples)
-            row.update(contradictions=craft.contradictions, broken_joins=craft.broken_joins,
-                       scene_leaks=craft.scene_leaks)
-            if self.options.images:
-                row["image"] = self.image(idea, config, made)
-                if self.judge is not None:
-                    verdict = self.judge.verdict(idea.text, (self.out / row["image"]).read_bytes())
-                    row["verdict"] = {"reasoning": verdict.reasoning, "score": verdict.score,
-                                      "correct": verdict.correct}
+            if made is not None:
+                png, sidecar = made.result()
+                path = self.out / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(path.with_suffix(".json"), sidecar)
+                atomic_write(path, png)  # a PNG under its final name has its sidecar beside it
+            row["image"] = relative
+            if self.judge is not None:
+                verdict = self.judge.verdict(idea.text, (self.out / relative).read_bytes())
+                row["verdict"] = {"reasoning": verdict.reasoning, "score": verdict.score, "correct": verdict.correct}
         except Cancelled:
             raise
         except PromptragError as exc:
             row["error"] = one_line(exc)
-            row["latency_s"] = row["latency_s"] or round(time.perf_counter() - started, 4)
         return row
-
-    def prompt(self, idea: Idea, config: str) -> _Made:
-        """The prompt `config` makes for `idea` (raw: the idea itself)."""
-        if config == RAW:
-            return _Made(idea.text, "", None, seconds=0.0)
-        o = self.options
-        name = config.removesuffix(RAG_SUFFIX)
-        enhancer = self.enhancers[name]
-        lock = self.model_lock if not _thread_safe(enhancer) else None
-        if config.endswith(RAG_SUFFIX):
-            from rag.assistant import DEFAULT_PICKS, to_examples
-
-            retrieved, retrieve_s = self._retrieve(idea)
-            examples = to_examples(retrieved, list(range(1, min(DEFAULT_PICKS, len(retrieved)) + 1)))
-            with lock or contextlib.nullcontext():
-                started = time.perf_counter()
-                result = self.assistants[name].fuse(idea.text, examples, style=o.style, creativity=o.creativity,
-                                                    n_candidates=o.candidates, model_family=o.model_family)
-                seconds = retrieve_s + time.perf_counter() - started
-            return _Made(result.prompt, result.negative_prompt, result.enhancer, _reasons(result.fallback_reasons),
-                         [c.prompt for c in result.candidates], [e.text for e in result.examples],
-                         _llm_calls(enhancer, result.enhancer), seconds)
-        from enhancers.base import EnhanceRequest
-
-        try:
-            request = EnhanceRequest(idea=idea.text, style=o.style, creativity=o.creativity,
-                                     n_candidates=o.candidates, model_family=o.model_family)
-        except ValidationError as exc:
-            raise InputError(f"idea {idea.id}: {exc.errors()[0]['msg']}") from None
-        with lock or contextlib.nullcontext():
-            started = time.perf_counter()
-            result = enhancer.enhance(request)
-            seconds = time.perf_counter() - started
-        return _Made(result.prompt, result.negative_prompt, result.enhancer, _reasons(result.fallback_reasons),
-                     [c.prompt for c in result.candidates], [], _llm_calls(enhancer, result.enhancer), seconds)
-
-    def _retrieve(self, idea: Idea) -> tuple[list[Any], float]:
-        """The idea's retrieved prompts, searched once and shared by every "+rag" configuration."""
-        with self.memo_lock:
-            found = self.retrieved.get(idea.id)
-        if found is None:
-            started = time.perf_counter()
-            assistant = next(iter(self.assistants.values()))
-            o = self.options
-            hits = assistant.retrieve(idea.text, k=o.k, mode=o.mode)
-            found = (hits, time.perf_counter() - started)
-            with self.memo_lock:
-                found = self.retrieved.setdefault(idea.id, found)
-        return found
-
-    def image(self, idea: Idea, config: str, made: _Made) -> str:
-        """images/<idea_id>/<config>.png, made now unless a killed run already saved it."""
-        relative = f"images/{idea.id}/{config}.png"
-        png = self.out / relative
-        if png.is_file():
-            return relative
-        from generate.saving import generate_and_save
-
-        o = self.options
-        settings = {"seed": o.seed, "steps": o.steps, "width": o.width, "height": o.height}
-        png.parent.mkdir(parents=True, exist_ok=True)
-        tmp = png.parent / f".tmp-{config}-{os.getpid()}"
-        with self.image_lock:
-            if self.backend is None:
-                from generate.registry import get_image_backend
-
-                self.backend = get_image_backend(o.image_backend, model=o.image_model, before_load=self._release_models)
-            try:
-                from generate.output import make_recipe
-
-                recipe = make_recipe(idea=idea.text, enhancer=made.answered_by, style=self.options.style)
-                saved = generate_and_save(made.prompt, made.negative, settings, self.backend, None, tmp,
-                                          cancel=self.cancel, recipe=recipe)
-                # the sidecar first, the PNG last: a PNG under its final name has its sidecar beside it
-                os.replace(saved.paths[0].with_suffix(".json"), png.with_suffix(".json"))
-                os.replace(saved.paths[0], png)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        fsync_dir(png.parent)
-        return relative
 
     # -- 5. preferences ----------------------------------------------------------------------------
     def prefer_all(self) -> None:
@@ -507,6 +417,182 @@ class _Run:
         except PromptragError as exc:
             return {"idea_id": idea.id, "a": RAW, "b": config, "shown_first": None, "faithful": None,
                     "aesthetic": None, "reasoning": "", "error": one_line(exc)}
+
+
+# -- the work units (module-level: an executor may run them in another process) ---------------------
+@dataclass
+class _Parts:
+    """What a row's prompt needs in a process: enhancers, assistants ("+rag"), the embedder, the index."""
+
+    enhancers: dict[str, Any]
+    assistants: dict[str, Any]
+    embedder: Any
+    index: Any = None
+    model_lock: Any = field(default_factory=threading.Lock)  # a local model: one thread at a time
+    memo_lock: Any = field(default_factory=threading.Lock)
+    retrieved: dict[str, tuple[list[Any], float]] = field(default_factory=dict)
+
+    def release(self) -> None:
+        for enhancer in self.enhancers.values():
+            enhancer.release()
+        if self.index is not None:
+            self.index.close()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a work unit is told (plain data): the run's key, its options and configurations."""
+
+    key: str
+    options: EvalOptions
+    configs: tuple[str, ...]
+
+
+def build_parts(options: EvalOptions, configs: tuple[str, ...]) -> _Parts:
+    """One embedder shared by the threads (the index's model), the index and retriever (only for
+    "+rag"), the enhancers (each LLM as a chain ending in the rules)."""
+    from core.settings import get_settings
+    from enhancers.chain import build_chain
+    from enhancers.registry import get_enhancer
+    from index.embedder import load_embedder
+
+    wants_rag = any(c.endswith(RAG_SUFFIX) for c in configs)
+    parts = _Parts({}, {}, None)
+    if wants_rag:
+        from index.prompt_store import open_store_sharing
+        from rag.assistant import PromptAssistant
+        from rag.retriever import Retriever
+
+        settings = get_settings()
+        parts.index = open_store_sharing(options.index or settings.store or settings.default_index, RunEmbedder)
+        parts.embedder = parts.index.embedder
+        retriever = Retriever(parts.index)
+        if retriever.params.typo_tolerance:
+            retriever.vocabulary()  # built once here, not by several workers at once
+    else:
+        parts.embedder = RunEmbedder(load_embedder())
+    for name in options.enhancers:
+        if name == FALLBACK:
+            parts.enhancers[name] = get_enhancer(name)
+        else:
+            member_options = {"local": {"seed": options.seed}}.get(name, {})
+            parts.enhancers[name] = build_chain([name, FALLBACK], **({name: member_options} if member_options else {}))
+        if wants_rag:
+            parts.assistants[name] = PromptAssistant(retriever, parts.enhancers[name], embedder=parts.embedder)
+    return parts
+
+
+def _parts(job: _Job) -> _Parts:
+    return shared(f"{job.key}:parts", partial(build_parts, job.options, job.configs))
+
+
+def text_row(job: _Job, idea: Idea, config: str) -> tuple[dict[str, Any], _Made | None]:
+    """(the row of `idea` × `config` without its image, the prompt made): prompt → text metrics."""
+    shared(f"{job.key}:cancel", CancelToken).raise_if_cancelled(
+        "the evaluation", "rows written so far are kept; run the same command again to resume")
+    parts = _parts(job)
+    started = time.perf_counter()
+    row: dict[str, Any] = {
+        "idea_id": idea.id, "idea": idea.text, "category": idea.category, "config": config,
+        "answered_by": None, "fallback": False, "fallback_reasons": [], "prompt": "", "negative_prompt": "",
+        "tokens": 0, "token_budget": 0, "over_budget": False, "consistency": None, "example_similarity": None,
+        "diversity": None, "latency_s": 0.0, "image": None, "verdict": None, "error": None, "llm_calls": 0,
+        "contradictions": [], "broken_joins": [], "scene_leaks": [],
+    }
+    try:
+        made = make_prompt(parts, job.options, idea, config)
+        row["latency_s"] = round(made.seconds, 4)
+        row.update(answered_by=made.answered_by, fallback=bool(made.fallback_reasons),
+                   fallback_reasons=made.fallback_reasons, prompt=made.prompt, negative_prompt=made.negative,
+                   llm_calls=made.llm_calls)
+        m = text_metrics(idea.text, made.prompt, candidates=made.candidates, examples=made.examples,
+                         embedder=parts.embedder, model_family=job.options.model_family)
+        row.update(tokens=m.tokens, token_budget=m.token_budget, over_budget=m.over_budget,
+                   consistency=m.consistency, example_similarity=m.example_similarity, diversity=m.diversity)
+        craft = craft_figures(idea.text, made.prompt, made.negative, examples=made.examples)
+        row.update(contradictions=craft.contradictions, broken_joins=craft.broken_joins,
+                   scene_leaks=craft.scene_leaks)
+    except Cancelled:
+        raise
+    except PromptragError as exc:
+        row["error"] = one_line(exc)
+        row["latency_s"] = row["latency_s"] or round(time.perf_counter() - started, 4)
+        return row, None
+    return row, made
+
+
+def make_prompt(parts: _Parts, o: EvalOptions, idea: Idea, config: str) -> _Made:
+    """The prompt `config` makes for `idea` (raw: the idea itself)."""
+    if config == RAW:
+        return _Made(idea.text, "", None, seconds=0.0)
+    name = config.removesuffix(RAG_SUFFIX)
+    enhancer = parts.enhancers[name]
+    lock = parts.model_lock if not _thread_safe(enhancer) else None
+    if config.endswith(RAG_SUFFIX):
+        from rag.assistant import DEFAULT_PICKS, to_examples
+
+        retrieved, retrieve_s = _retrieve(parts, o, idea)
+        examples = to_examples(retrieved, list(range(1, min(DEFAULT_PICKS, len(retrieved)) + 1)))
+        with lock or contextlib.nullcontext():
+            started = time.perf_counter()
+            result = parts.assistants[name].fuse(idea.text, examples, style=o.style, creativity=o.creativity,
+                                                 n_candidates=o.candidates, model_family=o.model_family)
+            seconds = retrieve_s + time.perf_counter() - started
+        return _Made(result.prompt, result.negative_prompt, result.enhancer, _reasons(result.fallback_reasons),
+                     [c.prompt for c in result.candidates], [e.text for e in result.examples],
+                     _llm_calls(enhancer, result.enhancer), seconds)
+    from enhancers.base import EnhanceRequest
+
+    try:
+        request = EnhanceRequest(idea=idea.text, style=o.style, creativity=o.creativity,
+                                 n_candidates=o.candidates, model_family=o.model_family)
+    except ValidationError as exc:
+        raise InputError(f"idea {idea.id}: {exc.errors()[0]['msg']}") from None
+    with lock or contextlib.nullcontext():
+        started = time.perf_counter()
+        result = enhancer.enhance(request)
+        seconds = time.perf_counter() - started
+    return _Made(result.prompt, result.negative_prompt, result.enhancer, _reasons(result.fallback_reasons),
+                 [c.prompt for c in result.candidates], [], _llm_calls(enhancer, result.enhancer), seconds)
+
+
+def _retrieve(parts: _Parts, o: EvalOptions, idea: Idea) -> tuple[list[Any], float]:
+    """The idea's retrieved prompts, searched once (per process) and shared by every "+rag" configuration."""
+    with parts.memo_lock:
+        found = parts.retrieved.get(idea.id)
+    if found is None:
+        started = time.perf_counter()
+        assistant = next(iter(parts.assistants.values()))
+        hits = assistant.retrieve(idea.text, k=o.k, mode=o.mode)
+        found = (hits, time.perf_counter() - started)
+        with parts.memo_lock:
+            found = parts.retrieved.setdefault(idea.id, found)
+    return found
+
+
+def _release_enhancers(key: str) -> None:
+    """before_load of the image backend: a local LLM in this process leaves its memory to the image model."""
+    parts = peek(f"{key}:parts")
+    if parts is not None:
+        for enhancer in parts.enhancers.values():
+            enhancer.release()
+
+
+def image_task(job: _Job, idea_text: str, made: _Made) -> tuple[bytes, bytes]:
+    """(PNG, JSON sidecar) of one row's image: the same seed and settings for every configuration."""
+    from generate.output import make_recipe
+    from generate.registry import get_image_backend
+    from generate.saving import generate_and_save
+
+    o = job.options
+    backend = shared(f"{job.key}:backend", partial(get_image_backend, o.image_backend, model=o.image_model,
+                                                   before_load=partial(_release_enhancers, job.key)))
+    settings = {"seed": o.seed, "steps": o.steps, "width": o.width, "height": o.height}
+    recipe = make_recipe(idea=idea_text, enhancer=made.answered_by, style=o.style)
+    with tempfile.TemporaryDirectory(prefix="promptrag-eval-image-") as tmp:
+        saved = generate_and_save(made.prompt, made.negative, settings, backend, None, Path(tmp) / "out",
+                                  cancel=shared(f"{job.key}:cancel", CancelToken), recipe=recipe)
+        return saved.paths[0].read_bytes(), saved.paths[0].with_suffix(".json").read_bytes()
 
 
 def _thread_safe(enhancer: Any) -> bool:

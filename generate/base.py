@@ -92,7 +92,7 @@ class ImageBackend(ABC):
         next such point.
         """
 
-    def release(self) -> None:
+    def release(self) -> None:  # noqa: B027 (an optional hook: a no-op unless overridden)
         """Free memory held by a loaded model (no-op for backends that hold none)."""
 
     def check_request(self, request: ImageRequest) -> None:

@@ -31,6 +31,7 @@ from generate import bedrock_schemas as schemas
 from generate.base import ImageBackend, ImageRequest, ImageResult
 from generate.prompt_syntax import plain_for_backend
 
+
 class BedrockImageBackend(ImageBackend):
     """Stability text-to-image models on Bedrock: SDXL 1.0, SD3.5 Large, Stable Image Core/Ultra."""
 

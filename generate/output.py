@@ -8,9 +8,9 @@ Each image is written with the de-facto standard (AUTOMATIC1111) ``parameters`` 
 
 (settings a model did not use, e.g. steps on Stable Image Core, are left out rather than
 invented; how the prompt was made follows on the same line: ``Idea: "...", Enhancer: grounded,
-Style: photography, Example ids: 12 40 7, Template: "..."`` — see `make_recipe`), plus a ``promptrag`` chunk holding the exact parameters as JSON (so a prompt that
-itself contains a line "Negative prompt: ..." still reads back exactly), plus a JSON sidecar
-with the same stem (parameters, seed, timings, backend).
+Style: photography, Example ids: 12 40 7, Template: "..."`` — see `make_recipe`), plus a ``promptrag`` chunk
+holding the exact parameters as JSON (so a prompt that itself contains a line "Negative prompt: ..." still reads
+back exactly), plus a JSON sidecar with the same stem (parameters, seed, timings, backend).
 
 Files are never overwritten: a name is reserved with O_EXCL (``-1``, ``-2``... on collision),
 the content is written to a temporary file and renamed over the reservation.
@@ -193,8 +193,8 @@ def save_images(result: ImageResult, out_dir: Path, *, stem: str | None = None) 
             "backend": result.parameters.get("backend"), "parameters": params,
             "timings": dict(result.timings), "created": stamp.isoformat(),
         }
-        atomic_write(png_path, lambda handle: image.save(handle, format="PNG", pnginfo=info))
+        atomic_write(png_path, lambda handle: image.save(handle, format="PNG", pnginfo=info))  # noqa: B023 (called now)
         payload = json.dumps(sidecar, ensure_ascii=False, indent=2, default=str).encode()
-        atomic_write(sidecar_path, lambda handle: handle.write(payload))
+        atomic_write(sidecar_path, lambda handle: handle.write(payload))  # noqa: B023 (called now)
         paths.append(png_path)
     return paths

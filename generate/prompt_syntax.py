@@ -135,7 +135,8 @@ class _Parser:
         self.depth -= 1
         if not closed:
             raise syntax_error(
-                self.text, open_at, f"unbalanced {opener!r} (no matching {closer!r}); write \\{opener} for a literal bracket"
+                self.text, open_at,
+                f"unbalanced {opener!r} (no matching {closer!r}); write \\{opener} for a literal bracket"
             )
         if opener == "(":
             if len(segments) == 1:
@@ -248,7 +249,8 @@ def parse_weights(text: str) -> list[Fragment]:
     _flatten(text, parse(text), 1.0, fragments)
     merged: list[Fragment] = []
     for frag in fragments:
-        if merged and frag is not BREAK_FRAGMENT and merged[-1] is not BREAK_FRAGMENT and merged[-1].weight == frag.weight:
+        if (merged and frag is not BREAK_FRAGMENT and merged[-1] is not BREAK_FRAGMENT
+                and merged[-1].weight == frag.weight):
             merged[-1] = Fragment(merged[-1].text + frag.text, frag.weight)
         elif frag.text or frag is BREAK_FRAGMENT:
             merged.append(frag)

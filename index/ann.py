@@ -195,7 +195,7 @@ def apply_params(index: Any, index_type: str, params: dict[str, Any]) -> None:
     import faiss
 
     if index_type == "hnsw":
-        faiss.downcast_index(index).hnsw.efSearch = int(params["efSearch"])
+        faiss.downcast_index(index).hnsw.efSearch = int(params["efSearch"])  # pyright: ignore[reportAttributeAccessIssue] (faiss's SWIG stubs type it as Index)
     elif index_type == "ivf_sq8":
         faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
 

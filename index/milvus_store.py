@@ -41,8 +41,8 @@ from core.errors import BackendError, IndexLoadError, InputError
 from index import rows
 from index.embedder import Embedder, canonical_model_id
 from index.manifest import FORMAT_VERSION, Manifest, promptrag_version
-from index.records import RECORD_COLUMNS, PromptRecord, SearchFilters, SearchHit
 from index.prompt_store import MAX_K, QueryEmbedding, check_k, check_text
+from index.records import RECORD_COLUMNS, PromptRecord, SearchFilters, SearchHit
 
 DEFAULT_COLLECTION = "prompts"
 PROPERTY = "promptrag."
@@ -52,7 +52,7 @@ HNSW_PARAMS = {"M": 32, "efConstruction": 200}
 _NULLABLE_INT = ("seed", "steps", "width", "height")
 _NULLABLE_FLOAT = ("cfg", "prompt_nsfw", "image_nsfw")
 SERVER_HINT = (
-    "start it (docker compose up -d, see README 'Running against a Milvus server') "
+    "start it (docker compose up -d, see docs/milvus.md) "
     "or fix HOST:PORT in --store"
 )
 
@@ -231,6 +231,13 @@ def _properties(client: Any, collection: str) -> dict[str, str]:
     return {k[len(PROPERTY):]: str(v) for k, v in props.items() if k.startswith(PROPERTY)}
 
 
+def stored_columns(client: Any, collection: str) -> list[str]:
+    """The record columns the collection has: one created before a column existed (e.g. `image`)
+    lacks it; reads then see None there and writes leave it out."""
+    fields = {field.get("name") for field in client.describe_collection(collection).get("fields") or []}
+    return [name for name in RECORD_COLUMNS if name in fields]
+
+
 def manifest_from_properties(props: dict[str, str], location: MilvusLocation) -> Manifest:
     return Manifest(
         format_version=int(props["format_version"]),
@@ -287,8 +294,15 @@ class MilvusStore(QueryEmbedding):
                  embedder: Embedder | None = None) -> None:
         self.location = location
         self.manifest = manifest
-        self._client = client
+        self._client: Any = client  # a pymilvus MilvusClient; None once closed
         self._embedder = embedder
+        self._stored: list[str] | None = None
+
+    @property
+    def _columns(self) -> list[str]:
+        if self._stored is None:
+            self._stored = stored_columns(self._client, self.location.collection)
+        return self._stored
 
     @classmethod
     def open(cls, uri: str, embedder: Embedder | None = None) -> MilvusStore:
@@ -368,7 +382,7 @@ class MilvusStore(QueryEmbedding):
             params["params"] = {"ef": max(k, 128)}
         found = self._client.search(
             self.location.collection, data=[query.tolist()], anns_field="vector", limit=k,
-            filter=self._filter(filters), output_fields=list(RECORD_COLUMNS), search_params=params,
+            filter=self._filter(filters), output_fields=list(self._columns), search_params=params,
         )
         return [_hit({"id": h["id"], **h["entity"]}, h["distance"]) for h in found[0]]
 
@@ -386,7 +400,7 @@ class MilvusStore(QueryEmbedding):
             return []
         found = self._client.search(
             self.location.collection, data=[words], anns_field="sparse", limit=k,
-            filter=self._filter(filters), output_fields=list(RECORD_COLUMNS),
+            filter=self._filter(filters), output_fields=list(self._columns),
             search_params={"metric_type": "BM25"},
         )
         # Milvus Lite reports BM25 as a negated distance, a server as a positive score: BM25 is
@@ -395,7 +409,7 @@ class MilvusStore(QueryEmbedding):
 
     def get(self, ids: Sequence[int]) -> list[SearchHit]:
         """The stored prompts with these ids, in the order given (score 0.0)."""
-        found = self._fetch(ids, list(RECORD_COLUMNS))
+        found = self._fetch(ids, list(self._columns))
         return [_hit(found[i]) for i in self._check_ids(ids)]
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
@@ -411,7 +425,7 @@ class MilvusStore(QueryEmbedding):
         for start in range(0, len(self), batch_size):
             batch = self._client.query(
                 self.location.collection, filter=f"id >= {start} and id < {start + batch_size}",
-                output_fields=list(RECORD_COLUMNS), limit=batch_size,
+                output_fields=list(self._columns), limit=batch_size,
             )
             yield sorted(((int(e["id"]), _hit(e).record) for e in batch), key=lambda pair: pair[0])
 
@@ -510,11 +524,19 @@ class MilvusWriter:
         self.model_id = canonical_model_id(model_id)
         self.dimension = dimension
         self.index_type = milvus_index_type(index_type, self.location.lite)
-        self._client = connect(self.location)
+        self._client: Any = connect(self.location)  # a pymilvus MilvusClient; None once closed
+        self._stored: list[str] | None = None
+
+    @property
+    def _columns(self) -> list[str]:
+        if self._stored is None:  # read once the collection exists (after ensure_collection)
+            self._stored = stored_columns(self._client, self.location.collection)
+        return self._stored
 
     def ensure_collection(self, *, fresh: bool) -> None:
         """Create the collection if missing. `fresh`: an unpublished leftover of a killed first ingest
         is dropped (nothing published can be lost: it has no row count yet)."""
+        self._stored = None
         client, name = self._client, self.location.collection
         if client.has_collection(name):
             props = _properties(client, name)
@@ -567,7 +589,8 @@ class MilvusWriter:
                     f"a prompt of {len(record.prompt)} characters is longer than a Milvus VARCHAR holds "
                     f"({MAX_VARCHAR} bytes): lower --max-prompt-chars"
                 )
-            entity = dict(zip(RECORD_COLUMNS, record.as_row(), strict=True))
+            row = dict(zip(RECORD_COLUMNS, record.as_row(), strict=True))
+            entity = {name: row[name] for name in self._columns}
             for name in _NULLABLE_FLOAT:
                 if entity[name] is not None:
                     entity[name] = float(entity[name])
@@ -583,7 +606,7 @@ class MilvusWriter:
         ids = [int(i) for i in ids]
         for start in range(0, len(ids), 1000):
             for e in self._client.get(self.location.collection, ids=ids[start : start + 1000],
-                                      output_fields=[*RECORD_COLUMNS, "vector"]):
+                                      output_fields=[*self._columns, "vector"]):
                 found[int(e["id"])] = (_hit(e).record, np.asarray(e["vector"], dtype=np.float32))
         return found
 

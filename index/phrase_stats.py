@@ -125,7 +125,7 @@ def phrase_is_scene(phrase: str, stats: PhraseStats) -> bool | None:
     own_verdict = is_scene(*own) if own else None
     if own_verdict:
         return True
-    if own_verdict is False and own[0] < MODIFIER_SHARE * (own[0] + own[1]):
+    if own and own_verdict is False and own[0] < MODIFIER_SHARE * (own[0] + own[1]):
         return False
     head = stats.heads.get(head_of(phrase))
     head_verdict = is_scene(*head) if head else None

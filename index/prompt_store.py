@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, TypeGuard, runtime_checkable
 
 import numpy as np
 
@@ -81,6 +81,10 @@ class PromptStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 def check_k(k: int) -> None:
@@ -153,7 +157,7 @@ class QueryEmbedding:
         return np.ascontiguousarray(v / norm, dtype=np.float32)
 
 
-def is_milvus_uri(location: str | Path | None) -> bool:
+def is_milvus_uri(location: str | Path | None) -> TypeGuard[str]:
     """Whether `location` names a Milvus collection rather than an index directory."""
     return isinstance(location, str) and location.strip().lower().startswith(MILVUS_SCHEMES)
 

@@ -34,6 +34,7 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "image_nsfw",
     "source",
     "variants",
+    "image",
 )
 MAX_VARIANTS = 20  # most frequent other wordings kept per row; the rest still add to its count
 
@@ -70,6 +71,7 @@ class PromptRecord:
     image_nsfw: float | None = None
     source: str = ""  # where it came from (file name / URL)
     variants: tuple[Variant, ...] = ()  # other wordings folded into this row (see module docstring)
+    image: str | None = None  # where its example image is (an index.images locator; None: none known)
 
     def check(self) -> None:
         """Raise InputError when the record cannot be stored (called by the writer)."""
@@ -77,6 +79,8 @@ class PromptRecord:
             raise InputError(f"PromptRecord.prompt must be non-empty text, got {self.prompt!r}")
         if "\x00" in self.prompt:
             raise InputError("PromptRecord.prompt must not contain NUL characters; clean the source text")
+        if self.image is not None and (not isinstance(self.image, str) or not self.image.strip()):
+            raise InputError(f"PromptRecord.image must be an image locator (text) or None, got {self.image!r}")
         if not isinstance(self.count, int) or self.count < 1:
             raise InputError(f"PromptRecord.count must be an integer >= 1, got {self.count!r}")
         for name in ("cfg", "prompt_nsfw", "image_nsfw"):
@@ -91,8 +95,9 @@ class PromptRecord:
             )
 
     def as_row(self) -> tuple[Any, ...]:
-        row = tuple(getattr(self, name) for name in RECORD_COLUMNS)
-        return (*row[:-1], variants_to_json(self.variants))
+        """The values of RECORD_COLUMNS as stored (variants as JSON text)."""
+        return tuple(variants_to_json(self.variants) if name == "variants" else getattr(self, name)
+                     for name in RECORD_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -113,11 +118,14 @@ class SearchHit:
     image_nsfw: float | None
     source: str
     variants: tuple[Variant, ...] = ()  # other wordings folded into this prompt, most frequent first
+    image: str | None = None  # its example image: an index.images locator (None: none known)
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...], score: float = 0.0) -> SearchHit:
         """`row` is (id, *RECORD_COLUMNS) as selected by rows.py (variants as their JSON text)."""
-        return cls(int(row[0]), float(score), *row[1:-1], variants_from_json(row[-1]))
+        values = list(row[1:])
+        values[_VARIANTS_AT] = variants_from_json(values[_VARIANTS_AT])
+        return cls(int(row[0]), float(score), *values)
 
     @property
     def record(self) -> PromptRecord:
@@ -131,6 +139,7 @@ class SearchHit:
 
 
 assert [f.name for f in fields(SearchHit)][2:] == list(RECORD_COLUMNS)
+_VARIANTS_AT = RECORD_COLUMNS.index("variants")
 
 
 class SearchFilters(BaseModel):
@@ -138,22 +147,22 @@ class SearchFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_count: int = Field(1, ge=1, description="Only prompts that occurred at least this many times.")
-    width: int | None = Field(None, ge=1, description="Only prompts generated at this image width (pixels).")
+    min_count: int = Field(default=1, ge=1, description="Only prompts that occurred at least this many times.")
+    width: int | None = Field(default=None, ge=1, description="Only prompts generated at this image width (pixels).")
     height: int | None = Field(
-        None, ge=1, description="Only prompts generated at this image height (pixels)."
+        default=None, ge=1, description="Only prompts generated at this image height (pixels)."
     )
     sampler: str | None = Field(
-        None, min_length=1, description="Only prompts generated with this sampler, e.g. 'k_euler_ancestral'."
+        default=None, min_length=1, description="Only prompts generated with this sampler, e.g. 'k_euler_ancestral'."
     )
     max_prompt_nsfw: float | None = Field(
-        None,
+        default=None,
         ge=0.0,
         le=1.0,
         description="Drop prompts whose prompt NSFW score is above this (rows without a score are kept).",
     )
     max_image_nsfw: float | None = Field(
-        None,
+        default=None,
         ge=0.0,
         le=1.0,
         description="Drop prompts whose image NSFW score is above this (rows without a score are kept).",
@@ -165,7 +174,8 @@ class SearchFilters(BaseModel):
 
     def to_sql(self, alias: str = "p") -> tuple[str, list[Any]]:
         """A SQL condition (never empty, so it can follow WHERE) and its parameters."""
-        clauses, params = [f"{alias}.count >= ?"], [self.min_count]
+        clauses: list[str] = [f"{alias}.count >= ?"]
+        params: list[Any] = [self.min_count]
         for column in ("width", "height", "sampler"):
             value = getattr(self, column)
             if value is not None:

@@ -1,10 +1,11 @@
 """The SQLite side of an index (`rows.sqlite`): prompt rows, filter indexes, FTS5 keyword search.
 
 Table `prompts` (id INTEGER PRIMARY KEY = FAISS id = row of vectors.npy) holds each prompt and
-its generation settings. Keyword search is SQLite FTS5 with its built-in `bm25()` ranking over an
-external-content table (`prompts_fts`, content='prompts'): real BM25, persisted with the rows,
-no extra dependency and nothing pickled. Filter indexes and the FTS index are built once at
-publish, which is much faster than maintaining them row by row.
+its generation settings (and `image`, where its example image is: an index.images locator).
+Indexes written before a column existed open with it read as NULL (`_add_missing_columns`). Keyword search is
+SQLite FTS5 with its built-in `bm25()` ranking over an external-content table (`prompts_fts`, content='prompts'):
+real BM25, persisted with the rows, no extra dependency and nothing pickled. Filter indexes and the FTS index are
+built once at publish, which is much faster than maintaining them row by row.
 
 Keyword queries are built from word tokens only, each quoted, joined with OR: user text can
 never inject FTS5 syntax (`NEAR`, `*`, `"`, `:`, `^`, column filters) and partial matches count.
@@ -38,7 +39,8 @@ CREATE TABLE prompts (
     prompt_nsfw REAL,
     image_nsfw REAL,
     source TEXT NOT NULL,
-    variants TEXT
+    variants TEXT,
+    image TEXT
 )
 """
 FINALIZE = """

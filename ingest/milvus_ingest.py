@@ -59,6 +59,8 @@ def _grown(record, update: tuple):
         from ingest.staging import merge_variants
 
         changes["variants"] = merge_variants(record.prompt, record.variants, update[4])
+    if len(update) > 5 and getattr(record, "image", None) is None:  # an image for a row stored without one
+        changes["image"] = update[5]
     return replace(record, **changes)
 
 
@@ -186,7 +188,7 @@ class MilvusIngestPipeline(IngestPipeline):
             stored = writer.rows([row[0] for row in planned])
             for id_, text in planned:
                 values = json.loads(text)
-                record = SearchHit.from_row((id_, *(values[name] for name in RECORD_COLUMNS))).record
+                record = SearchHit.from_row((id_, *(values.get(name) for name in RECORD_COLUMNS))).record
                 writer.upsert(id_, [record], stored[id_][1][None, :])
             done += len(planned)
             self._check_cancel()
@@ -216,6 +218,7 @@ class MilvusIngestPipeline(IngestPipeline):
             raise InputError(
                 f"collection {self.location.shown} was built with embedding model "
                 f"{base_manifest.embedding_model!r}, but --embedding-model "
-                f"{self.options.embedding_model!r} was given; one collection cannot mix models: use {base_manifest.embedding_model!r}, or name "
+                f"{self.options.embedding_model!r} was given; one collection cannot mix models: use "
+                f"{base_manifest.embedding_model!r}, or name "
                 "another collection in --store"
             ) from None

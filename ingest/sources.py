@@ -4,6 +4,13 @@
 column) and raises SourceError naming the file and the fix; `Source.batches(skip, limit)`
 then streams lists of dicts with the keys in ROW_KEYS (missing settings are None).
 
+`image` is where the row's example image is, as an index.images locator: DiffusionDB tables give
+it through `part_id` + `image_name` (`diffusiondb:<2m|large>:<part>:<name>`; the Large set is
+told by its table's file name or its WebP names); other tables through an `image`, `image_url`
+or `image_path` column (http(s) URLs kept as they are; paths only with an image file extension,
+relative ones made absolute against the source file's folder; anything else, e.g. another
+system's image id, is no locator). Nothing is fetched or checked here (index/images/ does that on demand).
+
 Formats: Parquet (DiffusionDB metadata or any table with a prompt column; only the needed
 columns are read, one record batch at a time, so memory does not grow with the file), CSV/TSV,
 JSON Lines, a JSON array (of objects or strings; loaded whole, so use JSON Lines for big files),
@@ -25,9 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import SourceError
+from index.images.locators import diffusiondb_locator, diffusiondb_subset
 from ingest.diffusiondb import SAMPLER_NAMES, sampler_name
 
-ROW_KEYS = ("prompt", "seed", "steps", "cfg", "sampler", "width", "height", "prompt_nsfw", "image_nsfw")
+ROW_KEYS = ("prompt", "seed", "steps", "cfg", "sampler", "width", "height", "prompt_nsfw", "image_nsfw", "image")
+DIFFUSIONDB_IMAGE_KEYS = ("part_id", "image_name")  # read together, turned into `image`
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 
 # Accepted column names (case-insensitive), best first.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -40,6 +50,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "height": ("height",),
     "prompt_nsfw": ("prompt_nsfw",),
     "image_nsfw": ("image_nsfw",),
+    "image": ("image", "image_url", "image_path"),
+    "part_id": ("part_id",),
+    "image_name": ("image_name",),
 }
 FORMATS = {
     ".parquet": "parquet",
@@ -87,6 +100,9 @@ def map_columns(names: list[str], where: str) -> dict[str, str]:
             if alias in lower:
                 mapping[key] = lower[alias]
                 break
+    if "image" in mapping or not all(key in mapping for key in DIFFUSIONDB_IMAGE_KEYS):
+        for key in DIFFUSIONDB_IMAGE_KEYS:  # an explicit image column wins; one of the pair is no use
+            mapping.pop(key, None)
     if "prompt" not in mapping:
         shown = ", ".join(map(str, names[:12])) or "(none)"
         raise SourceError(
@@ -96,11 +112,41 @@ def map_columns(names: list[str], where: str) -> dict[str, str]:
     return mapping
 
 
-def to_row(record: dict, mapping: dict[str, str]) -> dict:
+def image_locator(value: object, folder: Path | None) -> str | None:
+    """An image column's value as a locator: URLs and diffusiondb: locators as they are, a relative
+    path joined to the source file's `folder`; None for empty values."""
+    if isinstance(value, dict):  # a Hugging Face `Image` feature: {"bytes": ..., "path": ...}
+        value = value.get("path")
+    if not isinstance(value, (str, Path)):  # numbers, embedded bytes, lists: no locator
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if text.lower().startswith(("http://", "https://", "diffusiondb:", "file://")):
+        return text
+    path = Path(text).expanduser()
+    if path.suffix.lower() not in IMAGE_SUFFIXES:  # an id of some other system (ImageReward's "000044-0048")
+        return None
+    return str(path if path.is_absolute() or folder is None else (folder / path).resolve())
+
+
+def diffusiondb_images(part_ids: list, image_names: list, source_name: str) -> list[str | None]:
+    """The locators of DiffusionDB rows from their part_id and image_name (None where unusable)."""
+    images: list[str | None] = []
+    for part, name in zip(part_ids, image_names):
+        try:
+            images.append(diffusiondb_locator(diffusiondb_subset(str(name or ""), source_name), part, name))
+        except ValueError:
+            images.append(None)
+    return images
+
+
+def to_row(record: dict, mapping: dict[str, str], folder: Path | None = None, source_name: str = "") -> dict:
     """One source record -> a row dict with typed settings (unparseable values become None)."""
     row = {key: None for key in ROW_KEYS}
     for key, column in mapping.items():
-        row[key] = record.get(column)
+        if key in ROW_KEYS:
+            row[key] = record.get(column)
     prompt = row["prompt"]
     row["prompt"] = prompt if isinstance(prompt, str) or prompt is None else str(prompt)
     for key in INT_KEYS:
@@ -108,6 +154,10 @@ def to_row(record: dict, mapping: dict[str, str]) -> dict:
     for key in FLOAT_KEYS:
         row[key] = _to_float(row[key])
     row["sampler"] = sampler_name(row["sampler"])
+    row["image"] = image_locator(row["image"], folder)
+    if "part_id" in mapping:
+        row["image"] = diffusiondb_images([record.get(mapping["part_id"])], [record.get(mapping["image_name"])],
+                                          source_name)[0]
     return row
 
 
@@ -170,7 +220,7 @@ class Source:
         if not groups:
             return
         columns = list(dict.fromkeys(self.mapping.values()))
-        keys = [key for key, column in self.mapping.items()]
+        keys = [key for key in self.mapping if key in ROW_KEYS]
         base = dict.fromkeys(ROW_KEYS)
         for record_batch in pf.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns):
             if offset:
@@ -180,7 +230,16 @@ class Source:
                     continue
             # Column-wise conversion: typed Arrow columns need no per-value parsing.
             values = [_convert(key, record_batch.column(self.mapping[key])) for key in keys]
-            yield [{**base, **dict(zip(keys, row))} for row in zip(*values)]
+            row_keys = keys
+            if "image" in self.mapping:
+                at = keys.index("image")
+                values[at] = [image_locator(v, self.path.parent) for v in values[at]]
+            elif "part_id" in self.mapping:
+                column = record_batch.column
+                values.append(diffusiondb_images(column(self.mapping["part_id"]).to_pylist(),
+                                                 column(self.mapping["image_name"]).to_pylist(), self.path.name))
+                row_keys = [*keys, "image"]
+            yield [{**base, **dict(zip(row_keys, row))} for row in zip(*values)]
 
     # -- text formats ------------------------------------------------------------------------
     def _text_records(self, skip: int, batch_rows: int) -> Iterator[list[dict]]:
@@ -188,7 +247,7 @@ class Source:
         for index, record in enumerate(self._records()):
             if index < skip:
                 continue
-            batch.append(to_row(record, self.mapping))
+            batch.append(to_row(record, self.mapping, self.path.parent, self.path.name))
             if len(batch) >= batch_rows:
                 yield batch
                 batch = []
@@ -208,7 +267,7 @@ class Source:
                     if line.strip():
                         yield _json_record(line, f"{self.path} line {number}")
             elif self.kind == "json":
-                for number, item in enumerate(_load_json_array(self.path, handle), 1):
+                for item in _load_json_array(self.path, handle):
                     yield item if isinstance(item, dict) else {"prompt": item}
             else:
                 for line in handle:

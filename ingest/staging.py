@@ -50,7 +50,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS staged (
     kh BLOB PRIMARY KEY, prompt TEXT NOT NULL, count INTEGER NOT NULL,
     seed INTEGER, steps INTEGER, cfg REAL, sampler TEXT, width INTEGER, height INTEGER,
-    prompt_nsfw REAL, image_nsfw REAL, existing_id INTEGER
+    prompt_nsfw REAL, image_nsfw REAL, existing_id INTEGER, image TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS plan (ord INTEGER PRIMARY KEY, kh BLOB NOT NULL);
@@ -69,10 +69,11 @@ ON CONFLICT (kh, vkh) DO UPDATE SET count = count + excluded.count
 """
 # NSFW scores keep the max over merged rows; NULL (no score) never hides a real score.
 _UPSERT = """
-INSERT INTO staged (kh, prompt, count, seed, steps, cfg, sampler, width, height, prompt_nsfw, image_nsfw)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO staged (kh, prompt, count, seed, steps, cfg, sampler, width, height, prompt_nsfw, image_nsfw, image)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (kh) DO UPDATE SET
     count = count + excluded.count,
+    image = coalesce(image, excluded.image),
     prompt_nsfw = max(coalesce(prompt_nsfw, excluded.prompt_nsfw), coalesce(excluded.prompt_nsfw, prompt_nsfw)),
     image_nsfw = max(coalesce(image_nsfw, excluded.image_nsfw), coalesce(excluded.image_nsfw, image_nsfw))
 """
@@ -131,6 +132,8 @@ class WorkDir:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache, whatever the source size
         self.db.executescript(_SCHEMA)
+        if "image" not in {row[1] for row in self.db.execute("PRAGMA table_info(staged)")}:
+            self.db.execute("ALTER TABLE staged ADD COLUMN image TEXT")  # a work dir of an older version
 
     def _lock(self) -> None:
         try:
@@ -229,11 +232,13 @@ class WorkDir:
             kh = key_hash(fold_key(row["prompt"])) if self.fold else vkh
             seen = merged.get(kh)
             if seen is None:
-                merged[kh] = [kh, row["prompt"], 1, *(row[k] for k in SETTINGS), row["prompt_nsfw"], row["image_nsfw"]]
+                merged[kh] = [kh, row["prompt"], 1, *(row[k] for k in SETTINGS), row["prompt_nsfw"], row["image_nsfw"],
+                              row.get("image")]
             else:
                 seen[2] += 1
                 seen[9] = _nsfw_max(seen[9], row["prompt_nsfw"])
                 seen[10] = _nsfw_max(seen[10], row["image_nsfw"])
+                seen[11] = seen[11] or row.get("image")
             wording = wordings.get((kh, vkh))
             if wording is None:
                 wordings[(kh, vkh)] = [kh, vkh, row["prompt"], 1, first_seq + position]
@@ -312,7 +317,8 @@ class WorkDir:
         return [
             row[0]
             for row in self.db.execute(
-                "SELECT s.prompt FROM plan p JOIN staged s ON s.kh = p.kh WHERE p.ord > ? AND p.ord <= ? ORDER BY p.ord",
+                "SELECT s.prompt FROM plan p JOIN staged s ON s.kh = p.kh "
+                "WHERE p.ord > ? AND p.ord <= ? ORDER BY p.ord",
                 (start, stop),
             )
         ]
@@ -333,7 +339,8 @@ class WorkDir:
 
     def save_chunk(self, number: int, vectors: np.ndarray) -> None:
         atomic_write(self.chunk_path(number),
-                     lambda handle: np.save(handle, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False))
+                     lambda handle: np.save(handle, np.ascontiguousarray(vectors, dtype=np.float32),
+                                            allow_pickle=False))
 
     def plan_vectors(self, total: int, dimension: int) -> Sequence[np.ndarray]:
         """The embedded chunks of a plan of `total` prompts, each loaded when accessed (none held)."""
@@ -365,14 +372,14 @@ class WorkDir:
     def new_rows(self, batch: int) -> Iterator[tuple[list[int], list[tuple]]]:
         """Per plan batch (= embedded chunk): (offsets in the chunk of the rows kept, those rows).
 
-        A row is (prompt, count, *SETTINGS, prompt_nsfw, image_nsfw, variants), in plan order.
+        A row is (prompt, count, *SETTINGS, prompt_nsfw, image_nsfw, variants, image), in plan order.
         Prompts folded by meaning (`near_folds`) are left out; their counts, NSFW scores and
         wordings are added to the planned row they folded into (or, by existing_updates, to the
         indexed one).
         """
         cursor = self.db.execute(
             "SELECT p.ord, s.prompt, s.count, s.seed, s.steps, s.cfg, s.sampler, s.width, s.height, "
-            "s.prompt_nsfw, s.image_nsfw, s.kh FROM plan p JOIN staged s ON s.kh = p.kh ORDER BY p.ord"
+            "s.prompt_nsfw, s.image_nsfw, s.image, s.kh FROM plan p JOIN staged s ON s.kh = p.kh ORDER BY p.ord"
         )
         while rows := cursor.fetchmany(batch):
             first, last = rows[0][0], rows[-1][0]
@@ -391,7 +398,7 @@ class WorkDir:
             for offset, (ord_, prompt, count, *rest) in enumerate(rows):
                 if ord_ in gone:
                     continue
-                *settings, prompt_nsfw, image_nsfw, kh = rest
+                *settings, prompt_nsfw, image_nsfw, image, kh = rest
                 texts = list(wordings.get(kh, ()))
                 for m_count, m_prompt_nsfw, m_image_nsfw, m_kh in members.get(ord_, ()):
                     count += m_count
@@ -399,32 +406,37 @@ class WorkDir:
                     image_nsfw = _nsfw_max(image_nsfw, m_image_nsfw)
                     texts += wordings.get(m_kh, ())
                 offsets.append(offset)
-                kept.append((prompt, count, *settings, prompt_nsfw, image_nsfw, merge_variants(prompt, (), texts)))
+                kept.append((prompt, count, *settings, prompt_nsfw, image_nsfw, merge_variants(prompt, (), texts),
+                             image))
             yield offsets, kept
 
-    def existing_updates(self) -> Iterator[tuple[int, int, float | None, float | None, list[tuple[str, int]]]]:
-        """(existing id, added count, prompt_nsfw, image_nsfw, wordings seen) of each indexed row
-        this run adds to, by id: prompts seen again, and new prompts folded into it by meaning."""
+    def existing_updates(self) -> Iterator[tuple[int, int, float | None, float | None, list[tuple[str, int]],
+                                                 str | None]]:
+        """(existing id, added count, prompt_nsfw, image_nsfw, wordings seen, an image) of each indexed
+        row this run adds to, by id: prompts seen again, and new prompts folded into it by meaning.
+        The image fills in a row indexed without one (an index from before images were kept)."""
         cursor = self.db.execute(
-            "SELECT existing_id, count, prompt_nsfw, image_nsfw, kh, 0 FROM staged WHERE existing_id IS NOT NULL "
+            "SELECT existing_id, count, prompt_nsfw, image_nsfw, kh, 0, image FROM staged WHERE existing_id IS NOT "
+            "NULL "
             "UNION ALL "
-            "SELECT n.into_id, s.count, s.prompt_nsfw, s.image_nsfw, s.kh, n.ord FROM near_folds n "
+            "SELECT n.into_id, s.count, s.prompt_nsfw, s.image_nsfw, s.kh, n.ord, s.image FROM near_folds n "
             "JOIN plan p ON p.ord = n.ord JOIN staged s ON s.kh = p.kh WHERE n.into_id IS NOT NULL "
             "ORDER BY 1, 6"
         )
         pending: list | None = None
         while rows := cursor.fetchmany(1000):
             wordings = self._wordings([row[4] for row in rows])
-            for id_, count, prompt_nsfw, image_nsfw, kh, _ in rows:
+            for id_, count, prompt_nsfw, image_nsfw, kh, _, image in rows:
                 if pending is not None and pending[0] == id_:
                     pending[1] += count
                     pending[2] = _nsfw_max(pending[2], prompt_nsfw)
                     pending[3] = _nsfw_max(pending[3], image_nsfw)
                     pending[4] += wordings.get(kh, [])
+                    pending[5] = pending[5] or image
                     continue
                 if pending is not None:
                     yield tuple(pending)
-                pending = [id_, count, prompt_nsfw, image_nsfw, list(wordings.get(kh, []))]
+                pending = [id_, count, prompt_nsfw, image_nsfw, list(wordings.get(kh, [])), image]
         if pending is not None:
             yield tuple(pending)
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import streamlit as st
 
 from app import campaign_state as cs
-from app import resources, state
-from app.widgets import escape_md, guard
-from core.errors import InputError
+from app import gallery, resources, state
+from app.widgets import escape_md, guard, shorten
 from campaign import jobs
+from core.errors import InputError
 
 cs.remember_url_run()
 state.require_shell(__file__)
@@ -102,10 +102,10 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
     cs.ensure_form_defaults()
     start = check = False
     with guard("Drawing the brief form"):
-        from enhancers.registry import enhancer_names
-        from generate.registry import image_backend_names
-        from enhancers.user_styles import load_user_styles
         from campaign.brief import ASPECT_RATIOS, CAMPAIGN_STYLES, MAX_VARIANTS, NO_IMAGES, Brief
+        from enhancers.registry import enhancer_names
+        from enhancers.user_styles import load_user_styles
+        from generate.registry import image_backend_names
 
         def helptext(name: str) -> str:
             return Brief.model_fields[name].description or ""
@@ -138,7 +138,8 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
             a, b, c = st.columns([1, 3, 2])
             a.number_input(cs.LABELS["variants"], min_value=1, max_value=MAX_VARIANTS, step=1, key=f + "variants",
                            help=helptext("variants"))
-            b.multiselect(cs.LABELS["styles"], options=[*CAMPAIGN_STYLES, *load_user_styles()], key=f + "styles", help=helptext("styles"))
+            b.multiselect(cs.LABELS["styles"], options=[*CAMPAIGN_STYLES, *load_user_styles()], key=f + "styles",
+                          help=helptext("styles"))
             c.multiselect(cs.LABELS["sizes"], options=list(ASPECT_RATIOS), key=f + "sizes", accept_new_options=True,
                           help=helptext("sizes"))
             a, b = st.columns(2)
@@ -169,7 +170,8 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
                             help=helptext("seed_policy"))
                 c.selectbox(cs.LABELS["model_family"], options=cs.model_families(), key=f + "model_family",
                             help=helptext("model_family"))
-                a.slider(cs.LABELS["creativity"], 0.0, 1.0, step=0.05, key=f + "creativity", help=helptext("creativity"))
+                a.slider(cs.LABELS["creativity"], 0.0, 1.0, step=0.05, key=f + "creativity",
+                         help=helptext("creativity"))
                 b.slider(cs.LABELS["similarity_threshold"], 0.05, 1.0, step=0.01, key=f + "similarity_threshold",
                          help=helptext("similarity_threshold"))
                 c.number_input(cs.LABELS["examples_per_variant"], min_value=0, max_value=10, step=1,
@@ -210,7 +212,7 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
 
 
 # ---- the attached run --------------------------------------------------------------------------
-def _card(out_dir: Path, variant, verdict: str | None, run_id: str, busy: bool) -> None:
+def _card(out_dir: Path, variant, verdict: str | None, run_id: str, busy: bool, pictures: dict) -> None:
     with st.container(border=True, key=f"campaign.card.{variant.id}"):
         image = Path(variant.image_path) if variant.image_path else None
         if image is not None and not image.is_absolute():
@@ -229,6 +231,8 @@ def _card(out_dir: Path, variant, verdict: str | None, run_id: str, busy: bool) 
             negative = variant.negative_prompt
             st.caption("Negative: " + escape_md(negative if len(negative) <= 180 else negative[:179] + "…"),
                        help=None if len(negative) <= 180 else escape_md(negative))
+        if variant.examples:
+            _examples(variant, pictures, key=f"campaign.examples.{run_id}.{variant.id}")
         if variant.problems:
             st.warning(escape_md("; ".join(variant.problems)), icon=":material/warning:")
         if variant.error:
@@ -245,6 +249,20 @@ def _card(out_dir: Path, variant, verdict: str | None, run_id: str, busy: bool) 
                       help="Make this variant again (new seed and angle draw)"
                       + (" — wait for the run to finish first." if busy else "."),
                       on_click=cs.reroll_clicked, args=(run_id, variant.id))
+
+
+def _examples(variant, pictures: dict, key: str) -> None:
+    """The real prompts a variant was written from: their text, and a small picture where known."""
+    with st.expander(f"{len(variant.examples)} example{'s' if len(variant.examples) != 1 else ''} used",
+                     icon=":material/format_quote:", key=key):
+        for example in variant.examples:
+            fetched = pictures.get(example.get("id"))
+            if fetched is not None and fetched.path is not None:
+                picture, text = st.columns([1, 3], vertical_alignment="top")
+                picture.image(str(fetched.path), width="stretch")
+            else:
+                text = st.container()
+            text.text(shorten(str(example.get("text") or ""), 200))
 
 
 def run_panel(run_id: str, was_alive: bool) -> None:
@@ -314,10 +332,13 @@ def run_panel(run_id: str, was_alive: bool) -> None:
         pages = max(1, -(-len(shown) // PAGE_SIZE))
         page = min(int(st.session_state.get(f"campaign.page.{run_id}.{shown_filter}", 1)), pages)
         first = (page - 1) * PAGE_SIZE
+        pictures: dict = {}
+        with guard("Loading the example pictures"):
+            pictures = gallery.run_example_thumbnails(out_dir, shown[first:first + PAGE_SIZE])
         columns = st.columns(COLUMNS)
         for i, variant in enumerate(shown[first:first + PAGE_SIZE]):
             with columns[i % COLUMNS]:
-                _card(out_dir, variant, verdicts.get(variant.id), run_id, status.alive)
+                _card(out_dir, variant, verdicts.get(variant.id), run_id, status.alive, pictures)
         if pages > 1:
             st.pagination(pages, key=f"campaign.page.{run_id}.{shown_filter}")
 

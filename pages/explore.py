@@ -6,13 +6,18 @@ the mode or a filter searches the last query again (the query box alone is a for
 one "% match" (rag.relevance); nonsense gets "no close matches", a typo a "did you mean". Ticking "use as
 example" on a card puts it in `app.state.picks()`, which Refine fuses. Cards show images made
 here from that exact prompt (from the history database).
+
+The results show as a list or a grid of pictures (app/gallery_view.py; the choice stays for the
+session and in the URL); "Open" shows one prompt large with "Use these settings" (to Refine's
+generation settings) and "More like this" (its dense neighbours). Rows above the NSFW threshold
+are covered until revealed (app/gallery.py).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import explore_state, resources, state, widgets
+from app import explore_state, gallery, gallery_view, resources, state
 from app.widgets import escape_md, guard
 
 state.require_shell(__file__)
@@ -40,9 +45,11 @@ st.caption("Search thousands of prompts people really used. Tick **Use as exampl
 
 # The index and its embedder load once per server; the first visitor waits here, not on Search.
 held: frozenset[str] = frozenset()
+pictured = False
 with guard("Opening the index"):
     resources.load_retriever(index_path)
     held = explore_state.held_settings(index_path)
+    pictured = explore_state.has_images(index_path)
 
 # ---- search form -------------------------------------------------------------------------
 KEEP = "session"  # the values survive a visit to another page (persist_state)
@@ -53,8 +60,10 @@ RESEARCH = {"on_change": explore_state.research}  # mode and filters re-run the 
 # example" moves under its figures rather than being cut (CSS below: card columns wrap).
 st.html("<style>[class*='st-key-card-explore-'] [data-testid='stHorizontalBlock'] {flex-wrap: wrap;}"
         "[class*='st-key-card-explore-'] [data-testid='stColumn'] {min-width: fit-content;}"
-        ".st-key-explore-modebar [data-testid='stColumn']:first-child {flex: 0 0 auto; width: auto;"
-        " min-width: fit-content;}</style>")
+        ".st-key-explore-modebar [data-testid='stColumn']:first-child, .st-key-explore-modebar"
+        " [data-testid='stColumn']:last-child {flex: 0 0 auto; width: auto; min-width: fit-content;}"
+        ".st-key-explore-modebar [data-testid='stColumn']:nth-child(2) {flex: 1 1 0; min-width: 12rem;}</style>")
+gallery_view.styles()
 with st.form("explore.form", border=False, enter_to_submit=True):
     with st.container(horizontal=True, vertical_alignment="bottom"):
         st.text_input("Search", key="explore.query", persist_state=KEEP, label_visibility="collapsed",
@@ -62,7 +71,9 @@ with st.form("explore.form", border=False, enter_to_submit=True):
         submitted = st.form_submit_button("Search", type="primary", icon=":material/search:", width="content",
                                           key="explore.search")
 with st.container(key="explore.modebar"):
-    m_col, f_col = st.columns([2, 5], vertical_alignment="top")
+    m_col, f_col, v_col = st.columns([2, 5, 1], vertical_alignment="top")
+with v_col:
+    view = gallery_view.view_switch(gallery.default_view(pictured))
 m_col.segmented_control("Mode", options=list(MODES), format_func=MODES.get, default="hybrid",
                         key="explore.mode", persist_state=KEEP, label_visibility="collapsed", width="content",
                         help="Meaning: similar ideas in other words. Keywords: exact words (BM25). "
@@ -72,9 +83,10 @@ with filters:
     f1, f2, f3 = st.columns(3)
     f1.number_input("Seen at least (times)", min_value=1, value=1, step=1, key="explore.min_count",
                     persist_state=KEEP, **RESEARCH)
-    f2.slider("Max NSFW score", min_value=0.0, max_value=1.0, value=1.0, step=0.05,
-              key="explore.max_nsfw", persist_state=KEEP, **RESEARCH,
-              help="Hide prompts whose prompt or image NSFW score is above this (1 = show all).")
+    f2.slider("NSFW threshold", min_value=0.0, max_value=1.0, value=gallery.STRICT_NSFW, step=0.05,
+              key=gallery.NSFW_KEY, persist_state=KEEP, **RESEARCH,
+              help="Pictures and prompts whose image or prompt NSFW score is above this are covered until "
+                   "you reveal them (or hidden, below). Rows without a score are shown.")
     f3.slider("Diversity", min_value=0.0, max_value=1.0, value=0.0, step=0.1, key="explore.diversity",
               persist_state=KEEP, **RESEARCH,
               help="0 = most relevant first; higher values spread the results over different styles.")
@@ -92,8 +104,11 @@ with filters:
     if not held:
         st.caption(":material/info: This index holds prompt text only: seed, steps, CFG, sampler and size "
                    "come with a DiffusionDB download (`promptrag ingest`).")
-    st.toggle("Hide prompts with blocked words or artists", key="explore.hide_blocked",
-              persist_state=KEEP, help="Your blocklist is edited on the Settings page.")
+    with st.container(horizontal=True):
+        st.toggle("Hide prompts above the NSFW threshold", key=gallery.NSFW_HIDE_KEY, persist_state=KEEP,
+                  **RESEARCH, help="Leave them out of the results instead of covering them.")
+        st.toggle("Hide prompts with blocked words or artists", key="explore.hide_blocked",
+                  persist_state=KEEP, help="Your blocklist is edited on the Settings page.")
 
 # ---- run the search ----------------------------------------------------------------------
 if submitted or explore.pop("pending", False):
@@ -138,8 +153,6 @@ if not results:
             col.button(text, key=f"explore.suggest.{i}", on_click=explore_state.search_for, args=(text,),
                        width="stretch")
 else:
-    from rag.assistant import to_examples
-
     relevance = dict(zip((r.id for r in results), judgement.relevance, strict=True)) if judgement else {}
     everything, hidden = results, 0
     if st.session_state.get("explore.hide_blocked"):
@@ -149,6 +162,18 @@ else:
             blocklist = load_blocklist()
             results = [r for r in everything if not blocklist.blocks(r.prompt)]
             hidden = len(everything) - len(results)
+    opened = gallery.detail()
+    if opened is not None:
+        with guard("Showing the prompt"):
+            gallery_view.detail_view(opened, relevance.get(opened.id))
+        if explore.get("neighbours_wanted"):
+            with guard("Finding prompts like it"):
+                gallery.find_neighbours(index_path, explore_state.filters(held))
+        if explore.get("neighbours") is not None:
+            with guard("Showing prompts like it"):
+                gallery_view.neighbours_view(explore["neighbours"], pictured)
+        st.stop()  # the detail replaces the results until "Back to results"
+
     pages = max(1, (len(results) + PAGE_SIZE - 1) // PAGE_SIZE)
     page_key = f"explore.page.{explore.get('search_id', 0)}"
     page = min(max(1, int(st.session_state.get(page_key, 1))), pages)
@@ -166,17 +191,14 @@ else:
                + (" · ordered for variety" if st.session_state.get("explore.diversity") else "")
                + (f" · {hidden} hidden by your blocklist" if hidden else ""), help=MATCH_HELP)
 
-    images: dict = {}
-    with guard("Loading images made from these prompts"):
-        images = resources.load_history().images_for_prompts([r.prompt for r in shown])
-
-    for row in range(0, len(shown), 2):  # rows of two, so cards read left to right
-        for col, item in zip(st.columns(2), shown[row:row + 2], strict=False):
-            with col:
-                widgets.prompt_card(item, key=f"explore-{item.id}", rank=item.rank,
-                                    images=images.get(item.prompt, ()),
-                                    pick=to_examples(everything, [item.rank])[0],
-                                    relevance=relevance.get(item.id))
+    if view == "grid":
+        gallery_view.grid(shown, prefix="explore", everything=everything, relevance=relevance,
+                          index_has_pictures=pictured)
+    else:
+        images: dict = {}
+        with guard("Loading images made from these prompts"):
+            images = resources.load_history().images_for_prompts([r.prompt for r in shown])
+        gallery_view.cards(shown, everything=everything, relevance=relevance, images=images)
 
     if pages > 1:
         with st.container(horizontal=True, horizontal_alignment="center"):

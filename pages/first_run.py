@@ -2,8 +2,9 @@
 
 Four sources, each one click: the starter set shipped with promptrag (the default: no network,
 about a minute on two CPU cores), an uploaded file, a file already on this machine, or a sample
-of DiffusionDB downloaded now. "Build options" can fold near-identical prompts (`--fold-cosine`). Progress and ETA come from the library's `on_progress`. A build
-that is stopped keeps its checkpoint, and the next build of the same index resumes it.
+of DiffusionDB downloaded now. "Build options" can fold near-identical prompts (`--fold-cosine`). Progress and ETA
+come from the library's `on_progress`. A build that is stopped keeps its checkpoint, and the next build of the same
+index resumes it.
 """
 
 from __future__ import annotations

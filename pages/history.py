@@ -1,8 +1,8 @@
 """History: every refine round made here — search it, reopen one into Refine, delete, export.
 
 Rounds come from `app.history.History` (SQLite at Settings.history_db), newest first, a page at
-a time; a long idea is shortened in its card's title (the whole idea is the title's help). Reopening loads the round's idea, prompt and examples into Refine's state; deleting asks
-for a confirmation first.
+a time; a long idea is shortened in its card's title (the whole idea is the title's help). Reopening loads the
+round's idea, prompt and examples into Refine's state; deleting asks for a confirmation first.
 """
 
 from __future__ import annotations

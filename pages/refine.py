@@ -27,7 +27,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import refine_state, widgets
+from app import gallery, refine_state, resources, widgets
 from app import state as app_state
 from app.refine_state import DEFAULT_SAMPLER, seed_widget
 from app.widgets import escape_md, guard
@@ -170,11 +170,18 @@ def examples_section(s: dict[str, Any]) -> bool:
         if stale:
             st.caption("Your idea has changed: writing finds examples for it first (or press **Suggest "
                        "examples** to choose them).")
+        pictures: dict = {}
+        with guard("Loading the example pictures"):
+            pictures = gallery.example_thumbnails(resources.current_index_path(),
+                                                  [(e.id, e.text) for e in candidates])
         for number, example in enumerate(candidates, start=1):
             key = refine_state.example_key(example)
             widget = f"refine-tick-{key}"
             st.session_state[widget] = s["ticks"].get(key, key in default)
-            box, text = st.columns([1, 11], vertical_alignment="top")
+            box, text, *picture = st.columns([1, 9, 2] if pictures else [1, 11], vertical_alignment="top")
+            fetched = pictures.get(example.id)
+            if picture and fetched is not None and fetched.path is not None:  # small: the text is what is used
+                picture[0].image(str(fetched.path), width="stretch")
             box.checkbox(f"Use example {number}", key=widget, on_change=refine_state.toggle_tick,
                          args=(key, widget), label_visibility="collapsed")
             with text:

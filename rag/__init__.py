@@ -8,6 +8,14 @@ Public API (import from the modules; this package imports nothing heavy on its o
     rag.quality.measure, QualityFigures                          tokens, consistency, novelty
 """
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what __getattr__ hands out, seen by type checkers; nothing is imported at run time
+    from rag.assistant import AssistantResult, PromptAssistant
+    from rag.langchain import PromptragRetriever, assistant_runnable
+    from rag.refinement import Session, refine
+    from rag.retriever import HybridParams, RetrievedPrompt, Retriever
+
 _LAZY = {
     "Retriever": "rag.retriever",
     "RetrievedPrompt": "rag.retriever",
@@ -30,4 +38,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'rag' has no attribute {name!r}")
 
 
-__all__ = list(_LAZY)
+# _LAZY's names, spelled out: type checkers and `from rag import *` read a literal list.
+__all__ = ["Retriever", "RetrievedPrompt", "HybridParams", "PromptAssistant", "AssistantResult",
+           "PromptragRetriever", "assistant_runnable", "Session", "refine"]

@@ -88,7 +88,8 @@ class RetrieveOptions(_IdeaOptions):
             return value
         if isinstance(value, dict):
             return SearchFilters(**value)
-        raise ValueError(f"filters must be index.SearchFilters, a dict of its fields or None, got {type(value).__name__}")
+        raise ValueError("filters must be index.SearchFilters, a dict of its fields or None, got "
+                         f"{type(value).__name__}")
 
 
 class FuseOptions(_IdeaOptions):
@@ -116,7 +117,8 @@ class AssistantOptions(RetrieveOptions, FuseOptions):
     """Everything `PromptAssistant.run` takes: retrieve options, fuse options and the picks."""
 
     picks: list[int] | None = Field(
-        None, description=f"1-based ranks of the retrieved prompts to use as examples (default: the top {DEFAULT_PICKS})."
+        None,
+        description=f"1-based ranks of the retrieved prompts to use as examples (default: the top {DEFAULT_PICKS})."
     )
 
     @field_validator("picks")

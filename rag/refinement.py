@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.errors import InputError
-from enhancers.base import STYLES, TOKEN_BUDGET, EnhanceRequest, EnhanceResult, Enhancer
+from enhancers.base import STYLES, TOKEN_BUDGET, Enhancer, EnhanceRequest, EnhanceResult
 from rag.assistant import AssistantResult, ExampleUsed, RankedCandidate, validate
 from rag.quality import MemoEmbedder, QualityFigures, measure, rank_candidates
 

@@ -39,7 +39,7 @@ from index.rows import STOP_WORDS
 from rag.vocabulary import words_of
 
 Mode = Literal["dense", "keyword", "hybrid"]
-MODES: tuple[str, ...] = ("dense", "keyword", "hybrid")
+MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
 MAX_K = 200
 
 
@@ -48,18 +48,20 @@ class HybridParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    depth: int = Field(100, ge=1, le=2000, description="How many candidates each side fetches.")
-    dense_weight: float = Field(0.7, ge=0.0, description="Weight of the normalised dense cosine.")
-    keyword_weight: float = Field(0.3, ge=0.0, description="Weight of the normalised BM25 score.")
-    rrf_weight: float = Field(0.0, ge=0.0, description="Weight of the reciprocal-rank term.")
-    rrf_k: float = Field(60.0, gt=0.0, description="The k constant of reciprocal rank fusion.")
+    depth: int = Field(default=100, ge=1, le=2000, description="How many candidates each side fetches.")
+    dense_weight: float = Field(default=0.7, ge=0.0, description="Weight of the normalised dense cosine.")
+    keyword_weight: float = Field(default=0.3, ge=0.0, description="Weight of the normalised BM25 score.")
+    rrf_weight: float = Field(default=0.0, ge=0.0, description="Weight of the reciprocal-rank term.")
+    rrf_k: float = Field(default=60.0, gt=0.0, description="The k constant of reciprocal rank fusion.")
     phrase_weight: float = Field(
-        1.0, ge=0.0, description="Weight of the share of the query's adjacent word pairs found side by side in a prompt."
+        default=1.0, ge=0.0,
+        description="Weight of the share of the query's adjacent word pairs found side by side in a prompt."
     )
     normalise: Literal["minmax", "best"] = Field(
-        "minmax", description="Scale each side's scores by min-max over the candidates, or divide by the best."
+        default="minmax", description="Scale each side's scores by min-max over the candidates, or divide by the best."
     )
-    typo_tolerance: bool = Field(True, description="Also search the closest indexed words of unknown query words.")
+    typo_tolerance: bool = Field(default=True,
+                                 description="Also search the closest indexed words of unknown query words.")
 
 
 class SearchOptions(BaseModel):
@@ -68,10 +70,10 @@ class SearchOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     text: str = Field(min_length=1, max_length=20_000, description="What to search for (an idea or a prompt).")
-    k: int = Field(10, ge=1, le=MAX_K, description="How many prompts to return.")
-    mode: Mode = Field("hybrid", description="dense (meaning), keyword (BM25 words) or hybrid (both, fused).")
+    k: int = Field(default=10, ge=1, le=MAX_K, description="How many prompts to return.")
+    mode: Mode = Field(default="hybrid", description="dense (meaning), keyword (BM25 words) or hybrid (both, fused).")
     diversity: float | None = Field(
-        None, ge=0.0, le=1.0, description="MMR diversity: 0 = pure relevance, 1 = most varied; None = off."
+        default=None, ge=0.0, le=1.0, description="MMR diversity: 0 = pure relevance, 1 = most varied; None = off."
     )
 
 

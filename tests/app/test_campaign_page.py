@@ -268,7 +268,8 @@ def test_an_interrupted_run_offers_resume_and_untrusted_text_stays_text(make_app
     assert [c.value for c in at.code] == ["<script>alert(1)</script> **bold** bottle"]
     for element in markdown_elements(at):
         text = str(element.value)
-        assert not re.search(r"(?<!\\)<(img|script|b>|steel)|\]\(javascript|(?<!\\)\*\*(Launch|bold)", text), f"unescaped markup in {text!r}"
+        assert not re.search(r"(?<!\\)<(img|script|b>|steel)|\]\(javascript|(?<!\\)\*\*(Launch|bold)", text), (
+            f"unescaped markup in {text!r}")
     assert any("\\<img src\\=x onerror\\=alert\\(1\\)\\> \\*\\*Launch\\*\\*" in str(m.value) for m in at.markdown)
     assert any("missing must\\-have word \\<steel\\>" in w.value for w in at.warning)
 

@@ -162,7 +162,8 @@ def test_a_folded_prompt_shows_its_other_wordings(make_app, tmp_path):
 
     from ingest import run_ingest
 
-    kept, other = "a lighthouse in a storm, oil painting, dramatic sky", "oil painting, a lighthouse in a storm, dramatic sky"
+    kept = "a lighthouse in a storm, oil painting, dramatic sky"
+    other = "oil painting, a lighthouse in a storm, dramatic sky"
     source = tmp_path / "folded.jsonl"
     rows = [kept] * 3 + [other] * 2 + ["bowl of ramen with steam, food photography"]
     source.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in rows), encoding="utf-8")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from app.history import History, HistoryImage
 from core.errors import ConfigError, InputError
 from generate.saving import SavedGeneration
 from rag.assistant import AssistantResult, ExampleUsed
-from app.history import History, HistoryImage
 from rag.quality import QualityFigures
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

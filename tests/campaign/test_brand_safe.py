@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from campaign.brand import FAN_ART_SITES, GENRE_WORDS, apply_brand, contains, drop_credits, drop_words
-from campaign.brief import Brief, BrandRules, load_brief
+from campaign.brief import BrandRules, Brief, load_brief
 from campaign.plan import angle_idea, fuse_takes, plan_angles, relevance, request_options
 from campaign.steer import context_text, cue_matches, foreign_words, look_for, materials, subject_kind
 
@@ -91,7 +91,8 @@ def test_credits_the_brief_writes_itself_stay():
 def test_fan_art_words_are_cut_and_empty_phrases_go():
     text = "a dreamy fantasy landscape with a bottle, concept art, trending on pixiv, trending on artstation, bokeh"
     assert drop_words(text, [*FAN_ART_SITES, *GENRE_WORDS]) == (
-        "a dreamy landscape with a bottle, bokeh", ["fantasy", "concept art", "pixiv", "trending on artstation"])  # in prompt order
+        # in prompt order
+        "a dreamy landscape with a bottle, bokeh", ["fantasy", "concept art", "pixiv", "trending on artstation"])
 
 
 @pytest.mark.parametrize("prompt, expected", [
@@ -125,7 +126,8 @@ def test_subject_kind_materials_context_and_look_of_the_shipped_brief():
     assert subject_kind(Brief(subject="a woman reading"))[0] == "person"
     assert subject_kind(Brief(subject="a lighthouse", subject_kind="product"))[0] == "product"
     assert materials(brief.subject) == ["brushed steel"]
-    assert context_text(brief) == "for weekend hikers and city cyclists, 25 to 40; one bottle from the summit to the office"
+    assert context_text(brief) == ("for weekend hikers and city cyclists, 25 to 40; "
+                                   "one bottle from the summit to the office")
     assert context_text(Brief(subject="tea")) is None
     assert [look_for(brief, s) for s in ("photography", "cinematic", "realistic", "artistic")] == [
         "photograph", "photograph", "photograph", None]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
 from campaign.brief import CAMPAIGN_STYLES, Brief, brief_from_dict, load_brief
+from core.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,7 +64,8 @@ brand:
     assert "per_variant" in by_field["seed_policy"] and "'random'" in by_field["seed_policy"]
     assert "1.5" in by_field["similarity_threshold"]
     assert "unknown field" in by_field["colour"] and "subject" in by_field["colour"]
-    assert "unknown field" in by_field["brand.logo"] and "must_have, must_not, colours, no_text" in by_field["brand.logo"]
+    assert "unknown field" in by_field["brand.logo"]
+    assert "must_have, must_not, colours, no_text" in by_field["brand.logo"]
     assert len(lines) == 11 and "Traceback" not in text
 
 

@@ -100,9 +100,9 @@ def test_a_hard_api_error_marks_the_variant_and_the_rest_still_ship(campaign_ind
 def test_rate_limit_spaces_every_workers_calls_and_cancel_stops_a_wait():
     from concurrent.futures import ThreadPoolExecutor
 
+    from campaign.pacing import Throttle, is_throttling
     from core.errors import Cancelled
     from core.progress import CancelToken
-    from campaign.pacing import Throttle, is_throttling
 
     throttle = Throttle(per_minute=600, cancel=CancelToken())  # one call per 0.1 s, shared
 

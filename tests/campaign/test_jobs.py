@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
 from campaign import jobs
+from core.errors import InputError
 from tests.app.conftest import PROMPTS, write_source
 
 WAIT_S = 180

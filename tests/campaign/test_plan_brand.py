@@ -7,11 +7,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from index.embedder import Embedder
 from campaign.brand import TEXT_NEGATIVES, apply_brand, contains
-from campaign.brief import Brief, BrandRules
+from campaign.brief import BrandRules, Brief
 from campaign.diversity import DiversityGuard, max_pairwise_similarity
 from campaign.plan import MOODS, SCENES, angle_idea, plan_angles, redraw_angle, replan_candidates, variant_ids
+from index.embedder import Embedder
 
 
 def test_plan_covers_styles_evenly_and_spreads_every_dimension():
@@ -144,7 +144,7 @@ def test_a_broken_dynamic_subject_is_refused_when_the_brief_loads():
 
 
 def test_a_campaign_can_use_an_imported_style(tmp_path):
-    from enhancers.user_styles import import_styles, resolve_style, styled
+    from enhancers.user_styles import import_styles, resolve_style
 
     styles = tmp_path / "styles.csv"
     styles.write_text('name,prompt,negative_prompt\n"Neon Noir","{prompt}, neon noir, rain-slick streets","sunny"\n',

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InputError
 from campaign.review import approved_zip, reviews, set_review
+from core.errors import InputError
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"fake image bytes"
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import Cancelled, InputError
-from core.progress import CancelToken
-from generate.output import read_png_parameters
 from campaign.brand import contains
 from campaign.diversity import embed, max_pairwise_similarity
 from campaign.runner import read_variants, run_campaign
+from core.errors import Cancelled, InputError
+from core.progress import CancelToken
+from generate.output import read_png_parameters
 from tests.campaign.conftest import brief_for, manifest_without_timings
 from tests.generate.tiny_pipelines import tiny_sd_dir  # noqa: F401 (fixture)
 

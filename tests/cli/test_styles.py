@@ -30,7 +30,7 @@ Watercolor,"watercolor painting, soft edges, paper texture",
 "Line art, clean","line art drawing {prompt} . professional, sleek, modern, minimalist, graphic, line art, vector graphics","anime, photorealistic, 35mm film, deformed, glitch, blurry, noisy"
 Multi line,"a ""quoted"" word
 on two lines",{prompt}
-'''
+'''  # noqa: E501 (rows as A1111's styles.csv ships them)
 
 # The sdxl_styles.json format of the SDXL Prompt Styler (and Fooocus' style files).
 STYLER_JSON = [
@@ -38,7 +38,8 @@ STYLER_JSON = [
     {"name": "sai-3d-model",
      "prompt": "professional 3d model {prompt} . octane render, highly detailed, volumetric, dramatic lighting",
      "negative_prompt": "ugly, deformed, noisy, low poly, blurry, painting"},
-    {"name": "sai-anime", "prompt": "anime artwork {prompt} . anime style, key visual, vibrant, studio anime,  highly detailed",
+    {"name": "sai-anime", "prompt": "anime artwork {prompt} . anime style, key visual, vibrant, studio anime,  "
+                                    "highly detailed",
      "negative_prompt": "photo, deformed, black and white, realism, disfigured, low contrast"},
     {"name": "Fooocus Sharp", "prompt": "cinematic still {prompt} . emotional, harmonious, vignette, 4k epic detailed"},
 ]
@@ -72,7 +73,8 @@ def test_styles_apply_the_a1111_way(csv_file, json_file):
         "cinematic photo a fox . 35mm photograph, film, bokeh, professional, 4k, highly detailed",
         "text, drawing, painting, crayon, sketch, graphite, impressionist, noisy, blurry, soft, deformed, ugly")
     # No placeholder: appended; empty parts dropped (no dangling comma).
-    assert apply_style(by_name["Watercolor"], "a fox", "") == ("a fox, watercolor painting, soft edges, paper texture", "")
+    assert apply_style(by_name["Watercolor"], "a fox", "") == ("a fox, watercolor painting, soft edges, paper texture",
+                                                               "")
     assert apply_style(by_name["base"], "a fox", "blurry") == ("a fox", "blurry")
     assert apply_style(by_name["Fooocus Sharp"], "a fox")[1] == ""
 
@@ -134,7 +136,8 @@ def test_a_non_utf8_file_is_refused(tmp_path):
 def test_resolve_style_tells_built_ins_from_yours(csv_file):
     import_styles(csv_file)
     assert resolve_style("cinematic") == ("cinematic", None)
-    assert resolve_style("Watercolor") == ("auto", UserStyle("Watercolor", "watercolor painting, soft edges, paper texture"))
+    assert resolve_style("Watercolor") == ("auto", UserStyle("Watercolor",
+                                                             "watercolor painting, soft edges, paper texture"))
     with pytest.raises(InputError, match="unknown style 'nope'.*your styles: Cinematic Photo"):
         resolve_style("nope")
 

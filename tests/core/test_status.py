@@ -56,8 +56,8 @@ def statuses() -> dict[tuple[str, str], BackendStatus]:
 
 def test_every_registered_backend_is_listed_and_the_built_ins_are_always_ready():
     found = statuses()
-    assert set(found) == {("enhancer", n) for n in ("anthropic", "bedrock", "grounded", "langchain", "local", "rules")} | {
-        ("image", "diffusers"), ("image", "bedrock")}
+    enhancers = ("anthropic", "bedrock", "grounded", "langchain", "local", "rules")
+    assert set(found) == {("enhancer", n) for n in enhancers} | {("image", "diffusers"), ("image", "bedrock")}
     assert found["enhancer", "rules"].ready and found["enhancer", "grounded"].ready
 
 

@@ -71,7 +71,8 @@ def clipped(page, selector: str) -> list[str]:
 def test_explore_fits_800_px(browser, app_server, artifacts):
     from playwright.sync_api import expect
 
-    context, page, shot, errors = open_page(browser, app_server, artifacts, "", "explore-800", width=800)  # Explore is "/"
+    # Explore is "/"
+    context, page, shot, errors = open_page(browser, app_server, artifacts, "", "explore-800", width=800)
     try:
         expect(page.get_by_role("heading", name="Explore real prompts")).to_be_visible()
         box = by_key(page, "explore.query").locator("input")

@@ -139,7 +139,8 @@ def test_a_chain_keeps_no_state_about_a_call():
     _, result_b = collect(b)
     _, result_a = collect(a)
     assert result_a.prompt.startswith("a red fox") and result_b.prompt.startswith("a blue whale")
-    assert result_a.fallback_reasons == result_b.fallback_reasons == {"fake-failing": first.fallback_reasons["fake-failing"]}
+    expected = {"fake-failing": first.fallback_reasons["fake-failing"]}
+    assert result_a.fallback_reasons == result_b.fallback_reasons == expected
 
 
 def test_stream_of_a_non_streaming_member_is_its_prompt_in_one_piece():

@@ -145,7 +145,8 @@ def test_clean_product_prompts_pass():
 
 
 def test_credited_artists_reads_lists_and_skips_non_credits():
-    text = "oil painting by greg rutkowski and alphonse mucha, in the style of a 1970s film, lit by candles, art by wlop"
+    text = ("oil painting by greg rutkowski and alphonse mucha, in the style of a 1970s film, lit by candles, "
+            "art by wlop")
     assert credited_artists(text) == ["greg rutkowski", "alphonse mucha", "wlop"]
 
 

@@ -20,7 +20,8 @@ runner = CliRunner()
     ("rules", ["rules"]),
     (" local , rules ", ["local", "rules"]),
     ("langchain:openai:gpt-4.1-mini,rules", ["langchain:openai:gpt-4.1-mini", "rules"]),
-    ("local:bartowski/Qwen2.5-3B-GGUF:qwen2.5-3b-q4_k_m.gguf", ["local:bartowski/Qwen2.5-3B-GGUF:qwen2.5-3b-q4_k_m.gguf"]),
+    ("local:bartowski/Qwen2.5-3B-GGUF:qwen2.5-3b-q4_k_m.gguf",
+     ["local:bartowski/Qwen2.5-3B-GGUF:qwen2.5-3b-q4_k_m.gguf"]),
 ])
 def test_specs_split_into_checked_members(spec, members):
     assert parse_enhancer_spec(spec) == members
@@ -75,7 +76,8 @@ def test_cli_alone_member_fails_with_one_line(monkeypatch):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "cli.main", "enhance", "a red fox", "-e", "langchain:openai:gpt-4.1-mini"],
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "enhance", "a red fox", "-e",
+                           "langchain:openai:gpt-4.1-mini"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "pip install langchain-openai" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
@@ -109,10 +111,10 @@ def test_cli_help_lists_the_styles_from_the_one_list():
 
 
 def test_every_style_table_follows_the_one_list():
+    from campaign.brief import CAMPAIGN_STYLES
     from enhancers.base import CONCRETE_STYLES, STYLES
     from enhancers.prompting import _STYLE_INSTRUCTIONS
     from enhancers.styles import STYLE_PRIORITY, STYLE_SPECS
-    from campaign.brief import CAMPAIGN_STYLES
 
     assert STYLES[0] == "auto" and CONCRETE_STYLES == STYLES[1:]
     assert set(STYLE_SPECS) == set(STYLE_PRIORITY) == set(CONCRETE_STYLES) == set(CAMPAIGN_STYLES)

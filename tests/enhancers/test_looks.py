@@ -55,7 +55,8 @@ def test_a_photograph_never_credits_a_painter_and_its_negative_bans_other_media(
 
 
 @pytest.mark.parametrize("idea,look", [
-    ("a watercolor of a fox", "watercolor"), ("a pencil sketch of an old man", "drawing"), ("an ink drawing of a crow", "ink drawing"),
+    ("a watercolor of a fox", "watercolor"), ("a pencil sketch of an old man", "drawing"), ("an ink drawing of a crow",
+                                                                                            "ink drawing"),
     ("pixel art of a castle", "pixel art"), ("a 3d render of a robot", "3d render"),
     ("an oil painting of a harbour", "oil painting"), ("a photo of a kettle", "photograph"),
 ])

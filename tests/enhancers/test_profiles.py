@@ -33,7 +33,8 @@ FORMS = {"sd1": "tags", "sdxl": "mixed", "turbo": "mixed", "sd3": "prose", "flux
 IDEAS = ["a red kettle on a stove", "a wizard casting a spell in a library",
          "The fluffy pillow was on top of the hard chair.", "an oil painting of a fox in the snow"]
 EXAMPLES = [
-    Example(text="a castle on a hill, digital painting, by greg rutkowski, volumetric lighting, fantasy, 8k", score=0.8),
+    Example(text="a castle on a hill, digital painting, by greg rutkowski, volumetric lighting, fantasy, 8k",
+            score=0.8),
     Example(text="a tower at dusk, digital painting, fantasy, volumetric lighting, highly detailed", score=0.7),
     Example(text="old fortress, concept art, dramatic lighting, wide angle, 8k, masterpiece", score=0.6),
 ]

@@ -27,7 +27,8 @@ def _rows():
     clean = {"contradictions": [], "broken_joins": [], "scene_leaks": []}
     return [
         result_row("i1", "a cabin", "rules", **clean),
-        result_row("i2", "a pier", "rules", **{**clean, "contradictions": ["painting"], "broken_joins": ["with during"]}),
+        result_row("i2", "a pier", "rules",
+                   **{**clean, "contradictions": ["painting"], "broken_joins": ["with during"]}),
         result_row("i1", "a cabin", "grounded+rag", **{**clean, "scene_leaks": ["terrace"]}),
         result_row("i2", "a pier", "grounded+rag", **clean),
         result_row("i1", "a cabin", "raw"),  # a row written before the checks existed

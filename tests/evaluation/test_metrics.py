@@ -14,8 +14,8 @@ IDEA = "a lighthouse in a storm"
 
 @pytest.fixture(scope="module")
 def embedder():
-    from index import load_embedder
     from evaluation.metrics import RunEmbedder
+    from index import load_embedder
 
     return RunEmbedder(load_embedder())
 
@@ -41,8 +41,8 @@ def test_consistency_example_similarity_and_diversity(embedder):
     assert copied.example_similarity == pytest.approx(1.0, abs=1e-3)  # a copy of an example reads as 1.0
 
     same = text_metrics(IDEA, "x", candidates=["a lighthouse", "a lighthouse"], embedder=embedder)
-    varied = text_metrics(IDEA, "x", candidates=["a lighthouse at dawn, watercolor", "a lighthouse, neon cyberpunk city"],
-                          embedder=embedder)
+    varied = text_metrics(IDEA, "x", embedder=embedder,
+                          candidates=["a lighthouse at dawn, watercolor", "a lighthouse, neon cyberpunk city"])
     assert same.diversity == 0.0 and varied.diversity > 0.1
 
 
@@ -54,9 +54,12 @@ def _row(config, *, category="color", tokens=10, latency=0.1, reasons=(), error=
 
 
 def test_figures_leave_failed_prompts_out_of_means_and_count_reasons():
-    rows = [_row("local", tokens=20, latency=1.0, reasons=["local: model.gguf wrote no valid prompt JSON; use a bigger model"]),
-            _row("local", tokens=100, latency=3.0, reasons=["local: model.gguf wrote no valid prompt JSON; other advice"]),
-            _row("local", tokens=30, latency=2.0, verdict={"score": 0.5, "correct": False}, error="image: backend failed"),
+    rows = [_row("local", tokens=20, latency=1.0, reasons=["local: model.gguf wrote no valid prompt JSON; use a "
+                                                           "bigger model"]),
+            _row("local", tokens=100, latency=3.0,
+                 reasons=["local: model.gguf wrote no valid prompt JSON; other advice"]),
+            _row("local", tokens=30, latency=2.0, verdict={"score": 0.5, "correct": False},
+                 error="image: backend failed"),
             _row("local", prompt="", tokens=0, latency=9.0, error="InputError: idea too long")]
     f = figures(rows)
     assert f["n"] == 3 and f["errors"] == 2  # the prompt-less row is out of the means, the image error is not
@@ -67,8 +70,8 @@ def test_figures_leave_failed_prompts_out_of_means_and_count_reasons():
     assert f["mean_score"] == 0.5 and f["correct_rate"] == 0.0
     assert f["mean_example_similarity"] is None  # no row has it: None, not 0
     assert reason_key("x" * 300) == "x" * 119 + "…"
-    assert reason_key("local: local model '/a/b/m.gguf' gave no usable prompt: output had no JSON: '[{1.2'; use Qwen") == (
-        "local: local model 'm.gguf' gave no usable prompt: output had no JSON")
+    long_reason = "local: local model '/a/b/m.gguf' gave no usable prompt: output had no JSON: '[{1.2'; use Qwen"
+    assert reason_key(long_reason) == "local: local model 'm.gguf' gave no usable prompt: output had no JSON"
     assert reason_key("local: returned a copy of example id 239 (similarity 1.000)") == (
         "local: returned a copy of example id # (similarity #)")
 

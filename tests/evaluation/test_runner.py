@@ -146,7 +146,8 @@ def test_judge_verdicts_and_preferences_through_the_anthropic_sdk(compbench_set,
     sent = {png for body in received for png in image_blocks(body)}
     assert {(out / r["image"]).read_bytes() for r in rows.values()} <= sent
     pairs = read_jsonl(out / "pairs.jsonl")
-    assert sorted((p["idea_id"], p["a"], p["b"]) for p in pairs) == [(i, "raw", "rules") for i in sorted({k[0] for k in rows})]
+    assert sorted((p["idea_id"], p["a"], p["b"]) for p in pairs) == [
+        (i, "raw", "rules") for i in sorted({k[0] for k in rows})]
     for pair in pairs:  # same-size images: a tie on faithfulness; the biased judge's "first" mapped back
         assert pair["faithful"] == "tie" and pair["aesthetic"] == pair["shown_first"]
     summary = json.loads((out / "summary.json").read_text())

@@ -192,7 +192,8 @@ def test_a_pull_killed_mid_transfer_resumes_from_the_bytes_on_disk(tmp_path):
         assert kept >= 10 << 20 and not blob_of(cache, files[UNET]).exists()
         report = pull_in_child(child_env(hub, cache))
         unet_gets = [r for r in hub.gets() if r.path.endswith(UNET)]
-    assert unet_gets[-1].range == f"bytes={kept}-" and report["resumed"] == kept, (unet_gets, kept, report.get("resumed"))
+    assert unet_gets[-1].range == f"bytes={kept}-" and report["resumed"] == kept, (
+        unet_gets, kept, report.get("resumed"))
     order = CATALOGUE["sd-turbo"].files
     after_unet = sum(len(files[name]) for name in order[order.index(UNET) + 1:])  # not reached before the kill
     assert report["downloaded"] == len(files[UNET]) - kept + after_unet

@@ -27,7 +27,8 @@ MERGES = [("a", "n</w>"), ("t", "h"), ("th", "e</w>"), ("c", "a"), ("ca", "t</w>
 
 def _bytes_to_unicode() -> list[str]:
     """CLIP / GPT-2's reversible byte → printable character table."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+                 + list(range(ord("®"), ord("ÿ") + 1)))
     chars, extra = [], 0
     for b in range(256):
         if b in printable:

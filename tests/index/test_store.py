@@ -184,6 +184,7 @@ def test_hit_to_dict_is_json_ready(literal_index):
         "image_nsfw",
         "source",
         "variants",
+        "image",
     }
     assert json.loads(json.dumps(data)) == data
 

@@ -172,7 +172,8 @@ def test_server_ignoring_range_restarts_cleanly(tmp_path, parquet_bytes):
 
 def test_truncated_body_keeps_part_and_says_to_rerun(tmp_path, parquet_bytes):
     with ScriptedServer() as server:
-        server.queue(Reply(206, parquet_bytes[100:200], {"Content-Range": f"bytes 100-{len(parquet_bytes) - 1}/{len(parquet_bytes)}"}))
+        content_range = f"bytes 100-{len(parquet_bytes) - 1}/{len(parquet_bytes)}"
+        server.queue(Reply(206, parquet_bytes[100:200], {"Content-Range": content_range}))
         url = f"{server.url}/metadata.parquet"
         target = cache_path(url, tmp_path)
         target.parent.mkdir(parents=True)

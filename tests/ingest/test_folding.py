@@ -42,7 +42,8 @@ def _source(tmp_path: Path, dev_prompts: list[str]) -> tuple[Path, list[dict], d
         groups[prompt] = [again, punct]
         # The original occurs three times, so it stays the stored wording.
         rows += [{"prompt": prompt, "seed": 900 + j}, {"prompt": prompt, "seed": 950 + j}]
-        rows += [{"prompt": again, "seed": 1000 + j}, {"prompt": again, "seed": 1100 + j}, {"prompt": punct, "seed": 1200 + j}]
+        rows += [{"prompt": again, "seed": 1000 + j}, {"prompt": again, "seed": 1100 + j},
+                 {"prompt": punct, "seed": 1200 + j}]
     rng.shuffle(rows[40:])  # settings of the first-seen copy (the plain row) are the ones kept
     path = tmp_path / "prompts.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

@@ -95,7 +95,8 @@ def test_new_source_embeds_only_new_prompts(tmp_path, shared_data, dev_prompts):
     index = tmp_path / "idx"
     first = run_ingest(source=str(shared_data / REFL), index=index, limit=24, progress=False)
     with PromptIndex.load(index) as idx:
-        before = {rec.prompt: (rec.count, np.array(idx.stored_vectors()[i])) for b in idx.iter_records(50) for i, rec in b}
+        before = {rec.prompt: (rec.count, np.array(idx.stored_vectors()[i]))
+                  for b in idx.iter_records(50) for i, rec in b}
 
     again = [dev_prompts[3], dev_prompts[10].upper(), dev_prompts[20]]
     fresh = ["a lighthouse made of glass on a stormy cliff", "a tiny dragon sleeping in a teacup"]

@@ -35,7 +35,7 @@ def test_diffusiondb_parquet_reads_only_prompt_and_settings(tmp_path, dev_prompt
     source = open_source(path)
     assert source.total_rows == 95
     assert set(source.mapping.values()) == {"prompt", "seed", "step", "cfg", "sampler", "width", "height",
-                                             "prompt_nsfw", "image_nsfw"}
+                                             "prompt_nsfw", "image_nsfw", "part_id", "image_name"}
     rows = _all(source, batch_rows=20)
     assert [r["prompt"] for r in rows] == dev_prompts[:95]
     assert rows[0]["sampler"] == "k_euler_ancestral" and rows[0]["steps"] == 50
@@ -53,8 +53,10 @@ def test_krea_csv_columns_are_mapped(shared_data, krea_rows):
 
 def test_refl_json_uses_text_column(shared_data):
     source = open_source(shared_data / REFL)
-    assert source.mapping == {"prompt": "text"}
-    assert len(_all(source, limit=10)) == 10
+    assert source.mapping == {"prompt": "text", "image": "image"}
+    rows = _all(source, limit=10)
+    assert len(rows) == 10
+    assert {r["image"] for r in rows} == {None}  # ImageReward's image ids ("000044-0048") are no file paths
 
 
 @pytest.mark.parametrize(

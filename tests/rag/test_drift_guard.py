@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import pytest
 
-from enhancers.base import Candidate, EnhanceRequest, EnhanceResult, Enhancer
+from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult
 from enhancers.events import MemberFailed
 from rag.assistant import AssistantFinished, AssistantResult, PromptAssistant
 from rag.drift import check_drift, subject_words

@@ -5,9 +5,9 @@ LangChain's ChatAnthropic (the langchain enhancer) against the scripted Messages
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -93,7 +93,8 @@ def test_stream_reports_a_failed_member(rag_index, embedder, monkeypatch):
     chain = build_chain(["anthropic", "grounded"])
     events = list(assistant_runnable(PromptAssistant(Retriever(rag_index), chain, embedder=embedder)).stream(IDEA))
     assert isinstance(events[0], MemberFailed) and events[0].name == "anthropic"
-    assert events[-1].result.enhancer == "grounded" and "ANTHROPIC_API_KEY" in events[-1].result.fallback_reasons["anthropic"]
+    assert events[-1].result.enhancer == "grounded"
+    assert "ANTHROPIC_API_KEY" in events[-1].result.fallback_reasons["anthropic"]
 
 
 def test_any_retriever_can_feed_the_fuse_step(assistant, rag_index):

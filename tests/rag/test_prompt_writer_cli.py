@@ -101,10 +101,10 @@ def test_feedback_the_writer_used_to_ignore_now_shows(tmp_path, index_dir, feedb
 
 
 def test_a_brand_safe_request_credits_no_artist(tmp_path, index_dir):
+    from enhancers.grounded import GroundedEnhancer
+    from index import PromptIndex
     from rag.assistant import PromptAssistant, to_examples
     from rag.retriever import Retriever
-    from index import PromptIndex
-    from enhancers.grounded import GroundedEnhancer
 
     assistant = PromptAssistant(Retriever(PromptIndex.load(index_dir)), GroundedEnhancer())
     examples = to_examples(assistant.retrieve("a lighthouse", k=4), [1, 2, 3])
@@ -121,11 +121,11 @@ def test_an_llm_answer_that_skips_clauses_is_repaired_and_says_so(index_dir):
     import time
 
     from enhancers.base import Candidate, Enhancer
+    from enhancers.grounded import GroundedEnhancer
+    from index import PromptIndex
     from rag.assistant import PromptAssistant, to_examples
     from rag.refinement import refine
     from rag.retriever import Retriever
-    from index import PromptIndex
-    from enhancers.grounded import GroundedEnhancer
 
     class Deaf(Enhancer):
         name = "deaf-llm"

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from core.errors import InputError
-from enhancers.base import Candidate, EnhanceRequest, EnhanceResult, Enhancer
+from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult
 from enhancers.grounded import GroundedEnhancer
 from enhancers.registry import ENHANCERS
 from rag.assistant import AssistantResult, PromptAssistant
@@ -108,7 +108,8 @@ def test_claude_path_sends_the_picked_examples_fenced(rag_index, embedder, monke
     with AnthropicServer() as server:
         server.queue(message_reply(json.dumps(answer)))
         claude = ENHANCERS.get("anthropic", base_url=server.url, timeout=5.0, max_retries=0)
-        result = PromptAssistant(Retriever(rag_index), claude, embedder=embedder).run("a frog knight", k=5, picks=[2, 4])
+        assistant = PromptAssistant(Retriever(rag_index), claude, embedder=embedder)
+        result = assistant.run("a frog knight", k=5, picks=[2, 4])
         body = json.dumps(server.messages()[0])
     assert result.enhancer == "anthropic" and result.prompt == answer["prompt"]
     for example in result.examples:
@@ -132,7 +133,8 @@ def test_refine_twice_step_back_and_continue_from_json(assistant):
     assert len(session.rounds) == 3
     assert session.step_back().prompt == moodier.prompt and len(session.rounds) == 2
     again = Session.from_json(session.to_json())
-    assert [r.prompt for r in again.rounds] == [r.prompt for r in session.rounds] and again.feedback == ["moodier, no text"]
+    assert [r.prompt for r in again.rounds] == [r.prompt for r in session.rounds]
+    assert again.feedback == ["moodier, no text"]
     with pytest.raises(InputError, match="example 9"):
         refine(first, "closer to example 9")
 

@@ -18,11 +18,13 @@ from enhancers.grounded import (
 from enhancers.registry import enhancer_names, get_enhancer
 from enhancers.tokens import count_clip_tokens
 
-REAL = "fox and hare at a forest glade, autumn, atmospheric lighting, highly detailed digital painting by greg rutkowski"
+REAL = ("fox and hare at a forest glade, autumn, atmospheric lighting, highly detailed digital painting "
+        "by greg rutkowski")
 
 
 def test_split_and_subject_of_real_diffusiondb_prompts():
-    assert split_phrases("a robot | neon colors, 8 k ,  Octane Render.") == ["a robot", "neon colors", "8k", "octane render"]
+    assert split_phrases("a robot | neon colors, 8 k ,  Octane Render.") == ["a robot", "neon colors", "8k",
+                                                                             "octane render"]
     assert subject_of("a castle on a hill by greg rutkowski, trending on artstation") == "a castle on a hill"
     assert subject_of(REAL) == "fox and hare at a forest glade"
     assert subject_of(" , ") == ""

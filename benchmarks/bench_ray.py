@@ -1,0 +1,148 @@
+"""Local Ray vs the thread pool on this machine: start-up, per-task overhead, a 20-variant campaign.
+
+Rows:
+- Ray start-up: `ray.init(num_cpus=N)` of a new local Ray, and its shutdown;
+- per work unit: `--tasks` empty work units one after another (round trip: submit → result, what a
+  sequential caller pays) and all at once (throughput), on `ThreadExecutor` and `RayExecutor`;
+- a campaign of `--variants` variants of one brief (rules enhancer, diversity enforced) over the
+  shipped starter index, prompts only and (`--images`) with the tiny diffusers pipeline of the tests
+  (64x64, 2 steps), on the thread pool and on the local Ray, twice there (the second run finds its
+  worker processes started and imported, but loads the run's index, model and pipeline again: they
+  are kept per run); the manifests are checked to be equal.
+
+The embedding model is loaded in this process before the rows (as in bench_campaign.py); Ray's
+workers are new processes and load it (and the index) themselves: that is part of their rows.
+
+    .venv/bin/python benchmarks/bench_ray.py [--variants 20] [--concurrency 2] [--tasks 200] [--images] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+OUT = REPO_ROOT / "benchmarks" / "out"
+INDEX = OUT / "campaign-starter-index"
+TINY_SD = OUT / "tiny-sd"
+
+
+def noop(x: int) -> int:
+    return x
+
+
+def overhead(kind: str, tasks: int) -> dict:
+    """Seconds per empty work unit: one at a time (round trip) and all at once (throughput)."""
+    from core.executors import make_executor
+
+    with make_executor(kind, workers=2) as executor:
+        executor.submit(noop, 0).result()  # a warm worker (Ray: its process started)
+        started = time.perf_counter()
+        for i in range(tasks):
+            executor.submit(noop, i).result()
+        one_by_one = (time.perf_counter() - started) / tasks
+        started = time.perf_counter()
+        futures = [executor.submit(noop, i) for i in range(tasks)]
+        assert [f.result() for f in futures] == list(range(tasks))
+        all_at_once = (time.perf_counter() - started) / tasks
+    return {"kind": kind, "round_trip_ms": round(one_by_one * 1000, 3), "throughput_ms": round(all_at_once * 1000, 3)}
+
+
+def brief(variants: int, images: bool):
+    from campaign.brief import Brief
+
+    extra = {"backends": ["diffusers"], "model": str(TINY_SD), "sizes": ["64x64"], "steps": 2} if images else {}
+    return Brief(name="bench", subject="a brushed steel water bottle", variants=variants, seed=7, enhancer="rules",
+                 index=str(INDEX), brand={"must_have": ["steel"], "must_not": ["plastic"], "colours": ["teal"],
+                                          "no_text": True}, **extra)
+
+
+def campaign(kind: str, variants: int, concurrency: int, images: bool, work: Path, label: str = "") -> dict:
+    from campaign.runner import run_campaign
+
+    out = work / f"{kind}{label}-{'images' if images else 'prompts'}"
+    started = time.perf_counter()
+    report = run_campaign(brief(variants, images), out, images=images, concurrency=concurrency, executor=kind)
+    wall = time.perf_counter() - started
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for variant in manifest["variants"]:
+        variant.pop("timings")
+    return {"kind": kind, "images": images, "wall_s": round(wall, 2), "counts": report.counts, "manifest": manifest}
+
+
+def prepare() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("PROMPTRAG_HOME", str(OUT / "campaign-home"))
+    OUT.mkdir(parents=True, exist_ok=True)
+    from ingest.starter import build_starter_index, index_exists
+
+    if not index_exists(INDEX):
+        build_starter_index(INDEX)
+    from index.embedder import load_embedder
+    from index.manifest import read_manifest
+
+    load_embedder(read_manifest(INDEX).embedding_model).embed(["warm up"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--images", action="store_true", help="also the campaign with tiny diffusers images")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    import ray
+
+    prepare()
+    if args.images and not (TINY_SD / "model_index.json").is_file():
+        from tests.generate.tiny_pipelines import build_tiny_sd
+
+        build_tiny_sd(TINY_SD)
+    rows: dict = {"cpus": args.cpus}
+    started = time.perf_counter()
+    ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="WARNING")
+    rows["ray_init_s"] = round(time.perf_counter() - started, 2)
+    work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
+    try:
+        rows["overhead"] = [overhead(kind, args.tasks) for kind in ("thread", "ray")]
+        rows["campaigns"] = []
+        for images in [False, True] if args.images else [False]:
+            threads = campaign("thread", args.variants, args.concurrency, images, work)
+            cold = campaign("ray", args.variants, args.concurrency, images, work)
+            warm = campaign("ray", args.variants, args.concurrency, images, work, "-again")  # workers already up
+            rows["campaigns"].append({
+                "images": images, "same_manifest": threads["manifest"] == cold["manifest"] == warm["manifest"],
+                "thread": threads["wall_s"], "ray_first": cold["wall_s"], "ray_again": warm["wall_s"],
+                "counts": threads["counts"]})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        started = time.perf_counter()
+        ray.shutdown()
+        rows["ray_shutdown_s"] = round(time.perf_counter() - started, 2)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"local Ray start-up ({args.cpus} CPUs): {rows['ray_init_s']} s, shutdown {rows['ray_shutdown_s']} s")
+    print("| executor | empty unit, one at a time (ms) | empty unit, all at once (ms) |")
+    print("|---|---|---|")
+    for row in rows["overhead"]:
+        print(f"| {row['kind']} | {row['round_trip_ms']} | {row['throughput_ms']} |")
+    print(f"\n| campaign ({args.variants} variants, rules, concurrency {args.concurrency}) | thread pool s | "
+          "local Ray, first run s | local Ray, again s | same manifest |")
+    print("|---|---|---|---|---|")
+    for row in rows["campaigns"]:
+        kind = "with tiny images (64x64, 2 steps)" if row["images"] else "prompts only"
+        print(f"| {kind} | {row['thread']} | {row['ray_first']} | {row['ray_again']} | {row['same_manifest']} |")
+
+
+if __name__ == "__main__":
+    main()

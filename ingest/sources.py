@@ -292,19 +292,27 @@ def _load_json_array(path: Path, handle) -> list:
     return data
 
 
+PEEK_ROWS = 100  # records read for the column names of a JSON / JSON Lines source
+
+
 def _peek_columns(path: Path, kind: str) -> list[str]:
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
         if kind in ("csv", "tsv"):
             header = next(csv.reader(handle, delimiter="\t" if kind == "tsv" else ","), None)
             return [h for h in header or [] if h]
-        if kind == "jsonl":
+        if kind == "jsonl":  # the keys of the first PEEK_ROWS records, as for a JSON array (optional keys
+            found: dict[str, None] = {}  # such as image_path may be missing from the first line)
+            records = 0
             for number, line in enumerate(handle, 1):
                 if line.strip():
-                    return list(_json_record(line, f"{path} line {number}"))
-            return []
+                    found.update(dict.fromkeys(_json_record(line, f"{path} line {number}")))
+                    records += 1
+                    if records == PEEK_ROWS:
+                        break
+            return list(found)
         data = _load_json_array(path, handle)
         names: dict[str, None] = {}
-        for item in data[:100]:
+        for item in data[:PEEK_ROWS]:
             names.update(dict.fromkeys(item if isinstance(item, dict) else ["prompt"]))
         return list(names)
 

@@ -101,3 +101,15 @@ def test_unparseable_settings_become_none(tmp_path):
     path.write_text("caption,steps,cfg_scale,seed\na cat,abc,nan,\n", encoding="utf-8")
     (row,) = _all(open_source(path))
     assert row["prompt"] == "a cat" and row["steps"] is None and row["cfg"] is None and row["seed"] is None
+
+
+def test_a_jsonl_key_missing_from_the_first_line_is_still_read(tmp_path):
+    """Optional keys (an image, a seed) often appear only on some records: the first line alone
+    must not decide the columns, or those values are dropped without a word."""
+    import json
+
+    lines = [{"prompt": "a red fox in the snow"}, {"prompt": "a lighthouse at dusk", "seed": 42, "steps": 30}]
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in lines) + "\n", encoding="utf-8")
+    rows = _all(open_source(path))
+    assert [r.get("seed") for r in rows] == [None, 42] and rows[1]["steps"] == 30

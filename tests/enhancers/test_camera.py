@@ -36,3 +36,11 @@ def test_daylight_words_stay_when_the_idea_says_sunset_and_for_subjects_the_list
     assert "golden hour" in suited_descriptors(kit, "a harbour at sunset in the rain")
     assert suited_descriptors(kit, "an abstract arrangement") == kit
     assert subject_kind("a fox knight guarding a castle") == "people"  # the character leads, not the castle
+
+
+def test_a_bare_render_engine_name_from_an_example_is_not_kept_in_a_photograph():
+    """DiffusionDB writes "octane" or "ue5" alone; in a photograph they are a second medium."""
+    from enhancers.looks import LOOKS, fits
+
+    for engine in ("octane", "ue5", "redshift"):
+        assert not fits(engine, LOOKS["photograph"]) and fits(engine, LOOKS["3d render"])

@@ -5,7 +5,8 @@ First run (no index yet) → build the starter index → three searches, one wit
 and redo → the image model is not downloaded: Generate is disabled, "Download" fetches it from
 the local Hub stand-in (the tiny random-weight pipeline served as the catalogue's sd-turbo), then
 an image → History: reopen the round → Campaign: a 4-variant run, approve one, the ZIP →
-Evaluate: a run started from the page, its report. Nothing is skipped or pre-built: the server
+Evaluate: a run started from the page, its report → Settings > Models: remove the model and
+download it again. Nothing is skipped or pre-built: the server
 starts on an empty PROMPTRAG_HOME and an empty Hugging Face cache.
 
 A screenshot of every step goes to <artifacts>/walkthrough/ (look at them), and no step may show
@@ -227,6 +228,23 @@ def test_a_newcomer_goes_from_an_empty_home_to_an_image_a_campaign_and_an_evalua
         wait_for_app_run(page, timeout_ms=STEP_TIMEOUT_MS)
         expect(by_key(page, "evaluate.download_report").get_by_role("button")).to_be_visible()
         shot("evaluation-report")
+        clean(page, script_errors)
+
+        # 11. Settings > Models: sd-turbo is cached; Remove frees it, Download brings it back.
+        nav(page, "Settings")
+        page.get_by_role("tab", name="Models").click()
+        chosen = by_key(page, "settings.models.chosen")
+        expect(chosen).to_contain_text("sd-turbo (cached)")
+        expect(by_key(page, "settings.models.download").get_by_role("button")).to_be_disabled()
+        shot("models-cached")
+        rerun(page, by_key(page, "settings.models.remove").get_by_role("button").click, STEP_TIMEOUT_MS)
+        expect(chosen).to_contain_text("sd-turbo (not downloaded)")
+        download = by_key(page, "settings.models.download").get_by_role("button")
+        expect(download).to_be_enabled()
+        rerun(page, download.click, STEP_TIMEOUT_MS)
+        expect(page.get_by_text(re.compile(r"sd-turbo is ready"))).to_be_visible()
+        expect(chosen).to_contain_text("sd-turbo (cached)")
+        shot("models-downloaded-again")
         clean(page, script_errors)
     except Exception:
         shot("failure")

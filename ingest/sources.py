@@ -34,6 +34,8 @@ from pathlib import Path
 from core.errors import SourceError
 from index.images.locators import diffusiondb_locator, diffusiondb_subset
 from ingest.diffusiondb import SAMPLER_NAMES, sampler_name
+from ingest.image_folder import COLUMNS as FOLDER_COLUMNS
+from ingest.image_folder import FolderScan
 
 ROW_KEYS = ("prompt", "seed", "steps", "cfg", "sampler", "width", "height", "prompt_nsfw", "image_nsfw", "image")
 DIFFUSIONDB_IMAGE_KEYS = ("part_id", "image_name")  # read together, turned into `image`
@@ -255,6 +257,9 @@ class Source:
             yield batch
 
     def _records(self) -> Iterator[dict]:
+        if self.kind == "folder":
+            yield from FolderScan(self.path).records()
+            return
         with open(self.path, encoding="utf-8-sig", errors="replace", newline="") as handle:
             if self.kind in ("csv", "tsv"):
                 reader = csv.DictReader(handle, delimiter="\t" if self.kind == "tsv" else ",")
@@ -322,6 +327,11 @@ def open_source(path: Path) -> Source:
     path = Path(path)
     if not path.exists():
         raise SourceError(f"source file not found: {path}; pass an existing file or a URL.")
+    if path.is_dir():  # the user's own pictures: their recipes are the rows (ingest/image_folder.py)
+        if not FolderScan(path).images():
+            raise SourceError(f"folder {path} holds no .png / .jpg / .webp pictures; pass a folder of generated "
+                              "images (A1111, ComfyUI or promptrag metadata) or a prompt file.")
+        return Source(path, "folder", map_columns(list(FOLDER_COLUMNS), str(path)))
     if not path.is_file():
         raise SourceError(f"source {path} is not a file; pass a Parquet/CSV/JSONL/JSON/text file.")
     kind = FORMATS.get(path.suffix.lower())

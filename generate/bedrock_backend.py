@@ -26,7 +26,9 @@ from typing import Any
 from core.aws import BedrockCall, aws_errors, bedrock_client, client_region
 from core.errors import BackendError, InputError
 from core.progress import CancelToken, ProgressCallback, Stopwatch
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+from core.spend import paid_call
+from core.status import aws_status, importable
 from generate import bedrock_schemas as schemas
 from generate.base import ImageBackend, ImageRequest, ImageResult
 from generate.prompt_syntax import plain_for_backend
@@ -38,6 +40,13 @@ class BedrockImageBackend(ImageBackend):
     name = "bedrock"
     supports_negative_prompt = True  # every model in the table does; the spec says per model
     supports_prompt_syntax = False  # weights like (word:1.2) are converted to plain text, with a notice
+
+    @classmethod
+    def status(cls, settings: Settings) -> tuple[bool, str]:
+        if not importable("boto3"):
+            return False, "install boto3: pip install 'promptrag[generate]'"
+        ready, detail = aws_status()
+        return ready, f"{settings.bedrock_image_model} ({detail})" if ready else detail
 
     def __init__(self, model: str | None = None, *, region: str | None = None, profile: str | None = None,
                  endpoint_url: str | None = None, client: Any = None,
@@ -102,10 +111,12 @@ class BedrockImageBackend(ImageBackend):
 
     def _invoke(self, body: dict[str, Any]) -> dict[str, Any]:
         client = self._get_client()  # its region is the one error messages name
-        with self._aws_errors():
+        # a paid call: the spend caps are checked first, and the image goes in the audit log (core/spend.py)
+        with paid_call("image", self.model, images=1) as meter, self._aws_errors():
             response = client.invoke_model(modelId=self.model, body=json.dumps(body),
                                            contentType="application/json", accept="application/json")
             raw = response["body"].read()
+            meter.record(0, 0, images=1)
         try:
             payload = json.loads(raw)
         except ValueError:

@@ -273,3 +273,20 @@ def test_missing_region_names_the_variable(monkeypatch, tmp_path):
     monkeypatch.delenv("PROMPTRAG_BEDROCK_ENDPOINT_URL", raising=False)
     with pytest.raises(ConfigError, match="AWS_REGION"):
         BedrockImageBackend(SD35).generate(req())
+
+
+def test_each_bedrock_image_is_a_paid_call_in_the_audit_log_and_a_spent_cap_sends_nothing(server, monkeypatch):
+    """Stability images on Bedrock cost money per image: they count toward the spend caps and the
+    audit log like Claude calls do (core/spend.py), and a reached cap stops before the request."""
+    from core.settings import get_settings
+    from core.spend import Ledger, SpendCapReached, image_price_for
+
+    BedrockImageBackend(SD35).generate(req(num_images=2, seed=5))
+    rows = Ledger(get_settings().spend_db).rows()
+    assert [(r["what"], r["model"], r["images"]) for r in rows] == [("image", SD35, 1)] * 2
+    assert sum(r["cost_usd"] for r in rows) == pytest.approx(2 * image_price_for(SD35)) and image_price_for(SD35) > 0
+    sent = len(server.requests)
+    monkeypatch.setenv("PROMPTRAG_SPEND_CAP_USER_DAY_USD", str(2 * image_price_for(SD35) + 0.01))
+    with pytest.raises(SpendCapReached):
+        BedrockImageBackend(SD35).generate(req(seed=6))
+    assert len(server.requests) == sent  # nothing reached Bedrock

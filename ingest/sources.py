@@ -157,6 +157,9 @@ def to_row(record: dict, mapping: dict[str, str], folder: Path | None = None, so
         row[key] = _to_float(row[key])
     row["sampler"] = sampler_name(row["sampler"])
     row["image"] = image_locator(row["image"], folder)
+    if row["image"] is None and "image" in mapping:  # records may name their image in another alias column
+        row["image"] = next((loc for name, value in record.items() if str(name).strip().lower() in ALIASES["image"]
+                             and (loc := image_locator(value, folder)) is not None), None)
     if "part_id" in mapping:
         row["image"] = diffusiondb_images([record.get(mapping["part_id"])], [record.get(mapping["image_name"])],
                                           source_name)[0]

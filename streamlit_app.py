@@ -6,14 +6,15 @@ calls into the library; heavy objects come from app/resources.py, per-user state
 app/state.py.
 
 With no index yet, the only page is "Get started", which builds one; once it exists the app
-opens on Explore.
+opens on Explore. With sign-in configured ([auth] in .streamlit/secrets.toml), nothing but the
+sign-in screen is drawn until the browser has signed in (app/auth.py, docs/auth.md).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import resources, state, widgets
+from app import auth, resources, state, widgets
 
 # As in .streamlit/config.toml, for an installed copy started from another directory: no
 # traceback ever reaches the page (pages show one-line messages; details go to the server log).
@@ -22,6 +23,13 @@ st.set_option("client.toolbarMode", "minimal")
 st.set_page_config(page_title="promptrag", page_icon="✨", layout="wide",
                    menu_items={"About": "promptrag turns a short idea into a text-to-image prompt "
                                         "grounded in real prompts."})
+
+known = False
+with widgets.guard("Checking who you are"):
+    auth.sign_in_gate()  # the acting user for history, runs and spend; the sign-in screen stops here
+    known = True
+if not known:
+    st.stop()  # the guard said why (e.g. unreadable secrets): show nothing else
 
 index_path = resources.current_index_path()
 has_index = resources.index_exists(index_path)
@@ -56,7 +64,10 @@ with st.sidebar:
         else:
             st.caption("No prompt index yet.")
     with widgets.guard("Checking the backends"):
-        widgets.backend_status_panel()
+        if auth.is_admin():  # which backends are ready tells which keys are set: admins only
+            widgets.backend_status_panel()
+    with widgets.guard("Reading your account"):
+        auth.account_panel()
 
 st.session_state[state.SHELL] = True
 page.run()

@@ -191,6 +191,42 @@ def load_example_clicked() -> None:
         campaign()["notice"] = f"Loading the example brief failed: {one_line(exc)}"
 
 
+# ---- where a run runs ------------------------------------------------------------------------
+RUN_ON = "campaign.run_on"  # the "Run on" radio's key; drawn only when a Ray cluster is configured
+THIS_MACHINE = "thread"     # campaign.jobs' executor for this machine's thread pool
+
+
+def executor_choices() -> dict[str, str]:
+    """Where a new run may go, executor -> label: this machine, plus the Ray cluster of
+    PROMPTRAG_RAY_ADDRESS when one is configured. Either way the run's process is on this machine
+    (so it reattaches the same); with Ray it drives the cluster."""
+    from core.settings import get_settings
+
+    address = get_settings().ray_address
+    choices = {THIS_MACHINE: "this machine"}
+    if address:
+        choices[address] = f"Ray cluster ({address})"
+    return choices
+
+
+def chosen_executor() -> str:
+    """The "Run on" choice of this session (this machine when none is offered or it is stale)."""
+    chosen = st.session_state.get(RUN_ON, THIS_MACHINE)
+    return chosen if chosen in executor_choices() else THIS_MACHINE
+
+
+def where_it_runs(executor: str) -> str:
+    """A run's executor as the page says it: "this machine", "Ray cluster (ray://head:10001)"."""
+    if executor in ("", THIS_MACHINE):
+        return "this machine"
+    return "Ray cluster" if executor == "ray" else f"Ray cluster ({executor})"
+
+
+def show_where(executor: str, choices: dict[str, str]) -> bool:
+    """Say where a run runs when it is not obvious: a Ray run, or any run once a cluster is offered."""
+    return executor not in ("", THIS_MACHINE) or len(choices) > 1
+
+
 # ---- what the run panel shows -----------------------------------------------------------------
 FILTERS = {"all": "All", "todo": "To review", "approved": "Approved", "rejected": "Rejected",
            "problems": "Problems"}

@@ -33,12 +33,12 @@ SETTING_FILTERS = {"sampler": "explore.sampler", "width": "explore.width", "heig
 def _held(index_path: str, stamp: str) -> frozenset[str]:
     from index.coverage import settings_held
 
-    return settings_held(resources.load_retriever(index_path).index)
+    return settings_held(resources.load_retriever(index_path).store)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _pictured(index_path: str, stamp: str) -> bool:
-    for batch in resources.load_retriever(index_path).index.iter_records(batch_size=10_000):
+    for batch in resources.load_retriever(index_path).store.iter_records(batch_size=10_000):
         if any(getattr(record, "image", None) for _, record in batch):
             return True
     return False

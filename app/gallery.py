@@ -20,8 +20,10 @@ fetching and caching pictures (index/images.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -29,8 +31,13 @@ from app import refine_state, resources, state, widgets
 from campaign.brief import load_brief
 from campaign.jobs import BRIEF_FILE
 from core.settings import get_settings
+from index.records import SearchFilters, SearchHit
 from rag.assistant import SETTINGS_FIELDS
-from rag.retriever import RetrievedPrompt
+from rag.retriever import RetrievedPrompt, Retriever
+
+if TYPE_CHECKING:  # types only: importing them would load the campaign runner and the image cache
+    from campaign.runner import Variant
+    from index.images.cache import ImageFetch
 
 VIEW_KEY = "explore.view"
 VIEWS = {"list": "List", "grid": "Grid"}  # the labels are what the URL shows: ?explore.view=Grid
@@ -38,6 +45,7 @@ NSFW_KEY = "explore.max_nsfw"
 NSFW_HIDE_KEY = "explore.nsfw_hide"
 STRICT_NSFW = 0.2  # LAION image / Detoxify prompt likelihood; ingest drops > 0.5 by default
 NEIGHBOURS = 8
+Hit = RetrievedPrompt | SearchHit  # a search result, or a stored row (a detail's neighbours, an example's)
 WHERE_PICTURES_COME_FROM = (
     "No pictures in this index: they come with a DiffusionDB index (`promptrag ingest`) or a CSV / JSONL "
     "source with an `image_path` or `image_url` column (docs/images.md).")
@@ -60,7 +68,7 @@ def hides_nsfw() -> bool:
     return bool(st.session_state.get(NSFW_HIDE_KEY, False))
 
 
-def nsfw_score(hit: Any) -> float | None:
+def nsfw_score(hit: Hit) -> float | None:
     """The higher of a row's prompt and image NSFW scores (None: the row has neither)."""
     source = getattr(hit, "hit", hit)
     scores = [s for s in (getattr(source, "prompt_nsfw", None), getattr(source, "image_nsfw", None))
@@ -68,7 +76,7 @@ def nsfw_score(hit: Any) -> float | None:
     return max(scores) if scores else None
 
 
-def covered(hit: Any) -> bool:
+def covered(hit: Hit) -> bool:
     """Whether `hit` is drawn covered: a score above the threshold and not revealed by this user."""
     score = nsfw_score(hit)
     return score is not None and score > threshold() and hit.id not in revealed()
@@ -83,13 +91,13 @@ def reveal(hit_id: int) -> None:
     revealed().add(hit_id)
 
 
-def cover_line(hit: Any) -> str:
+def cover_line(hit: Hit) -> str:
     score = nsfw_score(hit)
     return f"Covered: NSFW score {score:.2f} is above your threshold of {threshold():.2f}."
 
 
 # ---- the detail view ---------------------------------------------------------------------------
-def open_detail(hit: Any) -> None:
+def open_detail(hit: RetrievedPrompt) -> None:
     """Callback of a card's "Open": the detail view of `hit` (a RetrievedPrompt) replaces the results."""
     explore = state.explore()
     explore.update(detail=hit, neighbours=None, neighbours_wanted=False, settings_used=None)
@@ -99,7 +107,7 @@ def close_detail() -> None:
     state.explore().update(detail=None, neighbours=None, neighbours_wanted=False, settings_used=None)
 
 
-def detail() -> Any | None:
+def detail() -> RetrievedPrompt | None:
     return state.explore().get("detail")
 
 
@@ -108,10 +116,11 @@ def want_neighbours() -> None:
     state.explore()["neighbours_wanted"] = True
 
 
-def more_like_this(retriever: Any, hit_id: int, k: int = NEIGHBOURS, filters: Any = None) -> list[RetrievedPrompt]:
+def more_like_this(retriever: Retriever, hit_id: int, k: int = NEIGHBOURS,
+                   filters: SearchFilters | None = None) -> list[RetrievedPrompt]:
     """The k dense neighbours of stored prompt `hit_id`, by its stored vector (no embedding), the
     prompt itself left out; `filters` (index.records.SearchFilters) as the search used them."""
-    store = retriever.index
+    store = retriever.store
     vector = store.vectors([hit_id])[0]
     hits = store.search_vector(vector, min(k + 1, len(store)), filters)
     others = [h for h in hits if h.id != hit_id][:k]
@@ -119,7 +128,7 @@ def more_like_this(retriever: Any, hit_id: int, k: int = NEIGHBOURS, filters: An
             for rank, h in enumerate(others, start=1)]
 
 
-def find_neighbours(index_path: str | Path, filters: Any = None) -> list[RetrievedPrompt]:
+def find_neighbours(index_path: str | Path, filters: SearchFilters | None = None) -> list[RetrievedPrompt]:
     """"More like this" for the open detail, stored in the state for reruns."""
     explore = state.explore()
     explore["neighbours_wanted"] = False
@@ -129,37 +138,35 @@ def find_neighbours(index_path: str | Path, filters: Any = None) -> list[Retriev
 
 
 # ---- "Use these settings" ----------------------------------------------------------------------
-def settings_of(hit: Any) -> dict[str, Any]:
+def settings_of(hit: Hit) -> dict[str, int | float | str | None]:
     source = getattr(hit, "hit", hit)
     return {name: getattr(source, name, None) for name in SETTINGS_FIELDS}
 
 
-def has_settings(hit: Any) -> bool:
+def has_settings(hit: Hit) -> bool:
     return any(value is not None for value in settings_of(hit).values())
 
 
-def use_settings(hit: Any) -> None:
+def use_settings(hit: Hit) -> None:
     """Callback of "Use these settings": Refine's generation settings take the row's seed, steps,
     CFG, sampler and size (what the row has; the rest stays as it was)."""
-    from types import SimpleNamespace
-
     s = refine_state.state()
     refine_state.apply_settings(SimpleNamespace(settings=settings_of(hit)), 1)
-    gen = s["gen"]
+    gen = s.gen
     now = widgets.settings_line(SimpleNamespace(settings={
         "seed": gen.get("seed"), "steps": gen.get("steps"), "cfg": gen.get("guidance"),
         "sampler": gen.get("sampler"), "width": gen.get("width"), "height": gen.get("height")}))
-    s["message"] = f"Generation settings from Explore: {now}."
+    s.message = f"Generation settings from Explore: {now}."
     state.explore()["settings_used"] = hit.id
 
 
 # ---- pictures ----------------------------------------------------------------------------------
-def locator(hit: Any) -> str | None:
+def locator(hit: Hit) -> str | None:
     """The row's image locator (a DiffusionDB part locator, URL or path), None when it has none."""
     return getattr(getattr(hit, "hit", hit), "image", None) or None
 
 
-def thumbnails(hits: list[Any]) -> dict[int, Any]:
+def thumbnails(hits: Sequence[Hit]) -> dict[int, ImageFetch]:
     """id -> ImageFetch for the hits that have a picture and are not covered, fetched together
     (concurrently, from the disk cache where it holds them)."""
     wanted = [h for h in hits if locator(h) and not covered(h)]
@@ -169,17 +176,17 @@ def thumbnails(hits: list[Any]) -> dict[int, Any]:
     return {h.id: f for h, f in zip(wanted, fetched, strict=True)}
 
 
-def full_image(hit: Any) -> Any | None:
+def full_image(hit: Hit) -> ImageFetch | None:
     """The full-size ImageFetch of `hit` (None: it has no picture)."""
     where = locator(hit)
     return resources.load_image_cache().full(where) if where else None
 
 
-def example_thumbnails(index_path: str | Path, examples: list[tuple[int | None, str]]) -> dict[int, Any]:
+def example_thumbnails(index_path: str | Path, examples: list[tuple[int | None, str]]) -> dict[int, ImageFetch]:
     """id -> ImageFetch of examples given as (row id, text): examples carry ids, not pictures.
     An id this index does not hold with that text (an example from another index) gets none, and
     rows above the session's NSFW threshold are left out."""
-    store = resources.load_retriever(index_path).index
+    store = resources.load_retriever(index_path).store
     ids = [i for i in dict.fromkeys(i for i, _ in examples) if i is not None and 0 <= i < len(store)]
     if not ids:
         return {}
@@ -188,7 +195,7 @@ def example_thumbnails(index_path: str | Path, examples: list[tuple[int | None, 
     return thumbnails(hits)
 
 
-def run_example_thumbnails(out_dir: Path, variants: list[Any]) -> dict[int, Any]:
+def run_example_thumbnails(out_dir: Path, variants: Sequence[Variant]) -> dict[int, ImageFetch]:
     """id -> ImageFetch of the examples campaign `variants` were written from, from the index
     their run used (its brief's; none named: the configured one)."""
     examples = [(e.get("id"), str(e.get("text") or "")) for v in variants for e in v.examples]
@@ -200,7 +207,7 @@ def run_example_thumbnails(out_dir: Path, variants: list[Any]) -> dict[int, Any]
     return example_thumbnails(index, examples)
 
 
-def failures(fetched: dict[int, Any]) -> dict[str, int]:
+def failures(fetched: dict[int, ImageFetch]) -> dict[str, int]:
     """Each distinct reason a picture failed -> how many, to say each once."""
     out: dict[str, int] = {}
     for fetch in fetched.values():

@@ -13,13 +13,21 @@ Deliberately not here: state and callbacks (app/gallery.py), the search (app/exp
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from app import gallery, state, widgets
+from app.gallery import Hit
 from app.widgets import escape_md, shorten
-from rag.assistant import to_examples
+from rag.assistant import ExampleUsed, to_examples
+from rag.retriever import RetrievedPrompt
+
+if TYPE_CHECKING:  # types only: the image cache and rag.relevance load more than a page needs
+    from index.images.cache import ImageFetch
+    from rag.relevance import Relevance
 
 # Tiles flow in a CSS grid (as many ~200 px columns as fit: 4 at 1400 px, 2 at 800 px with the
 # sidebar open); pictures are square crops, the full picture is in the detail view. A cover or
@@ -55,7 +63,7 @@ def view_switch(default: str) -> str:
 
 
 # ---- pieces of a tile --------------------------------------------------------------------------
-def square(key: str, text: str | None = None, icon: str = "") -> Any:
+def square(key: str, text: str | None = None, icon: str = "") -> DeltaGenerator:
     """A neutral square the size of a picture; `text` (untrusted, e.g. a prompt) as plain text."""
     box = st.container(key=f"square-{key}", gap="small")
     with box:
@@ -66,7 +74,7 @@ def square(key: str, text: str | None = None, icon: str = "") -> Any:
     return box
 
 
-def cover(hit: Any, key: str) -> None:
+def cover(hit: Hit, key: str) -> None:
     """The placeholder of a covered row: why, and a Reveal button."""
     with square(key, icon=":material/visibility_off:"):
         st.caption(escape_md(gallery.cover_line(hit)))
@@ -74,7 +82,7 @@ def cover(hit: Any, key: str) -> None:
                   args=(hit.id,), help="Show this picture and its prompt (only to you, for this session).")
 
 
-def picture(slot: Any, fetch: Any, key: str) -> None:
+def picture(slot: DeltaGenerator, fetch: ImageFetch | None, key: str) -> None:
     """Fill a tile's picture slot: the thumbnail, or a neutral square (the reason is said once,
     above the grid)."""
     with slot.container():
@@ -85,7 +93,7 @@ def picture(slot: Any, fetch: Any, key: str) -> None:
                 st.caption("Picture unavailable")
 
 
-def facts_line(hit: Any, relevance: Any | None) -> str:
+def facts_line(hit: RetrievedPrompt, relevance: Relevance | None) -> str:
     """'72% match · seen 4× · 512×768' (or '83% similar' for a neighbour)."""
     if relevance is not None:
         figure = widgets.match_label(relevance)
@@ -98,21 +106,22 @@ def facts_line(hit: Any, relevance: Any | None) -> str:
     return " · ".join(p for p in (figure, count, size, steps) if p)
 
 
-def pick_box(item: Any, pick: Any, key: str, label: str = "Use as example") -> None:
+def pick_box(item: RetrievedPrompt, pick: ExampleUsed, key: str, label: str = "Use as example") -> None:
     box = f"pick-{key}"
     st.session_state[box] = state.is_picked(pick)
     st.checkbox(label, key=box, on_change=state.toggle_pick, args=(pick,))
 
 
 # ---- the grid ----------------------------------------------------------------------------------
-def grid(items: list[Any], *, prefix: str, everything: list[Any], relevance: dict[int, Any],
+def grid(items: list[RetrievedPrompt], *, prefix: str, everything: list[RetrievedPrompt],
+         relevance: dict[int, Relevance],
          index_has_pictures: bool = True) -> None:
     """Tiles of `items` (RetrievedPrompts); picks are made against `everything` (their search).
     An index without pictures gets one line saying where they come from."""
     notices = st.empty()
     if not index_has_pictures:
         notices.caption(":material/image: " + gallery.WHERE_PICTURES_COME_FROM)
-    slots: dict[int, tuple[Any, str]] = {}
+    slots: dict[int, tuple[DeltaGenerator, str]] = {}
     with st.container(key=f"explore-grid-{prefix}"):
         for item in items:
             slot = tile(item, prefix=prefix, pick=to_examples(everything, [item.rank])[0],
@@ -121,7 +130,7 @@ def grid(items: list[Any], *, prefix: str, everything: list[Any], relevance: dic
                 slots[item.id] = (slot, f"{prefix}-{item.id}")
     if not slots:
         return
-    fetched: dict[int, Any] = {}
+    fetched: dict[int, ImageFetch] = {}
     with widgets.guard("Loading the pictures"):
         fetched = gallery.thumbnails([i for i in items if i.id in slots])
     for hit_id, (slot, key) in slots.items():
@@ -129,7 +138,7 @@ def grid(items: list[Any], *, prefix: str, everything: list[Any], relevance: dic
     failure_notice(notices, fetched)
 
 
-def failure_notice(where: Any, fetched: dict[int, Any]) -> None:
+def failure_notice(where: DeltaGenerator, fetched: dict[int, ImageFetch]) -> None:
     """Each reason pictures failed, once: '3 pictures could not be loaded: <reason>'."""
     failed = gallery.failures(fetched)
     if not failed:
@@ -140,7 +149,8 @@ def failure_notice(where: Any, fetched: dict[int, Any]) -> None:
                        + escape_md(reason))
 
 
-def tile(item: Any, *, prefix: str, pick: Any, relevance: Any | None) -> Any | None:
+def tile(item: RetrievedPrompt, *, prefix: str, pick: ExampleUsed,
+         relevance: Relevance | None) -> DeltaGenerator | None:
     """One tile; returns its empty picture slot when it has a picture to fetch, else None."""
     key = f"{prefix}-{item.id}"
     slot = None
@@ -164,12 +174,13 @@ def tile(item: Any, *, prefix: str, pick: Any, relevance: Any | None) -> Any | N
 
 
 # ---- the list ----------------------------------------------------------------------------------
-def cards(items: list[Any], *, everything: list[Any], relevance: dict[int, Any], images: dict) -> None:
+def cards(items: list[RetrievedPrompt], *, everything: list[RetrievedPrompt], relevance: dict[int, Relevance],
+          images: dict) -> None:
     """The list: prompt cards in rows of two (app.widgets.prompt_card), with a small picture beside
     each when this page has any; `images`: prompt -> images made here (app.history)."""
     pictured = any(gallery.locator(i) for i in items)
     notices = st.empty()
-    fetched: dict[int, Any] = {}
+    fetched: dict[int, ImageFetch] = {}
     if pictured:
         with widgets.guard("Loading the pictures"):
             fetched = gallery.thumbnails(items)
@@ -191,7 +202,7 @@ def cards(items: list[Any], *, everything: list[Any], relevance: dict[int, Any],
                                         pick=to_examples(everything, [item.rank])[0], relevance=relevance.get(item.id))
 
 
-def list_thumbnail(item: Any, key: str, fetch: Any | None) -> None:
+def list_thumbnail(item: RetrievedPrompt, key: str, fetch: ImageFetch | None) -> None:
     """The picture beside a list card; failed or missing: a small neutral square (a failure's
     reason is said once, above the list)."""
     with st.container(key=f"tile-list-{key}", gap="small"):
@@ -207,7 +218,7 @@ def list_thumbnail(item: Any, key: str, fetch: Any | None) -> None:
                   on_click=gallery.open_detail, args=(item,), help="The picture, the whole prompt, its settings.")
 
 
-def covered_card(item: Any, key: str) -> None:
+def covered_card(item: RetrievedPrompt, key: str) -> None:
     """A list card whose prompt or picture is above the NSFW threshold: why, and Reveal; no text."""
     with st.container(border=True, key=f"card-explore-{key}"):
         st.markdown(f":violet-badge[#{item.rank}] :small[{escape_md(gallery.cover_line(item))}]")
@@ -216,10 +227,8 @@ def covered_card(item: Any, key: str) -> None:
 
 
 # ---- the detail view ---------------------------------------------------------------------------
-def detail_view(item: Any, relevance: Any | None) -> None:
+def detail_view(item: RetrievedPrompt, relevance: Relevance | None) -> None:
     """One prompt large: its picture, the whole prompt, its settings, and what to do with it."""
-    from dataclasses import replace
-
     key = f"detail-{item.id}"
     hidden = gallery.covered(item)
     st.button("Back to results", key="explore.detail.back", icon=":material/arrow_back:", type="tertiary",
@@ -249,7 +258,7 @@ def detail_view(item: Any, relevance: Any | None) -> None:
             st.page_link("pages/refine.py", label="Open Refine", icon=":material/arrow_forward:")
 
 
-def detail_picture(item: Any, key: str, hidden: bool) -> None:
+def detail_picture(item: RetrievedPrompt, key: str, hidden: bool) -> None:
     if hidden:
         cover(item, key)
         return
@@ -268,7 +277,7 @@ def detail_picture(item: Any, key: str, hidden: bool) -> None:
                    + escape_md(fetch.reason if fetch is not None else "see the server log"))
 
 
-def neighbours_view(neighbours: list[Any], index_has_pictures: bool) -> None:
+def neighbours_view(neighbours: list[RetrievedPrompt], index_has_pictures: bool) -> None:
     st.subheader("More like this", anchor=False)
     if not neighbours:
         st.info("No other prompts in this index are close to this one.", icon=":material/search_off:")

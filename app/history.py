@@ -13,13 +13,20 @@ contract); images store their path, seed, the generation parameters and timings.
 case-insensitive substring match (LIKE, wildcards escaped) over idea, prompt and feedback.
 Exports are CSV (cells that a spreadsheet would run as a formula are prefixed with ') or JSON.
 
+Every round belongs to one user (`user_id`; "local" when the app runs without sign-in): a
+`History` reads and writes as one user (`History(path, user=...)`, or `history.as_user(...)`
+for the same file), and one user never sees, reopens, exports, deletes or adds images to
+another's rounds. A database from before users (schema 1) is migrated on open: its rounds get
+the column with 'local', so a single-user install sees exactly what it saw before.
+
 Deliberately not here: image files themselves (deleting a round never deletes a file; a moved
 or deleted file shows as `exists=False`), per-user UI state (st.session_state), and schema
-migrations beyond refusing a newer schema than this code knows.
+migrations beyond adding the user column and refusing a newer schema than this code knows.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -34,9 +41,10 @@ from typing import Any, Literal, Protocol
 
 from core.errors import ConfigError, InputError
 from core.settings import get_settings
+from core.spend import LOCAL_USER
 from rag.assistant import AssistantResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rounds.user_id
 BUSY_TIMEOUT_S = 30.0
 _MAX_VARIABLES = 500  # prompts per IN (...) query, well under SQLite's limit
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -55,7 +63,8 @@ CREATE TABLE IF NOT EXISTS rounds (
     feedback TEXT,
     examples TEXT NOT NULL,           -- JSON list of the examples used
     timings TEXT NOT NULL,            -- JSON object: the round's, plus image_* from generations
-    result TEXT NOT NULL              -- AssistantResult.to_dict() JSON
+    result TEXT NOT NULL,             -- AssistantResult.to_dict() JSON
+    user_id TEXT NOT NULL DEFAULT 'local'  -- who made it (app/auth.py), 'local' without sign-in
 );
 CREATE INDEX IF NOT EXISTS rounds_session ON rounds (session_id, id);
 CREATE TABLE IF NOT EXISTS images (
@@ -142,7 +151,10 @@ def _safe_cell(value: Any) -> Any:
 class History:
     """The SQLite history; safe to share between threads and processes (a connection per call)."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, user: str = LOCAL_USER) -> None:
+        if not user:
+            raise InputError("user must be a non-empty string (the signed-in user, or 'local'), got ''")
+        self.user = user
         self.path = Path(path) if path is not None else get_settings().history_db
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,15 +167,29 @@ class History:
             for statement in filter(str.strip, _SCHEMA.split(";")):  # executescript would COMMIT first
                 conn.execute(statement)
             row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            if row[0] is None:
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] > SCHEMA_VERSION:
+            if row[0] is not None and row[0] > SCHEMA_VERSION:
                 raise ConfigError(f"the history database {self.path} has schema version {row[0]}, newer than "
                                   f"this promptrag ({SCHEMA_VERSION}); upgrade promptrag or point "
                                   "PROMPTRAG_HOME elsewhere")
+            columns = {info[1] for info in conn.execute("PRAGMA table_info(rounds)")}
+            if "user_id" not in columns:  # schema 1: every round so far was the local user's
+                conn.execute("ALTER TABLE rounds ADD COLUMN user_id TEXT NOT NULL DEFAULT 'local'")
+            conn.execute("CREATE INDEX IF NOT EXISTS rounds_user ON rounds (user_id, id)")
+            if row[0] is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] < SCHEMA_VERSION:
+                conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+
+    def as_user(self, user: str) -> History:
+        """The same database read and written as `user` (no schema work: cheap on every rerun)."""
+        if not user:
+            raise InputError("user must be a non-empty string (the signed-in user, or 'local'), got ''")
+        clone = copy.copy(self)
+        clone.user = user
+        return clone
 
     def __repr__(self) -> str:
-        return f"History({str(self.path)!r})"
+        return f"History({str(self.path)!r}, user={self.user!r})"
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -218,11 +244,11 @@ class History:
         with self._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO rounds (session_id, created_at, idea, prompt, negative_prompt, enhancer, "
-                "fallback_reasons, feedback, examples, timings, result) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "fallback_reasons, feedback, examples, timings, result, user_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, _now(), result.idea, result.prompt, result.negative_prompt, result.enhancer,
                  _json(result.fallback_reasons), feedback, _json(data["examples"]), _json(result.timings),
-                 _json(data)),
+                 _json(data), self.user),
             )
             return int(cursor.lastrowid)
 
@@ -236,7 +262,8 @@ class History:
         created = _now()
         timings = {key: float(value) for key, value in dict(saved.timings).items()}
         with self._write() as conn:
-            row = conn.execute("SELECT prompt, timings FROM rounds WHERE id = ?", (round_id,)).fetchone()
+            row = conn.execute("SELECT prompt, timings FROM rounds WHERE id = ? AND user_id = ?",
+                               (round_id, self.user)).fetchone()
             if row is None:
                 raise InputError(f"history round {round_id} does not exist (deleted?); store the round first")
             prompt = str(saved.parameters.get("prompt") or row[0])
@@ -258,9 +285,9 @@ class History:
     def delete(self, round_id: int) -> None:
         """Delete round `round_id` and its image rows (the image files stay on disk)."""
         with self._write() as conn:
-            conn.execute("DELETE FROM images WHERE round_id = ?", (round_id,))
-            if conn.execute("DELETE FROM rounds WHERE id = ?", (round_id,)).rowcount == 0:
+            if conn.execute("DELETE FROM rounds WHERE id = ? AND user_id = ?", (round_id, self.user)).rowcount == 0:
                 raise InputError(f"history round {round_id} does not exist (already deleted?)")
+            conn.execute("DELETE FROM images WHERE round_id = ?", (round_id,))
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -278,25 +305,26 @@ class History:
             return int(conn.execute(f"SELECT COUNT(*) FROM rounds {where}", args).fetchone()[0])
 
     def get(self, round_id: int) -> HistoryRound:
-        found = self._rounds("WHERE id = ?", (round_id,))
+        found = self._rounds("WHERE id = ? AND user_id = ?", (round_id, self.user))
         if not found:
             raise InputError(f"history round {round_id} does not exist (deleted?); pick one from the list")
         return found[0]
 
     def session(self, session_id: str) -> list[HistoryRound]:
         """Every round of one session, oldest first."""
-        return self._rounds("WHERE session_id = ? ORDER BY id", (session_id,))
+        return self._rounds("WHERE session_id = ? AND user_id = ? ORDER BY id", (session_id, self.user))
 
     def images_for_prompts(self, prompts: list[str]) -> dict[str, list[HistoryImage]]:
-        """Images made here from exactly these prompt texts, newest first (every prompt is a key)."""
+        """This user's images made from exactly these prompt texts, newest first (every prompt is a key)."""
         wanted = list(dict.fromkeys(prompts))
         found: dict[str, list[HistoryImage]] = {prompt: [] for prompt in wanted}
         with self._read() as conn:
             for start in range(0, len(wanted), _MAX_VARIABLES):
                 chunk = wanted[start:start + _MAX_VARIABLES]
                 marks = ", ".join("?" * len(chunk))
-                rows = conn.execute("SELECT prompt, path, seed, parameters FROM images "
-                                    f"WHERE prompt IN ({marks}) ORDER BY id DESC", chunk).fetchall()
+                rows = conn.execute("SELECT prompt, path, seed, parameters FROM images WHERE round_id IN "
+                                    "(SELECT id FROM rounds WHERE user_id = ?) "
+                                    f"AND prompt IN ({marks}) ORDER BY id DESC", (self.user, *chunk)).fetchall()
                 for prompt, *image in rows:
                     found[prompt].append(self._image(*image))
         return found
@@ -325,13 +353,12 @@ class History:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _where(search: str | None) -> tuple[str, tuple]:
+    def _where(self, search: str | None) -> tuple[str, tuple]:
         if not search or not search.strip():
-            return "", ()
+            return "WHERE user_id = ?", (self.user,)
         pattern = _like(search.strip())
-        return ("WHERE idea LIKE ? ESCAPE '\\' OR prompt LIKE ? ESCAPE '\\' OR feedback LIKE ? ESCAPE '\\'",
-                (pattern, pattern, pattern))
+        return ("WHERE user_id = ? AND (idea LIKE ? ESCAPE '\\' OR prompt LIKE ? ESCAPE '\\' "
+                "OR feedback LIKE ? ESCAPE '\\')", (self.user, pattern, pattern, pattern))
 
     @staticmethod
     def _image(path: str, seed: int | None, parameters: str) -> HistoryImage:

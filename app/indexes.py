@@ -10,6 +10,9 @@ The building itself is the library's (`ingest.starter.build_starter_index`,
 on disk long enough for the ingest to read it. Listing the indexes on disk with their
 manifests is `index.manifest.list_indexes`.
 
+Building an index (from an upload, a server path or a download) is an admin action: both
+calls refuse anyone else (`app.auth.require_admin`).
+
 Deliberately not here: page layout (pages/first_run.py, pages/settings.py).
 """
 
@@ -21,6 +24,7 @@ from typing import Any
 
 import streamlit as st
 
+from app.auth import require_admin
 from core.settings import get_settings
 
 UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "txt", "parquet"]
@@ -43,7 +47,8 @@ def interrupted_build(target: Path) -> bool:
 
 
 def save_upload(upload: Any, directory: Path | None = None) -> Path:
-    """Write an st.file_uploader file to disk (keeping its suffix: the ingest reads by type)."""
+    """Write an st.file_uploader file to disk (keeping its suffix: the ingest reads by type); admins only."""
+    require_admin("Uploading a prompt file")
     directory = Path(directory or get_settings().cache_dir / "uploads")
     directory.mkdir(parents=True, exist_ok=True)
     suffix = "".join(Path(upload.name).suffixes[-2:]) or ".txt"
@@ -63,6 +68,7 @@ def build_index(kind: str, target: Path, *, source: str | None = None, sample: i
     """
     from app.widgets import ProgressPanel
 
+    require_admin("Building an index")  # reads any file or URL the server can: admins only
     panel = ProgressPanel("Starting…")
     if kind == "starter":
         from ingest.starter import build_starter_index

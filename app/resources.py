@@ -21,6 +21,7 @@ from typing import Any
 
 import streamlit as st
 
+from app.auth import current_user
 from core.settings import get_settings
 
 
@@ -91,16 +92,17 @@ def load_assistant(index_path: str | Path, enhancer_spec: str = "chain") -> Any:
     return PromptAssistant(load_retriever(index_path), load_enhancer(enhancer_spec))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _history(db_path: str) -> Any:
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _history(db_path: str, user: str) -> Any:
     from app.history import History
 
-    return History(Path(db_path))
+    return History(Path(db_path), user=user)
 
 
 def load_history() -> Any:
-    """The `app.history.History` at `Settings.history_db` (one object, a connection per call)."""
-    return _history(str(get_settings().history_db))
+    """The `app.history.History` at `Settings.history_db` (one object per user, a connection per call),
+    read and written as the acting user (app/auth.py): a user sees their own rounds only."""
+    return _history(str(get_settings().history_db), current_user())
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

@@ -4,7 +4,7 @@ Pages read state through the accessors below and change it in widget callbacks (
 `on_click=`), so a rerun always sees the state the user asked for, before any widget is drawn.
 
     PICKS       dict[pick_key, ExampleUsed]  prompts ticked "use as example" on Explore → Refine
-    REFINE      dict: idea, session_id, retrieved, rounds (list[AssistantResult]), feedback, images
+    REFINE      app.refine_session.RefineSession: idea, rounds (list[AssistantResult]), examples, images…
     INDEX       str: the index path chosen on Settings (absent: Settings.default_index)
     ENHANCERS   list[str]: this session's enhancer order chosen on Settings (absent: configured chain)
     GENERATION  dict: image backend, model and default parameters chosen on Settings
@@ -16,11 +16,13 @@ Deliberately not here: drawing (widgets.py) and shared heavy objects (resources.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
+
+from app.auth import require_admin
+from app.refine_session import RefineSession
 
 PICKS = "picks"
 REFINE = "refine"
@@ -95,12 +97,11 @@ def clear_picks() -> None:
 
 
 # ---- refine ------------------------------------------------------------------------------
-def new_refine() -> dict[str, Any]:
-    return {"idea": "", "session_id": uuid.uuid4().hex, "retrieved": [], "rounds": [], "feedback": "",
-            "images": {}}
+def new_refine() -> RefineSession:
+    return RefineSession()
 
 
-def refine() -> dict[str, Any]:
+def refine() -> RefineSession:
     """This user's refine state (created empty on first use)."""
     current = st.session_state.get(REFINE)
     if current is None:
@@ -111,16 +112,7 @@ def refine() -> dict[str, Any]:
 def reopen_round(round: Any) -> None:
     """Load a `HistoryRound` into Refine: its idea, its result as the latest round, its examples
     as the picks. The caller then `st.switch_page("pages/refine.py")`."""
-    state = new_refine()
-    state.update(
-        idea=round.idea,
-        session_id=round.session_id,
-        rounds=[round.result],
-        feedback=round.feedback or "",
-        images={0: list(round.images)} if round.images else {},
-        reopened_from=round.id,
-    )
-    st.session_state[REFINE] = state
+    st.session_state[REFINE] = RefineSession.reopened(round)
     st.session_state[PICKS] = {pick_key(e): e for e in round.result.examples}
 
 
@@ -202,7 +194,9 @@ def explore() -> dict[str, Any]:
 
 
 def choose_index(path: str | None) -> None:
-    """Use the index at `path` for this session (None: back to the default index)."""
+    """Use the index at `path` for this session (None: back to the default index); admins only
+    (app/auth.py: an index is a folder on the server)."""
+    require_admin("Switching the index")
     if path:
         st.session_state[INDEX] = str(path)
     else:

@@ -19,18 +19,24 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from core.errors import Cancelled, PromptragError, one_line
+from core.progress import Progress
+from core.status import BackendStatus
+
+if TYPE_CHECKING:  # types only: rag.relevance would load numpy for every page
+    from rag.assistant import ExampleUsed
+    from rag.relevance import Relevance
 
 logger = logging.getLogger("promptrag.app")
 
 _MD_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
 
 
-def escape_md(text: Any) -> str:
+def escape_md(text: object) -> str:
     """`text` made inert for st.markdown / st.caption / st.error: every ASCII punctuation mark is
     backslash-escaped (CommonMark allows it), so no link, emphasis, directive or HTML forms."""
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
@@ -75,7 +81,7 @@ def guard(action: str) -> Iterator[None]:
 
 
 # ---- prompt cards ------------------------------------------------------------------------
-def settings_line(source: Any) -> str:
+def settings_line(source: object) -> str:
     """'seed 42 · 50 steps · CFG 7 · k_lms · 512×768' from a hit or an example's settings."""
     values = getattr(source, "settings", None)
     if values is None:
@@ -95,7 +101,7 @@ def settings_line(source: Any) -> str:
     return " · ".join(parts)
 
 
-def similarity_label(item: Any) -> str:
+def similarity_label(item: object) -> str:
     """How close the prompt is. Hybrid results are ordered by their fused score ("match"), so it
     comes first; the cosine ("similarity") when known, else the BM25 score."""
     parts = []
@@ -113,13 +119,13 @@ def similarity_label(item: Any) -> str:
     return " · ".join(parts)
 
 
-def match_label(relevance: Any) -> str:
+def match_label(relevance: Relevance) -> str:
     """'72% match' from a `rag.relevance.Relevance` (the one figure Explore shows per prompt)."""
     return f"{relevance.percent}% match"
 
 
 def prompt_card(hit: Any, *, key: str, rank: int | None = None, images: Sequence[Any] = (),
-                pick: Any | None = None, relevance: Any | None = None) -> None:
+                pick: ExampleUsed | None = None, relevance: Relevance | None = None) -> None:
     """One prompt as a card: rank, relevance, occurrences, the text (copyable), its settings,
     images made from it here, and — with `pick` (an ExampleUsed) — a "use as example" box.
     `relevance` (a rag.relevance.Relevance) shows as one % match; without it, the raw scores."""
@@ -164,7 +170,7 @@ def fallback_notice(enhancer: str, fallback_reasons: dict[str, str]) -> None:
 
 
 # ---- status ------------------------------------------------------------------------------
-def status_line(status: Any) -> None:
+def status_line(status: BackendStatus) -> None:
     """One backend: its name, a ready / not configured badge, then the detail (the setting to use)."""
     badge = ":green-badge[:material/check: ready]" if status.ready else ":gray-badge[not configured]"
     st.markdown(f"**{escape_md(status.name)}** {badge}")
@@ -195,7 +201,7 @@ def index_summary(index_path: Path) -> None:
     if isinstance(index_path, str) and "://" in index_path:  # a Milvus store (PROMPTRAG_STORE)
         from app.resources import load_retriever
 
-        manifest, name = load_retriever(index_path).index.manifest, index_path.rsplit("/", 1)[-1]
+        manifest, name = load_retriever(index_path).store.manifest, index_path.rsplit("/", 1)[-1]
     else:
         manifest, name = read_manifest(Path(index_path)), Path(index_path).name
     model = manifest.embedding_model.rsplit("/", 1)[-1]
@@ -230,7 +236,7 @@ class ProgressPanel:
         self.interval_s = interval_s
         self._last = 0.0
 
-    def __call__(self, progress: Any) -> None:
+    def __call__(self, progress: Progress) -> None:
         now = time.monotonic()
         finished = progress.total is not None and progress.done >= progress.total
         if now - self._last < self.interval_s and not finished:
@@ -239,7 +245,7 @@ class ProgressPanel:
         self.bar.progress(progress.fraction or 0.0, text=self.describe(progress))
 
     @staticmethod
-    def describe(progress: Any) -> str:
+    def describe(progress: Progress) -> str:
         stage = STAGE_LABELS.get(progress.stage, progress.stage.capitalize())
         amount = f"{progress.done:,}" + (f" / {progress.total:,}" if progress.total else "")
         text = f"{stage} · {amount} · {format_duration(progress.elapsed_s)} elapsed"
@@ -271,7 +277,7 @@ def labelled_problem(label: str, message: str) -> str:
     return f"{label}: {text}"
 
 
-def shorten(text: Any, limit: int = 90) -> str:
+def shorten(text: object, limit: int = 90) -> str:
     """`text` on one line, cut at a word before `limit` characters with "…" (for card titles;
     show the whole text elsewhere, e.g. as the title's help)."""
     flat = " ".join(str(text).split())

@@ -5,7 +5,7 @@ benchmarks/out/app-index-100000 (8,770 real DiffusionDB prompts embedded with Mi
 near-duplicates of them; see bench_app.py). Embedding is the same work whichever store follows
 (and dominates a real ingest), so "write" here is store-only: rows + vectors in, published out.
   - FAISS: index.IndexWriter (SQLite rows, vectors.npy, FAISS build, FTS5, checksums, rename);
-  - Milvus Lite: index.milvus_store.MilvusWriter upserts in chunks of --chunk rows, then publishes
+  - Milvus Lite: index.milvus_writer.MilvusWriter upserts in chunks of --chunk rows, then publishes
     (flush + collection properties), exactly what `promptrag ingest --store milvus-lite://...` does.
 
 Then, over --queries real ideas (the first words of random stored prompts, embedded once):
@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from index import IndexWriter, PromptIndex, SearchFilters  # noqa: E402
-from index.milvus_store import MilvusStore, MilvusWriter  # noqa: E402
+from index.milvus_store import MilvusStore  # noqa: E402
+from index.milvus_writer import MilvusWriter  # noqa: E402
 from rag.retriever import Retriever  # noqa: E402
 
 SOURCE = ROOT / "benchmarks" / "out" / "app-index-100000"

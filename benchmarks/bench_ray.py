@@ -8,12 +8,18 @@ Rows:
   shipped starter index, prompts only and (`--images`) with the tiny diffusers pipeline of the tests
   (64x64, 2 steps), on the thread pool and on the local Ray, twice there (the second run finds its
   worker processes started and imported, but loads the run's index, model and pipeline again: they
-  are kept per run); the manifests are checked to be equal.
+  are kept per run); the manifests are checked to be equal;
+- (`--ingest N`) `run_ingest` of the first N real DiffusionDB prompts (refl_prompts_dev.json) into a new
+  index, plain (one process) and with `executor="ray"` (Ray Data actors embed each window of chunks,
+  ingest/ray_ingest.py) on the local Ray already started; the rows and vectors are checked to be the
+  same. The model's shared int8 ONNX export is written beforehand, untimed, as a machine's second
+  ingest finds it.
 
 The embedding model is loaded in this process before the rows (as in bench_campaign.py); Ray's
 workers are new processes and load it (and the index) themselves: that is part of their rows.
 
-    .venv/bin/python benchmarks/bench_ray.py [--variants 20] [--concurrency 2] [--tasks 200] [--images] [--json]
+    .venv/bin/python benchmarks/bench_ray.py [--variants 20] [--concurrency 2] [--tasks 200] [--images]
+        [--ingest 2000] [--skip-campaign] [--json]
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ sys.path.insert(0, str(REPO_ROOT))
 OUT = REPO_ROOT / "benchmarks" / "out"
 INDEX = OUT / "campaign-starter-index"
 TINY_SD = OUT / "tiny-sd"
+PROMPTS = Path(os.environ.get("PROMPTRAG_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")) / \
+    "diffusiondb_imagereward" / "refl_prompts_dev.json"
 
 
 def noop(x: int) -> int:
@@ -77,6 +85,37 @@ def campaign(kind: str, variants: int, concurrency: int, images: bool, work: Pat
     return {"kind": kind, "images": images, "wall_s": round(wall, 2), "counts": report.counts, "manifest": manifest}
 
 
+def ingest(kind: str, rows: int, work: Path) -> dict:
+    """One ingest of `rows` real prompts into a new index on `kind`; its wall time, rows and vectors."""
+    import numpy as np
+
+    from index import PromptIndex
+    from ingest import run_ingest
+
+    index = work / f"ingest-{kind}"
+    started = time.perf_counter()
+    report = run_ingest(source=str(PROMPTS), index=index, limit=rows, executor=kind, progress=False)
+    wall = time.perf_counter() - started
+    with PromptIndex.load(index) as idx:
+        records = [(i, r.prompt, r.count) for batch in idx.iter_records(10_000) for i, r in batch]
+        vectors = np.array(idx.stored_vectors())
+    return {"kind": kind, "wall_s": round(wall, 2), "embedded": report.new_prompts_embedded,
+            "embedded_with": report.embedded_with, "records": records, "vectors": vectors}
+
+
+def compare_ingests(rows: int, work: Path) -> dict:
+    import numpy as np
+
+    from index import onnx_cache
+    from index.embedder import DEFAULT_MODEL_ID
+
+    onnx_cache.ensure_export(DEFAULT_MODEL_ID, onnx_cache.DEFAULT_QUANTIZATION)  # untimed, as after a first ingest
+    plain, on_ray = ingest("thread", rows, work), ingest("ray", rows, work)
+    same = plain["records"] == on_ray["records"] and np.allclose(plain["vectors"], on_ray["vectors"], atol=1e-5)
+    return {"rows": rows, "embedded": plain["embedded"], "embedded_with": on_ray["embedded_with"],
+            "thread_s": plain["wall_s"], "ray_s": on_ray["wall_s"], "same_rows_and_vectors": bool(same)}
+
+
 def prepare() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("PROMPTRAG_HOME", str(OUT / "campaign-home"))
@@ -98,6 +137,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--images", action="store_true", help="also the campaign with tiny diffusers images")
+    parser.add_argument("--ingest", type=int, default=0, help="also ingest N real prompts, plain vs on Ray")
+    parser.add_argument("--skip-campaign", action="store_true", help="only start-up, overhead and --ingest")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     import ray
@@ -115,7 +156,8 @@ def main() -> None:
     try:
         rows["overhead"] = [overhead(kind, args.tasks) for kind in ("thread", "ray")]
         rows["campaigns"] = []
-        for images in [False, True] if args.images else [False]:
+        rows["ingest"] = compare_ingests(args.ingest, work) if args.ingest else None
+        for images in [] if args.skip_campaign else [False, True] if args.images else [False]:
             threads = campaign("thread", args.variants, args.concurrency, images, work)
             cold = campaign("ray", args.variants, args.concurrency, images, work)
             warm = campaign("ray", args.variants, args.concurrency, images, work, "-again")  # workers already up
@@ -142,6 +184,12 @@ def main() -> None:
     for row in rows["campaigns"]:
         kind = "with tiny images (64x64, 2 steps)" if row["images"] else "prompts only"
         print(f"| {kind} | {row['thread']} | {row['ray_first']} | {row['ray_again']} | {row['same_manifest']} |")
+    if rows["ingest"]:
+        row = rows["ingest"]
+        print(f"\n| ingest ({row['rows']} rows, {row['embedded']} prompts embedded, {row['embedded_with']}) | "
+              "plain s | local Ray s | same rows and vectors |")
+        print("|---|---|---|---|")
+        print(f"| new index | {row['thread_s']} | {row['ray_s']} | {row['same_rows_and_vectors']} |")
 
 
 if __name__ == "__main__":

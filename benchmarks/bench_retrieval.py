@@ -21,8 +21,12 @@ then the row holding the source prompt. Vectors are cached
 under --workdir (benchmarks/out/bench-retrieval) and real prompts' vectors are reused from
 other benchmarks' indexes there.
 
+`--keyword-ranking fts5` ranks keyword search with SQLite FTS5's bm25() instead of the index's tantivy
+keyword index (the way before issue 22), on the same cached index.
+
 Run: .venv/bin/python benchmarks/bench_retrieval.py [--n 1000] [--tune] [--report-seed 1] [--tfidf]
      [--distractors 100000 | --distractors-per-target 6] [--shuffle-ids] [--fold-cosine 0.94]
+     [--keyword-ranking fts5]
 """
 
 from __future__ import annotations
@@ -142,7 +146,8 @@ def targeted_distractors(prompts: list[str], targets: list[int], per_target: int
     return out
 
 
-def build_index(path: Path, texts: list[str], vectors_of, fold_cosine: float | None = None):
+def build_index(path: Path, texts: list[str], vectors_of, fold_cosine: float | None = None,
+                keyword_ranking: str = "auto"):
     """The index of `texts` at `path` (built once); `vectors_of(embedder)` gives their vectors.
 
     With `fold_cosine`, texts within that cosine of an earlier one fold into its row (as
@@ -161,7 +166,7 @@ def build_index(path: Path, texts: list[str], vectors_of, fold_cosine: float | N
     if (path / "manifest.json").is_file() and rows_file.is_file():
         row_of = np.load(rows_file, allow_pickle=False)
         if len(row_of) == len(texts):
-            return PromptIndex.load(path), row_of.tolist()
+            return PromptIndex.load(path, keyword_ranking=keyword_ranking), row_of.tolist()
     embedder = load_embedder()
     vectors = vectors_of(embedder)
     folds: dict[int, int] = {}
@@ -185,7 +190,7 @@ def build_index(path: Path, texts: list[str], vectors_of, fold_cosine: float | N
         writer.add(records, vectors[chunk])
     writer.publish()
     np.save(rows_file, np.array(row_of, dtype=np.int64), allow_pickle=False)
-    return PromptIndex.load(path), row_of
+    return PromptIndex.load(path, keyword_ranking=keyword_ranking), row_of
 
 
 class TfidfBaseline:
@@ -281,6 +286,9 @@ def main() -> None:
                         help="fold prompts within this cosine of an earlier one into its row (ingest --fold-cosine); "
                              "a hit is then the row the source prompt is in, as shown or as a variant")
     parser.add_argument("--tune", action="store_true")
+    parser.add_argument("--keyword-ranking", choices=("auto", "fts5"), default="auto",
+                        help="fts5: rank keyword search with SQLite's bm25() (before issue 22) instead of the "
+                             "index's tantivy keyword index")
     args = parser.parse_args()
 
     import hashlib
@@ -303,7 +311,7 @@ def main() -> None:
     position = {old: new for new, old in enumerate(order)}  # where each prompt is stored
     digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
     name = f"index-{len(texts)}-{digest}" + (f"-fold{args.fold_cosine}" if args.fold_cosine is not None else "")
-    built, row_of = build_index(args.workdir / name, texts, vectors_of, args.fold_cosine)
+    built, row_of = build_index(args.workdir / name, texts, vectors_of, args.fold_cosine, args.keyword_ranking)
     index = CachedIndex(built)
     ids = [row_of[position[i]] for i in range(len(prompts))]  # the row each real prompt is in
     tune_q = make_queries(prompts, args.n, args.seed, ids=ids)
@@ -311,7 +319,7 @@ def main() -> None:
     tfidf = TfidfBaseline([r.prompt for _, r in (pair for b in built.iter_records(10_000) for pair in b)]) \
         if args.tfidf else None
     print(f"index: {len(index)} rows from {len(row_of)} prompts ({len(prompts)} real, "
-          f"{len(row_of) - len(prompts)} near-duplicates)")
+          f"{len(row_of) - len(prompts)} near-duplicates); keyword ranking: {built.keyword_engine}")
     configs = {"dense": ("dense", None), "keyword": ("keyword", None),
                "plain RRF": ("hybrid", HybridParams(dense_weight=0, keyword_weight=0, rrf_weight=1,
                                                     phrase_weight=0, typo_tolerance=False)),

@@ -27,8 +27,14 @@ whole cost), of `search_vector` alone (all queries),
 recall@10 against exact search, and ε-recall: the fraction of returned results whose cosine is
 within ε (0.01) of the exact 10th score — the figure that stays meaningful among near-duplicates.
 Queries: `--queries` short ideas (the first five words of random real prompts), embedded.
-Hybrid: keyword-side (FTS5 BM25) p50 / p99, `Retriever.search(mode="hybrid")` p50 / p99, and the
-typo vocabulary's build time (the counts ingest stores) beside one fts5vocab scan of the FTS5 index.
+Hybrid (`--hybrid`), before and after in the same child process on the same index: the keyword
+side's p50 / p99 (`keyword_search(idea, 10)` and at the hybrid depth, 100) and
+`Retriever.search(mode="hybrid")` p50 / p99 (query embedding included; and its CPU time, all
+threads, which contention does not inflate) with keyword search ranked
+by SQLite FTS5's bm25() (`PromptIndex.load(keyword_ranking="fts5")`, the way before issue 22) and
+by the index's tantivy keyword index (index/keyword_index.py, the default), the top-10 overlap of
+the two rankings, and the typo vocabulary's build time beside one fts5vocab scan of the FTS5 index.
+An index cached before keyword indexes existed gets one (`keyword_index.add_to_index`, timed).
 
 Built vectors and indexes are cached under benchmarks/out/scale/ (git-ignored).
 Not a test: numbers depend on the machine and its load (printed with each run).
@@ -150,7 +156,11 @@ def base_index(n: int) -> tuple[Path, dict]:
     path = SCALE_DIR / f"index-{n}-flat"
     info_path = path / "bench.json"
     if info_path.is_file():
-        return path, json.loads(info_path.read_text())
+        info = json.loads(info_path.read_text())
+        if "keyword_index_s" not in info:  # cached before keyword indexes existed
+            info.update(time_keyword_index(path))
+            info_path.write_text(json.dumps(info))
+        return path, info
     vec_path, text_path = synthetic_corpus(n) if n > 8770 else _real_files()
     vectors = np.load(vec_path, mmap_mode="r")
     embedder = load_embedder()
@@ -171,8 +181,19 @@ def base_index(n: int) -> tuple[Path, dict]:
     from index import onnx_export
 
     onnx_export.add_to_index(path)  # what `promptrag ingest` writes: queries embed through ONNX Runtime
+    info.update(time_keyword_index(path))
     (path / "bench.json").write_text(json.dumps(info))  # not a data file: the manifest ignores it
     return path, info
+
+
+def time_keyword_index(path: Path) -> dict:
+    """(Re)build the index's tantivy keyword index on its own (its share of a publish), timed."""
+    from index import keyword_index
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    entry = keyword_index.add_to_index(path)
+    return {"keyword_index_s": time.perf_counter() - t0, "keyword_index_cpu_s": time.process_time() - c0,
+            "keyword_index_mib": sum(f["size"] for f in entry["files"].values()) / 2**20}
 
 
 def _real_files() -> tuple[Path, Path]:
@@ -208,6 +229,9 @@ def typed_index(n: int, index_type: str) -> tuple[Path, dict]:
     path.mkdir(parents=True)
     for name in ("vectors.npy", "rows.sqlite"):
         os.link(base / name, path / name)
+    (path / "keyword").mkdir()
+    for part in (base / "keyword").iterdir():  # the base's keyword index (its manifest entry is kept)
+        os.link(part, path / "keyword" / part.name)
     (path / "onnx").mkdir()
     for part in (base / "onnx").iterdir():  # the base's ONNX query embedder (its manifest entry is kept)
         os.link(part, path / "onnx" / part.name)
@@ -316,7 +340,7 @@ def measure(path: Path, n: int, n_queries: int, hybrid: bool) -> dict:
 
 
 def measure_hybrid(index, texts: list[str]) -> dict:
-    from index import rows
+    from index import PromptIndex, rows
     from rag.retriever import Retriever
     from rag.vocabulary import Vocabulary
 
@@ -333,25 +357,38 @@ def measure_hybrid(index, texts: list[str]) -> dict:
     scan_s = time.perf_counter() - t0
     conn.close()
     assert scanned == stored == dict(vocab.df)
-    keyword = []
+    # Before (FTS5's bm25() ranks) and after (the index's keyword index ranks): the same files,
+    # queries interleaved so both see the same machine load.
+    stores = {"fts5": PromptIndex.load(index.path, keyword_ranking="fts5"), "after": index}
+    retrievers = {name: Retriever(store) for name, store in stores.items()}
+    timings: dict[str, list[float]] = {}
+    overlap, same_top = [], []
+    for retriever in retrievers.values():
+        retriever._vocabulary = vocab  # built above: time the searches, not the first-query build
+        retriever.search(texts[0], 10, mode="hybrid")  # warm-up (loads the FTS5 side's query embedder)
     for text in texts:
-        t = time.perf_counter()
-        index.keyword_search(text, 10)
-        keyword.append(time.perf_counter() - t)
-    retriever = Retriever(index)
-    retriever._vocabulary = vocab  # built above: time the searches, not the first-query build
-    retriever.search(texts[0], 10, mode="hybrid")
-    hybrid = []
-    for text in texts:
-        t = time.perf_counter()
-        retriever.search(text, 10, mode="hybrid")
-        hybrid.append(time.perf_counter() - t)
-    return {
+        top = {}
+        for name, store in stores.items():
+            for k in (10, 100):
+                t = time.perf_counter()
+                hits = store.keyword_search(text, k)
+                timings.setdefault(f"{name}_keyword{k}", []).append(time.perf_counter() - t)
+                top.setdefault(name, [h.id for h in hits[:10]])
+            t, c = time.perf_counter(), time.process_time()
+            retrievers[name].search(text, 10, mode="hybrid")
+            timings.setdefault(f"{name}_hybrid", []).append(time.perf_counter() - t)
+            timings.setdefault(f"{name}_hybrid_cpu", []).append(time.process_time() - c)
+        overlap.append(len(set(top["fts5"]) & set(top["after"])) / max(1, len(top["fts5"])))
+        same_top.append(top["fts5"][:1] == top["after"][:1])
+    stores["fts5"].close()
+    out = {
         "vocab_build_s": vocab_s, "vocab_words": len(vocab.df), "counts_stored_s": stored_s,
-        "counts_fts5vocab_scan_s": scan_s,
-        "keyword_p50_ms": percentiles(keyword)[0], "keyword_p99_ms": percentiles(keyword)[1],
-        "hybrid_p50_ms": percentiles(hybrid)[0], "hybrid_p99_ms": percentiles(hybrid)[1],
+        "counts_fts5vocab_scan_s": scan_s, "keyword_engine": index.keyword_engine,
+        "keyword_top10_overlap": float(np.mean(overlap)), "keyword_same_top1": float(np.mean(same_top)),
     }
+    for key, samples in timings.items():
+        out[f"{key}_p50_ms"], out[f"{key}_p99_ms"] = percentiles(samples)
+    return out
 
 
 def run_child(path: Path, n: int, n_queries: int, hybrid: bool) -> dict:
@@ -409,8 +446,15 @@ def main() -> None:
               f"{' (CPU %.0f at load %.1f)' % (p['build_cpu_s'], p['build_load_avg']) if 'build_cpu_s' in p else ''} | "
               f"{p['load_avg']:.1f} |", flush=True)
         if "vocab_build_s" in p:
-            print(f"  hybrid: keyword p50/p99 {p['keyword_p50_ms']:.1f}/{p['keyword_p99_ms']:.1f} ms, "
-                  f"hybrid p50/p99 {p['hybrid_p50_ms']:.1f}/{p['hybrid_p99_ms']:.1f} ms, vocabulary "
+            for name, label in (("fts5", "before: FTS5 bm25()"), ("after", f"after: {p['keyword_engine']}")):
+                print(f"  {label}: keyword k=10 p50/p99 {p[f'{name}_keyword10_p50_ms']:.1f}/"
+                      f"{p[f'{name}_keyword10_p99_ms']:.1f} ms, k=100 {p[f'{name}_keyword100_p50_ms']:.1f}/"
+                      f"{p[f'{name}_keyword100_p99_ms']:.1f} ms; hybrid p50/p99 {p[f'{name}_hybrid_p50_ms']:.1f}/"
+                      f"{p[f'{name}_hybrid_p99_ms']:.1f} ms (CPU p50 {p[f'{name}_hybrid_cpu_p50_ms']:.1f} ms, "
+                      "all threads)", flush=True)
+            print(f"  keyword top 10 shared with FTS5 {p['keyword_top10_overlap']:.3f}, same top 1 "
+                  f"{p['keyword_same_top1']:.3f}; keyword index {base_info.get('keyword_index_mib', 0):.0f} MiB, "
+                  f"built in {base_info.get('keyword_index_s', 0):.0f} s; vocabulary "
                   f"built in {p['vocab_build_s']:.2f} s ({p['vocab_words']:,} words); its counts read in "
                   f"{p['counts_stored_s']:.3f} s from the stored table vs {p['counts_fts5vocab_scan_s']:.3f} s "
                   "scanning the FTS5 index (fts5vocab)", flush=True)

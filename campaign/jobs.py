@@ -28,6 +28,13 @@ cancel token, so the runner stops after the variant in hand and writes "cancelle
 `reroll(run_id, variant_id)` starts the same command with `--reroll ID` and clears
 that variant's review verdict (its image is about to change).
 
+Runs belong to the user who started them (`owner` in job.json; the acting user of
+`core.spend.current_account`, "local" without sign-in; a run started by hand in a shell is the
+local user's): `list_runs` lists the acting user's runs only, and every look-up by id
+(`run_dir`, so status, cancel, resume, re-roll) answers "no such run" for another user's. The
+batch process is told whose run it is (PROMPTRAG_SPEND_USER, PROMPTRAG_SPEND_CAMPAIGN), so
+its paid calls count against that user's and that run's spend caps (core/spend.py).
+
 Deliberately not here: a job queue shared between machines (Huey / Celery); the run list is
 the campaigns directory itself, which is what survives a server restart.
 """
@@ -47,6 +54,12 @@ from core.errors import InputError
 from core.executors import parse_executor
 from core.files import atomic_write, exclusive_lock
 from core.settings import get_settings
+from core.spend import LOCAL_USER, Ledger, current_account, estimate
+from core.status import aws_status, secret_is_set
+from enhancers.base import EnhanceRequest, Example
+from enhancers.chat_base import max_tokens_for
+from enhancers.prompting import build_messages
+from enhancers.registry import parse_enhancer_spec, split_member
 
 JOB_FILE = "job.json"
 JOB_LOCK = ".job.lock"
@@ -76,6 +89,8 @@ class RunStatus:
     mode: str = "run"         # run | reroll (what the latest process was started for)
     max_similarity: float | None = None  # the finished set's max pairwise prompt similarity
     stage: str | None = None  # the runner's stage while running: loading | variants
+    executor: str = "thread"  # where its work runs: thread (this machine), ray or ray://HOST:PORT
+    owner: str = LOCAL_USER   # who started it (the signed-in user; "local" without sign-in)
 
     @property
     def active(self) -> bool:
@@ -97,9 +112,13 @@ def run_dir(run_id: str) -> Path:
         raise InputError("run id must be letters, digits, '-' or '_' (like 20250130-171200-a1b2), "
                          f"got {run_id!r}")
     path = campaigns_dir() / run_id
-    if not _is_run(path):
+    if not _is_run(path) or _owner(_job(path)) != current_account().user:  # another user's: as if absent
         raise InputError(f"no campaign run {run_id!r} in {campaigns_dir()}; pick one from the list of runs")
     return path
+
+
+def _owner(job: dict[str, Any]) -> str:
+    return str(job.get("owner") or LOCAL_USER)
 
 
 def _is_run(path: Path) -> bool:
@@ -174,7 +193,8 @@ def _spawn(out: Path, only: list[str] | None = None, reroll: bool = False,
         job = new_job if new_job is not None else _job(out)  # read under the lock: the latest pid
         if _alive(job.get("pid"), out):
             raise InputError(f"campaign run {out.name} is still running; wait for it or cancel it first")
-        pid = background.spawn(_command(out, job, only, reroll), out / LOG_FILE)
+        spender = {"PROMPTRAG_SPEND_USER": _owner(job), "PROMPTRAG_SPEND_CAMPAIGN": out.name}  # core/spend.py
+        pid = background.spawn(_command(out, job, only, reroll), out / LOG_FILE, env=spender)
         job.update(pid=pid, spawned_at=time.time(), cancel_requested=False,
                    mode="reroll" if reroll else "run", only=list(only or []))
         background.write_json(out / JOB_FILE, job)
@@ -205,7 +225,7 @@ def start_run(brief: Any, *, images: bool, concurrency: int = 1, index: Path | s
         brief = brief.model_copy(update={"index": str(index)})
     _write_text(out / BRIEF_FILE, brief.to_yaml())
     job = {"run_id": run_id, "title": _brief_title(brief), "created_at": background.now(), "images": bool(images),
-           "concurrency": int(concurrency), "executor": executor}
+           "concurrency": int(concurrency), "executor": executor, "owner": current_account().user}
     _spawn(out, new_job=job)
     return run_id
 
@@ -265,7 +285,7 @@ def _status(out: Path) -> RunStatus:
         started_at=job.get("created_at"), updated_at=status.get("updated_at"), pid=pid, alive=alive,
         images=bool(job.get("images", True)), error=error, cancel_requested=bool(job.get("cancel_requested")),
         mode=str(job.get("mode") or "run"), max_similarity=status.get("max_pairwise_similarity"),
-        stage=status.get("stage"),
+        stage=status.get("stage"), executor=str(job.get("executor") or "thread"), owner=_owner(job),
     )
 
 
@@ -275,13 +295,70 @@ def run_status(run_id: str) -> RunStatus:
 
 
 def list_runs() -> list[RunStatus]:
-    """Every run in the campaigns directory, newest first."""
+    """Every run of the acting user in the campaigns directory, newest first."""
     base = campaigns_dir()
     if not base.is_dir():
         return []
+    user = current_account().user
     found = [_status(path) for path in base.iterdir()
-             if _RUN_ID.fullmatch(path.name) and _is_run(path)]
+             if _RUN_ID.fullmatch(path.name) and _is_run(path) and _owner(_job(path)) == user]
     return sorted(found, key=lambda s: (s.started_at or "", s.run_id), reverse=True)
+
+
+# ---- what a run may cost -----------------------------------------------------------------------
+EXAMPLE_CHARS = 200  # a typical gallery prompt, for the estimate's input size
+
+
+def paid_model(spec: str) -> tuple[str, str] | None:
+    """(enhancer, model) of the first paid chat model the enhancer spec would call here, or None when
+    the calls go to a free enhancer first (rules, grounded, a local model) or no paid one is configured."""
+    settings = get_settings()
+    names = parse_enhancer_spec(spec)
+    if names == ["chain"]:
+        names = list(settings.enhancer_chain)
+    for member in names:
+        name, model = split_member(member)
+        if name == "anthropic" and secret_is_set("ANTHROPIC_API_KEY"):
+            return name, settings.anthropic_model
+        if name == "bedrock" and aws_status()[0]:
+            return name, settings.bedrock_text_model
+        if name == "langchain" and (model or settings.langchain_model):
+            return name, str(model or settings.langchain_model)
+        if name in ("rules", "grounded", "local"):
+            return None  # it answers before any paid member is asked
+    return None
+
+
+def cost_estimate(brief: Any) -> Any:
+    """`core.spend.Estimate` of the brief's paid calls (one per variant, each with its examples and the
+    full output budget), or None when its enhancer makes no paid calls here."""
+    paid = paid_model(brief.enhancer)
+    if paid is None:
+        return None
+    examples = [Example(text="x" * EXAMPLE_CHARS)] * brief.examples_per_variant
+    system, user = build_messages(EnhanceRequest(idea=brief.subject or "a subject", examples=examples,
+                                                 context=(brief.message or None)))
+    return estimate(paid[1], brief.variants, (len(system) + len(user)) // 4, max_tokens_for(1))
+
+
+def cost_notice(brief: Any) -> str:
+    """One line for the page before a run starts: the estimate, the caps that apply, what is spent today."""
+    found = cost_estimate(brief)
+    if found is None:
+        return "No paid model calls: this brief's enhancer runs here for free."
+    settings = get_settings()
+    user = current_account().user
+    line = (f"Estimated cost: {found.text()}; re-plans of near-duplicates (up to {brief.max_rerolls} a variant) "
+            "add calls.")
+    caps = []
+    if settings.spend_cap_campaign_usd is not None:
+        caps.append(f"${settings.spend_cap_campaign_usd:,.2f} per run")
+    if settings.spend_cap_user_day_usd is not None:
+        spent = Ledger(settings.spend_db).spent_today(user)
+        caps.append(f"${settings.spend_cap_user_day_usd:,.2f} a day for you (${spent:,.2f} spent today)")
+    if caps:
+        line += " Spend caps: " + ", ".join(caps) + "; a run that reaches one stops, keeping what it made."
+    return line
 
 
 def read_log(run_id: str, *, limit: int = 4000) -> str:

@@ -337,8 +337,7 @@ class Draft:
 def draft_variant(assistant: Any, brief: Brief, variant_id: str, index: int, attempt: int,
                   angle: dict[str, str]) -> Draft:
     """Retrieve examples for the angle, fuse one prompt + negative, apply the brand rules."""
-    from enhancers.user_styles import resolve_style, styled
-    from rag.assistant import to_examples
+    from rag.assistant import default_picks, to_examples
 
     started = time.perf_counter()
     # 1. the idea this angle stands for (a dynamic subject drawn for this variant)
@@ -348,15 +347,14 @@ def draft_variant(assistant: Any, brief: Brief, variant_id: str, index: int, att
     examples = []
     if brief.examples_per_variant:
         retrieved = assistant.retrieve(idea, k=max(8, brief.examples_per_variant))
-        picks = list(range(1, min(brief.examples_per_variant, len(retrieved)) + 1))
+        picks = default_picks(len(retrieved), brief.examples_per_variant)
         examples = to_examples(retrieved, picks) if picks else []
     retrieve_s = time.perf_counter() - started
-    # 3. fuse (the enhancer call: the slow, remote part); a user style wraps the result, as everywhere
-    enhancer_style, user_style = resolve_style(angle["style"])
+    # 3. fuse (the enhancer call: the slow, remote part); the assistant applies a user style itself
     family = variant_family(brief, index)
     passed, not_passed = fuse_takes(assistant, request_options(brief, angle))
-    result = styled(assistant.fuse(idea, examples, style=enhancer_style, creativity=brief.creativity,
-                                   model_family=family, **passed), user_style)
+    result = assistant.fuse(idea, examples, style=angle["style"], creativity=brief.creativity,
+                            model_family=family, **passed)
     # 4. brand rules: must-haves in, must-nots out (into the negative), "no text", no credits, no fan-art words
     checked = apply_brand(result.prompt, result.negative_prompt, brief.brand, token_budget=TOKEN_BUDGET[family],
                           artist_credits=brief.artist_credits, foreign=foreign_words(brief, angle),

@@ -31,8 +31,8 @@ is written here, by this process, the same way whichever executor ran the work.
 Throttling: the SDK retries a 429 itself; a call still throttled after that pauses every
 worker and is tried again a few times (pacing.py) — no blind second retry loop on every error.
 
-Test hook: with PROMPTRAG_CAMPAIGN_PAUSE_AFTER=N the run stops (blocks) right after writing its
-N-th variant and touches OUT/.paused, so a test can SIGKILL it at a known point mid-run.
+Test hook (core/pause_hook.py): PROMPTRAG_TEST_PAUSE_AT=variant:N blocks the run right after it
+writes its N-th variant, so a test can SIGKILL it at a known point mid-run.
 
 Deliberately not here: planning and fusion (plan.py), brand rules (brand.py), similarity
 (diversity.py), rate limit and throttling (pacing.py), images (render.py), the folder's lock and
@@ -70,15 +70,15 @@ from campaign.plan import (
     variant_ids,
 )
 from campaign.render import render_image, size_for
-from core.errors import Cancelled, InputError, PromptragError
+from core.errors import Cancelled, InputError, PromptragError, one_line
 from core.executors import ExecutorSpec, forget, make_executor, provide, shared
 from core.files import atomic_write
+from core.pause_hook import pause_here
 from core.progress import CancelToken, Progress, ProgressCallback
+from core.spend import SpendCapStop
 from generate.output import make_recipe
 
-PAUSE_ENV = "PROMPTRAG_CAMPAIGN_PAUSE_AFTER"  # test hook, see the module docstring
 MAX_CONCURRENCY = 32
-_SAFE_MEMBERS = ("rules", "grounded")  # pure Python, safe on any number of threads
 STATUSES = ("ok", "brand_violation", "error")
 
 
@@ -186,10 +186,8 @@ def load_drafter(brief: Brief) -> _Drafter:
     if retriever.params.typo_tolerance:
         retriever.vocabulary()  # built once here, not by several workers at once
     enhancer = build_enhancer(brief.enhancer, grounded=True)
-    members = getattr(enhancer, "enhancers", [enhancer])
     return _Drafter(PromptAssistant(retriever, enhancer, embedder=index.embedder),
-                    set(getattr(enhancer, "unavailable", {})),
-                    all(m.is_remote or m.name in _SAFE_MEMBERS for m in members))
+                    set(getattr(enhancer, "unavailable", {})), enhancer.thread_safe)
 
 
 def _cancel_token(key: str) -> CancelToken:
@@ -271,7 +269,6 @@ class _Run:
         self.work_total = 0
         self.work_done = 0
         self.written = 0
-        self.pause_after = int(os.environ.get(PAUSE_ENV, "0") or 0)
         self.assistant: Any = None
         self.executor: Any = None
         self.image_futures: list[Future] = []
@@ -430,9 +427,7 @@ class _Run:
         if self.on_progress is not None:
             self.on_progress(Progress("variants", self.work_done, self.work_total,
                                       time.perf_counter() - self.clock, f"{variant.id} {variant.status}"))
-        if self.pause_after and written == self.pause_after:
-            (self.out / ".paused").write_text(str(os.getpid()))
-            threading.Event().wait()  # the test hook: stay here until the test kills the process
+        pause_here("variant", written, self.out)  # the test hook (core/pause_hook.py)
 
     # -- the whole run ---------------------------------------------------------------------------
     def execute(self, only: list[str] | None, reroll: bool) -> CampaignReport:
@@ -562,10 +557,12 @@ def run_campaign(brief: Brief, out_dir: Path, *, images: bool = True, concurrenc
                    executor=executor)
         try:
             report = run.execute(list(dict.fromkeys(only)) if only else None, reroll)
-        except Cancelled:
+        except Cancelled as exc:
+            why = one_line(exc) if isinstance(exc, SpendCapStop) else "cancelled"  # a spend cap says which
             run.write_outputs(complete=False)
-            run.write_status("cancelled", "cancelled; run the same command again to finish the rest")
-            raise Cancelled(f"the campaign was cancelled; {len(run.finished)} of {len(ids)} variants are kept in "
+            run.write_status("cancelled", f"{why}; run the same command again to finish the rest")
+            stopped = "was cancelled" if why == "cancelled" else f"stopped ({why})"
+            raise Cancelled(f"the campaign {stopped}; {len(run.finished)} of {len(ids)} variants are kept in "
                             f"{out_dir}; run the same command again to finish the rest") from None
         except BaseException as exc:
             with contextlib.suppress(OSError):  # the run's own error matters more than its status line

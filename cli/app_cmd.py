@@ -10,6 +10,10 @@ headless mode given here win over it.
 
 `--index PATH` reaches the app as the environment variable PROMPTRAG_INDEX, `--store URI` (a
 Milvus collection) as PROMPTRAG_STORE.
+
+`--host 0.0.0.0` (any address but a loopback one) without sign-in configured (no `[auth]` in
+`.streamlit/secrets.toml`) prints a warning: the app is then open to the network with admin
+actions turned off (app/auth.py; docs/auth.md says how to turn sign-in on).
 Deliberately not here: anything the app draws (streamlit_app.py, pages/, app/).
 """
 
@@ -25,11 +29,13 @@ from pathlib import Path
 import typer
 
 from core.errors import ConfigError
+from core.settings import streamlit_secrets_files
 from core.status import importable
 
 APP_FILE = "streamlit_app.py"
 INSTALL_HINT = "pip install 'promptrag[app]'"
 _OURS = ("server.port", "server.address", "server.headless")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def find_app_file() -> Path:
@@ -64,6 +70,27 @@ def config_flags(app_file: Path) -> list[str]:
     return flags
 
 
+def sign_in_configured() -> bool:
+    """Whether Streamlit's secrets (the user's, then the working directory's) have an [auth] section."""
+    for path in streamlit_secrets_files():
+        try:
+            if path.is_file() and isinstance(tomllib.loads(path.read_text(encoding="utf-8")).get("auth"), dict):
+                return True
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}; fix or remove the file") from None
+    return False
+
+
+def exposure_warning(host: str) -> str | None:
+    """The warning for serving on `host` beyond this machine without sign-in (None: nothing to say)."""
+    if host.strip("[]") in LOOPBACK or sign_in_configured():
+        return None
+    return (f"promptrag: warning: --host {host} serves the app to your network WITHOUT sign-in: anyone who "
+            "reaches it can read the history and start paid calls, and admin actions (ingest, index, templates, "
+            "blocklist, keys) are turned off. Configure sign-in ([auth] in .streamlit/secrets.toml, see "
+            "docs/auth.md) or keep the default --host 127.0.0.1.")
+
+
 def streamlit_command(app_file: Path, *, port: int, host: str) -> list[str]:
     """The full command line that runs the app (pure: nothing is started)."""
     return [sys.executable, "-m", "streamlit", "run", str(app_file), *config_flags(app_file),
@@ -94,6 +121,9 @@ def app(
         env["PROMPTRAG_STORE"] = target
     elif index is not None or store is not None:
         env["PROMPTRAG_INDEX"] = str(target.expanduser().resolve())
+    warning = exposure_warning(host)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     shown = "localhost" if host == "0.0.0.0" else host
     print(f"promptrag: starting the app at http://{shown}:{port} (Ctrl+C stops it)",
           file=sys.stderr, flush=True)

@@ -11,7 +11,6 @@ Deliberately not here: planning, diversity, brand rules, files (all in campaign/
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import typer
@@ -19,6 +18,8 @@ import typer
 from cli.common import IndexOption, JsonOption, StoreOption, print_json, store_location
 from core.errors import InputError
 from core.executors import EXECUTOR_HELP, parse_executor
+from core.progress import CancelToken, TqdmProgress
+from core.signals import cancel_on_signals
 
 
 def batch(
@@ -37,7 +38,6 @@ def batch(
     """Plan, fuse and (optionally) render BRIEF's variants into OUTPUT; re-running resumes."""
     from campaign.brief import load_brief
     from campaign.runner import run_campaign
-    from core.progress import CancelToken, TqdmProgress
 
     spec = parse_executor(executor)  # a bad value fails before the brief is read
     brief = load_brief(brief_path)
@@ -46,25 +46,12 @@ def batch(
     only = [part.strip() for part in reroll.split(",") if part.strip()] if reroll is not None else None
     if reroll is not None and not only:
         raise InputError(f"--reroll must name variant ids separated by commas, e.g. v003,v007; got {reroll!r}")
-    cancel = CancelToken()
-
-    def on_interrupt(signum, frame) -> None:  # noqa: ARG001 (signal handler signature)
-        if cancel.cancelled:
-            raise KeyboardInterrupt
-        cancel.cancel()
-        typer.echo("cancelling after the variants in flight (Ctrl-C again to stop now)...", err=True)
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     # SIGTERM (the app's Cancel button, a service manager) cancels the same clean way as Ctrl-C.
-    previous_term = signal.signal(signal.SIGTERM, on_interrupt)
-    try:
-        with TqdmProgress(enabled=not json_output) as bars:
-            report = run_campaign(brief, output, images=not no_images, concurrency=concurrency,
-                                  on_progress=bars, cancel=cancel, only=only, reroll=only is not None,
-                                  executor=spec)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
+    with (cancel_on_signals(CancelToken(), "cancelling after the variants in flight") as cancel,
+          TqdmProgress(enabled=not json_output) as bars):
+        report = run_campaign(brief, output, images=not no_images, concurrency=concurrency,
+                              on_progress=bars, cancel=cancel, only=only, reroll=only is not None,
+                              executor=spec)
     if json_output:
         print_json({"out_dir": str(report.out_dir), "counts": report.counts, "seconds": report.seconds,
                     "max_pairwise_similarity": report.max_pairwise_similarity,

@@ -7,15 +7,12 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
-from pydantic import BaseModel, ValidationError
 
 from core.errors import InputError
 from core.settings import get_settings
-
-M = TypeVar("M", bound=BaseModel)
 
 INDEX_HELP = "Index directory (default: the home's default index, $PROMPTRAG_HOME/indexes/default)."
 JSON_HELP = "Print machine-readable JSON instead of a table."
@@ -44,17 +41,6 @@ def store_location(index: Path | None, store: str | None) -> Path | str:
     if store.strip().lower().startswith(("milvus://", "milvus-lite://")):
         return store.strip()
     return Path(store).expanduser()
-
-
-def validated(model: type[M], **values: Any) -> M:
-    """Build a pydantic options model; a validation failure becomes one clear InputError."""
-    try:
-        return model(**values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}" for err in exc.errors()
-        )
-        raise InputError(problems) from None
 
 
 def print_json(data: Any) -> None:

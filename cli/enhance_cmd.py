@@ -29,12 +29,14 @@ from cli.common import (
     parse_size,
     print_json,
     store_location,
-    validated,
 )
+from cli.refine_cmd import format_assistant_result
 from core.errors import InputError
 from core.progress import TqdmProgress
+from core.validation import validated
 from enhancers.base import MODEL_FAMILIES, STYLES, EnhanceRequest, EnhanceResult
 from enhancers.registry import ENHANCER_SPEC_HELP, enhancer_names
+from enhancers.user_styles import split_user_style, styled
 
 _FIELDS = EnhanceRequest.model_fields
 ENHANCER_HELP = f"{ENHANCER_SPEC_HELP} Enhancers: {', '.join(enhancer_names())}."
@@ -55,7 +57,7 @@ def build_request(
 ) -> EnhanceRequest:
     """CLI values → a validated request (a bad value becomes one InputError line)."""
     return validated(
-        EnhanceRequest,
+        EnhanceRequest, "enhance options",
         idea=idea,
         style=style,
         creativity=creativity,
@@ -129,11 +131,7 @@ def enhance(
     if use_settings is not None and not (rag and generate):
         raise InputError("--use-settings needs --rag and --generate (it reuses a retrieved example's settings)")
     family = _family(family, image_backend if generate else None, image_model)
-    from enhancers.user_styles import resolve_style, styled
-
-    style, user_style = resolve_style(style)  # a user style: the enhancer picks, the template wraps
     if rag:  # retrieval + fusion through rag's PromptAssistant (its result includes the examples)
-        from cli.refine_cmd import format_assistant_result
         from rag.assistant import PromptAssistant
 
         assistant = PromptAssistant.load(store_location(index, store), enhancer)
@@ -144,13 +142,13 @@ def enhance(
         finally:
             if not generate:
                 chosen.release()
-        result = styled(result, user_style)
-        payload, text = result.to_dict(), format_assistant_result(result)
+        payload, text = result.to_dict(), format_assistant_result(result)  # a user style applied by the assistant
         image_options = example_settings(result.examples, use_settings) if use_settings else {}
-    else:
+    else:  # the enhancer alone (no assistant): a user style lets it choose, then wraps its answer here
+        enhancer_style, user_style = split_user_style(style)
         request = build_request(
             idea,
-            style=style,
+            style=enhancer_style,
             creativity=creativity,
             n_candidates=n_candidates,
             examples=example,

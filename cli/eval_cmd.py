@@ -21,14 +21,16 @@ twice stops at once. Deliberately not here: metrics, the judge, the report (eval
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import typer
 
 from cli.common import IndexOption, JsonOption, StoreOption, parse_size, print_json, store_location
-from core.errors import InputError
+from core.errors import ConfigError, InputError
 from core.executors import EXECUTOR_HELP, parse_executor
+from core.progress import CancelToken, TqdmProgress
+from core.signals import cancel_on_signals
+from enhancers.registry import parse_enhancer_spec
 
 COLUMNS = (("n", "n", "{:.0f}"), ("tokens", "mean_tokens", "{:.1f}"), ("over", "over_budget_rate", "{:.0%}"),
            ("consist", "mean_consistency", "{:.3f}"), ("ex.sim", "mean_example_similarity", "{:.3f}"),
@@ -53,7 +55,6 @@ def format_summary(summary: dict) -> str:
 
 
 def _run(promptset: Path | None, output: Path | None, write_report: bool, **values) -> None:
-    from core.progress import CancelToken, TqdmProgress
     from evaluation.jobs import StatusFile
     from evaluation.runner import options_from, run_eval
 
@@ -67,33 +68,20 @@ def _run(promptset: Path | None, output: Path | None, write_report: bool, **valu
     options = options_from(**values)
     if output.exists() and not output.is_dir():
         raise InputError(f"-o {output} is a file; name a folder for the run")
-    cancel = CancelToken()
-
-    def on_interrupt(signum, frame) -> None:  # noqa: ARG001 (signal handler signature)
-        if cancel.cancelled:
-            raise KeyboardInterrupt
-        cancel.cancel()
-        typer.echo("stopping after the rows in flight (Ctrl-C again to stop now)...", err=True)
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    previous_term = signal.signal(signal.SIGTERM, on_interrupt)
     html = None
-    try:
-        with StatusFile(output) as status, TqdmProgress(enabled=not json_output) as bars:
-            def on_progress(event) -> None:
-                bars(event)
-                status(event)
+    with (cancel_on_signals(CancelToken(), "stopping after the rows in flight") as cancel,
+          StatusFile(output) as status, TqdmProgress(enabled=not json_output) as bars):
+        def on_progress(event) -> None:
+            bars(event)
+            status(event)
 
-            report = run_eval(promptset, output, options, on_progress=on_progress, cancel=cancel, executor=spec)
-            if write_report:
-                from evaluation.report import write_report as write_html
+        report = run_eval(promptset, output, options, on_progress=on_progress, cancel=cancel, executor=spec)
+        if write_report:
+            from evaluation.report import write_report as write_html
 
-                status.stage("report")
-                html = write_html(output)
-                status.data["report"] = str(html)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
+            status.stage("report")
+            html = write_html(output)
+            status.data["report"] = str(html)
     if json_output:
         print_json({"out_dir": str(report.out_dir), "written": report.written, "skipped": report.skipped,
                     "errors": report.errors, "seconds": round(report.seconds, 3), "summary": report.summary,
@@ -109,7 +97,6 @@ def _run(promptset: Path | None, output: Path | None, write_report: bool, **valu
 
 
 def _retrieval(location: Path | str, n: int, seed: int, json_output: bool) -> None:
-    from core.progress import TqdmProgress
     from evaluation.retrieval import evaluate_index
     from index.prompt_store import open_store
 
@@ -205,8 +192,6 @@ def eval_command(
             raise InputError("--retrieval measures the index and takes no PROMPTSET; drop one or the other")
         _retrieval(store_location(index, store), n, seed, json_output)
         return
-    from core.errors import ConfigError
-    from enhancers.registry import parse_enhancer_spec
 
     try:
         names = parse_enhancer_spec(enhancers)

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "cli.refine_cmd",
     "cli.generate_cmd",
     "cli.app_cmd",
+    "cli.serve_cmd",
     "cli.batch_cmd",
     "cli.eval_cmd",
     "cli.inspect_cmd",

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import typer
 
-from cli.common import IndexOption, JsonOption, StoreOption, parse_size, print_json, store_location, validated
+from cli.common import IndexOption, JsonOption, StoreOption, parse_size, print_json, store_location
 from core.errors import InputError
+from core.validation import validated
 
 PROMPT_WIDTH = 70
 
@@ -95,7 +96,7 @@ def search(
         )
     width, height = parse_size(size)
     filters = validated(
-        SearchFilters,
+        SearchFilters, "search filters",
         min_count=min_count,
         width=width,
         height=height,

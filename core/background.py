@@ -5,7 +5,7 @@ A run lives in its own folder: the page writes `job.json` there, starts `promptr
 folder back later from any session. This module is the process side shared by `campaign/jobs.py`
 and `evaluation/jobs.py`:
 
-- `spawn(command, log)`: start the command detached, its output appended to `log`;
+- `spawn(command, log, env)`: start the command detached, its output appended to `log`;
 - `alive(pid, out_dir)`: whether that pid is still our run for `out_dir` (not a zombie, not a pid
   the system gave to another program since);
 - `terminate(pid)`: SIGTERM to the run's process group (the command stops cleanly on it);
@@ -99,9 +99,10 @@ def alive(pid: int | None, out_dir: Path, *, started_by_hand: bytes | None = Non
     return True
 
 
-def spawn(command: list[str], log: Path) -> int:
-    """Start `command` in a new session, its output appended to `log` (after a dated header); the pid."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def spawn(command: list[str], log: Path, env: dict[str, str] | None = None) -> int:
+    """Start `command` in a new session, its output appended to `log` (after a dated header); the pid.
+    `env`: variables added to this process's environment for it (e.g. who its paid calls are for)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     with open(log, "ab") as out:
         out.write(f"\n[{now()}] {' '.join(command[1:])}\n".encode())
         out.flush()

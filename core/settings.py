@@ -19,16 +19,17 @@ Streamlit is never imported (secrets.toml is TOML, read with tomllib).
 from __future__ import annotations
 
 import tomllib
-from functools import lru_cache
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, create_model
+from pydantic import AliasChoices, Field, SecretStr, create_model, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -90,7 +91,7 @@ class _Sources(BaseSettings):
 
 
 def _key(name: str, what: str) -> Any:
-    return Field(None, validation_alias=name, description=f"{what} ({name}); never shown or logged.")
+    return Field(default=None, validation_alias=name, description=f"{what} ({name}); never shown or logged.")
 
 
 class Settings(_Sources):
@@ -101,78 +102,125 @@ class Settings(_Sources):
         description="Directory holding indexes, history and user templates (PROMPTRAG_HOME).",
     )
     embedding_model: str = Field(
-        DEFAULT_EMBEDDING_MODEL,
+        default=DEFAULT_EMBEDDING_MODEL,
         description="sentence-transformers model id or local path used to embed prompts.",
     )
     onnx_export: bool = Field(
-        True,
-        description="Write an ONNX export of the embedding model into each index at ingest, so searches "
-        "embed queries with onnxruntime instead of loading torch (PROMPTRAG_ONNX_EXPORT=0 skips it).",
+        default=True,
+        description="Embed prompts at ingest and queries at search through the embedding model's ONNX export "
+        "(onnxruntime, no torch; one shared copy per model under <home>/onnx, written on first use); "
+        "PROMPTRAG_ONNX_EXPORT=0 embeds with sentence-transformers and records no export.",
     )
     enhancer_chain: list[str] = Field(
         default_factory=lambda: ["anthropic", "rules"],
         description="Enhancers tried in order; the chain always ends in 'rules'.",
     )
-    anthropic_model: str = Field("claude-sonnet-4-6", description="Claude model id (Anthropic API).")
+    anthropic_model: str = Field(default="claude-sonnet-4-6", description="Claude model id (Anthropic API).")
     anthropic_base_url: str | None = Field(
-        None, description="Override of the Anthropic API URL (proxies, tests)."
+        default=None, description="Override of the Anthropic API URL (proxies, tests)."
     )
     bedrock_text_model: str = Field(
-        "us.anthropic.claude-sonnet-4-6",
+        default="us.anthropic.claude-sonnet-4-6",
         description="Bedrock model or inference-profile id for Claude.",
     )
     bedrock_image_model: str = Field(
-        "stability.sd3-5-large-v1:0", description="Bedrock Stability model id for images."
+        default="stability.sd3-5-large-v1:0", description="Bedrock Stability model id for images."
     )
     bedrock_endpoint_url: str | None = Field(
-        None, description="Override of the bedrock-runtime endpoint URL (tests, VPC endpoints)."
+        default=None, description="Override of the bedrock-runtime endpoint URL (tests, VPC endpoints)."
     )
     local_llm_model: str = Field(
-        "Qwen/Qwen2.5-3B-Instruct",
+        default="Qwen/Qwen2.5-3B-Instruct",
         description="Hugging Face chat model id, local directory or .gguf file for the local enhancer.",
     )
     langchain_model: str | None = Field(
-        None, pattern=r"^[^:\s]+:\S",
+        default=None, pattern=r"^[^:\s]+:\S",
         description="LangChain chat model of the 'langchain' enhancer as PROVIDER:MODEL, e.g. openai:gpt-4.1-mini "
         "or ollama:qwen2.5:7b (PROMPTRAG_LANGCHAIN_MODEL); unset: 'langchain' is not configured.",
     )
     image_model: str = Field(
-        "stabilityai/sd-turbo",
+        default="stabilityai/sd-turbo",
         description="diffusers text-to-image model id or local directory.",
     )
     index: Path | None = Field(
-        None, description="Index directory used instead of the home's default index (PROMPTRAG_INDEX)."
+        default=None, description="Index directory used instead of the home's default index (PROMPTRAG_INDEX)."
     )
     store: str | None = Field(
-        None,
+        default=None,
         pattern=r"^milvus(-lite)?://",
         description="A Milvus store the app opens instead of an index directory (PROMPTRAG_STORE): "
         "milvus://HOST:PORT/COLLECTION or milvus-lite://PATH/FILE.db/COLLECTION.",
     )
+    ray_address: str | None = Field(
+        default=None,
+        pattern=r"^ray://\S+$",
+        description="A Ray cluster's client address, ray://HOST:PORT (PROMPTRAG_RAY_ADDRESS): the Campaign page "
+        "then offers to run a campaign on it (`--executor` of `promptrag batch`); unset: runs stay on this machine.",
+    )
     blocklist: Path | None = Field(
-        None, description="Blocklist file of words and artist names removed from every prompt "
+        default=None, description="Blocklist file of words and artist names removed from every prompt "
         "(PROMPTRAG_BLOCKLIST; default <home>/blocklist.txt; one entry a line, re:PATTERN for a regex).",
     )
-    request_timeout_s: float = Field(60.0, gt=0, description="Timeout for one remote call.")
-    max_retries: int = Field(3, ge=0, le=10, description="Retries on 429 / 5xx / timeouts.")
+    request_timeout_s: float = Field(default=60.0, gt=0, description="Timeout for one remote call.")
+    max_retries: int = Field(default=3, ge=0, le=10, description="Retries on 429 / 5xx / timeouts.")
 
     # Hugging Face Hub downloads (DiffusionDB). huggingface_hub reads HF_ENDPOINT and
     # HF_HUB_OFFLINE once, at its import; reading them here, per call, lets a process (the app,
     # a test) change them later, and lets `.env` / secrets.toml set them too.
     hub_endpoint: str | None = Field(
-        None, validation_alias=AliasChoices("PROMPTRAG_HUB_ENDPOINT", "HF_ENDPOINT"),
+        default=None, validation_alias=AliasChoices("PROMPTRAG_HUB_ENDPOINT", "HF_ENDPOINT"),
         description="Hugging Face Hub endpoint or mirror for downloads (HF_ENDPOINT; default "
         "https://huggingface.co).",
     )
     hub_offline: bool = Field(
-        False,
+        default=False,
         validation_alias=AliasChoices("PROMPTRAG_HUB_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"),
         description="Never download from the Hub; use only what is already cached (HF_HUB_OFFLINE=1).",
     )
     hub_cache: Path | None = Field(
-        None, description="Hugging Face cache directory for downloads (default: huggingface_hub's own, "
+        default=None, description="Hugging Face cache directory for downloads (default: huggingface_hub's own, "
         "HF_HUB_CACHE or ~/.cache/huggingface/hub).",
     )
+    thumbnail_cache_mb: float = Field(
+        default=500.0, gt=0, description="Most megabytes of example-image thumbnails (and full images) kept in "
+        "<home>/thumbnails; the least recently used go first (PROMPTRAG_THUMBNAIL_CACHE_MB).",
+    )
+
+    # Sign-in, roles and spend caps (app/auth.py, core/spend.py; docs/auth.md).
+    admins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="E-mail addresses (or OIDC subjects) of the app's admins when sign-in is configured "
+        "(PROMPTRAG_ADMINS, comma separated or a JSON list; also [promptrag] admins in secrets.toml).",
+    )
+    spend_cap_user_day_usd: float | None = Field(
+        default=None, ge=0, description="Most US dollars of paid LLM calls one user may spend per UTC day, "
+        "estimated from tokens and core/spend.py's price table (PROMPTRAG_SPEND_CAP_USER_DAY_USD; unset: no cap).",
+    )
+    spend_cap_campaign_usd: float | None = Field(
+        default=None, ge=0, description="Most US dollars of paid LLM calls one campaign run (or evaluation run) "
+        "may spend (PROMPTRAG_SPEND_CAP_CAMPAIGN_USD; unset: no cap).",
+    )
+    spend_user: str | None = Field(
+        default=None, description="Who a background run's paid calls are counted for (PROMPTRAG_SPEND_USER; "
+        "set by the app when it starts a campaign or evaluation; unset: 'local').",
+    )
+    spend_campaign: str | None = Field(
+        default=None, description="The campaign / evaluation run a process's paid calls are counted for "
+        "(PROMPTRAG_SPEND_CAMPAIGN; set by the app when it starts one). A cap reached there stops the run.",
+    )
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: Any) -> Any:
+        """'a@x.org, b@y.org' or '["a@x.org"]' (env / .env) or a list (secrets, arguments)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     # Keys. AWS keys are optional: boto3's own chain (profiles, SSO, roles) works without them.
     anthropic_api_key: SecretStr | None = _key("ANTHROPIC_API_KEY", "Anthropic API key")
@@ -202,6 +250,11 @@ class Settings(_Sources):
     @property
     def history_db(self) -> Path:
         return self.home / "history.sqlite"
+
+    @property
+    def spend_db(self) -> Path:
+        """The append-only audit log of paid LLM calls (core/spend.py)."""
+        return self.home / "spend.sqlite"
 
     @property
     def images_dir(self) -> Path:
@@ -253,14 +306,14 @@ SECRET_FIELDS: dict[str, str] = {
 def _one_secret_model(name: str) -> type[_Sources]:
     # An add-on's own key (not a Settings field) is read from the very same sources.
     return create_model(f"Secret_{name}", __base__=_Sources,
-                        value=(SecretStr | None, Field(None, validation_alias=name)))
+                        value=(SecretStr | None, Field(default=None, validation_alias=name)))
 
 
 def _secret_value(name: str) -> SecretStr | None:
     field = SECRET_FIELDS.get(name)
     if field is not None:
         return getattr(get_settings(), field)
-    return _one_secret_model(name)().value
+    return _one_secret_model(name)().value  # pyright: ignore[reportAttributeAccessIssue] (create_model's field)
 
 
 def resolve_secret(name: str, *, purpose: str = "") -> SecretStr:

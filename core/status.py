@@ -21,10 +21,13 @@ from __future__ import annotations
 import configparser
 import importlib.util
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from core.errors import ConfigError, MissingCredentialError, one_line
+from core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,6 @@ def importable(module: str) -> bool:
 
 def secret_is_set(name: str) -> bool:
     """True if the secret `name` is set in the environment, `.env` or Streamlit secrets."""
-    from core.errors import MissingCredentialError
     from core.settings import resolve_secret
 
     try:
@@ -150,16 +152,23 @@ def aws_status() -> tuple[bool, str]:
     return True, f"{source}, region {region}"
 
 
-StatusCheck = Callable[[Any], tuple[bool, str]]  # settings -> (ready, detail)
+def collect_status(kind: str, registry: Registry[Any], settings: Any) -> list[BackendStatus]:
+    """One BackendStatus per registered name, from its class's `status(settings)`.
 
-
-def collect_status(
-    kind: str, names: Iterable[str], checks: Mapping[str, StatusCheck], settings: Any
-) -> list[BackendStatus]:
-    """One BackendStatus per registered name; an add-on registered without a check counts as ready."""
+    A factory without one counts as ready ("add-on (no readiness check)"); an add-on that fails
+    to import, or whose name is taken, is listed as not ready with the reason.
+    """
     statuses = []
-    for name in names:
-        check = checks.get(name, lambda _settings: (True, "add-on (no readiness check)"))
-        ready, detail = check(settings)
+    for name in registry.names():
+        try:
+            backend = registry.factory(name)
+        except ConfigError as exc:
+            statuses.append(BackendStatus(kind=kind, name=name, ready=False, detail=one_line(exc)))
+            continue
+        check: Callable[[Any], tuple[bool, str]] | None = getattr(backend, "status", None)
+        ready, detail = check(settings) if callable(check) else (True, "add-on (no readiness check)")
         statuses.append(BackendStatus(kind=kind, name=name, ready=ready, detail=detail))
+    for name, why in registry.problems.items():
+        if name not in registry.names():
+            statuses.append(BackendStatus(kind=kind, name=name, ready=False, detail=why))
     return statuses

@@ -2,8 +2,14 @@
 
 An enhancer turns a short idea (plus optional example prompts from the RAG step) into an
 optimized text-to-image prompt and a negative prompt. Subclasses implement exactly one
-method, `enhance(request)`; the base class supplies `make_result` (token counting, timings)
-and no-op `release()` / default `stream()` (typed events, see `events.py`).
+method, `_enhance(request)` (build its answer with `make_result`); streaming ones may also
+implement `_stream(request)`. The public `enhance()` / `stream()` wrap them in the policy every
+answer keeps, so no subclass can skip it: candidates are conformed to the model family's
+profile, kept to one look, and the user's blocklist is applied (`check_result`). The way
+langchain-core's `BaseRetriever.invoke` wraps `_get_relevant_documents`.
+
+Capabilities and readiness live on the class (`thread_safe`, `uses_network`, `status(settings)`),
+not in side tables of names.
 
 Deliberately not here: which enhancer to try first (see `chain.py`), how backends are found
 (see `registry.py`), and any model or SDK import (those happen inside the subclasses, lazily).
@@ -13,13 +19,14 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
+    from core.settings import Settings
     from enhancers.events import StreamEvent
     from enhancers.looks import Look
 
@@ -146,6 +153,9 @@ class EnhanceResult:
     notices: list[str] = field(default_factory=list)
     # The one look (medium + style family) the prompt is written in, e.g. "photograph" (enhancers/looks.py).
     look: str = ""
+    # Set once the result has been through `check_result` (profile, look, blocklist): a chain returns
+    # its member's checked result as it is. Not part of `to_dict`.
+    checked: bool = field(default=False, repr=False, compare=False)
 
     @property
     def used_fallback(self) -> bool:
@@ -156,30 +166,61 @@ class EnhanceResult:
         return self.token_count <= self.token_budget
 
     def to_dict(self) -> dict:
-        from dataclasses import asdict
-
         data = asdict(self)
+        del data["checked"]
         data["used_fallback"] = self.used_fallback
         data["within_budget"] = self.within_budget
         return data
 
 
 class Enhancer(ABC):
-    """Base class of every enhancer. Implement `enhance`; set the capability attributes."""
+    """Base class of every enhancer. Implement `_enhance`; set the capability attributes."""
 
     name: ClassVar[str] = "base"
     supports_examples: ClassVar[bool] = True
     supports_streaming: ClassVar[bool] = False
-    is_remote: ClassVar[bool] = False
+    # Calls a service over the network (an API key or cloud credentials), holds no model in this process.
+    uses_network: ClassVar[bool] = False
+    # May serve several threads at once (pure Python, or a remote client); a local model takes turns.
+    thread_safe: ClassVar[bool] = False
+
+    @classmethod
+    def status(cls, settings: Settings) -> tuple[bool, str]:
+        """(ready, detail): usable here and what it will use, or the setting that makes it so.
+
+        Loads no model, calls no network, shows no secret (core/status.py has the probes).
+        """
+        return True, "add-on (no readiness check)"
+
+    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+        """An optimized prompt for `request`, or a core.errors.PromptragError.
+
+        `_enhance` writes it; every answer then goes through `check_result` (profile, look, blocklist).
+        """
+        return check_result(request, self._enhance(request))
 
     @abstractmethod
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
-        """Return an optimized prompt for `request`, or raise a core.errors.PromptragError."""
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
+        """Write the prompt for `request` (build it with `make_result`); `enhance` checks it."""
 
     def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
         """Yield typed events (enhancers/events.py) ending in one Finished.
 
-        Default, for enhancers without native streaming: the finished prompt as one TextDelta,
+        `_stream` produces them; the Finished result goes through `check_result` like `enhance`'s
+        (the deltas before it are a preview).
+        """
+        from enhancers.events import Finished
+
+        events = self._stream(request)
+        try:
+            for event in events:
+                yield Finished(check_result(request, event.result)) if isinstance(event, Finished) else event
+        finally:  # a stream left early (an error, a closed page) frees its connection now
+            if isinstance(events, Generator):
+                events.close()
+
+    def _stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+        """Default, for enhancers without native streaming: the finished prompt as one TextDelta,
         then Finished(result). Errors are raised before the first event, as `enhance` raises them.
         """
         from enhancers.events import Finished, TextDelta
@@ -201,33 +242,16 @@ class Enhancer(ABC):
         rationale: str = "",
         timings: dict[str, float] | None = None,
         look: Look | str | None = None,
+        notices: list[str] | None = None,
     ) -> EnhanceResult:
-        """Build the result from candidates (best first): counts tokens, records the time taken.
+        """The result of candidates (best first), with the time taken since `started`.
 
-        Candidates are first conformed to the request's model family (`profiles.conform`): weight
-        syntax the family's models do not parse is stripped, and a negative prompt the family
-        ignores is emptied; each change is reported in the result's `notices`. Then every candidate
-        keeps to one look (`looks.cohere_candidates`: the writer's `look`, else the one the answer
-        names): credits that fight it, or any credit when `artist_credits` is off, leave the prompt,
-        and the negative stops banning what the prompt asks for (said in `notices`). Then the user's
-        blocklist (`blocklist.apply_blocklist`) removes blocked words and artist names from every
-        candidate's prompt (the idea's own words are kept); what it removed is said in `notices`
-        and in the rationale. Every enhancer builds its result here, so none can bypass it.
+        `look`: the look the writer wrote for (None: `check_result` reads it off the best answer);
+        `notices`: what the writer could not do. `enhance` checks the result afterwards.
         """
-        from enhancers.blocklist import apply_blocklist
-        from enhancers.looks import cohere_candidates
-        from enhancers.profiles import conform
-        from enhancers.tokens import count_clip_tokens
-
         if not candidates:
             raise ValueError("make_result needs at least one candidate")
-        candidates, notices = conform(candidates, request.model_family)
-        candidates, look, repairs = cohere_candidates(candidates, request, look)
-        candidates, blocked = apply_blocklist(candidates, request.idea)
-        notices = [*notices, *repairs, *blocked]
         best = candidates[0]
-        if blocked:
-            rationale = " ".join(filter(None, [rationale or best.rationale, f"({'; '.join(blocked)})"]))
         all_timings = dict(timings or {})
         all_timings["total_s"] = time.perf_counter() - started
         return EnhanceResult(
@@ -236,10 +260,48 @@ class Enhancer(ABC):
             style=style,
             enhancer=self.name,
             candidates=list(candidates),
-            token_count=count_clip_tokens(best.prompt),
+            token_count=0,  # counted by check_result, on the prompt that is kept
             token_budget=request.token_budget,
             rationale=rationale or best.rationale,
             timings=all_timings,
-            notices=notices,
-            look=look.name,
+            notices=list(notices or []),
+            look=look if isinstance(look, str) else look.name if look is not None else "",
         )
+
+
+def check_result(request: EnhanceRequest, result: EnhanceResult) -> EnhanceResult:
+    """The policy every answer keeps (`Enhancer.enhance` / `stream` apply it; once per result).
+
+    Candidates are first conformed to the request's model family (`profiles.conform`): weight
+    syntax the family's models do not parse is stripped, and a negative prompt the family
+    ignores is emptied. Then every candidate keeps to one look (`looks.cohere_candidates`: the
+    writer's look, else the one the answer names): credits that fight it, or any credit when
+    `artist_credits` is off, leave the prompt, and the negative stops banning what the prompt
+    asks for. Then the user's blocklist (`blocklist.apply_blocklist`) removes blocked words and
+    artist names from every candidate's prompt (the idea's own words are kept); what it removed
+    is said in the rationale too. Every change is said in `notices`. The CLIP tokens of the kept
+    prompt are counted last.
+    """
+    # Imported here: these modules import this one (Candidate, EnhanceRequest).
+    from enhancers.blocklist import apply_blocklist
+    from enhancers.looks import cohere_candidates
+    from enhancers.profiles import conform
+    from enhancers.tokens import count_clip_tokens
+
+    if result.checked:
+        return result
+    started = time.perf_counter()
+    candidates, conformed = conform(result.candidates, request.model_family)
+    candidates, look, repairs = cohere_candidates(candidates, request, result.look or None)
+    candidates, blocked = apply_blocklist(candidates, request.idea)
+    best = candidates[0]
+    rationale = result.rationale
+    if blocked:
+        rationale = " ".join(filter(None, [rationale or best.rationale, f"({'; '.join(blocked)})"]))
+    timings = dict(result.timings)
+    timings["total_s"] = timings.get("total_s", 0.0) + time.perf_counter() - started
+    return replace(
+        result, prompt=best.prompt, negative_prompt=best.negative_prompt, candidates=list(candidates),
+        token_count=count_clip_tokens(best.prompt), rationale=rationale, timings=timings, look=look.name,
+        notices=list(dict.fromkeys([*conformed, *repairs, *blocked, *result.notices])), checked=True,
+    )

@@ -41,6 +41,8 @@ from pathlib import Path
 import regex
 
 from core.errors import ConfigError
+from core.files import atomic_write
+from core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -244,8 +246,6 @@ _cache: dict[Path, tuple[tuple[int, int], Blocklist]] = {}
 
 def blocklist_path() -> Path:
     """PROMPTRAG_BLOCKLIST when set, else `$PROMPTRAG_HOME/blocklist.txt`."""
-    from core.settings import get_settings
-
     return get_settings().blocklist_file
 
 
@@ -281,8 +281,6 @@ def load_blocklist(path: Path | str | None = None) -> Blocklist:
 
 def save_blocklist(lines: Iterable[str], path: Path | str | None = None) -> Blocklist:
     """Write `lines` (entries; comments kept as written) atomically after checking them all."""
-    from core.files import atomic_write
-
     path = Path(path).expanduser() if path is not None else blocklist_path()
     body = "".join(f"{line.rstrip()}\n" for line in lines)
     # Checked as the user wrote it (line numbers are theirs); a file that would not load is refused,

@@ -26,12 +26,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from core.errors import BackendError, ConfigError, PromptragError, one_line
+from core.errors import BackendError, Cancelled, ConfigError, PromptragError, one_line
+from core.settings import get_settings
 from enhancers.base import Enhancer, EnhanceRequest, EnhanceResult
 from enhancers.events import Finished, MemberFailed, StreamEvent, TextDelta
+from enhancers.registry import CHAIN_NAME, get_enhancer, parse_enhancer_spec, split_member
+from enhancers.rules import RuleBasedEnhancer
 
 FALLBACK_NAME = "rules"
-CHAIN_NAME = "chain"
 GROUNDED_NAME = "grounded"
 
 
@@ -49,11 +51,17 @@ class FallbackChain(Enhancer):
         """`unavailable`: name → reason for members that could not even be built (see build_chain)."""
         members = list(enhancers)
         if not any(m.name == FALLBACK_NAME for m in members):
-            from enhancers.rules import RuleBasedEnhancer
-
             members.append(RuleBasedEnhancer())
         self.enhancers: list[Enhancer] = members
         self.unavailable: dict[str, str] = dict(unavailable or {})
+
+    @property
+    def thread_safe(self) -> bool:  # type: ignore[override]  (a chain is as safe as its members)
+        return all(member.thread_safe for member in self.enhancers)
+
+    @property
+    def uses_network(self) -> bool:  # type: ignore[override]
+        return any(member.uses_network for member in self.enhancers)
 
     @property
     def names(self) -> list[str]:
@@ -62,12 +70,14 @@ class FallbackChain(Enhancer):
     def __repr__(self) -> str:
         return f"FallbackChain({' → '.join(self.names)})"
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         started = time.perf_counter()
         reasons = dict(self.unavailable)
         for member in self.enhancers:
             try:
                 result = member.enhance(request)
+            except Cancelled:
+                raise  # a cancel (or a background run's spend cap, core/spend.py) stops: no fallback
             except PromptragError as exc:
                 reasons[member.name] = one_line(exc)
                 continue
@@ -77,7 +87,7 @@ class FallbackChain(Enhancer):
             return result
         raise BackendError(_all_failed(reasons))
 
-    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+    def _stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
         """Stream from the first member that produces text; fall back before its first delta only.
 
         Members that could not be built, and members that fail before their first TextDelta
@@ -104,6 +114,8 @@ class FallbackChain(Enhancer):
                         return
                     answered = answered or isinstance(event, TextDelta)
                     yield event
+            except Cancelled:
+                raise
             except PromptragError as exc:
                 if answered:
                     raise
@@ -137,9 +149,6 @@ def build_chain(names: Sequence[str] | None = None, **options_by_name: Mapping[s
     configuration mistakes and raise ConfigError; a member that fails to build with a
     PromptragError is recorded as unavailable and skipped.
     """
-    from core.settings import get_settings
-    from enhancers.registry import get_enhancer, parse_enhancer_spec, split_member
-
     chosen = list(names) if names is not None else list(get_settings().enhancer_chain)
     if CHAIN_NAME in (split_member(name)[0] for name in chosen):
         raise ConfigError(
@@ -177,9 +186,6 @@ def build_enhancer(spec: str = CHAIN_NAME, *, grounded: bool = False) -> Enhance
     grounded fusion beats the fixed rules. A single member is that enhancer alone, so its
     failure is an error rather than a silent fallback.
     """
-    from core.settings import get_settings
-    from enhancers.registry import get_enhancer, parse_enhancer_spec
-
     names = parse_enhancer_spec(spec)
     if names == [CHAIN_NAME]:
         names = [n for n in get_settings().enhancer_chain if n != FALLBACK_NAME]

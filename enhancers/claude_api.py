@@ -1,6 +1,6 @@
 """Claude through the Anthropic Messages API (the `anthropic` SDK), registered as "anthropic".
 
-The transport of a `ChatEnhancer` (claude_base.py): `build_request(request)` is a pure function
+The transport of a `ChatEnhancer` (chat_base.py): `build_request(request)` is a pure function
 of the request (model, max_tokens, the rendered system/user templates); `send` calls
 `messages.create`, `send_stream` the SSE stream; the base parses and validates the answer.
 Creativity reaches Claude through the system prompt only: API version 2026-10-21 (sent by
@@ -27,9 +27,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from core.errors import BackendError, MissingCredentialError
-from core.settings import get_settings, resolve_secret
+from core.settings import Settings, get_settings, resolve_secret
+from core.status import importable, secret_is_set
 from enhancers.base import EnhanceRequest
-from enhancers.claude_base import MAX_OUTPUT_TOKENS, TOKENS_PER_CANDIDATE, Answer, ChatEnhancer, max_tokens_for
+from enhancers.chat_base import MAX_OUTPUT_TOKENS, TOKENS_PER_CANDIDATE, Answer, ChatEnhancer, max_tokens_for
 from enhancers.prompting import build_messages
 
 KEY_NAME = "ANTHROPIC_API_KEY"
@@ -40,6 +41,15 @@ class AnthropicEnhancer(ChatEnhancer):
     """Claude (Anthropic API) fuses the idea and the example prompts into n candidates."""
 
     name = "anthropic"
+
+    @classmethod
+    def status(cls, settings: Settings) -> tuple[bool, str]:
+        if not secret_is_set(KEY_NAME):
+            return False, f"set {KEY_NAME} in the environment, .env or .streamlit/secrets.toml"
+        if not importable("anthropic"):
+            return False, (f"{KEY_NAME} is set but the anthropic package is missing: "
+                           "pip install 'promptrag[claude]'")
+        return True, settings.anthropic_model
 
     def __init__(
         self,
@@ -89,7 +99,9 @@ class AnthropicEnhancer(ChatEnhancer):
     def send(self, call: dict[str, Any]) -> Answer:
         message = self.client.messages.create(**call)
         text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
-        return Answer(text, message.stop_reason)
+        usage = getattr(message, "usage", None)
+        return Answer(text, message.stop_reason, getattr(usage, "input_tokens", None),
+                      getattr(usage, "output_tokens", None))
 
     def send_stream(self, call: dict[str, Any]) -> Iterator[str | Answer]:
         with self.client.messages.stream(**call) as events:
@@ -97,8 +109,10 @@ class AnthropicEnhancer(ChatEnhancer):
             for chunk in events.text_stream:
                 parts.append(chunk)
                 yield chunk
-            stop_reason = events.get_final_message().stop_reason
-        yield Answer("".join(parts), stop_reason)
+            final = events.get_final_message()
+        usage = getattr(final, "usage", None)
+        yield Answer("".join(parts), final.stop_reason, getattr(usage, "input_tokens", None),
+                     getattr(usage, "output_tokens", None))
 
     @contextmanager
     def errors(self) -> Iterator[None]:

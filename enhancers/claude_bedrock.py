@@ -1,6 +1,6 @@
 """Claude on Amazon Bedrock through boto3 `bedrock-runtime` Converse / ConverseStream ("bedrock").
 
-The transport of a `ChatEnhancer` (claude_base.py): same templates, output schema and streaming
+The transport of a `ChatEnhancer` (chat_base.py): same templates, output schema and streaming
 as the Anthropic API enhancer. `build_request(request)` is a pure function returning the Converse
 arguments (modelId, system, messages, inferenceConfig); `send` calls Converse, `send_stream`
 ConverseStream. The client comes from `core.aws.bedrock_client` (region, profile, endpoint_url
@@ -20,9 +20,10 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from core.aws import BedrockCall, aws_errors, bedrock_client, client_region
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+from core.status import aws_status, importable
 from enhancers.base import EnhanceRequest
-from enhancers.claude_base import Answer, ChatEnhancer, max_tokens_for
+from enhancers.chat_base import Answer, ChatEnhancer, max_tokens_for
 from enhancers.prompting import build_messages, temperature_for
 
 # Claude models after Opus 4.6 (Opus 4.7+, the 5 family) reject sampling parameters with a 400
@@ -38,6 +39,13 @@ class BedrockEnhancer(ChatEnhancer):
     """Claude on Amazon Bedrock (Converse API) fuses the idea and the example prompts."""
 
     name = "bedrock"
+
+    @classmethod
+    def status(cls, settings: Settings) -> tuple[bool, str]:
+        if not importable("boto3"):
+            return False, "install boto3: pip install 'promptrag[claude]'"
+        ready, detail = aws_status()
+        return ready, f"{settings.bedrock_text_model} ({detail})" if ready else detail
 
     def __init__(
         self,
@@ -84,17 +92,21 @@ class BedrockEnhancer(ChatEnhancer):
     def send(self, call: dict[str, Any]) -> Answer:
         response = self.client.converse(**call)
         content = response.get("output", {}).get("message", {}).get("content", [])
-        return Answer("".join(block.get("text", "") for block in content), response.get("stopReason"))
+        usage = response.get("usage") or {}
+        return Answer("".join(block.get("text", "") for block in content), response.get("stopReason"),
+                      usage.get("inputTokens"), usage.get("outputTokens"))
 
     def send_stream(self, call: dict[str, Any]) -> Iterator[str | Answer]:
         parts: list[str] = []
         stop_reason = None
+        usage: dict[str, Any] = {}
         for item in self.client.converse_stream(**call)["stream"]:
             if chunk := item.get("contentBlockDelta", {}).get("delta", {}).get("text"):
                 parts.append(chunk)
                 yield chunk
             stop_reason = item.get("messageStop", {}).get("stopReason", stop_reason)
-        yield Answer("".join(parts), stop_reason)
+            usage = item.get("metadata", {}).get("usage", usage)
+        yield Answer("".join(parts), stop_reason, usage.get("inputTokens"), usage.get("outputTokens"))
 
     def errors(self) -> AbstractContextManager[None]:
         # The client first: its region is the one messages name (and its set-up errors are ours already).

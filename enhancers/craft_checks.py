@@ -33,7 +33,10 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from enhancers.grounded import CATEGORY_KEYWORDS, classify_phrase, modifier_phrases, split_phrases, subject_of
 from enhancers.media import MEDIUM_PHRASES, clash, media_of
+from enhancers.styles import FEEDBACK_RULES, STYLE_SPECS
+from enhancers.tokens import count_clip_tokens
 
 # fmt: off
 STOPWORDS = frozenset(
@@ -293,8 +296,6 @@ def _around(text: str, start: int, end: int, pad: int = 12) -> str:
 def _modifier_vocabulary() -> frozenset[str]:
     """Words of the writers' own modifier tables (grounded's keywords, the media lexicon, the
     rules' style descriptors and feedback tags): the writers may add these with no example."""
-    from enhancers.grounded import CATEGORY_KEYWORDS
-    from enhancers.styles import FEEDBACK_RULES, STYLE_SPECS
 
     texts: list[str] = [k for keys in CATEGORY_KEYWORDS.values() for k in keys]
     texts += [p for phrases in MEDIUM_PHRASES.values() for p in phrases]
@@ -318,8 +319,6 @@ def is_noun_like(word: str) -> bool:
 
 def scene_phrases(example: str) -> list[str]:
     """An example's scene: its subject clause and its comma phrases that are not modifiers."""
-    from enhancers.grounded import classify_phrase, split_phrases, subject_of
-
     phrases = split_phrases(example)
     scene = [subject_of(example)] if phrases else []
     # "wildlife photography": a short phrase naming a medium is a modifier, whatever its first word
@@ -329,8 +328,6 @@ def scene_phrases(example: str) -> list[str]:
 
 def _modifier_words(example: str) -> set[str]:
     """Stems of the words of an example's modifiers ("by greg rutkowski", "jean giraud" after it)."""
-    from enhancers.grounded import modifier_phrases
-
     return {stem(w) for phrase, _ in modifier_phrases(example) for w in words(phrase)}
 
 
@@ -380,8 +377,6 @@ def idea_kept(prompt: str, idea: str) -> bool:
 
 def within_budget(prompt: str, budget: int) -> bool:
     """Whether the prompt fits `budget` CLIP tokens (start and end tokens included)."""
-    from enhancers.tokens import count_clip_tokens
-
     return count_clip_tokens(prompt) <= budget
 
 

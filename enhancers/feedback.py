@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 
 from enhancers.feedback_lexicon import ENTRIES, LENSES, TEXT_WORDS, Entry
-from enhancers.looks import CAMERA_FAMILIES, look_requested
+from enhancers.looks import CAMERA_FAMILIES, LOOKS, anchor_noun, look_requested
 from enhancers.media import MEDIUM_PHRASES, clash, media_of
 from enhancers.profiles import join_and, with_article
 from enhancers.tokens import count_clip_tokens
@@ -510,8 +510,6 @@ def _remove_from_idea(model: _Prompt, edit: Edit, revision: Revision) -> None:
 
 def _anchor_noun(phrase: str) -> str:
     """A look as the noun of "A ... of <idea>" ("pixel art" → "pixel art image", keeping its words)."""
-    from enhancers.looks import anchor_noun
-
     return phrase + " image" if phrase.endswith(" art") else anchor_noun(phrase)
 
 
@@ -667,8 +665,6 @@ def _by_reason(pairs: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
 def missed_edits(prompt: str, edits: list[Edit]) -> list[Edit]:
     """The edits a revised prompt does not show (an LLM's answer is checked this way): an addition
     whose words are absent, a removal whose target is still there, a look whose medium is not named."""
-    from enhancers.looks import LOOKS
-    from enhancers.media import media_of
 
     missed: list[Edit] = []
     for edit in edits:

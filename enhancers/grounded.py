@@ -38,11 +38,16 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from core.settings import Settings
 from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult, Example
 from enhancers.blocklist import Blocklist, load_blocklist
+from enhancers.camera import suited_descriptors
 from enhancers.looks import Look, anchor_noun, clean_negative, commercial, fits, held_media, look_for_request
 from enhancers.media import clash, coherent, media_of
-from enhancers.profiles import PromptProfile, profile_for
+from enhancers.profiles import PromptProfile, is_boilerplate, mixed_prompt, profile_for, prose_prompt, split_tags
+from enhancers.rules import RuleBasedEnhancer, clean_head, fit_tags, join_prompt
+from enhancers.styles import STYLE_SPECS
+from enhancers.tokens import count_clip_tokens
 
 # Phrase separators used in real prompts. Periods only split when followed by a space, so
 # "f/1.8" and "4.0" survive.
@@ -319,8 +324,6 @@ def fuse(
     clashes with the idea's, the `look`'s or a modifier already taken is passed over; with
     `artist_credits` off no artist is taken.
     """
-    from enhancers.rules import clean_head
-    from enhancers.tokens import count_clip_tokens
 
     base = clean_head(idea)
     media = set(media_of(base)) | ({look.family} if look else set())
@@ -365,8 +368,6 @@ MIN_GROUNDED_MODIFIERS = 3
 def _top_up(prompt: str, request: EnhanceRequest, rules_result: EnhanceResult, room: int,
             look: Look) -> tuple[str, int]:
     """Append up to `room` of the rules enhancer's own tags (for the same look) that fit the budget."""
-    from enhancers.profiles import split_tags
-    from enhancers.rules import clean_head, fit_tags, join_prompt
 
     rules_tail = rules_result.prompt[len(clean_head(request.idea)):].lstrip(" ,")
     present = normalize_phrase(prompt)
@@ -380,8 +381,6 @@ def _top_up(prompt: str, request: EnhanceRequest, rules_result: EnhanceResult, r
 
 def _with_anchor(prompt: str, request: EnhanceRequest, look: Look) -> str:
     """The look's anchor right after the idea; the last tags give way while it is over budget."""
-    from enhancers.profiles import split_tags
-    from enhancers.rules import clean_head, fit_tags, join_prompt
 
     head = clean_head(request.idea)
     tags = split_tags(prompt[len(head):].lstrip(" ,")) if prompt.startswith(head) else []
@@ -399,18 +398,21 @@ class GroundedEnhancer(Enhancer):
 
     name = "grounded"
     supports_examples = True
+    thread_safe = True  # pure Python, no state between calls
+
+    @classmethod
+    def status(cls, settings: Settings) -> tuple[bool, str]:
+        return True, "built in: the idea plus modifiers shared by its examples"
 
     def __init__(self, rules: Enhancer | None = None) -> None:
         self._rules = rules
 
     def _rules_enhancer(self) -> Enhancer:
         if self._rules is None:
-            from enhancers.rules import RuleBasedEnhancer
-
             self._rules = RuleBasedEnhancer()
         return self._rules
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         started = time.perf_counter()
         rules = self._rules_enhancer()
         if not request.examples or request.previous_prompt:
@@ -450,9 +452,8 @@ class GroundedEnhancer(Enhancer):
                                     f"{look_note}; {why}")
                           for prompt, why in written.items()]
             candidates = candidates[: request.n_candidates]
-            result = self.make_result(request, candidates, style=base.style, started=started, look=look)
-            result.notices = list(dict.fromkeys([*base.notices, *result.notices]))  # e.g. "negative ignored"
-            return result
+            return self.make_result(request, candidates, style=base.style, started=started, look=look,
+                                    notices=base.notices)  # e.g. "negative ignored"
         candidates: list[Candidate] = []
         for prompt, used in fused[: request.n_candidates]:
             topped = 0
@@ -497,10 +498,6 @@ def _written(request: EnhanceRequest, used: list[Modifier], style: str, profile:
     artists "by ..."; adjectives ("photorealistic", "glowing") go to the tags, never after "with".
     Too few modifiers: the rules' descriptors of `style` that fit the look fill in.
     """
-    from enhancers.profiles import is_boilerplate, mixed_prompt, prose_prompt
-    from enhancers.rules import clean_head
-    from enhancers.styles import STYLE_SPECS
-    from enhancers.tokens import count_clip_tokens
 
     idea = clean_head(request.idea)
     media = media_of(idea)
@@ -522,7 +519,7 @@ def _written(request: EnhanceRequest, used: list[Modifier], style: str, profile:
     if written < MIN_GROUNDED_MODIFIERS:  # top up from the rules' descriptors that fit the look
         spec = STYLE_SPECS.get(style) or STYLE_SPECS["photography"]
         present = " ".join([idea, *nouns, *adjectives, *styles]).lower()
-        extra = [d for d in spec.descriptors if not is_boilerplate(d) and fits(d, look)
+        extra = [d for d in suited_descriptors(spec.descriptors, idea) if not is_boilerplate(d) and fits(d, look)
                  and (request.artist_credits or commercial(d, idea))
                  and not _redundant(d.lower(), [*split_phrases(present), *(m.phrase for m in used)], one_lighting=True)]
         held = media | media_of(anchor or "") | {look.family}

@@ -6,7 +6,7 @@ google_genai, mistralai, groq, ...). The provider's integration package is the u
 install; a missing one fails at construction with one line naming it (`pip install
 langchain-openai`), so a chain records it and moves on.
 
-It is a `ChatEnhancer` (claude_base.py): the same injection-safe templates (prompting.py), the
+It is a `ChatEnhancer` (chat_base.py): the same injection-safe templates (prompting.py), the
 same validated prompt schema (`llm_output.LLMPrompt`), the same streaming events and fallback
 behaviour as the Claude enhancers. Structured output: the model is bound to one forced tool
 whose arguments are our schema (`PromptAnswer`, or `PromptAnswers` for n candidates) — what
@@ -34,8 +34,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from core.errors import BackendError, ConfigError, MissingCredentialError, PromptragError, one_line
+from core.settings import Settings, get_settings, resolve_secret
+from core.status import importable
 from enhancers.base import EnhanceRequest
-from enhancers.claude_base import Answer, ChatEnhancer
+from enhancers.chat_base import Answer, ChatEnhancer
 from enhancers.llm_output import LLMPrompt
 from enhancers.prompting import build_messages
 
@@ -89,13 +91,21 @@ class LangChainEnhancer(ChatEnhancer):
 
     name = REGISTRY_NAME
 
+    @classmethod
+    def status(cls, settings: Settings) -> tuple[bool, str]:
+        if not importable("langchain"):
+            return False, "install LangChain: pip install 'promptrag[langchain]', then -e langchain:PROVIDER:MODEL"
+        if not settings.langchain_model:
+            return False, ("not configured: set PROMPTRAG_LANGCHAIN_MODEL=PROVIDER:MODEL (e.g. openai:gpt-4.1-mini; "
+                           "install the provider's package, e.g. langchain-openai), or pass "
+                           "-e langchain:PROVIDER:MODEL")
+        return True, f"{settings.langchain_model} (PROMPTRAG_LANGCHAIN_MODEL)"
+
     def __init__(self, model: str | None = None, chat_model: Any = None, **model_options: Any) -> None:
         """`model`: "PROVIDER:MODEL"; `chat_model`: an already built LangChain chat model (then
         `model` only names it); `model_options`: passed to `init_chat_model` (base_url, timeout,
         max_retries, temperature, ...)."""
         if model is None and chat_model is None:
-            from core.settings import get_settings
-
             model = get_settings().langchain_model
         if model is None and chat_model is None:
             raise ConfigError(f"the langchain enhancer needs a model: set PROMPTRAG_LANGCHAIN_MODEL (Settings > "
@@ -133,7 +143,7 @@ class LangChainEnhancer(ChatEnhancer):
             text = message.invalid_tool_calls[0].get("args") or ""
         else:
             text = str(message.text)
-        return Answer(text, stop_reason(message))
+        return Answer(text, stop_reason(message), *usage_of(message))
 
     def send_stream(self, call: dict[str, Any]) -> Iterator[str | Answer]:
         model, tools = self._bound(call)
@@ -155,7 +165,7 @@ class LangChainEnhancer(ChatEnhancer):
                     yield piece
         if tools and not parts and last is not None:
             parts = [str(last.text)]  # the model answered in prose despite the tool: parse that
-        yield Answer("".join(parts), stop_reason(last))
+        yield Answer("".join(parts), stop_reason(last), *usage_of(last))
 
     @contextmanager
     def errors(self) -> Iterator[None]:
@@ -193,6 +203,12 @@ def stop_reason(message: Any) -> str | None:
     return None
 
 
+def usage_of(message: Any) -> tuple[int | None, int | None]:
+    """(input, output) tokens from a message's `usage_metadata` (None, None when the provider gives none)."""
+    usage = getattr(message, "usage_metadata", None) or {}
+    return usage.get("input_tokens"), usage.get("output_tokens")
+
+
 def init_model(provider: str, model: str, options: dict[str, Any]) -> Any:
     """`init_chat_model(model, model_provider=provider, **options)`, its failures as one ConfigError line."""
     spec = f"{REGISTRY_NAME}:{provider}:{model}"
@@ -220,8 +236,6 @@ def init_model(provider: str, model: str, options: dict[str, Any]) -> Any:
 
 def _resolved_key(variable: str) -> dict[str, Any]:
     """{"api_key": value} when `variable` is set in the environment, .env or Streamlit secrets, else {}."""
-    from core.settings import resolve_secret
-
     try:
         return {"api_key": resolve_secret(variable).get_secret_value()}
     except MissingCredentialError:

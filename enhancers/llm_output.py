@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import BackendError
 from enhancers.base import STYLES, Candidate, EnhanceRequest
+from enhancers.rules import choose_style
 
 MAX_PROMPT_CHARS = 4_000
 MAX_SCAN_CHARS = 50_000  # ~12k tokens: well above any max_tokens we ask for
@@ -215,6 +216,5 @@ def result_style(request: EnhanceRequest, prompts: list[LLMPrompt]) -> str:
         return request.style
     if prompts and prompts[0].style:
         return prompts[0].style
-    from enhancers.rules import resolve_style
 
-    return resolve_style(request)[0]
+    return choose_style(request)[0]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.devices import dtype_for, free_accelerator_memory, pick_device, validate_device
 from core.errors import BackendError, ConfigError, InputError
 
 PIP_HINT = "pip install 'promptrag[local-llm]'"
@@ -170,7 +171,6 @@ class TransformersModel(LocalModel):
     @classmethod
     def load(cls, key: ModelKey) -> "TransformersModel":
         transformers = _import("transformers", "transformers")
-        from core.devices import dtype_for
 
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(key.location)
@@ -276,8 +276,6 @@ class LoadReport:
 
 def resolve_key(model: str, *, device: str | None, n_ctx: int) -> ModelKey:
     """Decide the route for `model` and check that a local file/directory really is one."""
-    from core.devices import validate_device
-
     text = model.strip()
     if not text:
         raise InputError("model must name a Hugging Face model id, a model directory or a .gguf file, got ''")
@@ -305,7 +303,6 @@ def resolve_key(model: str, *, device: str | None, n_ctx: int) -> ModelKey:
         raise ConfigError(f"model directory not found: {text!r}; check the path")
     else:
         location = text  # a hub id such as Qwen/Qwen2.5-3B-Instruct
-    from core.devices import pick_device
 
     return ModelKey("transformers", location, pick_device(wanted), n_ctx)
 
@@ -353,8 +350,6 @@ def release_model(key: ModelKey | None = None) -> int:
     gc.collect()
     accelerators = devices - {"cpu", "gpu"}
     if accelerators:
-        from core.devices import free_accelerator_memory
-
         for device in accelerators:
             free_accelerator_memory(device)
     return len(keys)

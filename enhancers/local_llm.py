@@ -32,11 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.errors import BackendError, InputError
+from core.devices import validate_device
+from core.errors import BackendError
+from core.settings import Settings, get_settings
+from core.status import importable, model_location
+from core.validation import validated
 from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult
-from enhancers.llm_output import result_style
+from enhancers.llm_output import parse_with_stop_reason, result_style
 from enhancers.local_backends import (
     Generation,
     GenerationJob,
@@ -48,7 +52,9 @@ from enhancers.local_backends import (
     release_model,
     resolve_key,
 )
-from enhancers.rules import resolve_style
+from enhancers.prompting import CONCRETE_STYLES, build_messages, temperature_for
+from enhancers.rules import choose_style
+from enhancers.styles import STYLE_SPECS
 
 PAI_BLOOM_FORMAT = (
     "Instruction: Give a simple description of the image to generate a drawing prompt.\n"
@@ -125,7 +131,23 @@ class LocalLLMEnhancer(Enhancer):
 
     name: ClassVar[str] = "local"
     supports_examples: ClassVar[bool] = True
-    is_remote: ClassVar[bool] = False
+    uses_network: ClassVar[bool] = False
+    thread_safe: ClassVar[bool] = False  # one model in memory: calls take turns
+
+    @classmethod
+    def status(cls, settings: Settings) -> tuple[bool, str]:
+        model = settings.local_llm_model
+        modules = ("llama_cpp",) if model.lower().endswith(".gguf") else ("transformers", "torch")
+        missing = [module for module in modules if not importable(module)]
+        if missing:
+            return False, f"install {', '.join(missing)}: pip install 'promptrag[local-llm]'"
+        where = model_location(model, "config.json")
+        if where is None:
+            repo, _, filename = model.partition(":")
+            download = " ".join(part for part in ("huggingface-cli download", repo, filename) if part)
+            return False, (f"model {model!r} is not on this machine: set PROMPTRAG_LOCAL_LLM_MODEL to a local "
+                           f".gguf file or model directory, or download it first ({download})")
+        return True, f"{model} ({where})"
 
     def __init__(
         self,
@@ -137,22 +159,11 @@ class LocalLLMEnhancer(Enhancer):
         seed: int | None = None,
         json_mode: bool = True,
     ) -> None:
-        try:
-            options = LocalLLMOptions(
-                model=model, device=device, max_new_tokens=max_new_tokens, n_ctx=n_ctx, seed=seed,
-                json_mode=json_mode,
-            )
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}, got {e['input']!r}" for e in exc.errors()
-            )
-            raise InputError(f"invalid local LLM options: {problems}") from None
-        from core.devices import validate_device
+        options = validated(LocalLLMOptions, "local LLM options", model=model, device=device,
+                            max_new_tokens=max_new_tokens, n_ctx=n_ctx, seed=seed, json_mode=json_mode)
 
         validate_device(options.device)  # fail now on a typo, not at the first enhance()
         if options.model is None:
-            from core.settings import get_settings
-
             options = options.model_copy(update={"model": get_settings().local_llm_model})
         self.options = options
         self._key: ModelKey | None = None  # resolved on first use: resolving may import torch
@@ -176,7 +187,7 @@ class LocalLLMEnhancer(Enhancer):
         if self._key is not None:
             release_model(self._key)
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         started = time.perf_counter()
         # 1. load the model (cached after the first call)
         report = self.load()
@@ -188,7 +199,7 @@ class LocalLLMEnhancer(Enhancer):
         # 3. sample and 4. read the candidates out of the text
         if fmt is not None:
             candidates, generation = self._instruction_candidates(loaded, request, fmt)
-            style = resolve_style(request)[0]
+            style = choose_style(request)[0]
         else:
             generation = self.last_generation = loaded.generate(self._chat_job(request))
             prompts = self._chat_prompts(request, generation)
@@ -203,8 +214,6 @@ class LocalLLMEnhancer(Enhancer):
     # ---------------------------------------------------------------------------------------
 
     def _sampling(self, request: EnhanceRequest, round_: int = 0) -> dict:
-        from enhancers.prompting import temperature_for
-
         seed = self.options.seed if self.options.seed is not None else random_seed()
         return {
             "max_new_tokens": self.options.max_new_tokens,
@@ -213,8 +222,6 @@ class LocalLLMEnhancer(Enhancer):
         }
 
     def _chat_job(self, request: EnhanceRequest) -> GenerationJob:
-        from enhancers.prompting import build_messages
-
         system, user = build_messages(request)
         schema = answer_schema(
             request.n_candidates, with_style=request.style == "auto", token_budget=request.token_budget
@@ -227,8 +234,6 @@ class LocalLLMEnhancer(Enhancer):
         )
 
     def _chat_prompts(self, request: EnhanceRequest, generation: Generation) -> list:
-        from enhancers.llm_output import parse_with_stop_reason
-
         hint = "a larger instruct model (e.g. Qwen/Qwen2.5-3B-Instruct) follows the format better"
         stop_reason = generation.stop_reasons[0] if generation.stop_reasons else None
         try:
@@ -289,8 +294,6 @@ def answer_schema(n: int, *, with_style: bool = False, token_budget: int = 77) -
     encoder) so that a small model under the grammar closes its strings instead of rambling
     until it runs out of tokens.
     """
-    from enhancers.prompting import CONCRETE_STYLES
-
     properties: dict = {
         "prompt": {"type": "string", "minLength": 1, "maxLength": min(1000, 4 * token_budget)},
         "negative_prompt": {"type": "string", "maxLength": 200},
@@ -306,9 +309,7 @@ def answer_schema(n: int, *, with_style: bool = False, token_budget: int = 77) -
 
 def negative_prompt_for(request: EnhanceRequest) -> str:
     """Instruction models write no negative prompt: use the rules' one for the (detected) style."""
-    from enhancers.styles import STYLE_SPECS
-
-    return ", ".join(STYLE_SPECS[resolve_style(request)[0]].negative)
+    return ", ".join(STYLE_SPECS[choose_style(request)[0]].negative)
 
 
 def unusable_reason(prompt: str, idea: str) -> str | None:

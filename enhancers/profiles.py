@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from core.settings import get_settings
 from enhancers.base import MODEL_FAMILIES, TOKEN_BUDGET
 
 if TYPE_CHECKING:
@@ -215,8 +216,6 @@ def resolve_family(family: str | None, *, backend: str | None = None, model: str
         profile_for(family)  # fails naming the known families
         return family
     if model is None and backend is not None:
-        from core.settings import get_settings
-
         settings = get_settings()
         model = settings.bedrock_image_model if backend == "bedrock" else settings.image_model
     return family_for_model(model) if model else "sdxl"

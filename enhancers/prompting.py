@@ -23,6 +23,7 @@ from string import Template
 from core.errors import ConfigError
 from core.settings import get_settings
 from enhancers.base import CONCRETE_STYLES, EnhanceRequest  # CONCRETE_STYLES: the one style list
+from enhancers.feedback import parse_feedback
 from enhancers.looks import LOOKS, Look, look_for_request
 from enhancers.media import style_for_content
 from enhancers.profiles import PromptProfile, profile_for, with_article
@@ -153,8 +154,6 @@ def _refinement_block(request: EnhanceRequest) -> str:
 
 def _edit_lines(feedback: str) -> list[str]:
     """The feedback as the edits the keyless writers apply (`feedback.parse_feedback`): each must show."""
-    from enhancers.feedback import parse_feedback
-
     said = {"add": "add", "replace": "add, replacing what it contradicts:", "remove": "remove (and put in the "
             "negative prompt):", "look": "switch the look to", "intensity": "strengthen:"}
     edits = [e for e in parse_feedback(feedback) if e.kind in said]
@@ -175,8 +174,6 @@ def _negative_instruction(profile: PromptProfile) -> str:
 
 
 def _feedback_look(request: EnhanceRequest) -> Look | None:
-    from enhancers.feedback import parse_feedback
-
     names = [e.look for e in parse_feedback(request.feedback or "") if e.kind == "look" and e.look]
     return LOOKS[names[-1]] if names and names[-1] in LOOKS else None
 

@@ -56,7 +56,9 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import ClassVar
 
+from core.settings import Settings
 from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult
+from enhancers.camera import suited_descriptors
 from enhancers.feedback import apply_edits, explain, parse_feedback, variant_extras
 from enhancers.looks import (
     LOOKS,
@@ -93,15 +95,20 @@ class RuleBasedEnhancer(Enhancer):
     name: ClassVar[str] = "rules"
     supports_examples: ClassVar[bool] = True
     supports_negative_prompt: ClassVar[bool] = True
+    thread_safe: ClassVar[bool] = True  # pure Python, no state between calls
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    @classmethod
+    def status(cls, settings: Settings) -> tuple[bool, str]:
+        return True, "built in, no model"
+
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         started = time.perf_counter()
         idea = clean_head(request.idea)
         idea_media = media_of(idea)
         budget = request.token_budget
         # 1. style and look (one medium + style family), and the target model's profile (the prompt's form)
         style, style_reason, look, look_reason = resolve_style_and_look(request)
-        spec = spec_for_look(STYLE_SPECS[style], look, commercial_only=not request.artist_credits)
+        spec = spec_for_look(STYLE_SPECS[style], look, commercial_only=not request.artist_credits, idea=request.idea)
         profile = profile_for(request.model_family)
         if profile.quality_tags and style != "coloring book":  # SD 1.x's "masterpiece, best quality"
             spec = replace(spec, quality=tuple(dict.fromkeys([*spec.quality, *SD1_QUALITY])))
@@ -185,7 +192,7 @@ class RuleBasedEnhancer(Enhancer):
         asked = next((LOOKS[e.look] for e in edits if e.look in LOOKS), None)
         if asked is not None:
             style, look = asked.style, asked  # the feedback asks for this look
-        spec = _refinement_spec(style, look, profile, commercial_only=not request.artist_credits)
+        spec = _refinement_spec(style, look, profile, commercial_only=not request.artist_credits, idea=idea)
         # 2. the revision (candidate 1); later candidates add a few of the style's descriptors at the end
         # the previous prompt is revised in the form it is written in (a tag list stays one on sdxl)
         form = prompt_form(request.previous_prompt or "") if profile.form != "tags" else "tags"
@@ -213,9 +220,8 @@ class RuleBasedEnhancer(Enhancer):
         candidates = [Candidate(p, clean_negative(negative, look, p, asked=asked_for,
                                                   artist_media=request.artist_media)[0])
                       for p in prompts]
-        result = self.make_result(request, candidates, style=style, started=started, rationale=rationale, look=look)
-        result.notices = [*result.notices, *(n for n in revision.notices if n not in result.notices)]
-        return result
+        return self.make_result(request, candidates, style=style, started=started, rationale=rationale, look=look,
+                                notices=revision.notices)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -269,7 +275,7 @@ def _fit_written(idea: str, anchor: str | None, details: list[str], profile: Pro
 def resolve_style_and_look(request: EnhanceRequest) -> tuple[str, str, Look, str]:
     """(style, why, look, why): the look is decided first-class (`looks.look_for_request`); with
     style "auto" the style follows the look unless the idea's own words named a style."""
-    style, style_reason = resolve_style(request)
+    style, style_reason = choose_style(request)
     guessed = request.style == "auto" and (style, style_reason) == style_for_content(request.idea)
     look, look_reason = look_for_request(request.model_copy(update={"style": request.style if guessed else style}))
     if guessed:
@@ -277,15 +283,16 @@ def resolve_style_and_look(request: EnhanceRequest) -> tuple[str, str, Look, str
     return style, style_reason, look, look_reason
 
 
-def _refinement_spec(style: str, look: Look, profile: PromptProfile, *, commercial_only: bool = False) -> StyleSpec:
+def _refinement_spec(style: str, look: Look, profile: PromptProfile, *, commercial_only: bool = False,
+                     idea: str = "") -> StyleSpec:
     """The style's tables for `look`, with the profile's quality words (as a first round has them)."""
-    spec = spec_for_look(STYLE_SPECS[style], look, commercial_only=commercial_only)
+    spec = spec_for_look(STYLE_SPECS[style], look, commercial_only=commercial_only, idea=idea)
     if profile.quality_tags and style != "coloring book":
         return replace(spec, quality=tuple(dict.fromkeys([*spec.quality, *SD1_QUALITY])))
     return replace(spec, quality=(), descriptors=tuple(d for d in spec.descriptors if not is_boilerplate(d)))
 
 
-def spec_for_look(spec: StyleSpec, look: Look, *, commercial_only: bool = False) -> StyleSpec:
+def spec_for_look(spec: StyleSpec, look: Look, *, commercial_only: bool = False, idea: str = "") -> StyleSpec:
     """The style's tables less what does not fit the look (a photo lens in a watercolor), and for an
     advert (`commercial_only`) less fan-art words ("trending on artstation"); the look's own anchor
     when none of the style's fits."""
@@ -293,13 +300,14 @@ def spec_for_look(spec: StyleSpec, look: Look, *, commercial_only: bool = False)
         spec = replace(spec, descriptors=tuple(d for d in spec.descriptors if commercial(d)),
                        quality=tuple(q for q in spec.quality if commercial(q)))
     anchors = tuple(a for a in spec.anchors if fits(a, look) and media_of(a) <= {look.family} | media_of(look.anchor))
-    return replace(spec, anchors=anchors or (look.anchor,),
-                   descriptors=tuple(d for d in spec.descriptors if fits(d, look)),
+    descriptors = suited_descriptors([d for d in spec.descriptors if fits(d, look)], idea)  # the subject's kit
+    return replace(spec, anchors=anchors or (look.anchor,), descriptors=descriptors,
                    quality=tuple(q for q in spec.quality if fits(q, look)))
 
 
-def resolve_style(request: EnhanceRequest) -> tuple[str, str]:
-    """The style to use and why (for the rationale)."""
+def choose_style(request: EnhanceRequest) -> tuple[str, str]:
+    """The concrete style to write the request in and why (for the rationale): the requested one, else
+    detected from the idea's words, its medium, the previous prompt, the examples, then its content."""
     if request.style != "auto":
         return request.style, "requested"
     idea = request.idea.strip()

@@ -26,6 +26,7 @@ from string import Template
 from core.errors import InputError
 from core.files import atomic_write
 from core.settings import get_settings
+from enhancers.base import EnhanceRequest
 from enhancers.prompting import (
     SYSTEM_TEMPLATE,
     TEMPLATE_NAMES,
@@ -70,8 +71,6 @@ def read_template(name: str) -> str:
 
 def placeholders(name: str) -> list[str]:
     """The placeholders the renderer fills for template `name` (without the `$`)."""
-    from enhancers.base import EnhanceRequest
-
     request = EnhanceRequest(idea="x")
     values = system_values(request) if _check_name(name) == SYSTEM_TEMPLATE else user_values(request)
     return sorted(values)

@@ -12,8 +12,9 @@ name. ``import_styles(file)`` checks the whole file first (one InputError naming
 and fix; nothing written), then merges its styles into ``styles/imported.json``, atomically.
 
 The six built-in styles stay with the enhancers (their style tables in styles.py are richer
-than one template); `resolve_style(name)` is the one place that tells a caller which is which,
-and `apply_style` / `styled` the one place a user style touches a prompt and negative prompt.
+than one template); `split_user_style(name)` is the one place that tells a caller which is which,
+and `apply_style` / `styled` the one place a user style touches a prompt and negative prompt
+(`rag.assistant.PromptAssistant.fuse` applies it for every page, the CLI and campaigns).
 Deliberately not here: which style an idea gets (rules.py), prompt assembly.
 """
 
@@ -25,9 +26,14 @@ import json
 import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from core.errors import InputError
+from core.files import atomic_write
+from core.settings import get_settings
+from enhancers.base import STYLES, Style
+from enhancers.styles import STYLE_SPECS
+from enhancers.tokens import count_clip_tokens
 
 PLACEHOLDER = "{prompt}"
 IMPORT_FILE = "imported.json"
@@ -48,8 +54,6 @@ class UserStyle:
 
 
 def styles_dir() -> Path:
-    from core.settings import get_settings
-
     return get_settings().home / "styles"
 
 
@@ -65,14 +69,12 @@ def apply_style(style: UserStyle, prompt: str, negative_prompt: str = "") -> tup
     return _merge(style.prompt, prompt), _merge(style.negative_prompt, negative_prompt)
 
 
-def resolve_style(name: str) -> tuple[str, UserStyle | None]:
-    """What an enhancer gets for `--style NAME` and the user style to apply afterwards:
+def split_user_style(name: str) -> tuple[Style, UserStyle | None]:
+    """Split a style name into what the enhancer writes in and the user style that wraps it:
     a built-in (or "auto") -> (name, None); a user style -> ("auto", its template).
     An unknown name is one InputError listing both kinds."""
-    from enhancers.base import STYLES
-
     if name in STYLES:
-        return name, None
+        return cast(Style, name), None
     users = load_user_styles()
     if name in users:
         return "auto", users[name]
@@ -86,7 +88,6 @@ def styled(result: Any, style: UserStyle | None) -> Any:
     prompt (the result itself when `style` is None); the token count follows the new prompt."""
     if style is None:
         return result
-    from enhancers.tokens import count_clip_tokens
 
     prompt, negative = apply_style(style, result.prompt, result.negative_prompt)
     changes: dict[str, Any] = {"prompt": prompt, "negative_prompt": negative, "style": style.name}
@@ -100,8 +101,6 @@ def styled(result: Any, style: UserStyle | None) -> Any:
 def builtin_template(name: str) -> UserStyle:
     """A built-in style as one template (its first anchor and top descriptors; its negative
     prompt): what `promptrag generate --style` applies to a prompt no enhancer wrote."""
-    from enhancers.styles import STYLE_SPECS
-
     spec = STYLE_SPECS[name]
     return UserStyle(name, ", ".join([PLACEHOLDER, spec.anchors[0], *spec.descriptors[:3]]),
                      ", ".join(spec.negative[:6]))
@@ -109,11 +108,9 @@ def builtin_template(name: str) -> UserStyle:
 
 def template_for(name: str) -> UserStyle:
     """The template of any concrete style, built-in or the user's (InputError for an unknown one)."""
-    from enhancers.styles import STYLE_SPECS
-
     if name in STYLE_SPECS:
         return builtin_template(name)
-    _, user = resolve_style(name)
+    _, user = split_user_style(name)
     if user is None:  # "auto" names no style a template could hold
         raise InputError("--style auto needs an enhancer to choose the style; name a style here")
     return user
@@ -121,8 +118,6 @@ def template_for(name: str) -> UserStyle:
 
 def style_names() -> list[str]:
     """Every style a user can pick: the built-ins (with "auto") first, then their own."""
-    from enhancers.base import STYLES
-
     return [*STYLES, *load_user_styles()]
 
 
@@ -186,8 +181,6 @@ def _parse_csv(path: Path, text: str) -> list[tuple[str, Any]]:
 
 
 def _check(path: Path, items: list[tuple[str, Any]]) -> list[UserStyle]:
-    from enhancers.base import STYLES
-
     if len(items) > MAX_STYLES:
         raise InputError(f"{path} holds {len(items)} styles; at most {MAX_STYLES} are read")
     built_in = {s.lower() for s in STYLES}
@@ -228,8 +221,6 @@ class ImportReport:
 
 def import_styles(source: Path | str, folder: Path | None = None) -> ImportReport:
     """Check `source` whole, then merge its styles into `folder/imported.json` (atomically)."""
-    from core.files import atomic_write
-
     new = read_styles(source)
     folder = styles_dir() if folder is None else folder
     target = folder / IMPORT_FILE
@@ -263,8 +254,6 @@ def format_styles(styles: list[UserStyle], fmt: Literal["a1111", "styler"]) -> s
 
 def export_styles(target: Path | str, fmt: Literal["a1111", "styler"], folder: Path | None = None) -> int:
     """Write the user's styles to `target` in `fmt` (atomically); how many were written."""
-    from core.files import atomic_write
-
     styles = list(load_user_styles(folder).values())
     text = format_styles(styles, fmt)
     target = Path(target)

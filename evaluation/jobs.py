@@ -23,6 +23,10 @@ done, counted by (idea, configuration)), plus whether the pid is still alive:
                   continues it — the runner skips the rows already done
     failed        the process is gone without writing a status (see eval.log)
 
+An evaluation belongs to the user who started it (`owner` in job.json, as for campaign runs in
+campaign/jobs.py): `list_evals` and every look-up by id see the acting user's only, and the eval
+process's paid calls count for that user and the run `eval-<run_id>` (core/spend.py).
+
 Deliberately not here: the evaluation (evaluation/runner.py) and the process bookkeeping
 (core/background.py, shared with campaign/jobs.py).
 """
@@ -44,6 +48,7 @@ from core import background
 from core.errors import Cancelled, InputError, PromptragError, one_line
 from core.executors import parse_executor
 from core.files import exclusive_lock
+from core.spend import LOCAL_USER, current_account
 
 JOB_FILE = "job.json"
 JOB_LOCK = ".job.lock"
@@ -132,9 +137,14 @@ def run_dir(run_id: str) -> Path:
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise InputError(f"eval run id must be letters, digits, '-' or '_', got {run_id!r}")
     path = evals_dir() / run_id
-    if not (path / JOB_FILE).is_file():
+    if not (path / JOB_FILE).is_file() or _owner(background.read_json(path / JOB_FILE)) != current_account().user:
         raise InputError(f"no evaluation started here as {run_id!r} in {evals_dir()}; pick a run from the list")
     return path
+
+
+def _owner(job: dict[str, Any]) -> str:
+    """Who started the evaluation (core.spend's acting user; "local" without sign-in): only they see it."""
+    return str(job.get("owner") or LOCAL_USER)
 
 
 def _alive(pid: int | None, out: Path) -> bool:
@@ -175,7 +185,8 @@ def _spawn(out: Path, job: dict[str, Any]) -> None:
     with exclusive_lock(out / JOB_LOCK):
         if _alive(background.read_json(out / JOB_FILE).get("pid"), out):
             raise InputError(f"evaluation {out.name} is still running; wait for it or cancel it first")
-        pid = background.spawn(job["command"], out / LOG_FILE)
+        spender = {"PROMPTRAG_SPEND_USER": _owner(job), "PROMPTRAG_SPEND_CAMPAIGN": f"eval-{out.name}"}
+        pid = background.spawn(job["command"], out / LOG_FILE, env=spender)  # its paid calls: core/spend.py
         job.update(pid=pid, spawned_at=time.time(), cancel_requested=False)
         background.write_json(out / JOB_FILE, job)
 
@@ -206,7 +217,7 @@ def start_eval(promptset: Path | str, options: Any, *, title: str | None = None,
     shutil.copyfile(source, copy)  # the run keeps its own copy: an upload's temp file may go
     job = {"run_id": run_id, "title": title or source.name, "created_at": background.now(),
            "total": len(ideas) * len(options.configs()), "options": options.model_dump(),
-           "command": command(copy, out, options, executor)}
+           "command": command(copy, out, options, executor), "owner": current_account().user}
     _spawn(out, job)
     return run_id
 
@@ -274,12 +285,21 @@ def eval_status(run_id: str) -> EvalStatus:
 
 
 def list_evals() -> list[EvalStatus]:
-    """Every evaluation started here (a job.json in the evals folder), newest first."""
+    """Every evaluation the acting user started here (a job.json in the evals folder), newest first."""
     base = evals_dir()
     if not base.is_dir():
         return []
-    found = [eval_status(p.name) for p in base.iterdir() if _RUN_ID.fullmatch(p.name) and (p / JOB_FILE).is_file()]
+    user = current_account().user
+    found = [eval_status(p.name) for p in base.iterdir() if _RUN_ID.fullmatch(p.name) and (p / JOB_FILE).is_file()
+             and _owner(background.read_json(p / JOB_FILE)) == user]
     return sorted(found, key=lambda s: (s.started_at or "", s.run_id), reverse=True)
+
+
+def owned_runs(folders: list[Path]) -> list[Path]:
+    """The run folders (e.g. `compare.find_runs()`) the acting user may open: theirs by job.json, and
+    for the local user also those a shell's `promptrag eval -o` wrote (no job.json)."""
+    user = current_account().user
+    return [folder for folder in folders if _owner(background.read_json(folder / JOB_FILE)) == user]
 
 
 def read_log(run_id: str, *, limit: int = 4000) -> str:

@@ -13,7 +13,7 @@ Position bias: for a preference the pair is shown in an order drawn from the cal
 (seeded by the run, so a re-run shows the same order), and the model's "1" / "2" are mapped
 back to "a" / "b", so a judge that always prefers the first image wins half for each side.
 
-Transports are the Claude enhancers' own (enhancers/claude_base.py): `AnthropicEnhancer` (key
+Transports are the Claude enhancers' own (enhancers/chat_base.py): `AnthropicEnhancer` (key
 from core/settings, base_url, timeout, SDK retries) and `BedrockEnhancer` (core/aws.py's client
 factory and error mapping); the judge builds its own request (`build_request`, pure) and sends
 it through the enhancer's `send` inside its `errors()`, so a missing key or a throttled call
@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import BackendError, InputError
 from core.registry import Registry
+from core.spend import paid_call
 from enhancers.llm_output import clean_llm_text, json_values
 from enhancers.prompting import fence_text, render_template
 
@@ -57,6 +58,7 @@ PREFER_FORMAT = (
 )
 DEFAULT_ATTEMPTS = 3
 MAX_OUTPUT_TOKENS = 1024
+IMAGE_TOKENS = 1600  # what Claude counts for a ~1 megapixel image (width × height / 750), for estimates
 MAX_IDEA_CHARS = 2_000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SNIPPET_CHARS = 160
@@ -181,9 +183,17 @@ class Judge(ABC):
         """The transport's request for `system` and the user turn `parts` (pure: no I/O)."""
 
     def send(self, request: dict[str, Any]) -> str:
-        """Send `request` through the transport (an enhancer's `send`); the model's answer text."""
-        with self._api.errors():
-            return self._api.send(request).text
+        """Send `request` through the transport (an enhancer's `send`); the model's answer text.
+        A paid call: core/spend.py checks the caps first and logs its tokens and images."""
+        blocks = request["messages"][-1]["content"]
+        images = sum(1 for b in blocks if b.get("type") == "image" or "image" in b)
+        text = sum(len(str(b.get("text", ""))) for b in blocks) + len(str(request.get("system", "")))
+        with paid_call(f"judge:{self.name}", self.model, input_estimate=text // 3 + IMAGE_TOKENS * images,
+                       output_limit=MAX_OUTPUT_TOKENS) as meter:
+            with self._api.errors():
+                answer = self._api.send(request)
+            meter.record(answer.input_tokens, answer.output_tokens, text_out=answer.text, images=images)
+        return answer.text
 
     def verdict(self, idea: str, png: bytes) -> Verdict:
         """The judge's verdict on one image made for `idea`."""

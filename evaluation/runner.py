@@ -27,9 +27,9 @@ The recipe (`run_eval`):
 6. summary.json (summary.py) and the session's wall time in run.json.
 
 Errors a user can cause (an idea the enhancer refuses, a failing image backend, a judge that
-answers nonsense) are recorded in the row's `error`; bugs propagate. Test hook: with
-PROMPTRAG_EVAL_PAUSE_AFTER=N the run blocks after appending its N-th row and touches
-DIR/.paused, so a test can SIGKILL it at a known point.
+answers nonsense) are recorded in the row's `error`; bugs propagate. Test hook
+(core/pause_hook.py): PROMPTRAG_TEST_PAUSE_AT=row:N blocks the run after it appends its N-th row,
+so a test can SIGKILL it at a known point.
 
 Deliberately not here: the metrics themselves (metrics.py), aggregation (summary.py), the
 judge's prompts and parsing (judge.py), comparing runs and the HTML report (compare.py, report.py).
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import shutil
 import tempfile
@@ -53,12 +52,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import Cancelled, InputError, PromptragError, one_line
 from core.executors import ExecutorSpec, forget, make_executor, peek, provide, shared
 from core.files import atomic_write
+from core.pause_hook import pause_here
 from core.progress import CancelToken, ProgressCallback, Stopwatch
+from core.validation import validated
 from enhancers.base import ModelFamily, Style
 from evaluation.metrics import RunEmbedder, craft_figures, text_metrics
 from evaluation.promptset import Idea, choose, load_promptset
@@ -79,8 +80,6 @@ from rag.retriever import Mode
 RAW = "raw"
 RAG_SUFFIX = "+rag"
 FALLBACK = "rules"
-PAUSE_ENV = "PROMPTRAG_EVAL_PAUSE_AFTER"  # test hook, see the module docstring
-THREAD_SAFE = ("rules", "grounded")  # pure Python enhancers; others (local models) take turns
 NOT_LLM = ("rules", "grounded")
 # Options that change what a row means: a resumed run must use the same ones.
 RUN_OPTIONS = ("candidates", "k", "mode", "style", "creativity", "model_family", "image_backend", "image_model",
@@ -179,13 +178,7 @@ def _now() -> str:
 
 def options_from(**values: Any) -> EvalOptions:
     """EvalOptions from keyword values; a bad value is one InputError naming the field."""
-    try:
-        return EvalOptions(**values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: "
-                             f"{e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors())
-        raise InputError(problems) from None
+    return validated(EvalOptions, "evaluation options", **values)
 
 
 def run_eval(promptset: Path | str, out_dir: Path | str, options: EvalOptions | None = None, *,
@@ -244,7 +237,6 @@ class _Run:
         self.configs = options.configs()
         self.done: set[tuple[str, str]] = set()
         self.written = self.skipped = self.errors = self.pairs_written = 0
-        self.pause_after = int(os.environ.get(PAUSE_ENV, "0") or 0)
         self.parts: _Parts | None = None
         self.judge_calls_before = 0
 
@@ -347,13 +339,7 @@ class _Run:
                 self.written += 1
                 self.errors += bool(row["error"])
                 self.watch.report(self.written, total, f"{self.errors} errors" if self.errors else "")
-                self._maybe_pause()
-
-    def _maybe_pause(self) -> None:
-        if self.pause_after and self.written == self.pause_after:
-            (self.out / ".paused").touch()
-            while True:  # the test SIGKILLs the process here
-                time.sleep(1)
+                pause_here("row", self.written, self.out)  # the test hook (core/pause_hook.py)
 
     def image_stage(self, executor: Any, job: _Job, idea: Idea, row: dict[str, Any], made: _Made) -> Future:
         """images/<idea_id>/<config>.png made by a model worker, unless a killed run already saved it."""
@@ -527,12 +513,12 @@ def make_prompt(parts: _Parts, o: EvalOptions, idea: Idea, config: str) -> _Made
         return _Made(idea.text, "", None, seconds=0.0)
     name = config.removesuffix(RAG_SUFFIX)
     enhancer = parts.enhancers[name]
-    lock = parts.model_lock if not _thread_safe(enhancer) else None
+    lock = parts.model_lock if not enhancer.thread_safe else None  # a local model takes turns
     if config.endswith(RAG_SUFFIX):
-        from rag.assistant import DEFAULT_PICKS, to_examples
+        from rag.assistant import default_picks, to_examples
 
         retrieved, retrieve_s = _retrieve(parts, o, idea)
-        examples = to_examples(retrieved, list(range(1, min(DEFAULT_PICKS, len(retrieved)) + 1)))
+        examples = to_examples(retrieved, default_picks(len(retrieved)))
         with lock or contextlib.nullcontext():
             started = time.perf_counter()
             result = parts.assistants[name].fuse(idea.text, examples, style=o.style, creativity=o.creativity,
@@ -543,11 +529,8 @@ def make_prompt(parts: _Parts, o: EvalOptions, idea: Idea, config: str) -> _Made
                      _llm_calls(enhancer, result.enhancer), seconds)
     from enhancers.base import EnhanceRequest
 
-    try:
-        request = EnhanceRequest(idea=idea.text, style=o.style, creativity=o.creativity,
-                                 n_candidates=o.candidates, model_family=o.model_family)
-    except ValidationError as exc:
-        raise InputError(f"idea {idea.id}: {exc.errors()[0]['msg']}") from None
+    request = validated(EnhanceRequest, f"request for idea {idea.id}", idea=idea.text, style=o.style,
+                        creativity=o.creativity, n_candidates=o.candidates, model_family=o.model_family)
     with lock or contextlib.nullcontext():
         started = time.perf_counter()
         result = enhancer.enhance(request)
@@ -593,11 +576,6 @@ def image_task(job: _Job, idea_text: str, made: _Made) -> tuple[bytes, bytes]:
         saved = generate_and_save(made.prompt, made.negative, settings, backend, None, Path(tmp) / "out",
                                   cancel=shared(f"{job.key}:cancel", CancelToken), recipe=recipe)
         return saved.paths[0].read_bytes(), saved.paths[0].with_suffix(".json").read_bytes()
-
-
-def _thread_safe(enhancer: Any) -> bool:
-    members = getattr(enhancer, "enhancers", [enhancer])
-    return all(m.is_remote or m.name in THREAD_SAFE for m in members)
 
 
 def _llm_calls(enhancer: Any, answered_by: str) -> int:

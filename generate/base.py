@@ -1,7 +1,8 @@
 """The image-backend contract: one request model, one result dataclass, one base class.
 
 A backend turns a prompt into images. Subclasses implement
-`generate(request, *, on_progress=None, cancel=None)`; the base class supplies `check_request`
+`generate(request, *, on_progress=None, cancel=None)` and say whether they are usable here in
+`status(settings)`; the base class supplies `check_request`
 (size rules every backend shares plus the backend's own `allowed_sizes`), `resolve_seed` (a
 random seed is always chosen here and reported), `default_size` (what a caller gets without a
 size) and a no-op `release()`.
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.errors import InputError
 from core.progress import CancelToken, ProgressCallback
+from core.settings import Settings
 
 MAX_SEED = 2**32 - 1
 
@@ -81,6 +83,14 @@ class ImageBackend(ABC):
 
     def __init__(self, *, before_load: Callable[[], None] | None = None) -> None:
         self.before_load = before_load
+
+    @classmethod
+    def status(cls, settings: Settings) -> tuple[bool, str]:
+        """(ready, detail): usable here and what it will use, or the setting that makes it so.
+
+        Loads no model, calls no network, shows no secret (core/status.py has the probes).
+        """
+        return True, "add-on (no readiness check)"
 
     @abstractmethod
     def generate(self, request: ImageRequest, *, on_progress: ProgressCallback | None = None,

@@ -37,7 +37,8 @@ from typing import Any, ClassVar
 from core.devices import diffusion_dtype, dtype_name, pick_device
 from core.errors import BackendError, InputError
 from core.progress import CancelToken, ProgressCallback, Stopwatch
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+from core.status import importable, model_location
 from generate.base import ImageBackend, ImageRequest, ImageResult
 from generate.prompt_syntax import plain_for_backend, prompt_schedule
 from generate.schedulers import canonical_sampler, make_scheduler, sampler_name_of
@@ -184,6 +185,18 @@ class DiffusersBackend(ImageBackend):
     name: ClassVar[str] = "diffusers"
     supports_negative_prompt: ClassVar[bool] = True
     supports_prompt_syntax: ClassVar[bool] = True
+
+    @classmethod
+    def status(cls, settings: Settings) -> tuple[bool, str]:
+        missing = [module for module in ("diffusers", "torch", "transformers") if not importable(module)]
+        if missing:
+            return False, f"install {', '.join(missing)}: pip install 'promptrag[generate]'"
+        model = settings.image_model
+        where = model_location(model, "model_index.json")
+        if where is None:
+            return False, (f"image model {model!r} is not on this machine: set PROMPTRAG_IMAGE_MODEL to a local "
+                           f"diffusers directory, or download it first (huggingface-cli download {model})")
+        return True, f"{model} ({where})"
 
     _cache: ClassVar[dict[tuple[str, str, str, bool], _Loaded]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()

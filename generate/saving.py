@@ -23,10 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from core.errors import InputError
 from core.progress import CancelToken, ProgressCallback
+from core.validation import validated
 from generate.base import ImageBackend, ImageRequest
 
 # The ImageRequest fields a caller chooses (the prompt and negative prompt come separately).
@@ -75,14 +73,7 @@ def image_options_from_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 def image_request(prompt: str, negative: str, options: dict[str, Any]) -> ImageRequest:
     """A validated ImageRequest; a bad value becomes one InputError naming field and value."""
-    try:
-        return ImageRequest(prompt=prompt, negative_prompt=negative or "", **options)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']} (got {err.get('input')!r:.80})"
-            for err in exc.errors()
-        )
-        raise InputError(f"invalid image options: {problems}") from None
+    return validated(ImageRequest, "image options", prompt=prompt, negative_prompt=negative or "", **options)
 
 
 def generate_and_save(prompt: str, negative: str, options: dict[str, Any], backend: str | ImageBackend,

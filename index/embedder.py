@@ -10,8 +10,10 @@ identity: the manifest records the *canonical* id (never a site-packages path), 
 built offline from the bundled MiniLM and one built online from the hub are interchangeable.
 
 `OnnxEmbedder` computes the same vectors with ONNX Runtime and the `tokenizers` package, from
-an export written into the index at ingest (index/onnx_export.py): a query is embedded in
-well under a second from a cold start, without importing torch or transformers.
+the model's ONNX export (index/onnx_export.py; one shared copy per machine, index/onnx_cache.py):
+a query is embedded in well under a second from a cold start, without importing torch or
+transformers, and ingest embeds through it too (`for_batches=True`: every core, full graph
+optimisation, texts ordered by token count so each batch pads to almost nothing).
 
 Deliberately not here: caching vectors, remote embedding APIs, choosing a model per index
 (the index manifest says which model it needs; `load_embedder` loads it).
@@ -67,6 +69,10 @@ class Embedder(ABC):
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         """Embed one batch: float32 array (len(texts), dimension), each row L2-normalised."""
 
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        """What a batch pads to, per text, for ordering batches: characters here, tokens where known."""
+        return [len(t) for t in texts]
+
     def embed(
         self,
         texts: Sequence[str],
@@ -82,7 +88,8 @@ class Embedder(ABC):
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
         texts = list(texts)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        lengths = self.lengths(texts)
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             vectors = np.asarray(self.embed_batch([texts[i] for i in chunk]), dtype=np.float32)
@@ -156,7 +163,11 @@ class SentenceTransformerEmbedder(Embedder):
             getattr(self._model, "get_embedding_dimension", None)
             or self._model.get_sentence_embedding_dimension
         )
-        self.dimension = int(dim())
+        dimension = dim()
+        if dimension is None:  # a FAISS index needs a fixed vector size
+            raise ConfigError(f"embedding model {model_id!r} does not report its embedding dimension: "
+                              "use a sentence-transformers model that ends in a pooling layer")
+        self.dimension = int(dimension)
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -182,6 +193,7 @@ class OnnxEmbedder(Embedder):
     `tokenizers` package reads the model's tokenizer.json. Tokenization follows
     sentence-transformers: truncation at the model's max_seq_length, padding to the longest text
     of the batch. `model` is the .onnx file (its external weights beside it) or its bytes.
+    `for_batches` tunes the session for ingest rather than for one short query.
     """
 
     def __init__(
@@ -195,6 +207,7 @@ class OnnxEmbedder(Embedder):
         pad_token: str,
         input_names: Sequence[str],
         threads: int | None = None,
+        for_batches: bool = False,
     ) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
@@ -209,16 +222,28 @@ class OnnxEmbedder(Embedder):
         tokenizer.enable_truncation(max_length=int(max_seq_length))
         tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
         self._tokenizer = tokenizer
+        self._lengths = Tokenizer.from_str(tokenizer_json)  # unpadded, for ordering batches by tokens
+        self._lengths.no_padding()
+        self._lengths.enable_truncation(max_length=int(max_seq_length))
         # Tuned on 2 CPU cores for a query of a few tokens: basic graph rewrites only (full
         # optimisation opens the session 0.45 s slower for no faster query), weight pre-packing
         # and two threads (per query 10.8 → 4.2 ms p50, for +0.06 s to open the session).
+        # Batches of an ingest: full optimisation (fused attention and layer norms, ~6% less CPU
+        # per prompt; the slower start is paid once) and one thread per core.
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # warnings about unused initializers are noise here
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.intra_op_num_threads = threads if threads is not None else min(2, os.cpu_count() or 1)
+        options.graph_optimization_level = (onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL if for_batches
+                                            else onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC)
+        cores = os.cpu_count() or 1
+        options.intra_op_num_threads = threads if threads is not None else (cores if for_batches else min(2, cores))
         source = str(model) if isinstance(model, Path) else model
         self._session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self._output = self._session.get_outputs()[0].name
+
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        # Tokens, not characters: on the 8,770 real DiffusionDB prompts, batches of 64 sorted by
+        # characters pad to 1.36x their tokens, sorted by tokens (in windows of 1,024) to 1.06x.
+        return [len(e.ids) for e in self._lengths.encode_batch(list(texts))]
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -1,8 +1,9 @@
-"""An ONNX export of an index's embedding model, so a query is embedded without torch.
+"""An ONNX export of an embedding model, so prompts and queries are embedded without torch.
 
 Importing sentence-transformers (torch, transformers, scikit-learn) costs 6–8 s on a small CPU
-machine, for a query that needs a few milliseconds of compute. At ingest, torch is loaded
-anyway: `write_export(directory, model_id)` exports the model's transformer with mean pooling
+machine, for a query that needs a few milliseconds of compute, and torch's encode is slower than
+ONNX Runtime on CPU for a whole ingest too. Once per machine and model (index/onnx_cache.py keeps
+the copy), `write_export(directory, model_id)` exports the model's transformer with mean pooling
 and L2 normalisation folded into the graph (what sentence-transformers computes for
 all-MiniLM-L6-v2 and the other mean-pooling models) to `onnx/model.onnx`, copies the model's
 fast tokenizer to `onnx/tokenizer.json`, and *checks* the export before trusting it: on
@@ -11,22 +12,19 @@ truncation are exercised) every ONNX vector must have cosine ≥ MIN_COSINE with
 and the token ids must be identical. The returned dict (sizes, sha256, tokenizer settings, the
 measured cosine) goes into the index manifest under `extra["onnx_embedder"]`.
 
-`load_export(index_dir, manifest)` is the query side: None when the manifest records no export
-or onnxruntime / tokenizers are not installed (the caller falls back to sentence-transformers,
-and says so), an `OnnxEmbedder` when the files match their recorded size and sha256, and an
-IndexLoadError naming the fix when a recorded file is missing or modified.
+`load_export(index_dir, manifest)` loads an export *inside* an index directory (a portable index,
+or one from before the shared cache): None when the manifest records no export or onnxruntime /
+tokenizers are not installed (the caller falls back to sentence-transformers, and says so), an
+`OnnxEmbedder` when the files match their recorded size and sha256, and an IndexLoadError naming
+the fix when a recorded file is missing or modified. `checked_embedder` is that check for any
+directory (the shared cache uses it too).
 
-`python -m index.onnx_export INDEX_DIR` adds an export to an index built without one.
+`python -m index.onnx_export INDEX_DIR` copies the shared export into an index (portable; also
+adds one to an index built without), `--cache MODEL_ID [--quantize int8]` writes the shared one.
 
-A Milvus collection has no directory to hold an export, so the machine keeps one per model under
-`$PROMPTRAG_HOME/onnx/` (`write_cached_export`, called by `promptrag ingest --store`;
-`load_cached_export` on the query side, with the same checks). A machine that only queries
-a Milvus store embeds with sentence-transformers until it writes one (`python -m
-index.onnx_export --cache MODEL_ID`).
-
-Deliberately not here: quantisation (it changes results), exporting at query time (that would
-need torch, the cost this module exists to avoid), models whose pooling is not mean (CLS /
-last-token models are refused with UnsupportedModel; their indexes keep the torch path).
+Deliberately not here: the shared cache and int8 quantization (onnx_cache.py), models whose
+pooling is not mean (CLS / last-token models are refused with UnsupportedModel; their indexes
+keep the torch path).
 """
 
 from __future__ import annotations
@@ -35,7 +33,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import stat
 import sys
 from dataclasses import asdict
@@ -168,6 +165,9 @@ def write_export(directory: Path, model_id: str) -> dict[str, Any]:
     if not isinstance(reference, SentenceTransformerEmbedder):
         raise UnsupportedModel(f"{type(reference).__name__} is not a sentence-transformers model")
     st_model = reference._model
+    max_seq_length = st_model.max_seq_length
+    if max_seq_length is None:  # queries could not be truncated the way the model does
+        raise UnsupportedModel("the model sets no max_seq_length")
     hf_model, hf_tokenizer = _pipeline_parts(st_model)
     input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids")
                    if n in getattr(hf_tokenizer, "model_input_names", ["input_ids", "attention_mask"])]
@@ -191,7 +191,11 @@ def write_export(directory: Path, model_id: str) -> dict[str, Any]:
             hf_model.to(original_device)
         _external_weights(model_path)
         # 2. the tokenizer, as the fast tokenizer holds it (normaliser, word pieces, specials).
-        tokenizer_path.write_text(hf_tokenizer.backend_tokenizer.to_str(), encoding="utf-8")
+        # Without the truncation / padding state transformers leaves on it after a call (OnnxEmbedder
+        # sets its own): the file must be the same bytes whenever the model is exported again.
+        tokenizer_data = json.loads(hf_tokenizer.backend_tokenizer.to_str())
+        tokenizer_data["truncation"] = tokenizer_data["padding"] = None
+        tokenizer_path.write_text(json.dumps(tokenizer_data, ensure_ascii=False), encoding="utf-8")
         mode = stat.S_IMODE(tokenizer_path.stat().st_mode)  # the umask's mode, as the index's other files
         for path in paths:
             os.chmod(path, mode)  # onnx writes its external data file owner-only
@@ -199,7 +203,7 @@ def write_export(directory: Path, model_id: str) -> dict[str, Any]:
             "version": EXPORT_VERSION,
             "model_id": reference.model_id,
             "dimension": reference.dimension,
-            "max_seq_length": int(st_model.max_seq_length),
+            "max_seq_length": int(max_seq_length),
             "pad_token": str(hf_tokenizer.pad_token),
             "input_names": input_names,
             "opset": OPSET,
@@ -207,9 +211,10 @@ def write_export(directory: Path, model_id: str) -> dict[str, Any]:
         }
         # 3. check it against the torch model before anything trusts it.
         tokenizer_json = tokenizer_path.read_text(encoding="utf-8")
-        candidate = OnnxEmbedder(model_path, tokenizer_json, **_embedder_args(info))
+        candidate = OnnxEmbedder(model_path, tokenizer_json, **embedder_args(info))
         info["min_cosine"] = check_export(candidate, reference, hf_tokenizer, info["max_seq_length"])
-        info["files"] = {name: asdict(file_info(p)) for name, p in zip(EXPORT_FILES, paths, strict=True)}
+        info["quantization"] = "none"
+        info["files"] = file_entries(Path(directory), EXPORT_FILES)
     except BaseException:
         for path in paths:
             path.unlink(missing_ok=True)
@@ -217,8 +222,14 @@ def write_export(directory: Path, model_id: str) -> dict[str, Any]:
     return info
 
 
-def check_export(candidate: Any, reference: Any, hf_tokenizer: Any, max_seq_length: int) -> float:
-    """Min cosine of `candidate` and `reference` vectors on PROBE_TEXTS (RuntimeError below MIN_COSINE)."""
+def file_entries(directory: Path, names: Any) -> dict[str, dict[str, Any]]:
+    """{relative name: size and checksums} of an export's files, as the manifest records them."""
+    return {name: asdict(file_info(directory / name)) for name in names}
+
+
+def check_export(candidate: Any, reference: Any, hf_tokenizer: Any, max_seq_length: int,
+                 min_cosine: float = MIN_COSINE) -> float:
+    """Min cosine of `candidate` and `reference` vectors on PROBE_TEXTS (RuntimeError below `min_cosine`)."""
     ours = candidate._tokenizer.encode_batch(PROBE_TEXTS)
     theirs = hf_tokenizer(PROBE_TEXTS, truncation=True, max_length=max_seq_length)["input_ids"]
     for text, mine, expected in zip(PROBE_TEXTS, ours, theirs, strict=True):
@@ -228,13 +239,13 @@ def check_export(candidate: Any, reference: Any, hf_tokenizer: Any, max_seq_leng
     a = np.vstack([candidate.embed_batch(PROBE_TEXTS), candidate.embed_batch(PROBE_TEXTS[:1])])
     b = np.vstack([reference.embed_batch(PROBE_TEXTS), reference.embed_batch(PROBE_TEXTS[:1])])
     worst = float(np.min(np.sum(a * b, axis=1)))
-    if not worst >= MIN_COSINE:
-        raise RuntimeError(f"ONNX export check failed: cosine {worst:.5f} with torch is below {MIN_COSINE}")
+    if not worst >= min_cosine:
+        raise RuntimeError(f"ONNX export check failed: cosine {worst:.5f} with torch is below {min_cosine}")
     return round(worst, 6)
 
 
 # ---- loading (query side: no torch) ----------------------------------------------------------
-def _embedder_args(info: dict[str, Any]) -> dict[str, Any]:
+def embedder_args(info: dict[str, Any]) -> dict[str, Any]:
     return {
         "model_id": info["model_id"],
         "dimension": info["dimension"],
@@ -258,9 +269,10 @@ def _fix_hint(index_dir: Path) -> str:
     return f"run `python -m index.onnx_export {index_dir}` to write it again, or {REBUILD_HINT}"
 
 
-def _checked_embedder(directory: Path, info: dict[str, Any], model_id: str, dimension: int | None,
-                      fix: str) -> Any:
-    """The OnnxEmbedder of the export in `directory` once its files, model and dimension check out."""
+def checked_embedder(directory: Path, info: dict[str, Any], model_id: str, dimension: int | None,
+                     fix: str, *, for_batches: bool = False) -> Any:
+    """The OnnxEmbedder of the export in `directory` once its files (against `info`'s checksums),
+    model and dimension check out; `for_batches` tunes it for ingest instead of single queries."""
     from index.embedder import OnnxEmbedder, canonical_model_id
 
     check_files(directory, info, fix=fix)
@@ -268,11 +280,12 @@ def _checked_embedder(directory: Path, info: dict[str, Any], model_id: str, dime
     if not same_model or (dimension is not None and info["dimension"] != dimension):
         raise IndexLoadError(f"the ONNX export in {directory} is of another model; {fix}")
     tokenizer = (directory / TOKENIZER_FILE).read_text(encoding="utf-8")
-    return OnnxEmbedder(directory / MODEL_FILE, tokenizer, **_embedder_args(info))
+    return OnnxEmbedder(directory / MODEL_FILE, tokenizer, **embedder_args(info), for_batches=for_batches)
 
 
-def load_export(index_dir: Path, manifest: Any) -> Any | None:
-    """The index's OnnxEmbedder, or None when it records no export or the runtime is missing."""
+def load_export(index_dir: Path, manifest: Any, *, for_batches: bool = False) -> Any | None:
+    """The OnnxEmbedder of the export inside the index, or None when it records none or the runtime
+    is missing (an export in the shared cache: onnx_cache.load_for_index)."""
     info = manifest.extra.get(MANIFEST_KEY) if isinstance(manifest.extra, dict) else None
     if not info:
         return None
@@ -282,7 +295,8 @@ def load_export(index_dir: Path, manifest: Any) -> Any | None:
         return None
     fix = _fix_hint(index_dir)
     try:
-        return _checked_embedder(Path(index_dir), info, manifest.embedding_model, manifest.dimension, fix)
+        return checked_embedder(Path(index_dir), info, manifest.embedding_model, manifest.dimension, fix,
+                                for_batches=for_batches)
     except (KeyError, TypeError) as exc:
         raise IndexLoadError(
             f"the manifest's {MANIFEST_KEY} entry of {index_dir} is corrupted ({exc}); {fix}"
@@ -299,7 +313,11 @@ def check_files(index_dir: Path, info: dict[str, Any], *, full: bool = False, fi
     index's own files (manifest.verify_files): quick digest always, full sha256 below
     FULL_CHECK_BYTES or when `full`."""
     fix = fix or _fix_hint(index_dir)
-    for name in EXPORT_FILES:
+    if not {MODEL_FILE, TOKENIZER_FILE} <= set(info["files"]):
+        raise KeyError(f"files {sorted(info['files'])} lack {MODEL_FILE} or {TOKENIZER_FILE}")
+    for name in info["files"]:
+        if Path(name).parts[:1] != (EXPORT_DIR,) or ".." in Path(name).parts:
+            raise KeyError(f"file {name!r} is outside {EXPORT_DIR}/")
         expected = FileInfo(**info["files"][name])
         path = index_dir / name
         if not path.is_file():
@@ -313,16 +331,21 @@ def check_files(index_dir: Path, info: dict[str, Any], *, full: bool = False, fi
             raise IndexLoadError(f"index file {path} does not match its checksum (modified); {fix}")
 
 
-def add_to_index(index_dir: Path) -> dict[str, Any]:
-    """Write an export into an existing index and record it in its manifest (atomically replaced)."""
+def add_to_index(index_dir: Path, quantization: str | None = None) -> dict[str, Any]:
+    """Copy the shared export into an existing index (portable; writing the export first if this
+    machine has none) and record it in its manifest (atomically replaced). `quantization`:
+    the one the index records, else "none" (an index built without an export has fp32 vectors)."""
     from dataclasses import replace
 
     from core.files import atomic_write
+    from index import onnx_cache
     from index.manifest import MANIFEST_NAME, read_manifest
 
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)
-    info = write_export(index_dir, manifest.embedding_model)
+    recorded = manifest.extra.get(MANIFEST_KEY) if isinstance(manifest.extra, dict) else None
+    quantization = quantization or onnx_cache.quantization_of(recorded)
+    info = onnx_cache.bundle(onnx_cache.index_entry(manifest.embedding_model, quantization), index_dir)
     updated = replace(manifest, extra={**manifest.extra, MANIFEST_KEY: info})
     mode = stat.S_IMODE((index_dir / MANIFEST_NAME).stat().st_mode)
     atomic_write(index_dir / MANIFEST_NAME, updated.to_json())
@@ -330,60 +353,41 @@ def add_to_index(index_dir: Path) -> dict[str, Any]:
     return info
 
 
-# ---- the machine's cache (Milvus stores) -----------------------------------------------------
-CACHE_INFO = "export.json"
-
-
+# ---- the machine's cache (kept here for Milvus callers; index/onnx_cache.py holds it) ------------
 def cache_dir(model_id: str) -> Path:
-    """Where this machine keeps the export of `model_id` ($PROMPTRAG_HOME/onnx/<hash of the id>)."""
-    from core.settings import get_settings
-    from index.embedder import canonical_model_id
+    """Where this machine keeps the fp32 export of `model_id` ($PROMPTRAG_HOME/onnx/<hash of the id>)."""
+    from index import onnx_cache
 
-    digest = hashlib.sha256(canonical_model_id(model_id).encode("utf-8")).hexdigest()[:16]
-    return get_settings().home / "onnx" / digest
+    return onnx_cache.cache_dir(model_id)
 
 
 def write_cached_export(model_id: str) -> Path | None:
-    """The cached export of `model_id`, written and checked now if missing; None (with a warning)
-    when the model cannot be exported (queries then load sentence-transformers)."""
-    target = cache_dir(model_id)
-    if (target / CACHE_INFO).is_file():
-        return target
-    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        info = write_export(staging, model_id)
-        (staging / CACHE_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
-        os.replace(staging, target)  # a whole export or none; another process may have won the race
-    except (UnsupportedModel, ImportError, RuntimeError, OSError) as exc:
-        if not (target / CACHE_INFO).is_file():  # else another process wrote it first: nothing lost
-            log.warning("no ONNX query embedder for %s (%s): queries will load sentence-transformers", model_id, exc)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target if (target / CACHE_INFO).is_file() else None
+    from index import onnx_cache
+
+    return onnx_cache.write_cached_export(model_id)
 
 
 def load_cached_export(model_id: str) -> Any | None:
-    """The machine's checked OnnxEmbedder of `model_id`, or None when it has none (or no runtime)."""
-    target = cache_dir(model_id)
-    fix = f"delete {target} and run `python -m index.onnx_export --cache {model_id}` to write it again"
-    if not (target / CACHE_INFO).is_file() or not runtime_available():
-        return None
-    try:
-        info = json.loads((target / CACHE_INFO).read_text(encoding="utf-8"))
-        return _checked_embedder(target, info, model_id, None, fix)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise IndexLoadError(f"{target / CACHE_INFO} is corrupted ({exc}); {fix}") from None
+    from index import onnx_cache
+
+    return onnx_cache.load_cached_export(model_id)
+
+
+USAGE = "usage: python -m index.onnx_export INDEX_DIR | --cache MODEL_ID [--quantize none|int8]"
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) == 2 and args[0] == "--cache":
-        target = write_cached_export(args[1])
+    from index import onnx_cache
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["--cache"] and len(args) in (2, 4) and (len(args) == 2 or args[2] == "--quantize"):
+        quantization = onnx_cache.check_quantization(args[3] if len(args) == 4 else "none")
+        target = write_cached_export(args[1]) if quantization == "none" else onnx_cache.ensure_export(
+            args[1], quantization)[0]
         print(target if target is not None else "no export written (see the warning above)")
         return 0 if target is not None else 1
     if len(args) != 1 or args[0].startswith("-"):
-        print("usage: python -m index.onnx_export INDEX_DIR | --cache MODEL_ID", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
     info = add_to_index(Path(args[0]))
     print(json.dumps({k: v for k, v in info.items() if k != "files"}, indent=2))

@@ -17,8 +17,8 @@ Ids are the same in both: dense integers 0..n-1 in ingest order, so a hit's id m
 row whichever store answered.
 
 `QueryEmbedding` is the one piece both stores share: the embedder (loaded on first use and
-checked against the stored dimension), `embed_query`, `search` (embed, then `search_vector`) and
-the checks on a query's text, k and vector.
+checked against the stored dimension), `embed_query`, `search` (embed, then `search_vector`),
+`len` and the checks on a query's text, k, vector and row ids.
 
 Deliberately not here: searching (each store), fusion and diversity (rag/), ingest (ingest/).
 """
@@ -141,6 +141,18 @@ class QueryEmbedding:
         self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None
     ) -> list[SearchHit]:
         raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.manifest.row_count
+
+    def _check_ids(self, ids: Sequence[int]) -> list[int]:
+        """`ids` as ints, or InputError naming the first that is not a stored row's id."""
+        out = []
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= int(i) < len(self):
+                raise InputError(f"no prompt with id {i!r} in {self._where()} (ids run from 0 to {len(self) - 1})")
+            out.append(int(i))
+        return out
 
     def _check_vector(self, vector: np.ndarray) -> np.ndarray:
         """`vector` as a contiguous unit float32 row of the stored dimension, or InputError."""

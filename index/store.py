@@ -9,10 +9,12 @@ faiss.index, and rows.sqlite read-only. Searches:
   memmap, otherwise it over-fetches from FAISS (k·10, growing ×4) and filters the candidates in
   SQLite. Candidates from approximate types (hnsw, ivf_sq8) are re-scored exactly from
   vectors.npy, so scores are true cosine similarities whatever the index type.
-- `keyword_search(text)`: FTS5 BM25 over the same rows, filters applied in SQL.
+- `keyword_search(text)`: BM25 over the same rows, filters applied: ranked by the index's tantivy
+  keyword index where the manifest records one (index/keyword_index.py), else by SQLite FTS5.
 
-The embedder is loaded lazily on the first text query (the index's ONNX export when the
-manifest records one, else sentence-transformers for the manifest's model id), so
+The embedder is loaded lazily on the first text query (the ONNX export the manifest records:
+the machine's shared copy under $PROMPTRAG_HOME/onnx/, checked against the index's checksums, or
+one bundled in the index; else sentence-transformers for the manifest's model id), so
 `search_vector`, `keyword_search` and `get` work without loading a model.
 
 Deliberately not here: fusing dense and keyword results, diversity (MMR), re-ranking (rag/).
@@ -28,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import IndexLoadError, InputError
-from index import ann, rows
+from index import ann, keyword_index, rows
 from index.embedder import Embedder, canonical_model_id, load_embedder
 from index.manifest import REBUILD_HINT, Manifest, read_manifest, verify_files
 from index.prompt_store import QueryEmbedding, check_k, check_text
@@ -53,16 +55,18 @@ class PromptIndex(QueryEmbedding):
     ) -> None:
         self.path = path
         self.manifest = manifest
-        self._faiss = faiss_index
-        self._vectors = vectors
+        self._faiss: Any = faiss_index  # None once closed
+        self._vectors: Any = vectors  # np.ndarray (a memmap); None once closed
         self._conn = conn
         self._embedder = embedder
         self._lock = threading.Lock()  # one SQLite connection, serialised; FAISS search is thread-safe
+        self._keyword: keyword_index.KeywordIndex | None = None  # None: FTS5 ranks keyword search
 
     # ---- loading -------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: Path, embedder: Embedder | None = None) -> PromptIndex:
-        """Open and verify the index at `path`; `embedder` must use the model the index was built with."""
+    def load(cls, path: Path, embedder: Embedder | None = None, keyword_ranking: str = "auto") -> PromptIndex:
+        """Open and verify the index at `path`; `embedder` must use the model the index was built with.
+        `keyword_ranking` "fts5" ranks keyword search with SQLite even where a keyword index exists."""
         path = Path(path).expanduser()
         if not path.exists():
             backups = sorted(path.parent.glob(f".{path.name}.old-*")) if path.parent.is_dir() else []
@@ -88,6 +92,7 @@ class PromptIndex(QueryEmbedding):
         verify_files(path, manifest)
         vectors = _load_vectors(path / "vectors.npy", manifest)
         faiss_index = _load_faiss(path / "faiss.index", manifest)
+        keyword = keyword_index.open_recorded(path, manifest, keyword_ranking)
         conn = rows.open_readonly(path / "rows.sqlite")
         stored = rows.count(conn)
         if stored != manifest.row_count:
@@ -96,14 +101,13 @@ class PromptIndex(QueryEmbedding):
                 f"{path / 'rows.sqlite'} holds {stored} rows but the manifest says "
                 f"{manifest.row_count}; {REBUILD_HINT}"
             )
-        return cls(path, manifest, faiss_index, vectors, conn, embedder)
+        index = cls(path, manifest, faiss_index, vectors, conn, embedder)
+        index._keyword = keyword
+        return index
 
     def verify(self, full: bool = True) -> None:
         """Re-check every file against the manifest (full=True: sha256 of every byte)."""
         verify_files(self.path, self.manifest, full=full)
-
-    def __len__(self) -> int:
-        return self.manifest.row_count
 
     def __repr__(self) -> str:
         m = self.manifest
@@ -117,11 +121,12 @@ class PromptIndex(QueryEmbedding):
         return f"index {self.path}"
 
     def _open_embedder(self) -> Embedder:
-        # The ONNX export written at ingest embeds queries without importing torch;
-        # sentence-transformers when the index has none (see index/onnx_export.py).
-        from index import onnx_export
+        # The ONNX export the manifest records (the machine's shared copy, or one bundled in the
+        # index) embeds queries without importing torch; sentence-transformers when it records
+        # none (see index/onnx_cache.py).
+        from index import onnx_cache
 
-        return onnx_export.load_export(self.path, self.manifest) or load_embedder(self.manifest.embedding_model)
+        return onnx_cache.load_for_index(self.path, self.manifest) or load_embedder(self.manifest.embedding_model)
 
     def search_vector(
         self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None
@@ -170,11 +175,18 @@ class PromptIndex(QueryEmbedding):
 
     # ---- keyword search and row access ----------------------------------------------------
     def keyword_search(self, text: str, k: int = 10, filters: SearchFilters | None = None) -> list[SearchHit]:
-        """BM25 (SQLite FTS5) over the prompts; any word matching counts (OR). Score: higher is better."""
+        """BM25 (tantivy, or SQLite FTS5) over the prompts; any word matching counts (OR). Score: higher is better."""
         check_k(k)
         text = check_text(text)
+        if self._keyword is not None:
+            return self._hits(self._keyword.search(text, k, filters or SearchFilters()))
         with self._lock:
             return rows.keyword_search(self._conn, text, k, filters or SearchFilters())
+
+    @property
+    def keyword_engine(self) -> str:
+        """What ranks keyword search: "tantivy" (the index's keyword index) or "fts5" (SQLite)."""
+        return keyword_index.ENGINE if self._keyword is not None else "fts5"
 
     def get(self, ids: Sequence[int]) -> list[SearchHit]:
         """The stored prompts with these ids, in the order given (score 0.0)."""
@@ -219,21 +231,12 @@ class PromptIndex(QueryEmbedding):
             found = rows.fetch(self._conn, [i for i, _ in scored])
         return [SearchHit.from_row(found[i], score=s) for i, s in scored if i in found]
 
-    def _check_ids(self, ids: Sequence[int]) -> list[int]:
-        out = []
-        for i in ids:
-            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= int(i) < len(self):
-                raise InputError(
-                    f"no prompt with id {i!r} in index {self.path} (ids run from 0 to {len(self) - 1})"
-                )
-            out.append(int(i))
-        return out
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()
         self._faiss = None
         self._vectors = None
+        self._keyword = None
 
     def __enter__(self) -> PromptIndex:
         return self

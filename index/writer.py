@@ -4,11 +4,11 @@ Everything is written into a temporary directory next to the target
 (`<parent>/.<name>.tmp-<uuid>`): rows go to SQLite and vectors are appended to `vectors.npy`
 chunk by chunk (its header is patched with the final row count at publish), so no call ever
 holds all vectors in RAM. `publish()` builds FAISS from the on-disk vectors, builds the SQLite
-filter and FTS5 indexes, writes checksums into `manifest.json`, fsyncs everything and swaps
-the directory into place by rename: the old index is renamed to a backup, the new one renamed
-into place, the backup deleted. A reader therefore sees the complete old or the complete new
-index, never a half-written one; a crash mid-swap leaves the old index in the backup directory
-(PromptIndex.load names it).
+filter and FTS5 indexes and the tantivy keyword index, writes checksums into `manifest.json`,
+fsyncs everything and swaps the directory into place by rename: the old index is renamed to
+a backup, the new one renamed into place, the backup deleted. A reader therefore sees the
+complete old or the complete new index, never a half-written one; a crash mid-swap leaves the
+old index in the backup directory (PromptIndex.load names it).
 
 Deliberately not here: reading sources, de-duplication, resuming a crashed ingest (ingest/).
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError
-from index import ann, phrase_stats, rows
+from index import ann, keyword_index, phrase_stats, rows
 from index.embedder import canonical_model_id
 from index.manifest import (
     DATA_FILES,
@@ -89,6 +89,8 @@ class IndexWriter:
         index_type: str = "auto",
         auto_threshold: int = ann.AUTO_THRESHOLD,
         onnx_export: bool = False,
+        quantization: str = "none",
+        portable: bool = False,
     ) -> None:
         if not isinstance(dimension, int) or dimension < 1:
             raise InputError(f"dimension must be a positive integer, got {dimension!r}")
@@ -98,7 +100,11 @@ class IndexWriter:
         self.dimension = dimension
         self.index_type = index_type
         self.auto_threshold = auto_threshold
-        self.onnx_export = onnx_export  # also write the model's ONNX export (index/onnx_export.py)
+        # Record the model's ONNX export (the machine's shared copy, written if missing; with
+        # `portable`, copied into the index) so queries need no torch (index/onnx_cache.py).
+        self.onnx_export = onnx_export
+        self.quantization = quantization  # "int8": the vectors come from the int8 export
+        self.portable = portable
         self._check_target()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp_dirs(self.path)
@@ -186,7 +192,9 @@ class IndexWriter:
             faiss.write_index(index, str(self.tmp_dir / "faiss.index"))
             del index
             # 4. the embedding model's ONNX export, so queries need no torch (optional, checked).
-            extra = self._write_onnx_export() if self.onnx_export else {}
+            extra = self._record_onnx_export() if self.onnx_export else {}
+            # 4b. the keyword index: BM25 ranking in tantivy over the finished rows (index/keyword_index.py).
+            extra = {**extra, keyword_index.MANIFEST_KEY: keyword_index.build(self.tmp_dir)}
             # 5. manifest with checksums; fsync every file and the directory before the rename.
             for name in DATA_FILES:
                 fsync_path(self.tmp_dir / name)
@@ -214,23 +222,24 @@ class IndexWriter:
         self._closed = True
         return manifest
 
-    def _write_onnx_export(self) -> dict:
+    def _record_onnx_export(self) -> dict:
         """{"onnx_embedder": ...} for the manifest, or {} (with a warning) when the model cannot
         be exported: the index is still complete, its queries are embedded with torch."""
-        from index import onnx_export
+        from index import onnx_cache, onnx_export
 
         try:
-            info = onnx_export.write_export(self.tmp_dir, self.model_id)
-        except (onnx_export.UnsupportedModel, ImportError, RuntimeError, OSError) as exc:
+            entry = onnx_cache.index_entry(self.model_id, self.quantization)
+            if self.portable:
+                entry = onnx_cache.bundle(entry, self.tmp_dir)
+        except (onnx_export.UnsupportedModel, ImportError, RuntimeError) as exc:
+            if self.quantization != "none":  # these vectors need this export to be searched
+                raise
             logging.getLogger(__name__).warning(
-                "no ONNX export of %s in the index (%s: %s); searches will load torch to embed queries",
+                "no ONNX export of %s for the index (%s: %s); searches will load torch to embed queries",
                 self.model_id, type(exc).__name__, exc,
             )
             return {}
-        for name in onnx_export.EXPORT_FILES:
-            fsync_path(self.tmp_dir / name)
-        fsync_path(self.tmp_dir / onnx_export.EXPORT_DIR)
-        return {onnx_export.MANIFEST_KEY: info}
+        return {onnx_export.MANIFEST_KEY: entry}
 
     def _swap_into_place(self) -> None:
         self._check_target()  # the target may have changed while we were writing

@@ -79,7 +79,8 @@ ON CONFLICT (kh) DO UPDATE SET
 """
 
 
-def _nsfw_max(a: float | None, b: float | None) -> float | None:
+def nsfw_max(a: float | None, b: float | None) -> float | None:
+    """The larger of two NSFW scores, either of which may be unknown (None)."""
     if a is None:
         return b
     return a if b is None else max(a, b)
@@ -236,8 +237,8 @@ class WorkDir:
                               row.get("image")]
             else:
                 seen[2] += 1
-                seen[9] = _nsfw_max(seen[9], row["prompt_nsfw"])
-                seen[10] = _nsfw_max(seen[10], row["image_nsfw"])
+                seen[9] = nsfw_max(seen[9], row["prompt_nsfw"])
+                seen[10] = nsfw_max(seen[10], row["image_nsfw"])
                 seen[11] = seen[11] or row.get("image")
             wording = wordings.get((kh, vkh))
             if wording is None:
@@ -402,8 +403,8 @@ class WorkDir:
                 texts = list(wordings.get(kh, ()))
                 for m_count, m_prompt_nsfw, m_image_nsfw, m_kh in members.get(ord_, ()):
                     count += m_count
-                    prompt_nsfw = _nsfw_max(prompt_nsfw, m_prompt_nsfw)
-                    image_nsfw = _nsfw_max(image_nsfw, m_image_nsfw)
+                    prompt_nsfw = nsfw_max(prompt_nsfw, m_prompt_nsfw)
+                    image_nsfw = nsfw_max(image_nsfw, m_image_nsfw)
                     texts += wordings.get(m_kh, ())
                 offsets.append(offset)
                 kept.append((prompt, count, *settings, prompt_nsfw, image_nsfw, merge_variants(prompt, (), texts),
@@ -429,8 +430,8 @@ class WorkDir:
             for id_, count, prompt_nsfw, image_nsfw, kh, _, image in rows:
                 if pending is not None and pending[0] == id_:
                     pending[1] += count
-                    pending[2] = _nsfw_max(pending[2], prompt_nsfw)
-                    pending[3] = _nsfw_max(pending[3], image_nsfw)
+                    pending[2] = nsfw_max(pending[2], prompt_nsfw)
+                    pending[3] = nsfw_max(pending[3], image_nsfw)
                     pending[4] += wordings.get(kh, [])
                     pending[5] = pending[5] or image
                     continue

@@ -5,7 +5,9 @@ and starts a detached `promptrag batch` process (campaign/jobs.py), so the run g
 when the tab closes or the script reruns. Any session reattaches to a run by its id (the run
 picker, or `?run=<id>` in the address bar). While a run is going, a fragment polls its
 status and variants every few seconds; approve / reject / re-roll act on the run directory,
-and the approved set downloads as a ZIP with its manifest.
+and the approved set downloads as a ZIP with its manifest. With a Ray cluster configured
+(PROMPTRAG_RAY_ADDRESS) the form also offers "Run on: this machine | Ray cluster"; the run's
+process is on this machine either way (it drives the cluster), so reattaching is the same.
 
 State and callbacks: app/campaign_state.py. Layout only here.
 """
@@ -69,7 +71,10 @@ with guard("Opening the run from the address bar"):
     cs.attach_from_url()
 with guard("Listing the runs"):
     runs = jobs.list_runs()
-labels = {run.run_id: f"{run.title} · {run.state} · {run.done}/{run.total} · {run.run_id}" for run in runs}
+run_on = cs.executor_choices()  # this machine, plus the configured Ray cluster (PROMPTRAG_RAY_ADDRESS)
+labels = {run.run_id: f"{run.title} · {run.state} · {run.done}/{run.total}"
+                      + (f" · on {cs.where_it_runs(run.executor)}" if cs.show_where(run.executor, run_on) else "")
+                      + f" · {run.run_id}" for run in runs}
 if cs.attached() and cs.attached() not in labels:
     cs.attach(None)  # deleted from disk meanwhile
 cs.sync_picker()
@@ -183,6 +188,10 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
                                placeholder="(no limit)")
                 c.number_input("Concurrent variants", min_value=1, max_value=16, value=1, step=1,
                                key="campaign.concurrency", help="Variants in flight at once (API enhancers).")
+            if len(run_on) > 1:
+                st.radio("Run on", options=list(run_on), format_func=run_on.get, key=cs.RUN_ON, horizontal=True,
+                         help="A Ray cluster runs the variants (and images) on its nodes; the run itself is "
+                              "watched, reviewed and resumed here either way.")
             with st.container(horizontal=True):
                 start = st.form_submit_button("Start the run", type="primary", icon=":material/play_arrow:",
                                               key="campaign.start")
@@ -201,11 +210,13 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
                 if start:
                     run_id = jobs.start_run(brief, images=brief.makes_images,
                                             concurrency=int(st.session_state["campaign.concurrency"]),
-                                            index=resources.current_index_path())
+                                            index=resources.current_index_path(),
+                                            executor=cs.chosen_executor())
                     cs.attach(run_id)
                     st.rerun()
                 st.success("The brief is valid. Save it as YAML for `promptrag batch`, or start the run.",
                            icon=":material/check_circle:")
+                st.info(escape_md(jobs.cost_notice(brief)), icon=":material/payments:")  # core/spend.py
     if campaign.get("brief_yaml"):
         st.download_button("Save the brief as YAML", data=campaign["brief_yaml"], file_name="brief.yaml",
                            mime="application/x-yaml", key="campaign.save_brief", icon=":material/download:")
@@ -287,6 +298,8 @@ def run_panel(run_id: str, was_alive: bool) -> None:
         facts = [f"Run id `{status.run_id}`", "started " + escape_md(started)]
         if not status.images:
             facts.append("prompts only")
+        if cs.show_where(status.executor, cs.executor_choices()):
+            facts.append("on " + escape_md(cs.where_it_runs(status.executor)))
         if status.max_similarity is not None and not status.alive:
             facts.append(f"max similarity {float(status.max_similarity):.2f}")
         head.caption(" · ".join(facts))

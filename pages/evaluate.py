@@ -17,8 +17,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from app import auth, state
 from app import evaluate_state as es
-from app import state
 from app.widgets import escape_md, guard
 from core.errors import InputError
 from evaluation import jobs
@@ -60,7 +60,7 @@ if job is not None:
 
 runs: list[Path] = []
 with guard("Listing the runs"):
-    runs = find_runs()
+    runs = jobs.owned_runs(find_runs())  # another user's evaluations stay theirs (app/auth.py)
 
 
 # ---- a new evaluation -----------------------------------------------------------------------
@@ -183,7 +183,8 @@ chosen = pick.selectbox("Run", options=options, format_func=lambda p: Path(p).na
                         key=es.RUN, placeholder="No runs in the evals folder",
                         help=f"Folders under {evals_dir()}, newest first.")
 path_text = typed.text_input("…or a run folder", key=es.PATH, placeholder="/path/to/eval-run",
-                             help="The -o folder of any `promptrag eval` run.").strip()
+                             help="The -o folder of any `promptrag eval` run (admins: it reads the server's disk).",
+                             disabled=not auth.is_admin()).strip()
 run_dir = path_text or chosen
 if not run_dir:
     if job is None:

@@ -5,6 +5,7 @@ about a minute on two CPU cores), an uploaded file, a file already on this machi
 of DiffusionDB downloaded now. "Build options" can fold near-identical prompts (`--fold-cosine`). Progress and ETA
 come from the library's `on_progress`. A build that is stopped keeps its checkpoint, and the next build of the same
 index resumes it.
+Building and opening indexes are admin actions (app/auth.py): anyone else sees why not, and nothing more.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import indexes, resources, state
+from app import auth, indexes, resources, state
 from app.widgets import escape_md, guard
 from index.manifest import list_indexes
 from ingest.near_duplicates import RECOMMENDED_COSINE as FOLD_COSINE
@@ -35,6 +36,9 @@ st.markdown(
     "Turn a short idea into a strong text‑to‑image prompt, grounded in real prompts people have used. "
     "First, build the **prompt index**: it stays on this machine and needs no keys, GPU or internet."
 )
+
+if not auth.admin_notice():  # building or opening an index reads files on the server: admins only
+    st.stop()
 
 if indexes.interrupted_build(TARGET):
     st.info("An earlier build was stopped before it finished. Building again resumes where it stopped.",

@@ -23,14 +23,19 @@ from __future__ import annotations
 
 import re
 from types import SimpleNamespace
-from typing import Any
 
 import streamlit as st
 
 from app import gallery, refine_state, resources, widgets
 from app import state as app_state
+from app.refine_session import RefineSession
 from app.refine_state import DEFAULT_SAMPLER, seed_widget
 from app.widgets import escape_md, guard
+from enhancers.events import MemberFailed, TextDelta
+from enhancers.registry import enhancer_names
+from enhancers.user_styles import style_names
+from rag.assistant import AssistantFinished
+from rag.guidance import DEFAULT_WEIGHT, mine_chips, prompt_tokens
 
 app_state.require_shell(__file__)
 
@@ -43,7 +48,7 @@ OVER_BUDGET = re.compile(r"CLIP tokens, over the budget")
 
 
 # ---- actions (requested by callbacks, run in the page body inside guard) -----------------
-def _suggest(s: dict[str, Any]) -> None:
+def _suggest(s: RefineSession) -> None:
     with st.spinner("Finding similar prompts…"):
         retrieved = refine_state.suggest(s)
     if not retrieved:
@@ -51,28 +56,24 @@ def _suggest(s: dict[str, Any]) -> None:
                 icon=":material/search_off:")
 
 
-def _write(s: dict[str, Any]) -> bool:
+def _write(s: RefineSession) -> bool:
     """Stream a new round; False when there was nothing to write (no idea)."""
-    from enhancers.events import MemberFailed, TextDelta
-    from enhancers.user_styles import resolve_style, styled
-    from rag.assistant import AssistantFinished
 
-    if not s.get("idea", "").strip():
+    if not s.idea.strip():
         st.warning("Type an idea first, then press **Write prompt**.", icon=":material/edit:")
         return False
     assistant = refine_state.assistant(s)
     if refine_state.stale_suggestions(s):
         _suggest(s)  # straight away, or a new idea: the top suggestions for it are the examples
     examples = refine_state.ticked(s)
-    opts = s["options"]
-    style, user_style = resolve_style(opts["style"])  # a user style wraps what the enhancer writes
+    opts = s.options
     result = None
     with st.container(border=True):
         st.caption(f"Writing with {len(examples)} example{'s' if len(examples) != 1 else ''}…")
         notices = st.container()
         box = st.empty()
         text = ""
-        stream = assistant.fuse_stream(s["idea"], examples, style=style,
+        stream = assistant.fuse_stream(s.idea, examples, style=opts["style"],  # a user style too
                                        creativity=opts["creativity"], model_family=opts["model_family"])
         for event in stream:
             if isinstance(event, TextDelta):
@@ -85,11 +86,11 @@ def _write(s: dict[str, Any]) -> bool:
                 result = event.result
     if result is None:
         raise RuntimeError("fuse_stream ended without AssistantFinished")
-    refine_state.add_round(s, styled(result, user_style))  # the same prompt again: that round is shown
+    refine_state.add_round(s, result)  # the same prompt again: that round is shown
     return True
 
 
-def _generate(s: dict[str, Any]) -> None:
+def _generate(s: RefineSession) -> None:
     stop, progress = st.empty(), st.empty()
     # Any click reruns the page, which stops the generation at its next step; this one says so.
     stop.button("Stop", key="refine-stop", icon=":material/stop_circle:", on_click=refine_state.stopped)
@@ -106,9 +107,7 @@ def _generate(s: dict[str, Any]) -> None:
 
 
 # ---- drawing -----------------------------------------------------------------------------
-def idea_form(s: dict[str, Any]) -> None:
-    from enhancers.registry import enhancer_names
-    from enhancers.user_styles import style_names
+def idea_form(s: RefineSession) -> None:
 
     enhancers = ["chain", *[n for n in enhancer_names() if n != "chain"]]
     refine_state.carry_explore_query(s)
@@ -143,7 +142,7 @@ def idea_form(s: dict[str, Any]) -> None:
                      on_click=refine_state.submit_idea, args=("write",), key="refine-write-now")
 
 
-def image_drop(s: dict[str, Any]) -> None:
+def image_drop(s: RefineSession) -> None:
     """Drop a PNG (ours, A1111 / Forge, ComfyUI): its prompt, negative and settings become a new round."""
     with st.expander("Reproduce an image", icon=":material/image_search:"):
         st.file_uploader("Drop a PNG made by promptrag, A1111 / Forge or ComfyUI", type=["png"], key="refine-drop",
@@ -153,20 +152,20 @@ def image_drop(s: dict[str, Any]) -> None:
                   disabled=st.session_state.get("refine-drop") is None)
 
 
-def examples_section(s: dict[str, Any]) -> bool:
+def examples_section(s: RefineSession) -> bool:
     """The examples to tick; False when there are none to show yet."""
     candidates, default = refine_state.candidates(s)
     if not candidates:
         return False
     picked = {refine_state.example_key(e) for e in app_state.picks().values()}
     ticked = refine_state.ticked(s)
-    stale = bool(s["suggested"]) and refine_state.stale_suggestions(s)
-    with st.expander("Examples", expanded=not s["rounds"], icon=":material/library_books:"):
-        folded = s.get("folded") or 0
+    stale = bool(s.suggested) and refine_state.stale_suggestions(s)
+    with st.expander("Examples", expanded=not s.rounds, icon=":material/library_books:"):
+        folded = s.folded or 0
         st.caption(f"{len(ticked)} of {len(candidates)} ticked."
                    + (f" {folded} near-identical prompt{'s' if folded != 1 else ''} left out." if folded else ""))
-        if s.get("suggested_for"):
-            st.caption("Similar real prompts for: " + escape_md(s["suggested_for"]))
+        if s.suggested_for:
+            st.caption("Similar real prompts for: " + escape_md(s.suggested_for))
         if stale:
             st.caption("Your idea has changed: writing finds examples for it first (or press **Suggest "
                        "examples** to choose them).")
@@ -177,7 +176,7 @@ def examples_section(s: dict[str, Any]) -> bool:
         for number, example in enumerate(candidates, start=1):
             key = refine_state.example_key(example)
             widget = f"refine-tick-{key}"
-            st.session_state[widget] = s["ticks"].get(key, key in default)
+            st.session_state[widget] = s.ticks.get(key, key in default)
             box, text, *picture = st.columns([1, 9, 2] if pictures else [1, 11], vertical_alignment="top")
             fetched = pictures.get(example.id)
             if picture and fetched is not None and fetched.path is not None:  # small: the text is what is used
@@ -191,7 +190,7 @@ def examples_section(s: dict[str, Any]) -> bool:
                          f"seen {example.count:,}×" if example.count > 1 else "seen once"]
                 details = widgets.settings_line(example)
                 st.caption(escape_md(" · ".join(facts + ([details] if details else []))))
-        o = s["options"]
+        o = s.options
         st.caption(escape_md(f"Writing with style {o['style']} · creativity {o['creativity']:.2f} · "
                              f"{'configured chain' if o['enhancer'] == 'chain' else o['enhancer']} · "
                              f"{FAMILIES.get(o['model_family'], o['model_family'])}"))
@@ -204,23 +203,21 @@ def examples_section(s: dict[str, Any]) -> bool:
     return True
 
 
-def result_panel(s: dict[str, Any]) -> None:
-    from rag.guidance import prompt_tokens
-
-    rounds = s["rounds"]
-    result = rounds[s["current"]]
+def result_panel(s: RefineSession) -> None:
+    rounds = s.rounds
+    result = rounds[s.current]
     budget = refine_state.budget(s)
-    st.subheader(f"Round {s['current'] + 1} of {len(rounds)}", anchor=False)
+    st.subheader(f"Round {s.current + 1} of {len(rounds)}", anchor=False)
     widgets.fallback_notice(result.enhancer, result.fallback_reasons)
-    seed_widget("refine-draft", s["draft"])
-    seed_widget("refine-negative", s["draft_negative"])
+    seed_widget("refine-draft", s.draft)
+    seed_widget("refine-negative", s.draft_negative)
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.text_area("Prompt", key="refine-draft", height=130, on_change=refine_state.edit_draft,
                      help="Edit freely; A1111 weights such as (phrase:1.2) work with diffusers.")
         st.text_area("Negative prompt", key="refine-negative", height=70,
                      on_change=refine_state.edit_negative)
-        tokens = prompt_tokens(s["draft"])
+        tokens = prompt_tokens(s.draft)
         figures = refine_state.figures(s, result)
         a, b, c = st.columns(3)
         a.metric("CLIP tokens", f"{tokens} / {budget}",
@@ -234,7 +231,7 @@ def result_panel(s: dict[str, Any]) -> None:
         st.caption(f"Written by **{escape_md(result.enhancer)}**"
                    + (f" · look: **{escape_md(result.look)}**" if result.look else "")
                    + (f" in {seconds:.2f} s" if seconds is not None else "")
-                   + (" · figures are for your edited prompt" if s["draft"] != result.prompt else ""))
+                   + (" · figures are for your edited prompt" if s.draft != result.prompt else ""))
         if result.rationale:
             st.caption("How: " + escape_md(result.rationale.removeprefix("How:").strip()[:600]))
         for problem in result.problems:
@@ -262,7 +259,7 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def feedback_form(s: dict[str, Any]) -> None:
+def feedback_form(s: RefineSession) -> None:
     with st.form("refine-feedback-form", border=False, clear_on_submit=False):
         st.text_input("Feedback for another round", key="refine-feedback", max_chars=2000,
                       placeholder="moodier, no text, closer to example 2")
@@ -270,11 +267,9 @@ def feedback_form(s: dict[str, Any]) -> None:
                               args=("refine",), key="refine-feedback-submit")
 
 
-def chips_panel(s: dict[str, Any]) -> None:
-    from rag.guidance import DEFAULT_WEIGHT, mine_chips
-
-    texts = [e.text for e in (s["suggested"] or s["rounds"][s["current"]].examples)]
-    guidance = mine_chips(texts, s["draft"], per_category=6)
+def chips_panel(s: RefineSession) -> None:
+    texts = [e.text for e in (s.suggested or s.rounds[s.current].examples)]
+    guidance = mine_chips(texts, s.draft, per_category=6)
     st.markdown("**Modifiers in similar prompts**")
     if not guidance.chips:
         st.caption("The similar prompts share no modifiers.")
@@ -282,8 +277,8 @@ def chips_panel(s: dict[str, Any]) -> None:
     st.caption(f"How many of the {guidance.n_prompts} similar prompts use each. Click one to add it; "
                "greyed ones are already in the prompt.")
     weight_on, weight = st.columns([1, 1], vertical_alignment="center")
-    seed_widget("refine-chip-weighted", s.get("chip_weighted", False))
-    seed_widget("refine-chip-weight", s.get("chip_weight", DEFAULT_WEIGHT))
+    seed_widget("refine-chip-weighted", s.chip_weighted)
+    seed_widget("refine-chip-weight", DEFAULT_WEIGHT if s.chip_weight is None else s.chip_weight)
     weight_on.toggle("Weighted", key="refine-chip-weighted", help="Add as (phrase:weight), A1111 syntax.",
                      on_change=refine_state.remember_chip_weight)
     weight.number_input("Weight", min_value=0.5, max_value=1.8, step=0.1, key="refine-chip-weight",
@@ -300,27 +295,25 @@ def chips_panel(s: dict[str, Any]) -> None:
                           + f"In {chip.count} of {guidance.n_prompts} similar prompts ({chip.share:.0%}).")
 
 
-def rounds_list(s: dict[str, Any]) -> None:
-    from rag.guidance import prompt_tokens
-
-    rounds = s["rounds"]
+def rounds_list(s: RefineSession) -> None:
+    rounds = s.rounds
     # Open when there is a choice to make: several rounds, or one Step back took away (Redo).
     with st.expander(f"All rounds ({len(rounds)})", icon=":material/history:",
-                     expanded=len(rounds) > 1 or bool(s["undone"])):
+                     expanded=len(rounds) > 1 or bool(s.undone)):
         for index, result in enumerate(rounds):
             head, action = st.columns([5, 1], vertical_alignment="center")
-            feedback = s["round_feedback"][index] if index < len(s["round_feedback"]) else None
+            feedback = s.round_feedback[index] if index < len(s.round_feedback) else None
             # The current round as on screen (hand edits, added chips), counted as the metric counts.
-            edited = index == s["current"] and s["draft"] != result.prompt
-            prompt = s["draft"] if edited else result.prompt
+            edited = index == s.current and s.draft != result.prompt
+            prompt = s.draft if edited else result.prompt
             label = (f"**Round {index + 1}** · {escape_md(result.enhancer)} · "
                      f"{prompt_tokens(prompt)} tokens")
-            if index == s["current"]:
+            if index == s.current:
                 label += " · current" + (", edited" if edited else "")
             head.markdown(label)
             if feedback:
                 head.caption("Feedback: " + escape_md(feedback))
-            if index != s["current"]:
+            if index != s.current:
                 action.button("Restore", key=f"refine-restore-{index}", on_click=refine_state.make_current,
                               args=(index,), icon=":material/restore:", width="stretch")
             st.code(prompt, language=None, wrap_lines=True)
@@ -328,14 +321,14 @@ def rounds_list(s: dict[str, Any]) -> None:
         back.button("Step back", key="refine-step-back", on_click=refine_state.step_back,
                     disabled=len(rounds) < 2, icon=":material/undo:",
                     help="Remove the latest round (History keeps it; Redo brings it back).", width="stretch")
-        redo.button("Redo", key="refine-redo", on_click=refine_state.redo, disabled=not s["undone"],
+        redo.button("Redo", key="refine-redo", on_click=refine_state.redo, disabled=not s.undone,
                     icon=":material/redo:", help="Bring back the round Step back removed.", width="stretch")
         over.button("Start over", key="refine-start-over", on_click=refine_state.start_over,
                     icon=":material/restart_alt:", width="stretch",
                     help="Clear the rounds and keep the idea and the examples.")
 
 
-def generate_section(s: dict[str, Any]) -> None:
+def generate_section(s: RefineSession) -> None:
     refine_state.seed_generation_widgets(s, BACKENDS)
     remember = refine_state.remember_gen
     st.subheader("Generate", anchor=False)
@@ -360,7 +353,7 @@ def generate_section(s: dict[str, Any]) -> None:
                        args=("width",), placeholder="the model's", help="Empty: the model's default size.")
     height.number_input("Height", 64, 2048, step=8, key="refine-gen-height", on_change=remember,
                         args=("height",), placeholder="the model's")
-    examples = s["rounds"][s["current"]].examples
+    examples = s.rounds[s.current].examples
     with_settings = [(n, e) for n, e in enumerate(examples, start=1)
                      if any(v is not None for v in e.settings.values())]
     missing = refine_state.missing_model(s)
@@ -368,7 +361,7 @@ def generate_section(s: dict[str, Any]) -> None:
               if missing is not None else None)
     go, apply = st.columns([1, 3], vertical_alignment="bottom")
     go.button("Generate", type="primary", key="refine-generate", icon=":material/image:",
-              on_click=refine_state.request, args=("generate",), disabled=not s["draft"].strip() or bool(reason),
+              on_click=refine_state.request, args=("generate",), disabled=not s.draft.strip() or bool(reason),
               width="stretch", help=reason)
     if missing is not None:
         st.caption(escape_md(reason) + ". A stopped download resumes where it left off.")
@@ -386,7 +379,7 @@ def generate_section(s: dict[str, Any]) -> None:
                        help="Use this example's seed, steps, CFG, sampler and size.")
 
 
-def images_section(s: dict[str, Any]) -> None:
+def images_section(s: RefineSession) -> None:
     images = refine_state.shown_images(s)
     if not images:
         return
@@ -399,7 +392,7 @@ def images_section(s: dict[str, Any]) -> None:
             st.image(str(path), width="stretch")
             st.caption(escape_md(widgets.settings_line(SimpleNamespace(settings=parameters))))
             st.download_button("Download PNG", data=path.read_bytes(), file_name=path.name, mime="image/png",
-                               key=f"refine-download-{s['current']}-{i}", icon=":material/download:",
+                               key=f"refine-download-{s.current}-{i}", icon=":material/download:",
                                on_click="ignore", width="stretch",
                                help="The PNG carries its prompt and settings (A1111 'parameters' chunk).")
 
@@ -410,8 +403,8 @@ st.title("Refine", anchor=False)
 st.caption("Turn an idea into a prompt grounded in similar real prompts, refine it in rounds, "
            "then make images.")
 
-if s.get("pending") == "load_image":  # before the idea form: the image's idea fills its box
-    s.pop("pending")
+if s.pending == "load_image":  # before the idea form: the image's idea fills its box
+    s.take_pending()
     dropped = st.session_state.get("refine-drop")
     if dropped is not None:
         with guard("Reading the image"):
@@ -419,7 +412,7 @@ if s.get("pending") == "load_image":  # before the idea form: the image's idea f
 with guard("Drawing the idea form"):
     idea_form(s)
     image_drop(s)
-action = s.pop("pending", None)
+action = s.take_pending()
 if action == "suggest":
     with guard("Finding examples"):
         _suggest(s)
@@ -436,11 +429,11 @@ if action == "write":
 if action == "refine":
     with guard("Refining the prompt"), st.spinner("Revising the prompt…"):
         refine_state.refine_round(s)
-message = s.pop("message", None)
+message = s.take_message()
 if message:
     st.toast(escape_md(message))
 
-if s["rounds"]:
+if s.rounds:
     with guard("Showing the result"):
         result_panel(s)
     st.divider()
@@ -451,7 +444,7 @@ if s["rounds"]:
             _generate(s)
     with guard("Showing the images"):
         images_section(s)
-elif not s.get("idea"):
+elif not s.idea:
     st.info("Type an idea and press **Suggest examples** to see similar real prompts, or **Write prompt** to "
             "go straight to a prompt. Prompts ticked on Explore come along as examples.",
             icon=":material/lightbulb:")

@@ -2,6 +2,8 @@
 
 Choices made here last for this browser session (app.state); each section names the
 environment variable that makes a choice permanent. Keys are only ever shown as set / not set.
+The index, blocklist, models, templates and keys sections (and which backends are ready) are for
+admins (app/auth.py): anyone else sees the one-line reason instead.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 
 import streamlit as st
 
-from app import resources, state, widgets
+from app import auth, resources, state, widgets
 from app.widgets import escape_md, guard
 from core.settings import get_settings
 from index.manifest import list_indexes
@@ -30,36 +32,37 @@ index_tab, enhancer_tab, image_tab, models_tab, template_tab, key_tab = st.tabs(
 
 # ---- index -------------------------------------------------------------------------------
 with index_tab, guard("Reading the indexes"):
-    current = resources.current_index_path()
-    entries = list_indexes(include=current)
-    if not entries:
-        st.info(f"No index under {escape_md(settings.indexes_dir)} yet.", icon=":material/folder_off:")
-    else:
-        by_path = {str(e.path): e for e in entries}
-        names = {p: e.path.name + (" (in use)" if e.path == current else "") for p, e in by_path.items()}
-        options = list(by_path)
-        chosen = st.selectbox("Index", options, format_func=names.get, key="settings.index",
-                              index=options.index(str(current)) if str(current) in options else 0)
-        entry = by_path[chosen]
-        if entry.manifest is None:
-            st.error(f"This index cannot be read: {escape_md(entry.problem)}", icon=":material/error:")
+    if auth.admin_notice():
+        current = resources.current_index_path()
+        entries = list_indexes(include=current)
+        if not entries:
+            st.info(f"No index under {escape_md(settings.indexes_dir)} yet.", icon=":material/folder_off:")
         else:
-            m = entry.manifest
-            c1, c2, c3, c4 = st.columns([1, 2, 1, 1], border=True)
-            c1.metric("Prompts", f"{m.row_count:,}")
-            c2.metric("Embedding model", m.embedding_model.rsplit("/", 1)[-1], help=m.embedding_model)
-            c3.metric("Search type", m.index_type)
-            c4.metric("Dimension", m.dimension)
-            built = escape_md(m.created_at[:19].replace("T", " "))
-            st.caption(f"Built {built} · format v{m.format_version} · "
-                       f"promptrag {escape_md(m.promptrag_version)} · {escape_md(entry.path)}")
-        in_use = entry.path == current
-        if st.button("In use" if in_use else "Use this index", key="settings.use_index", disabled=in_use,
-                     type="primary", icon=":material/check:"):
-            state.choose_index(None if entry.path == settings.default_index else chosen)
-            st.rerun()
-    st.caption(f"The app opens {escape_md(settings.default_index)} by default; build other indexes with "
-               "`promptrag ingest SOURCE --index PATH` under the same folder.")
+            by_path = {str(e.path): e for e in entries}
+            names = {p: e.path.name + (" (in use)" if e.path == current else "") for p, e in by_path.items()}
+            options = list(by_path)
+            chosen = st.selectbox("Index", options, format_func=names.get, key="settings.index",
+                                  index=options.index(str(current)) if str(current) in options else 0)
+            entry = by_path[chosen]
+            if entry.manifest is None:
+                st.error(f"This index cannot be read: {escape_md(entry.problem)}", icon=":material/error:")
+            else:
+                m = entry.manifest
+                c1, c2, c3, c4 = st.columns([1, 2, 1, 1], border=True)
+                c1.metric("Prompts", f"{m.row_count:,}")
+                c2.metric("Embedding model", m.embedding_model.rsplit("/", 1)[-1], help=m.embedding_model)
+                c3.metric("Search type", m.index_type)
+                c4.metric("Dimension", m.dimension)
+                built = escape_md(m.created_at[:19].replace("T", " "))
+                st.caption(f"Built {built} · format v{m.format_version} · "
+                           f"promptrag {escape_md(m.promptrag_version)} · {escape_md(entry.path)}")
+            in_use = entry.path == current
+            if st.button("In use" if in_use else "Use this index", key="settings.use_index", disabled=in_use,
+                         type="primary", icon=":material/check:"):
+                state.choose_index(None if entry.path == settings.default_index else chosen)
+                st.rerun()
+        st.caption(f"The app opens {escape_md(settings.default_index)} by default; build other indexes with "
+                   "`promptrag ingest SOURCE --index PATH` under the same folder.")
 
 # ---- enhancers ---------------------------------------------------------------------------
 with enhancer_tab, guard("Reading the enhancers"):
@@ -90,7 +93,7 @@ with enhancer_tab, guard("Reading the enhancers"):
         st.markdown("To use it, set this in the environment or `.env` and restart the app:")
         st.code(f"PROMPTRAG_LANGCHAIN_MODEL='{langchain_model}'", language="bash")
     st.markdown("##### Status")
-    for status in enhancer_status():
+    for status in enhancer_status() if auth.is_admin() else []:  # readiness tells which keys are set
         widgets.status_line(status)
 
 with enhancer_tab, guard("Reading your styles"):
@@ -109,71 +112,73 @@ with enhancer_tab, guard("Reading your styles"):
         st.caption("No styles of your own yet.")
 
 with enhancer_tab, guard("Reading your blocklist"):
-    from enhancers import blocklist as blocklists
+    if auth.admin_notice():
+        from enhancers import blocklist as blocklists
 
-    st.markdown("##### Blocklist")
-    st.markdown("Words and artist names removed from every prompt any enhancer writes, and never mined "
-                "from examples. One a line, case-insensitive, whole words; `re:PATTERN` for a regular "
-                "expression; `#` starts a comment. Words your own idea names are kept. File: "
-                + escape_md(blocklists.blocklist_path()) + " (`PROMPTRAG_BLOCKLIST` picks another).")
+        st.markdown("##### Blocklist")
+        st.markdown("Words and artist names removed from every prompt any enhancer writes, and never mined "
+                    "from examples. One a line, case-insensitive, whole words; `re:PATTERN` for a regular "
+                    "expression; `#` starts a comment. Words your own idea names are kept. File: "
+                    + escape_md(blocklists.blocklist_path()) + " (`PROMPTRAG_BLOCKLIST` picks another).")
 
-    def _blocklist_action(action: str, names: list[str] | None = None) -> None:
-        try:
-            if action == "save":
-                blocklists.save_blocklist(st.session_state["settings.blocklist_text"].splitlines())
-            elif action == "block":
-                blocklists.add_entries(names or st.session_state.get("settings.block_artists", []))
-            else:
-                blocklists.remove_entries(names or st.session_state.get("settings.unblock_artists", []))
+        def _blocklist_action(action: str, names: list[str] | None = None) -> None:
+            try:
+                auth.require_admin("Editing the blocklist")  # also when a click arrives some other way
+                if action == "save":
+                    blocklists.save_blocklist(st.session_state["settings.blocklist_text"].splitlines())
+                elif action == "block":
+                    blocklists.add_entries(names or st.session_state.get("settings.block_artists", []))
+                else:
+                    blocklists.remove_entries(names or st.session_state.get("settings.unblock_artists", []))
+                st.session_state["settings.blocklist_text"] = "\n".join(blocklists.file_lines())
+                message = ("success", "Blocklist saved.")
+            except Exception as exc:  # shown beside the editor, like guard() would
+                from core.errors import PromptragError
+
+                if not isinstance(exc, PromptragError):
+                    logger.exception("blocklist %s failed", action)
+                message = ("error", widgets.one_line(exc) if isinstance(exc, PromptragError)
+                           else f"{action} failed unexpectedly; details are in the server log.")
+            st.session_state["settings.blocklist_message"] = message
+
+        if "settings.blocklist_text" not in st.session_state:
             st.session_state["settings.blocklist_text"] = "\n".join(blocklists.file_lines())
-            message = ("success", "Blocklist saved.")
-        except Exception as exc:  # shown beside the editor, like guard() would
-            from core.errors import PromptragError
+        st.text_area("Blocked words and names", key="settings.blocklist_text", height=200,
+                     placeholder="(empty: nothing is blocked) One word or name a line; re:PATTERN for a "
+                                 "regular expression.")
+        st.button("Save blocklist", key="settings.blocklist_save", type="primary", on_click=_blocklist_action,
+                  args=("save",), icon=":material/save:")
+        message = st.session_state.pop("settings.blocklist_message", None)
+        if message:
+            kind, text = message
+            (st.success if kind == "success" else st.error)(escape_md(text))
+        current_blocklist = blocklists.load_blocklist()
+        entries = len(current_blocklist.entries)
+        st.caption(f"{entries} {'entry' if entries == 1 else 'entries'} in effect. An example file to start from: "
+                   "`examples/blocklist.txt`.")
 
-            if not isinstance(exc, PromptragError):
-                logger.exception("blocklist %s failed", action)
-            message = ("error", widgets.one_line(exc) if isinstance(exc, PromptragError)
-                       else f"{action} failed unexpectedly; details are in the server log.")
-        st.session_state["settings.blocklist_message"] = message
+        index_path = resources.current_index_path()
+        index = resources.load_retriever(index_path).store if resources.index_exists(index_path) else None
+        if index is None or not hasattr(index, "iter_records"):
+            st.caption("The most credited artists are listed here once an index (a directory) is in use.")
+        else:
+            from rag.artists import top_artists, with_blocked
 
-    if "settings.blocklist_text" not in st.session_state:
-        st.session_state["settings.blocklist_text"] = "\n".join(blocklists.file_lines())
-    st.text_area("Blocked words and names", key="settings.blocklist_text", height=200,
-                 placeholder="(empty: nothing is blocked) One word or name a line; re:PATTERN for a "
-                             "regular expression.")
-    st.button("Save blocklist", key="settings.blocklist_save", type="primary", on_click=_blocklist_action,
-              args=("save",), icon=":material/save:")
-    message = st.session_state.pop("settings.blocklist_message", None)
-    if message:
-        kind, text = message
-        (st.success if kind == "success" else st.error)(escape_md(text))
-    current_blocklist = blocklists.load_blocklist()
-    entries = len(current_blocklist.entries)
-    st.caption(f"{entries} {'entry' if entries == 1 else 'entries'} in effect. An example file to start from: "
-               "`examples/blocklist.txt`.")
-
-    index_path = resources.current_index_path()
-    index = resources.load_retriever(index_path).index if resources.index_exists(index_path) else None
-    if index is None or not hasattr(index, "iter_records"):
-        st.caption("The most credited artists are listed here once an index (a directory) is in use.")
-    else:
-        from rag.artists import top_artists, with_blocked
-
-        with st.spinner("Counting the artists credited in the index…"):
-            artists = with_blocked(top_artists(index), current_blocklist)
-        st.markdown("Most credited artists in the index, and which you block:")
-        st.dataframe([{"artist": a.name, "occurrences": a.count, "prompts": a.prompts,
-                       "blocked": a.blocked} for a in artists], key="settings.top_artists", hide_index=True)
-        b1, b2 = st.columns(2)
-        b1.multiselect("Block", [a.name for a in artists if not a.blocked], key="settings.block_artists")
-        b1.button("Block selected", key="settings.block_artists_go", on_click=_blocklist_action,
-                  args=("block",), icon=":material/block:")
-        b2.multiselect("Unblock", [a.name for a in artists if a.blocked and a.name in
-                                   {line.strip().lower() for line in blocklists.file_lines()}],
-                       key="settings.unblock_artists",
-                       help="Only names blocked by a line of their own; edit the text above for patterns.")
-        b2.button("Unblock selected", key="settings.unblock_artists_go", on_click=_blocklist_action,
-                  args=("unblock",), icon=":material/check:")
+            with st.spinner("Counting the artists credited in the index…"):
+                artists = with_blocked(top_artists(index), current_blocklist)
+            st.markdown("Most credited artists in the index, and which you block:")
+            st.dataframe([{"artist": a.name, "occurrences": a.count, "prompts": a.prompts,
+                           "blocked": a.blocked} for a in artists], key="settings.top_artists", hide_index=True)
+            b1, b2 = st.columns(2)
+            b1.multiselect("Block", [a.name for a in artists if not a.blocked], key="settings.block_artists")
+            b1.button("Block selected", key="settings.block_artists_go", on_click=_blocklist_action,
+                      args=("block",), icon=":material/block:")
+            b2.multiselect("Unblock", [a.name for a in artists if a.blocked and a.name in
+                                       {line.strip().lower() for line in blocklists.file_lines()}],
+                           key="settings.unblock_artists",
+                           help="Only names blocked by a line of their own; edit the text above for patterns.")
+            b2.button("Unblock selected", key="settings.unblock_artists_go", on_click=_blocklist_action,
+                      args=("unblock",), icon=":material/check:")
 
 # ---- image generation --------------------------------------------------------------------
 with image_tab, guard("Reading the image settings"):
@@ -228,107 +233,111 @@ with image_tab, guard("Reading the image settings"):
                 st.session_state.pop(key, None)
             st.rerun()
     st.markdown("##### Status")
-    for status in image_backend_status():
+    for status in image_backend_status() if auth.is_admin() else []:
         widgets.status_line(status)
 
 # ---- models --------------------------------------------------------------------------------
 with models_tab, guard("Reading the models"):
-    from generate.models import cache_dir, catalogue, get_model, model_status, pull, remove
+    if auth.admin_notice():
+        from generate.models import cache_dir, catalogue, get_model, model_status, pull, remove
 
-    st.markdown("Recommended models, downloaded into the Hugging Face cache "
-                f"({escape_md(cache_dir())}; `PROMPTRAG_HUB_CACHE` picks another, `HF_ENDPOINT` a mirror). "
-                "The same from a shell: `promptrag models list | pull NAME | rm NAME`.")
-    pending = st.session_state.pop("settings.models.pull", None)
-    if pending:
-        wanted = get_model(pending)
-        stop = st.empty()
-        # Any click reruns the page and stops the download between chunks; what arrived is kept.
-        stop.button("Cancel download", key="settings.models.cancel", icon=":material/stop_circle:")
-        with guard(f"Downloading {wanted.name}"):
-            try:
-                done = pull(wanted, on_progress=widgets.ProgressPanel(f"Downloading {wanted.name}…"))
-            finally:
-                stop.empty()
-            st.success(f"{wanted.name} is ready ({escape_md(done.location)}).", icon=":material/check_circle:")
-    statuses = [model_status(m) for m in catalogue()]
-    for kind, title in (("image", "Image models"), ("llm", "Local LLMs")):
-        st.markdown(f"##### {title}")
-        st.dataframe([{"model": x.model.name, "size": x.model.size_label, "on this machine": x.state,
-                       "good for": x.model.good_for, "licence": x.model.licence, "hub id": x.model.repo_id}
-                      for x in statuses if x.model.kind == kind], key=f"settings.models.{kind}", hide_index=True)
-    names = [x.model.name for x in statuses]
-    by_name = {x.model.name: x for x in statuses}
-    chosen = st.selectbox("Model", names, key="settings.models.chosen",
-                          format_func=lambda n: f"{n} ({by_name[n].state})")
-    picked = by_name[chosen]
-    m1, m2, _ = st.columns([1, 1, 2])
-    m1.button(f"Download ({picked.model.size_label})", key="settings.models.download", type="primary",
-              icon=":material/download:", disabled=picked.cached, width="stretch",
-              on_click=lambda n=chosen: st.session_state.__setitem__("settings.models.pull", n),
-              help="Already here." if picked.cached else "Checks the free disk space first; a stopped download "
-                   "resumes where it left off.")
-    if m2.button("Remove", key="settings.models.remove", icon=":material/delete:", width="stretch",
-                 disabled=picked.shipped or picked.state == "not downloaded"):
-        with guard(f"Removing {chosen}"):
-            st.toast(f"Removed {chosen} ({remove(chosen) / 1e9:.1f} GB freed).")
-            st.rerun()
-    if picked.location is not None:
-        st.caption(f"{escape_md(chosen)}: {escape_md(picked.location)}")
+        st.markdown("Recommended models, downloaded into the Hugging Face cache "
+                    f"({escape_md(cache_dir())}; `PROMPTRAG_HUB_CACHE` picks another, `HF_ENDPOINT` a mirror). "
+                    "The same from a shell: `promptrag models list | pull NAME | rm NAME`.")
+        pending = st.session_state.pop("settings.models.pull", None)
+        if pending:
+            wanted = get_model(pending)
+            stop = st.empty()
+            # Any click reruns the page and stops the download between chunks; what arrived is kept.
+            stop.button("Cancel download", key="settings.models.cancel", icon=":material/stop_circle:")
+            with guard(f"Downloading {wanted.name}"):
+                try:
+                    done = pull(wanted, on_progress=widgets.ProgressPanel(f"Downloading {wanted.name}…"))
+                finally:
+                    stop.empty()
+                st.success(f"{wanted.name} is ready ({escape_md(done.location)}).", icon=":material/check_circle:")
+        statuses = [model_status(m) for m in catalogue()]
+        for kind, title in (("image", "Image models"), ("llm", "Local LLMs")):
+            st.markdown(f"##### {title}")
+            st.dataframe([{"model": x.model.name, "size": x.model.size_label, "on this machine": x.state,
+                           "good for": x.model.good_for, "licence": x.model.licence, "hub id": x.model.repo_id}
+                          for x in statuses if x.model.kind == kind], key=f"settings.models.{kind}", hide_index=True)
+        names = [x.model.name for x in statuses]
+        by_name = {x.model.name: x for x in statuses}
+        chosen = st.selectbox("Model", names, key="settings.models.chosen",
+                              format_func=lambda n: f"{n} ({by_name[n].state})")
+        picked = by_name[chosen]
+        m1, m2, _ = st.columns([1, 1, 2])
+        m1.button(f"Download ({picked.model.size_label})", key="settings.models.download", type="primary",
+                  icon=":material/download:", disabled=picked.cached, width="stretch",
+                  on_click=lambda n=chosen: st.session_state.__setitem__("settings.models.pull", n),
+                  help="Already here." if picked.cached else "Checks the free disk space first; a stopped download "
+                       "resumes where it left off.")
+        if m2.button("Remove", key="settings.models.remove", icon=":material/delete:", width="stretch",
+                     disabled=picked.shipped or picked.state == "not downloaded"):
+            with guard(f"Removing {chosen}"):
+                st.toast(f"Removed {chosen} ({remove(chosen) / 1e9:.1f} GB freed).")
+                st.rerun()
+        if picked.location is not None:
+            st.caption(f"{escape_md(chosen)}: {escape_md(picked.location)}")
 
 # ---- LLM templates -----------------------------------------------------------------------
 with template_tab, guard("Reading the templates"):
-    from enhancers import templates
+    if auth.admin_notice():
+        from enhancers import templates
 
-    st.markdown("The two messages every LLM enhancer (Claude, local model) sends. Your edits are saved to "
-                f"{escape_md(settings.templates_dir)} and win over the built-in text.")
-    infos = {t.name: t for t in templates.list_templates()}
-    name = st.selectbox("Template", list(infos), key="settings.template",
-                        format_func=lambda n: n + (" (edited)" if infos[n].overridden else ""))
-    box = f"settings.template_text.{name}"
-    if box not in st.session_state:
-        st.session_state[box] = templates.read_template(name)
+        st.markdown("The two messages every LLM enhancer (Claude, local model) sends. Your edits are saved to "
+                    f"{escape_md(settings.templates_dir)} and win over the built-in text.")
+        infos = {t.name: t for t in templates.list_templates()}
+        name = st.selectbox("Template", list(infos), key="settings.template",
+                            format_func=lambda n: n + (" (edited)" if infos[n].overridden else ""))
+        box = f"settings.template_text.{name}"
+        if box not in st.session_state:
+            st.session_state[box] = templates.read_template(name)
 
-    def _template_action(action: str, name: str, box: str) -> None:
-        try:
-            if action == "save":
-                path = templates.save_template(name, st.session_state[box])
-                message = ("success", f"Saved to {path}.")
-            else:
-                templates.reset_template(name)
-                st.session_state[box] = templates.read_template(name)
-                message = ("success", "Back to the built-in text.")
-        except Exception as exc:  # shown beside the editor, like guard() would
-            from core.errors import PromptragError
+        def _template_action(action: str, name: str, box: str) -> None:
+            try:
+                auth.require_admin("Editing the templates")
+                if action == "save":
+                    path = templates.save_template(name, st.session_state[box])
+                    message = ("success", f"Saved to {path}.")
+                else:
+                    templates.reset_template(name)
+                    st.session_state[box] = templates.read_template(name)
+                    message = ("success", "Back to the built-in text.")
+            except Exception as exc:  # shown beside the editor, like guard() would
+                from core.errors import PromptragError
 
-            if not isinstance(exc, PromptragError):
-                logger.exception("template %s failed", action)
-            message = ("error", widgets.one_line(exc) if isinstance(exc, PromptragError)
-                       else f"{action} failed unexpectedly; details are in the server log.")
-        st.session_state["settings.template_message"] = message
+                if not isinstance(exc, PromptragError):
+                    logger.exception("template %s failed", action)
+                message = ("error", widgets.one_line(exc) if isinstance(exc, PromptragError)
+                           else f"{action} failed unexpectedly; details are in the server log.")
+            st.session_state["settings.template_message"] = message
 
-    st.text_area("Text", key=box, height=360, label_visibility="collapsed")
-    st.caption("Placeholders: " + escape_md(", ".join("$" + p for p in templates.placeholders(name)))
-               + " · write $$ for a literal $")
-    t1, t2, _ = st.columns([1, 1, 4])
-    t1.button("Save", key="settings.template_save", type="primary", on_click=_template_action,
-              args=("save", name, box), icon=":material/save:", width="stretch")
-    t2.button("Reset to default", key="settings.template_reset", on_click=_template_action,
-              args=("reset", name, box), disabled=not infos[name].overridden, icon=":material/restart_alt:",
-              width="stretch")
-    message = st.session_state.pop("settings.template_message", None)
-    if message:
-        kind, text = message
-        (st.success if kind == "success" else st.error)(escape_md(text))
+        st.text_area("Text", key=box, height=360, label_visibility="collapsed")
+        st.caption("Placeholders: " + escape_md(", ".join("$" + p for p in templates.placeholders(name)))
+                   + " · write $$ for a literal $")
+        t1, t2, _ = st.columns([1, 1, 4])
+        t1.button("Save", key="settings.template_save", type="primary", on_click=_template_action,
+                  args=("save", name, box), icon=":material/save:", width="stretch")
+        t2.button("Reset to default", key="settings.template_reset", on_click=_template_action,
+                  args=("reset", name, box), disabled=not infos[name].overridden, icon=":material/restart_alt:",
+                  width="stretch")
+        message = st.session_state.pop("settings.template_message", None)
+        if message:
+            kind, text = message
+            (st.success if kind == "success" else st.error)(escape_md(text))
 
 # ---- keys --------------------------------------------------------------------------------
 with key_tab, guard("Checking the keys"):
-    from core.status import aws_status, secret_is_set
+    if auth.admin_notice():
+        from core.status import aws_status, secret_is_set
 
-    st.markdown("Keys are read from the environment, a `.env` file in the working directory, or "
-                "`.streamlit/secrets.toml`. They are never shown here, logged, or stored by promptrag.")
-    anthropic = secret_is_set("ANTHROPIC_API_KEY")
-    st.markdown("**ANTHROPIC\\_API\\_KEY** " + (":green-badge[set]" if anthropic else ":gray-badge[not set]"))
-    st.caption("Claude through the Anthropic API.")
-    ready, detail = aws_status()
-    st.markdown("**AWS credentials** " + (":green-badge[set]" if ready else ":gray-badge[not set]"))
-    st.caption("Claude and Stability image models through Amazon Bedrock. " + escape_md(detail))
+        st.markdown("Keys are read from the environment, a `.env` file in the working directory, or "
+                    "`.streamlit/secrets.toml`. They are never shown here, logged, or stored by promptrag.")
+        anthropic = secret_is_set("ANTHROPIC_API_KEY")
+        st.markdown("**ANTHROPIC\\_API\\_KEY** " + (":green-badge[set]" if anthropic else ":gray-badge[not set]"))
+        st.caption("Claude through the Anthropic API.")
+        ready, detail = aws_status()
+        st.markdown("**AWS credentials** " + (":green-badge[set]" if ready else ":gray-badge[not set]"))
+        st.caption("Claude and Stability image models through Amazon Bedrock. " + escape_md(detail))

@@ -27,6 +27,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from core.files import atomic_write
+from core.settings import get_settings
+from enhancers.grounded import modifier_phrases, split_phrases
+from index.phrase_stats import load, load_artist_media, phrase_is_scene
+from rag.guidance import credited_artists
+
 CACHE_VERSION = 2  # 2: "by a and b and c" counts three artists
 DEFAULT_TOP = 20
 
@@ -50,8 +56,6 @@ def _names(phrase: str) -> list[str]:
 
 def count_artists(records: Any) -> tuple[Counter[str], Counter[str]]:
     """(occurrences, rows) per artist name over `records` (batches of (id, PromptRecord))."""
-    from enhancers.grounded import modifier_phrases
-
     occurrences: Counter[str] = Counter()
     rows: Counter[str] = Counter()
     for batch in records:
@@ -64,8 +68,6 @@ def count_artists(records: Any) -> tuple[Counter[str], Counter[str]]:
 
 
 def _cache_file(index: Any) -> Path:
-    from core.settings import get_settings
-
     manifest = getattr(index, "manifest", None)
     key = json.dumps([CACHE_VERSION, str(Path(index.path).resolve()), getattr(manifest, "created_at", ""),
                       getattr(manifest, "row_count", len(index))])
@@ -87,7 +89,6 @@ def top_artists(index: Any, n: int = DEFAULT_TOP) -> list[ArtistCount]:
     occurrences, rows = count_artists(index.iter_records())
     ranked = sorted(occurrences, key=lambda name: (-occurrences[name], -rows[name], name))[:n]
     artists = [ArtistCount(name, occurrences[name], rows[name]) for name in ranked]
-    from core.files import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"version": CACHE_VERSION, "n": n, "artists": [asdict(a) for a in artists]}
@@ -107,9 +108,6 @@ def artist_media_for(index: Any, texts: Any) -> dict[str, str]:
     known bare name), plus any later phrase of two or more words that is exactly a name of the index's
 table (one word alone, "cyberpunk", is too often not a name).
     """
-    from enhancers.grounded import split_phrases
-    from index.phrase_stats import load_artist_media
-    from rag.guidance import credited_artists
 
     table = load_artist_media(index) if index is not None else {}
     if not table:
@@ -123,8 +121,6 @@ table (one word alone, "cyberpunk", is too often not a name).
 def scene_phrases_for(index: Any, texts: Any) -> set[str]:
     """The phrases of `texts` (split and normalised like `enhancers.grounded.split_phrases`) that the
     index's prompts use as scene rather than modifier (index.phrase_stats.phrase_is_scene)."""
-    from enhancers.grounded import split_phrases
-    from index.phrase_stats import load, phrase_is_scene
 
     stats = load(index) if index is not None else None
     if stats is None or not (stats.phrases or stats.heads):

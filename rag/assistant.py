@@ -3,7 +3,8 @@
 Three entry points, so a page that already holds picked examples fuses without retrieving again:
 - `retrieve(idea, k=, mode=, filters=, diversity=)` → the retrieved prompts (`RetrievedPrompt`);
   `to_examples(retrieved, picks)` turns 1-based picks into `ExampleUsed`s;
-- `fuse(idea, examples, style=, creativity=, n_candidates=, model_family=)` → `AssistantResult`;
+- `fuse(idea, examples, style=, creativity=, n_candidates=, model_family=)` → `AssistantResult`
+  (`style` may name a user style: the enhancer chooses, the user's template wraps its answer);
   `fuse_stream(...)` is the same, yielding the enhancer's TextDelta / MemberFailed events and
   ending in `AssistantFinished(result)`;
 - `run(idea, **options)` = retrieve + picks (default the top `DEFAULT_PICKS`) + fuse.
@@ -32,11 +33,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.errors import BackendError, InputError
+from core.errors import BackendError, ConfigError, InputError
+from core.validation import validated
 from enhancers.base import (
     MAX_EXAMPLE_CHARS,
     Enhancer,
@@ -44,16 +46,21 @@ from enhancers.base import (
     EnhanceResult,
     Example,
     ModelFamily,
-    Style,
 )
+from enhancers.chain import build_enhancer
 from enhancers.events import Finished, MemberFailed, TextDelta
+from enhancers.grounded import GroundedEnhancer
+from enhancers.looks import LOOKS
+from enhancers.rules import RuleBasedEnhancer
+from enhancers.tokens import count_clip_tokens
+from enhancers.user_styles import UserStyle, split_user_style, styled
+from index.records import SearchFilters
 from rag.artists import artist_media_for, scene_phrases_for
 from rag.drift import Drift, check_drift, drift_note
 from rag.drift import subject_words as subject_words  # re-exported: callers import it from here
 from rag.quality import MemoEmbedder, QualityFigures, measure, rank_candidates
-from rag.retriever import Mode, RetrievedPrompt
+from rag.retriever import Mode, RetrievedPrompt, Retriever
 
-_M = TypeVar("_M", bound=BaseModel)
 DEFAULT_PICKS = 3
 SETTINGS_FIELDS = ("seed", "steps", "cfg", "sampler", "width", "height")
 
@@ -82,8 +89,6 @@ class RetrieveOptions(_IdeaOptions):
     @field_validator("filters")
     @classmethod
     def _filters_type(cls, value: Any) -> Any:
-        from index.records import SearchFilters
-
         if value is None or isinstance(value, SearchFilters):
             return value
         if isinstance(value, dict):
@@ -95,7 +100,8 @@ class RetrieveOptions(_IdeaOptions):
 class FuseOptions(_IdeaOptions):
     """What `PromptAssistant.fuse` takes besides the examples: how the prompt is written."""
 
-    style: Style = Field("auto", description="Visual style; 'auto' detects it.")
+    style: str = Field("auto", description="Visual style: a built-in one ('auto' detects it) or one of your own "
+                       "(enhancers/user_styles.py), which wraps what the enhancer writes.")
     creativity: float = Field(0.7, ge=0.0, le=1.0, description="0 stays close to the idea, 1 adds the most.")
     n_candidates: int = Field(1, ge=1, le=8, description="How many candidate prompts to produce.")
     model_family: ModelFamily = Field("sdxl", description="Target model family (sets the CLIP token budget).")
@@ -106,8 +112,6 @@ class FuseOptions(_IdeaOptions):
     @field_validator("look")
     @classmethod
     def _known_look(cls, value: str | None) -> str | None:
-        from enhancers.looks import LOOKS
-
         if value is not None and value not in LOOKS:
             raise ValueError(f"look must be one of {', '.join(LOOKS)}, got {value!r}")
         return value
@@ -229,6 +233,11 @@ def example_similarity(item: RetrievedPrompt, top_keyword: float) -> float:
     return float(item.keyword_score or 0.0) / top_keyword if top_keyword > 0 else 0.0
 
 
+def default_picks(n_retrieved: int, n: int = DEFAULT_PICKS) -> list[int]:
+    """The 1-based ranks used when nobody picked: the top `n` of the `n_retrieved` prompts."""
+    return list(range(1, min(n, n_retrieved) + 1))
+
+
 def to_examples(retrieved: list[RetrievedPrompt], picks: list[int]) -> list[ExampleUsed]:
     """The retrieved prompts at 1-based ranks `picks`, as the examples a fusion uses."""
     bad = [p for p in picks if not 1 <= p <= len(retrieved)]
@@ -245,12 +254,13 @@ def to_examples(retrieved: list[RetrievedPrompt], picks: list[int]) -> list[Exam
     return used
 
 
-def retrieve(retriever: Any, idea: str, *, k: int = 8, mode: Mode = "hybrid", filters: Any = None,
+def retrieve(retriever: Retriever, idea: str, *, k: int = 8, mode: Mode = "hybrid", filters: Any = None,
              diversity: float | None = None) -> list[RetrievedPrompt]:
     """The k prompts of `retriever`'s index closest to `idea`, inputs checked as `PromptAssistant.retrieve`
     checks them. Finding examples needs no enhancer: a page searches with this before a writer that
     cannot be built yet (an unconfigured LangChain model) is ever asked for."""
-    opts = _validated(RetrieveOptions, idea=idea, k=k, mode=mode, filters=filters, diversity=diversity)
+    opts = validated(RetrieveOptions, "assistant options", idea=idea, k=k, mode=mode, filters=filters,
+                     diversity=diversity)
     return retriever.search(opts.idea, k=opts.k, mode=opts.mode, filters=opts.filters, diversity=opts.diversity)
 
 
@@ -258,19 +268,17 @@ class PromptAssistant:
     """Retrieve real prompts for an idea and fuse them into a new prompt.
 
     Holds only shared, read-only components (retriever, enhancer, embedder), so one instance
-    may serve every session of the app; each call keeps its state in locals.
+    may serve every session of the app; each call keeps its state in locals. An assistant that only
+    fuses examples picked elsewhere may have no retriever (then give it an embedder).
     """
 
     @classmethod
     def load(cls, index_path: Any = None, enhancer: str = "chain") -> PromptAssistant:
         """An assistant over the index at `index_path` (default index if None) with
         `build_enhancer(enhancer, grounded=True)`."""
-        from enhancers.chain import build_enhancer
-        from rag.retriever import Retriever
-
         return cls(Retriever.load(index_path), build_enhancer(enhancer, grounded=True))
 
-    def __init__(self, retriever: Any, enhancer: Enhancer, embedder: Any | None = None,
+    def __init__(self, retriever: Retriever | None, enhancer: Enhancer, embedder: Any | None = None,
                  fallback: Enhancer | None = None) -> None:
         self.retriever = retriever
         self.enhancer = enhancer
@@ -280,18 +288,21 @@ class PromptAssistant:
     @property
     def embedder(self) -> Any:
         if self._embedder is None:
-            self._embedder = self.retriever.index.embedder
+            self._embedder = self._retriever().store.embedder
         return self._embedder
+
+    def _retriever(self) -> Retriever:
+        if self.retriever is None:
+            raise ConfigError("this PromptAssistant was built without a retriever, so it cannot search; "
+                              "build it with Retriever.load(INDEX) (or PromptAssistant.load)")
+        return self.retriever
 
     def fallback_for(self, answered: str) -> Enhancer:
         """Who replaces an empty or copied answer: grounded fusion, or rules if grounded answered."""
         if self._fallback is not None and self._fallback.name != answered:
             return self._fallback
         if answered == "grounded":
-            from enhancers.rules import RuleBasedEnhancer
-
             return RuleBasedEnhancer()
-        from enhancers.grounded import GroundedEnhancer
 
         return GroundedEnhancer()
 
@@ -299,17 +310,21 @@ class PromptAssistant:
     def retrieve(self, idea: str, *, k: int = 8, mode: Mode = "hybrid", filters: Any = None,
                  diversity: float | None = None) -> list[RetrievedPrompt]:
         """The k prompts of the index closest to `idea` (pick examples among them with to_examples)."""
-        return retrieve(self.retriever, idea, k=k, mode=mode, filters=filters, diversity=diversity)
+        return retrieve(self._retriever(), idea, k=k, mode=mode, filters=filters, diversity=diversity)
 
-    def fuse(self, idea: str, examples: list[ExampleUsed], *, style: Style = "auto", creativity: float = 0.7,
+    def fuse(self, idea: str, examples: list[ExampleUsed], *, style: str = "auto", creativity: float = 0.7,
              n_candidates: int = 1, model_family: ModelFamily = "sdxl", look: str | None = None,
              context: str | None = None, artist_credits: bool = True) -> AssistantResult:
-        """Fuse `idea` and the picked `examples` into a checked prompt (see FuseOptions)."""
+        """Fuse `idea` and the picked `examples` into a checked prompt (see FuseOptions).
+
+        A user style (`style` naming one of the user's templates) lets the enhancer choose the style
+        and wraps its prompt and negative prompt last: callers pass the name, nothing else.
+        """
         started = time.perf_counter()
         # 1. check inputs
-        opts, request = self._fuse_request(idea, examples, style=style, creativity=creativity,
-                                           n_candidates=n_candidates, model_family=model_family, look=look,
-                                           context=context, artist_credits=artist_credits)
+        opts, request, user_style = self._fuse_request(
+            idea, examples, style=style, creativity=creativity, n_candidates=n_candidates,
+            model_family=model_family, look=look, context=context, artist_credits=artist_credits)
         # 2. enhance (one embedding memo per call: checks and figures share the vectors)
         memo = MemoEmbedder(self.embedder)
         timings: dict[str, float] = {}
@@ -319,11 +334,11 @@ class PromptAssistant:
         # 3. an empty or copied answer is replaced by the fallback's, with the reason
         # (a candidate that drifted from the idea is dropped; all drifted: replaced like a copy)
         result, _, dropped = self._replace_unusable(request, examples, result, timings, memo)
-        # 4. validation, quality figures and candidate ranking
-        return self.finish(opts.idea, result, examples, _options(opts, request), timings, started, memo,
-                           dropped=dropped)
+        # 4. validation, quality figures and candidate ranking; 5. the user's style template, if any
+        return styled(self.finish(opts.idea, result, examples, _options(opts, request), timings, started, memo,
+                                  dropped=dropped), user_style)
 
-    def fuse_stream(self, idea: str, examples: list[ExampleUsed], *, style: Style = "auto",
+    def fuse_stream(self, idea: str, examples: list[ExampleUsed], *, style: str = "auto",
                     creativity: float = 0.7, n_candidates: int = 1, model_family: ModelFamily = "sdxl",
                     look: str | None = None, context: str | None = None,
                     artist_credits: bool = True) -> Iterator[TextDelta | MemberFailed | AssistantFinished]:
@@ -333,10 +348,10 @@ class PromptAssistant:
         unusable (empty, a copy of an example) a MemberFailed names the enhancer and the reason
         and the result holds the fallback's prompt: the streamed text was only a preview.
         """
-        opts, request = self._fuse_request(idea, examples, style=style, creativity=creativity,
-                                           n_candidates=n_candidates, model_family=model_family, look=look,
-                                           context=context, artist_credits=artist_credits)
-        return self._fuse_events(opts, request, examples)
+        opts, request, user_style = self._fuse_request(
+            idea, examples, style=style, creativity=creativity, n_candidates=n_candidates,
+            model_family=model_family, look=look, context=context, artist_credits=artist_credits)
+        return self._fuse_events(opts, request, examples, user_style)
 
     def as_runnable(self) -> Any:
         """This assistant as a LangChain runnable (retrieve | fuse: invoke / batch / stream).
@@ -351,14 +366,14 @@ class PromptAssistant:
         """retrieve + picks + fuse in one call (options: AssistantOptions)."""
         started = time.perf_counter()
         # 1. check inputs
-        opts = _validated(AssistantOptions, idea=idea, **options)
+        opts = validated(AssistantOptions, "assistant options", idea=idea, **options)
         retrieve_opts = {name: getattr(opts, name) for name in RetrieveOptions.model_fields if name != "idea"}
         fuse_opts = {name: getattr(opts, name) for name in FuseOptions.model_fields if name != "idea"}
         # 2. retrieve
         retrieved = self.retrieve(opts.idea, **retrieve_opts)
         retrieve_s = time.perf_counter() - started
         # 3. the picks
-        picks = opts.picks or list(range(1, min(DEFAULT_PICKS, len(retrieved)) + 1))
+        picks = opts.picks or default_picks(len(retrieved))
         examples = to_examples(retrieved, picks)
         # 4. fuse, check, measure
         result = self.fuse(opts.idea, examples, **fuse_opts)
@@ -367,8 +382,11 @@ class PromptAssistant:
         return result
 
     # -- the steps ----------------------------------------------------------------------------
-    def _fuse_request(self, idea: str, examples: Any, **options: Any) -> tuple[FuseOptions, EnhanceRequest]:
-        opts = _validated(FuseOptions, idea=idea, **options)
+    def _fuse_request(self, idea: str, examples: Any,
+                      **options: Any) -> tuple[FuseOptions, EnhanceRequest, UserStyle | None]:
+        """(the checked options, the enhancer's request, the user style that wraps its answer or None)."""
+        opts = validated(FuseOptions, "assistant options", idea=idea, **options)
+        style, user_style = split_user_style(opts.style)  # InputError listing the styles for an unknown one
         if not isinstance(examples, (list, tuple)):
             raise InputError(f"examples must be a list of ExampleUsed, got {type(examples).__name__}")
         for i, example in enumerate(examples):
@@ -377,17 +395,17 @@ class PromptAssistant:
                                  f"examples), got {type(example).__name__}")
         # the medium each artist of the idea and examples goes with, learned at ingest (rag/artists.py)
         # and the examples' phrases the index knows as scene (subjects of other prompts), never modifiers
-        index = getattr(self.retriever, "index", None)
+        index = self.retriever.store if self.retriever is not None else None
         artist_media = artist_media_for(index, [opts.idea, *(e.text for e in examples)])
         scene = sorted(scene_phrases_for(index, [e.text for e in examples]))
-        request = EnhanceRequest(idea=opts.idea, style=opts.style, creativity=opts.creativity,
+        request = EnhanceRequest(idea=opts.idea, style=style, creativity=opts.creativity,
                                  examples=[e.as_example() for e in examples], n_candidates=opts.n_candidates,
                                  model_family=opts.model_family, artist_media=artist_media, scene_phrases=scene,
                                  look=opts.look, context=opts.context, artist_credits=opts.artist_credits)
-        return opts, request
+        return opts, request, user_style
 
-    def _fuse_events(self, opts: FuseOptions, request: EnhanceRequest,
-                     examples: list[ExampleUsed]) -> Iterator[TextDelta | MemberFailed | AssistantFinished]:
+    def _fuse_events(self, opts: FuseOptions, request: EnhanceRequest, examples: list[ExampleUsed],
+                     user_style: UserStyle | None) -> Iterator[TextDelta | MemberFailed | AssistantFinished]:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         result = None
@@ -404,8 +422,8 @@ class PromptAssistant:
         result, reason, dropped = self._replace_unusable(request, examples, result, timings, memo)
         if reason:
             yield MemberFailed(answered, reason)
-        yield AssistantFinished(self.finish(opts.idea, result, examples, _options(opts, request),
-                                            timings, started, memo, dropped=dropped))
+        yield AssistantFinished(styled(self.finish(opts.idea, result, examples, _options(opts, request),
+                                                   timings, started, memo, dropped=dropped), user_style))
 
     def _replace_unusable(
         self, request: EnhanceRequest, examples: list[ExampleUsed], result: EnhanceResult,
@@ -469,8 +487,6 @@ def drop_drifted(idea: str, result: EnhanceResult,
     best = kept[0]
     from dataclasses import replace
 
-    from enhancers.tokens import count_clip_tokens
-
     note = drift_note(gone)
     result = replace(result, prompt=best.prompt, negative_prompt=best.negative_prompt, candidates=kept,
                      token_count=count_clip_tokens(best.prompt),
@@ -498,16 +514,3 @@ def validate(idea: str, prompt: str, quality: QualityFigures, embedder: Any = No
     return problems
 
 
-def _validated(model: type[_M], **values: Any) -> _M:
-    try:
-        return model(**values)
-    except ValidationError as exc:
-        raise InputError(_one_line(exc)) from None
-
-
-def _one_line(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "options"
-        parts.append(f"{where}: {err['msg']} (got {err.get('input')!r:.80})")
-    return "invalid assistant options: " + "; ".join(parts)

@@ -55,10 +55,10 @@ def keep_distinct(vectors: np.ndarray, threshold: float = RECOMMENDED_COSINE) ->
 def fold_retrieved(retriever: Any, retrieved: list[Any], *, k: int | None = None,
                    threshold: float = RECOMMENDED_COSINE) -> Folded:
     """`retrieved` (a `Retriever.search` answer, best first) without near-duplicates, at most
-    `k` kept; their vectors are the index's stored ones (`retriever.index.vectors`)."""
+    `k` kept; their vectors are the index's stored ones (`retriever.store.vectors`)."""
     if len(retrieved) < 2:
         return Folded(list(retrieved[:k] if k else retrieved))
-    vectors = np.asarray(retriever.index.vectors([r.id for r in retrieved]), dtype=np.float32)
+    vectors = np.asarray(retriever.store.vectors([r.id for r in retrieved]), dtype=np.float32)
     kept, dropped = keep_distinct(vectors, threshold)
     if k is not None:
         kept = kept[:k]

@@ -41,6 +41,8 @@ from enhancers.grounded import (
     normalize_phrase,
     split_phrases,
 )
+from enhancers.tokens import count_clip_tokens
+from generate.prompt_syntax import BREAK_FRAGMENT, has_syntax, parse_weights, prompt_schedule
 
 CATEGORIES: tuple[str, ...] = ("medium", "style", "artist", "lighting", "camera", "mood", "quality")
 DEFAULT_PER_CATEGORY = 8
@@ -288,8 +290,6 @@ def prompt_tokens(prompt: str) -> int:
     A prompt whose brackets do not parse (a half-finished hand edit) is counted as written; the
     generation step reports the syntax error itself.
     """
-    from enhancers.tokens import count_clip_tokens
-    from generate.prompt_syntax import BREAK_FRAGMENT, has_syntax, parse_weights, prompt_schedule
 
     try:
         if not has_syntax(prompt):

@@ -35,10 +35,19 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
 from core.errors import InputError
-from rag.assistant import AssistantOptions, AssistantResult, ExampleUsed, FuseOptions, RetrieveOptions, to_examples
+from core.validation import validated
+from rag.assistant import (
+    AssistantOptions,
+    AssistantResult,
+    ExampleUsed,
+    FuseOptions,
+    RetrieveOptions,
+    default_picks,
+    to_examples,
+)
 
 METADATA_FIELDS = ("seed", "steps", "cfg", "sampler", "width", "height")
 FUSE_FIELDS = tuple(name for name in FuseOptions.model_fields if name != "idea")
@@ -73,15 +82,13 @@ class RetrieveStep(Runnable[Any, dict]):
         return self._call_with_config(self._retrieve, input, config)
 
     def _retrieve(self, value: Any) -> dict:
-        from rag.assistant import DEFAULT_PICKS
-
         # 1. check inputs
         opts = _assistant_options(value)
         # 2. retrieve
         retrieve = {name: getattr(opts, name) for name in RetrieveOptions.model_fields if name != "idea"}
         retrieved = self.assistant.retrieve(opts.idea, **retrieve)
         # 3. the picks (default: the top ones, as `run` takes them)
-        picks = opts.picks or list(range(1, min(DEFAULT_PICKS, len(retrieved)) + 1))
+        picks = opts.picks or default_picks(len(retrieved))
         examples = to_examples(retrieved, picks)
         return {"idea": opts.idea, "examples": examples, **{name: getattr(opts, name) for name in FUSE_FIELDS}}
 
@@ -123,10 +130,7 @@ def _assistant_options(value: Any) -> AssistantOptions:
     if not isinstance(value, Mapping):
         raise InputError(f"the promptrag runnable takes an idea (str) or a dict of options with 'idea', "
                          f"got {type(value).__name__}")
-    try:
-        return AssistantOptions(**value)
-    except ValidationError as exc:
-        raise InputError(_one_line(exc)) from None
+    return validated(AssistantOptions, "promptrag runnable input", **value)
 
 
 def _fuse_input(value: Any) -> tuple[str, list[ExampleUsed], dict[str, Any]]:
@@ -154,12 +158,6 @@ def as_example_used(item: Any, rank: int) -> ExampleUsed:
         return ExampleUsed(rank=rank, id=None, text=item, score=1.0, count=1)
     raise InputError(f"examples[{rank - 1}] must be an ExampleUsed, a LangChain Document or a string, "
                      f"got {type(item).__name__}")
-
-
-def _one_line(exc: ValidationError) -> str:
-    parts = [f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']} (got {err.get('input')!r:.80})"
-             for err in exc.errors()]
-    return "invalid promptrag runnable input: " + "; ".join(parts)
 
 
 # --- the index as a LangChain retriever --------------------------------------------------------

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from enhancers.tokens import count_clip_tokens
+
 COPY_THRESHOLD = 0.97  # cosine above which a prompt reads as a copy of an example
 
 
@@ -83,8 +85,6 @@ def measure(
     embedder: Any | None,
 ) -> QualityFigures:
     """Figures for `prompt` made from `idea` with `examples` (objects with text/id/count)."""
-    from enhancers.tokens import count_clip_tokens
-
     counts = [int(e.count) for e in examples]
     if embedder is None:
         return QualityFigures(count_clip_tokens(prompt), token_budget, None, None, None, counts)

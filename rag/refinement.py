@@ -30,6 +30,13 @@ from typing import Any
 
 from core.errors import InputError
 from enhancers.base import STYLES, TOKEN_BUDGET, Enhancer, EnhanceRequest, EnhanceResult
+from enhancers.blocklist import load_blocklist
+from enhancers.feedback import apply_edits, explain, missed_edits, parse_feedback
+from enhancers.grounded import modifier_phrases
+from enhancers.profiles import profile_for, prompt_form
+from enhancers.rules import RuleBasedEnhancer
+from enhancers.tokens import count_clip_tokens
+from index.embedder import load_embedder
 from rag.assistant import AssistantResult, ExampleUsed, RankedCandidate, validate
 from rag.quality import MemoEmbedder, QualityFigures, measure, rank_candidates
 
@@ -51,8 +58,6 @@ def example_references(feedback: str, n_examples: int) -> list[int]:
 
 def pull_in(prompt: str, idea: str, phrases: list[str], budget: int) -> str:
     """`phrases` placed right after the idea; the prompt's other phrases follow while they fit."""
-    from enhancers.tokens import count_clip_tokens
-
     head = idea.strip()
     rest = prompt[len(head):] if prompt.startswith(head) else prompt
     lowered = prompt.lower()
@@ -70,8 +75,6 @@ def pull_in(prompt: str, idea: str, phrases: list[str], budget: int) -> str:
 def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | None = None,
            embedder: Any | None = None) -> AssistantResult:
     """A new result: `previous` revised by `feedback`, with the same examples (reweighted)."""
-    from enhancers.grounded import modifier_phrases
-
     started = time.perf_counter()
     # 1. check inputs
     if not isinstance(feedback, str) or not feedback.strip():
@@ -94,16 +97,12 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
     )
     # 3. revise
     if enhancer is None:
-        from enhancers.rules import RuleBasedEnhancer
-
         enhancer = RuleBasedEnhancer()
     result = enhancer.enhance(request)
     result = _with_every_edit(result, request)  # an LLM that skipped a clause: the edit is applied here
     prompt = result.prompt
     # 4. pull the referenced examples' modifiers in
     if refs:
-        from enhancers.blocklist import load_blocklist
-
         blocked = load_blocklist().without(previous.idea)  # the user's blocklist holds here too
         pulled = [p for r in refs for p, _ in modifier_phrases(examples[r - 1].text)[:PULLED_MODIFIERS]
                   if not blocked.blocks(p)]
@@ -114,8 +113,6 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
                       f"{', '.join(pulled) or 'no modifiers found'}")
     # 5. checks and figures
     if embedder is None:
-        from index.embedder import load_embedder
-
         embedder = load_embedder()
     embedder = MemoEmbedder(embedder)
     quality = measure(previous.idea, prompt, examples, token_budget=TOKEN_BUDGET[family], embedder=embedder)
@@ -133,8 +130,6 @@ def refine(previous: AssistantResult, feedback: str, *, enhancer: Enhancer | Non
 
 def _how(previous: AssistantResult, feedback: str, prompt: str, enhancer_rationale: str, family: str) -> str:
     """The round's "How" note from the final prompt; an LLM's own rationale is kept before it."""
-    from enhancers.feedback import apply_edits, explain, parse_feedback
-    from enhancers.profiles import profile_for, prompt_form
 
     form = "tags" if profile_for(family).form == "tags" else prompt_form(previous.prompt)
     revision = apply_edits(previous.prompt, previous.idea, parse_feedback(feedback), form=form,
@@ -147,8 +142,6 @@ def _how(previous: AssistantResult, feedback: str, prompt: str, enhancer_rationa
 
 def _idea_less_removals(idea: str, feedback: str) -> str:
     """The idea without what the feedback removed ("no ducks"): those words are meant to be gone."""
-    from enhancers.feedback import parse_feedback
-
     for edit in parse_feedback(feedback):
         if edit.kind == "remove":
             for target in edit.replaces:
@@ -162,8 +155,6 @@ KEYLESS_WRITERS = ("rules", "grounded")  # they apply every edit themselves (enh
 def _with_every_edit(result: EnhanceResult, request: EnhanceRequest) -> EnhanceResult:
     """`result` with the feedback's edits its writer missed applied (an LLM's answer is checked like
     a prompt the rules wrote); each repair is said in the notices, never silent."""
-    from enhancers.feedback import apply_edits, missed_edits, parse_feedback
-    from enhancers.profiles import prompt_form
 
     if result.enhancer in KEYLESS_WRITERS or not request.feedback:
         return result

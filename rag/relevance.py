@@ -94,8 +94,8 @@ def cosines(retriever: Any, text: str, results: Sequence[Any]) -> list[float]:
     out = [r.dense_score for r in results]
     missing = [i for i, c in enumerate(out) if c is None]
     if missing:
-        query = np.asarray(retriever.index.embed_query(text), dtype=np.float32)
-        sims = retriever.index.vectors([results[i].id for i in missing]) @ query
+        query = np.asarray(retriever.store.embed_query(text), dtype=np.float32)
+        sims = retriever.store.vectors([results[i].id for i in missing]) @ query
         for i, s in zip(missing, sims.tolist()):
             out[i] = float(s)
     return [float(c) for c in out]

@@ -35,8 +35,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InputError
+from index.prompt_store import PromptStore, open_store
 from index.rows import STOP_WORDS
-from rag.vocabulary import words_of
+from rag.vocabulary import Vocabulary, words_of
 
 Mode = Literal["dense", "keyword", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
@@ -124,10 +125,10 @@ class _Candidate:
 
 
 class Retriever:
-    """Search a `PromptIndex` by meaning, by words, or both; optionally diversified."""
+    """Search a `PromptStore` (FAISS + SQLite, or Milvus) by meaning, by words, or both; optionally diversified."""
 
-    def __init__(self, index: Any, params: HybridParams | None = None) -> None:
-        self.index = index
+    def __init__(self, store: PromptStore, params: HybridParams | None = None) -> None:
+        self.store = store
         self.params = params or HybridParams()
         self._vocabulary = None
 
@@ -135,12 +136,10 @@ class Retriever:
     def load(cls, index_path: Path | str | None = None, params: HybridParams | None = None) -> Retriever:
         """Open the store at `index_path`: an index directory or a Milvus URI (default: the
         settings' default index); see index.prompt_store.open_store."""
-        from index.prompt_store import open_store
-
         return cls(open_store(index_path), params)
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.store)
 
     # ---- public --------------------------------------------------------------------------
     def search(
@@ -182,20 +181,18 @@ class Retriever:
         return f"{text} {' '.join(corrections)}" if corrections else text
 
     def vocabulary(self):
-        from rag.vocabulary import Vocabulary
-
         if self._vocabulary is None:
-            self._vocabulary = Vocabulary.from_index(self.index)
+            self._vocabulary = Vocabulary.from_index(self.store)
         return self._vocabulary
 
     # ---- modes ---------------------------------------------------------------------------
     def _dense(self, text: str, k: int, filters: Any, vector: np.ndarray | None = None) -> list[_Candidate]:
-        query = self.index.embed_query(text) if vector is None else vector
-        hits = self.index.search_vector(query, min(k, len(self.index)), filters)
+        query = self.store.embed_query(text) if vector is None else vector
+        hits = self.store.search_vector(query, min(k, len(self.store)), filters)
         return [_Candidate(h.id, h, rank, h.score, fused=h.score) for rank, h in enumerate(hits, start=1)]
 
     def _keyword(self, text: str, k: int, filters: Any) -> list[_Candidate]:
-        hits = self.index.keyword_search(self.keyword_query(text), min(k, len(self.index)), filters)
+        hits = self.store.keyword_search(self.keyword_query(text), min(k, len(self.store)), filters)
         return [
             _Candidate(h.id, h, keyword_rank=rank, keyword_score=h.score, fused=h.score)
             for rank, h in enumerate(hits, start=1)
@@ -204,7 +201,7 @@ class Retriever:
     def _hybrid(self, text: str, k: int, filters: Any) -> list[_Candidate]:
         p = self.params
         depth = max(p.depth, k)
-        query = self.index.embed_query(text)
+        query = self.store.embed_query(text)
         by_id: dict[int, _Candidate] = {}
         for c in self._dense(text, depth, filters, vector=query):
             by_id[c.id] = c
@@ -216,7 +213,7 @@ class Retriever:
         # Every candidate gets a dense score: keyword-only ones from their stored vectors.
         missing = [i for i, c in by_id.items() if c.dense_score is None]
         if missing:
-            sims = self.index.vectors(missing) @ np.asarray(query, dtype=np.float32)
+            sims = self.store.vectors(missing) @ np.asarray(query, dtype=np.float32)
             for i, s in zip(missing, sims.tolist()):
                 by_id[i].dense_score = float(s)
         dense = _normalised([c.dense_score for c in by_id.values()], p.normalise)
@@ -248,7 +245,7 @@ class Retriever:
     # ---- diversity -----------------------------------------------------------------------
     def _mmr(self, candidates: list[_Candidate], k: int, lam: float) -> list[_Candidate]:
         """Greedy maximal marginal relevance: lam * relevance - (1 - lam) * max similarity to picked."""
-        vectors = self.index.vectors([c.id for c in candidates])
+        vectors = self.store.vectors([c.id for c in candidates])
         scores = np.array([c.fused for c in candidates], dtype=np.float64)
         spread = scores.max() - scores.min()
         relevance = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)

@@ -42,6 +42,8 @@ def fold(word: str) -> str:
 
 
 def words_of(text: str) -> list[str]:
+    if text.isascii():  # the common case, ~2x faster: hybrid search reads ~200 prompts per query
+        return _WORD.findall(text.lower())
     return [fold(w) for w in _WORD.findall(text)]
 
 

@@ -69,6 +69,16 @@ def tiny_index(tmp_path_factory) -> Path:
     return work / "index"
 
 
+@pytest.fixture(autouse=True)
+def served_on_loopback():
+    """The app as `promptrag app` serves it, on 127.0.0.1: app/auth.py turns admin actions off when
+    the server listens beyond this machine (tests/app/test_auth.py covers that)."""
+    from streamlit.testing.v1.util import patch_config_options
+
+    with patch_config_options({"server.address": "127.0.0.1"}):
+        yield
+
+
 @pytest.fixture()
 def workdir(tmp_path, monkeypatch) -> Path:
     """Run the app from an empty directory: no developer .env or .streamlit/secrets.toml."""

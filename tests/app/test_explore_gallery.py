@@ -130,7 +130,7 @@ def test_use_these_settings_lands_in_refines_generation_settings(make_app, pictu
     at.button(key="explore.detail.use_settings").click()
     run(at)
     assert any("Refine will generate with these settings" in s.value for s in at.success)
-    gen = at.session_state["refine"]["gen"]
+    gen = at.session_state["refine"].gen
     assert (gen["seed"], gen["steps"], gen["guidance"], gen["sampler"], gen["width"], gen["height"]) == (
         1234, 30, 7.5, "k_euler_ancestral", 512, 768)
 

@@ -213,7 +213,7 @@ def test_export_json_round_trips_the_results(history, tmp_path):
 def test_database_is_wal_and_versioned_and_a_newer_schema_is_refused(history):
     with sqlite3.connect(history.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]  # 2: rounds carry a user_id
         conn.execute("UPDATE schema_version SET version = 99")
     History(history.path.parent / "other.sqlite")  # a fresh file is fine
     with pytest.raises(ConfigError, match="schema version 99"):

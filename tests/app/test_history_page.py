@@ -67,9 +67,9 @@ def test_reopen_puts_the_round_into_refine(make_app, tiny_index, history, result
     at.button(key=f"history.reopen.{ids[0]}").click()
     run(at)
     refine = at.session_state["refine"]
-    assert refine["idea"] == IDEAS[0]
-    assert refine["session_id"] == "s0"
-    assert [r.prompt for r in refine["rounds"]] == [results[0].prompt]
+    assert refine.idea == IDEAS[0]
+    assert refine.session_id == "s0"
+    assert [r.prompt for r in refine.rounds] == [results[0].prompt]
     assert [e.text for e in at.session_state["picks"].values()] == [e.text for e in results[0].examples]
     assert any(results[0].prompt in t for t in page_texts(at)) or any(
         results[0].prompt == w.value for w in at.text_area), "Refine shows the reopened prompt"

@@ -106,7 +106,7 @@ def test_suggest_pick_write_refine_step_back_restore(app):
     assert [c.value for c in ticks] == [True, True, False, True] + [False] * 4
 
     run(at.button(key="refine-write").click())
-    assert [e.rank for e in at.session_state["refine"]["rounds"][0].examples] == [1, 2, 4]
+    assert [e.rank for e in at.session_state["refine"].rounds[0].examples] == [1, 2, 4]
     draft = at.text_area(key="refine-draft").value
     assert draft.startswith(IDEA), draft
     assert any(m.label == "CLIP tokens" for m in at.metric)
@@ -172,21 +172,23 @@ def test_picks_from_explore_come_pre_ticked(app):
     assert ticks[0].value and not any(c.value for c in ticks[1:])
     assert at.code[0].value == pick.text
     run(at.button(key="refine-write").click())
-    assert [e.text for e in at.session_state["refine"]["rounds"][0].examples] == [pick.text]
+    assert [e.text for e in at.session_state["refine"].rounds[0].examples] == [pick.text]
 
 
 def test_a_round_reopened_from_history_replaces_the_page_state(app):
     from dataclasses import replace
 
-    from app.state import new_refine
+    from app.history import HistoryRound
+    from app.refine_session import RefineSession
 
     at = write_prompt(app)
-    old = at.session_state["refine"]["rounds"][0]
+    old = at.session_state["refine"].rounds[0]
     reopened = replace(old, idea="a castle in the clouds", prompt="a castle in the clouds, matte painting")
     # What app.state.reopen_round leaves for this page (History → Refine).
-    state = new_refine()
-    state.update(idea=reopened.idea, rounds=[reopened], feedback="", reopened_from=7)
-    at.session_state["refine"] = state
+    row = HistoryRound(id=7, session_id="reopened", created_at="2026-01-01T00:00:00+00:00", idea=reopened.idea,
+                       prompt=reopened.prompt, negative_prompt=reopened.negative_prompt, enhancer=reopened.enhancer,
+                       fallback_reasons={}, feedback=None, result=reopened)
+    at.session_state["refine"] = RefineSession.reopened(row)
     run(at)
     assert at.text_area(key="refine-idea").value == "a castle in the clouds"
     assert at.text_area(key="refine-draft").value == "a castle in the clouds, matte painting"
@@ -208,7 +210,7 @@ def test_a_failing_registered_enhancer_falls_back_visibly(app):
     class ThrottledEnhancer(Enhancer):
         name = "throttled-fake"
 
-        def enhance(self, request):
+        def _enhance(self, request):
             raise BackendError("the service is throttling requests (429); wait a minute or use another enhancer")
 
     register_enhancer("throttled-fake", ThrottledEnhancer)
@@ -218,14 +220,14 @@ def test_a_failing_registered_enhancer_falls_back_visibly(app):
         at = write_prompt(at)
         notices = texts(at.info) + texts(at.warning)
         assert any("throttled" in n and "429" in n for n in notices), notices
-        result = at.session_state["refine"]["rounds"][0]
+        result = at.session_state["refine"].rounds[0]
         assert result.enhancer == "grounded" and "throttled-fake" in result.fallback_reasons
         # Asking for the failing enhancer alone fails with a message; idea and rounds stay.
         at.selectbox(key="refine-enhancer").set_value("throttled-fake")
         run(at.button(key="refine-write-now").click())
         assert any("Writing the prompt failed" in e and "429" in e for e in texts(at.error))
         assert at.text_area(key="refine-idea").value == IDEA
-        assert len(at.session_state["refine"]["rounds"]) == 1
+        assert len(at.session_state["refine"].rounds) == 1
         assert at.text_area(key="refine-draft").value == result.prompt
     finally:
         ENHANCERS._factories.pop("throttled-fake", None)
@@ -243,9 +245,9 @@ def test_generate_shows_an_image_and_a_png_download(app, tiny_sd_dir):
     run(at)
     run(at.button(key="refine-generate").click())
     assert not at.error, texts(at.error)
-    images = at.session_state["refine"]["images"][0]
-    assert len(images) == 1 and images[0]["seed"] == 42
-    path = Path(images[0]["path"])
+    images = at.session_state["refine"].images[0]
+    assert len(images) == 1 and images[0].seed == 42
+    path = Path(images[0].path)
     assert path.is_file() and path.suffix == ".png"
     assert read_png_parameters(path)["prompt"] == at.text_area(key="refine-draft").value
     assert len(at.image) == 1
@@ -301,7 +303,7 @@ def test_a_look_change_in_feedback_shows_the_new_look_and_its_negative_follows(a
     at.text_area(key="refine-idea").input(IDEA)
     run(at.button(key="refine-suggest").click())
     run(at.button(key="refine-write").click())
-    first = at.session_state["refine"]["rounds"][0]
+    first = at.session_state["refine"].rounds[0]
     assert any(f"look: **{first.look}**" in c for c in texts(at.caption))
     at.text_input(key="refine-feedback").input("as a watercolor painting, at night, no mist")
     run(at.button(key="refine-feedback-submit").click())
@@ -316,7 +318,7 @@ def test_a_look_change_in_feedback_shows_the_new_look_and_its_negative_follows(a
 
 
 def suggested_texts(at: AppTest) -> list[str]:
-    return [e.text for e in at.session_state["refine"]["suggested"]]
+    return [e.text for e in at.session_state["refine"].suggested]
 
 
 def test_suggestions_fold_near_duplicates(app):
@@ -336,16 +338,16 @@ def test_a_new_idea_gets_its_own_examples_and_a_fresh_page(app):
     fox = "a red fox in a snowy forest"
     at.text_area(key="refine-idea").input(fox)
     run(at.button(key="refine-suggest").click())
-    assert at.session_state["refine"]["rounds"] == []
+    assert at.session_state["refine"].rounds == []
     assert not at.subheader and not [m for m in at.metric if m.label == "CLIP tokens"]
-    assert at.session_state["refine"]["suggested_for"] == fox
+    assert at.session_state["refine"].suggested_for == fox
     # Another idea written at once: examples found for it, never the last idea's ticks.
     castle = "a castle on a cliff above the sea"
     at.text_area(key="refine-idea").input(castle)
     run(at.button(key="refine-write-now").click())
-    (written,) = at.session_state["refine"]["rounds"]
+    (written,) = at.session_state["refine"].rounds
     assert written.idea == castle
-    assert at.session_state["refine"]["suggested_for"] == castle
+    assert at.session_state["refine"].suggested_for == castle
     used = [e.text for e in written.examples]
     assert used == suggested_texts(at)[:3] and "castle" in used[0], used
     assert used != lighthouse[:3]
@@ -361,13 +363,13 @@ def test_the_violet_button_is_live_before_an_idea_is_sent_and_writes_the_typed_i
     assert not at.button(key="refine-write").disabled  # no idea yet: typing one must not need Enter first
     at.text_area(key="refine-idea").input(IDEA)
     run(at.button(key="refine-write").click())
-    (written,) = at.session_state["refine"]["rounds"]
+    (written,) = at.session_state["refine"].rounds
     assert written.idea == IDEA and [e.text for e in written.examples] == [pick.text]
     # Pressed with the box empty: one line says what to do, nothing is written.
     at.text_area(key="refine-idea").input("")
     run(at.button(key="refine-write").click())
     assert any("Type an idea first" in w for w in texts(at.warning))
-    assert len(at.session_state["refine"]["rounds"]) == 1
+    assert len(at.session_state["refine"].rounds) == 1
 
 
 def test_the_last_explore_search_becomes_the_idea_once(app):
@@ -398,9 +400,9 @@ def test_an_idea_over_the_limit_says_so_and_nothing_is_written(app):
     assert any("5,000 characters" in e and "2,000" in e for e in texts(at.error)), texts(at.error)
     run(at.button(key="refine-write").click())
     run(at.button(key="refine-suggest").click())
-    assert len(at.session_state["refine"]["rounds"]) == 1
+    assert len(at.session_state["refine"].rounds) == 1
     assert len(History().list_rounds()) == 1
-    assert at.session_state["refine"]["suggested_for"] == IDEA
+    assert at.session_state["refine"].suggested_for == IDEA
 
 
 def test_writing_the_same_prompt_again_does_not_save_a_copy(app):
@@ -408,7 +410,7 @@ def test_writing_the_same_prompt_again_does_not_save_a_copy(app):
 
     at = write_prompt(app)
     run(at.button(key="refine-write").click())  # the grounded enhancer writes the very same prompt
-    assert len(at.session_state["refine"]["rounds"]) == 1
+    assert len(at.session_state["refine"].rounds) == 1
     assert len(History().list_rounds()) == 1
     assert at.subheader[0].value == "Round 1 of 1"
 
@@ -423,11 +425,11 @@ def test_an_over_budget_round_is_warned_about_once(app):
     s = at.session_state["refine"]
     long = ", ".join([IDEA] + [f"detail number {i} in the stormy sky" for i in range(20)])
     quality = measure(IDEA, long, [], token_budget=77, embedder=None)
-    s["rounds"][0] = replace(s["rounds"][0], prompt=long, quality=quality, problems=validate(IDEA, long, quality))
-    s["draft"] = long
+    s.rounds[0] = replace(s.rounds[0], prompt=long, quality=quality, problems=validate(IDEA, long, quality))
+    s.draft = long
     at.session_state["refine-draft"] = long
     run(at)
-    assert any("over the budget" in p for p in s["rounds"][0].problems)
+    assert any("over the budget" in p for p in s.rounds[0].problems)
     warnings = [w for w in texts(at.warning) if "over the budget" in w]
     assert len(warnings) == 1, warnings
     tokens = next(m for m in at.metric if m.label == "CLIP tokens").value.split(" / ")[0]
@@ -451,7 +453,7 @@ def test_an_unconfigured_langchain_enhancer_does_not_block_the_example_search(ap
     shown = [m.replace("\\", "") for m in texts(at.error)]  # escaped markdown: "PROMPTRAG\\_LANGCHAIN…"
     assert any("Writing the prompt failed" in m and "set PROMPTRAG_LANGCHAIN_MODEL (Settings > Enhancers)" in m
                for m in shown), shown
-    assert at.session_state["refine"]["suggested"]  # the examples found stay on the page
+    assert at.session_state["refine"].suggested  # the examples found stay on the page
 
 
 def test_generate_is_disabled_with_the_reason_and_a_download_button_for_a_model_not_downloaded(app):

@@ -59,14 +59,14 @@ def test_a_dropped_a1111_png_becomes_a_round_with_its_settings_and_hostile_text_
             "Steps: 31, Sampler: k_lms, CFG scale: 6.5, Seed: 4242, Size: 512x768, Model: v1-5")
     at = drop(app, png_bytes(parameters=text), name="<img src=x>.png")
     s = at.session_state["refine"]
-    assert len(s["rounds"]) == 1 and s["rounds"][0].enhancer == "image"
+    assert len(s.rounds) == 1 and s.rounds[0].enhancer == "image"
     assert at.text_area(key="refine-draft").value == HOSTILE
     assert at.text_area(key="refine-negative").value == "blurry, <b>text</b>"
     assert at.text_area(key="refine-idea").value == HOSTILE  # no idea recorded: the prompt stands in
     assert at.number_input(key="refine-gen-seed").value == 4242
     assert at.number_input(key="refine-gen-steps").value == 31
-    assert s["gen"]["guidance"] == 6.5 and (s["gen"]["width"], s["gen"]["height"]) == (512, 768)
-    assert s["gen"]["sampler"] == "k_lms"
+    assert s.gen["guidance"] == 6.5 and (s.gen["width"], s.gen["height"]) == (512, 768)
+    assert s.gen["sampler"] == "k_lms"
     for element in [*at.markdown, *at.caption, *at.info, *at.warning, *at.error, *at.toast]:
         value = str(element.value)
         assert not re.search(r"(?<!\\)<(?:script|img|b>)|(?<!\\)\]\(javascript", value), value
@@ -84,14 +84,14 @@ def test_a_dropped_promptrag_png_brings_its_idea(app, tmp_path):
     at = drop(app, Path(path).read_bytes())
     assert at.text_area(key="refine-idea").value == "a fox in snow"
     assert at.text_area(key="refine-draft").value == "a red fox in the snow, golden hour, 85mm"
-    assert at.session_state["refine"]["gen"]["seed"] == 7
+    assert at.session_state["refine"].gen["seed"] == 7
 
 
 def test_a_png_without_a_recipe_is_one_error_and_no_round(app):
     at = drop(app, png_bytes(Software="GIMP"))
     assert any("Reading the image failed" in str(e.value) and "no generation metadata" in str(e.value)
                for e in at.error), [e.value for e in at.error]
-    assert at.session_state["refine"]["rounds"] == []
+    assert at.session_state["refine"].rounds == []
 
 
 # ---- user styles in the app ----------------------------------------------------------------
@@ -132,4 +132,4 @@ def test_refine_offers_user_styles_and_writes_with_them(app, tmp_path):
     draft = at.text_area(key="refine-draft").value
     assert draft.startswith("professional 3d model ") and draft.endswith(". octane render, highly detailed")
     assert at.text_area(key="refine-negative").value.endswith("ugly, deformed, low poly")
-    assert at.session_state["refine"]["rounds"][-1].style == "sai-3d-model"
+    assert at.session_state["refine"].rounds[-1].style == "sai-3d-model"

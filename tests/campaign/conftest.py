@@ -53,7 +53,7 @@ def campaign_index(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def no_pause_hook(monkeypatch):
     """The runner's kill-test hook is set only by the tests that use it."""
-    monkeypatch.delenv("PROMPTRAG_CAMPAIGN_PAUSE_AFTER", raising=False)
+    monkeypatch.delenv("PROMPTRAG_TEST_PAUSE_AT", raising=False)
 
 
 def brief_for(index: Path, **values):

@@ -85,13 +85,14 @@ def test_a_run_goes_on_in_the_background_and_finishes(campaign_index):
 
 
 def test_sigkill_mid_run_is_interrupted_and_resume_finishes_the_same_manifest(campaign_index, monkeypatch):
-    from campaign.runner import PAUSE_ENV, read_variants
+    from campaign.runner import read_variants
+    from core.pause_hook import PAUSE_ENV
 
     brief = make_brief(12)
     reference = jobs.start_run(brief, images=False, index=campaign_index)
     assert wait_until_stopped(reference).state == "finished", log_of(reference)
 
-    monkeypatch.setenv(PAUSE_ENV, "5")  # the runner's test hook: it blocks after its 5th variant
+    monkeypatch.setenv(PAUSE_ENV, "variant:5")  # the runner's test hook: it blocks after its 5th variant
     run_id = jobs.start_run(brief, images=False, index=campaign_index)
     out = jobs.campaigns_dir() / run_id
     wait_for(lambda: (out / ".paused").exists(), "the run to reach its 5th variant")
@@ -169,9 +170,9 @@ def test_reroll_remakes_one_variant_and_clears_its_review(campaign_index):
 
 
 def test_a_running_run_refuses_a_second_process(campaign_index, monkeypatch):
-    from campaign.runner import PAUSE_ENV
+    from core.pause_hook import PAUSE_ENV
 
-    monkeypatch.setenv(PAUSE_ENV, "1")
+    monkeypatch.setenv(PAUSE_ENV, "variant:1")
     run_id = jobs.start_run(make_brief(4), images=False, index=campaign_index)
     out = jobs.campaigns_dir() / run_id
     try:

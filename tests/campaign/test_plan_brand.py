@@ -144,7 +144,7 @@ def test_a_broken_dynamic_subject_is_refused_when_the_brief_loads():
 
 
 def test_a_campaign_can_use_an_imported_style(tmp_path):
-    from enhancers.user_styles import import_styles, resolve_style
+    from enhancers.user_styles import import_styles, split_user_style
 
     styles = tmp_path / "styles.csv"
     styles.write_text('name,prompt,negative_prompt\n"Neon Noir","{prompt}, neon noir, rain-slick streets","sunny"\n',
@@ -155,7 +155,7 @@ def test_a_campaign_can_use_an_imported_style(tmp_path):
     idea = angle_idea(brief, {"scene": "on a pier", "mood": "tense", "composition": "close-up",
                               "style": "Neon Noir", "lighting": "neon"})
     assert idea.startswith("a steel bottle on a pier, tense mood") and "Neon Noir" not in idea
-    enhancer_style, user_style = resolve_style("Neon Noir")
+    enhancer_style, user_style = split_user_style("Neon Noir")
     assert enhancer_style == "auto" and user_style is not None
     with pytest.raises(ValueError, match="unknown style 'Vaporwave'"):
         Brief(subject="a steel bottle", styles=["Vaporwave"])

@@ -119,7 +119,7 @@ def test_batch_on_ray_killed_mid_run_resumes_to_the_same_manifest(campaign_index
     brief_path.write_text(brief.to_yaml(), encoding="utf-8")
     out = tmp_path / "ray"
     process = subprocess.Popen([sys.executable, "-m", "cli.main", "batch", str(brief_path), "-o", str(out),
-                                "--executor", "ray"], env={**os.environ, "PROMPTRAG_CAMPAIGN_PAUSE_AFTER": "3"},
+                                "--executor", "ray"], env={**os.environ, "PROMPTRAG_TEST_PAUSE_AT": "variant:3"},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for(lambda: (out / ".paused").exists(), process)
     kill(process)

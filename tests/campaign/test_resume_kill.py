@@ -94,7 +94,7 @@ def test_kill_at_a_known_point_then_resume(kill_brief, reference, tmp_path):
     brief_path = tmp_path / "brief.yaml"
     brief_path.write_text(kill_brief.to_yaml(), encoding="utf-8")
     out = tmp_path / "out"
-    process = start_batch(brief_path, out, PROMPTRAG_CAMPAIGN_PAUSE_AFTER="5")
+    process = start_batch(brief_path, out, PROMPTRAG_TEST_PAUSE_AT="variant:5")
     wait_for(lambda: (out / ".paused").exists(), process)
     kill(process)
     done = check_nothing_half_written(out)

@@ -47,7 +47,7 @@ def test_twenty_variants_distinct_on_brand_and_reported(campaign_index, tmp_path
     # the diversity figure is real: recomputed from the prompts, within the threshold
     from rag.retriever import Retriever
 
-    vectors = embed(Retriever.load(campaign_index).index.embedder, [v.prompt for v in shipped])
+    vectors = embed(Retriever.load(campaign_index).store.embedder, [v.prompt for v in shipped])
     assert report.max_pairwise_similarity == max_pairwise_similarity(vectors) <= brief.similarity_threshold
     # manifest.json / .csv in variant order; status finished; gallery and contact sheet written
     manifest = json.loads((out / "manifest.json").read_text())

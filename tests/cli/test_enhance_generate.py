@@ -28,7 +28,7 @@ class VramHoldingEnhancer(Enhancer):
     name: ClassVar[str] = "fake-vram"
     releases: ClassVar[list[bool]] = []
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         prompt = f"{request.idea}, oil painting, golden hour"
         return self.make_result(request, [Candidate(prompt, "blurry")], style="artistic", started=time.perf_counter())
 

@@ -19,7 +19,7 @@ from enhancers.user_styles import (
     import_styles,
     load_user_styles,
     read_styles,
-    resolve_style,
+    split_user_style,
     styles_dir,
 )
 
@@ -133,13 +133,13 @@ def test_a_non_utf8_file_is_refused(tmp_path):
         read_styles(bad)
 
 
-def test_resolve_style_tells_built_ins_from_yours(csv_file):
+def test_split_user_style_tells_built_ins_from_yours(csv_file):
     import_styles(csv_file)
-    assert resolve_style("cinematic") == ("cinematic", None)
-    assert resolve_style("Watercolor") == ("auto", UserStyle("Watercolor",
+    assert split_user_style("cinematic") == ("cinematic", None)
+    assert split_user_style("Watercolor") == ("auto", UserStyle("Watercolor",
                                                              "watercolor painting, soft edges, paper texture"))
     with pytest.raises(InputError, match="unknown style 'nope'.*your styles: Cinematic Photo"):
-        resolve_style("nope")
+        split_user_style("nope")
 
 
 def test_styles_commands_import_list_export(csv_file, json_file, tmp_path):

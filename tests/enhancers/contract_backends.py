@@ -77,7 +77,7 @@ class FailingEnhancer(Enhancer):
 
     name: ClassVar[str] = "fake-failing"
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         raise BackendError("fake-failing: scripted outage (HTTP 529 overloaded)\nsecond line of detail")
 
 
@@ -86,7 +86,7 @@ class BuggyEnhancer(Enhancer):
 
     name: ClassVar[str] = "fake-buggy"
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         raise ZeroDivisionError("division by zero in fake-buggy")
 
 
@@ -98,7 +98,7 @@ class KeylessEnhancer(Enhancer):
     def __init__(self) -> None:
         self._key = resolve_secret(FAKE_KEY_VARIABLE, purpose="the fake-keyless enhancer")
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:  # pragma: no cover - never built
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:  # pragma: no cover - never built
         raise AssertionError("fake-keyless must not be built without its key")
 
 
@@ -112,7 +112,7 @@ class EchoEnhancer(Enhancer):
         self.suffix = suffix
         self.releases = 0
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         import time
 
         started = time.perf_counter()
@@ -121,7 +121,7 @@ class EchoEnhancer(Enhancer):
             request, [Candidate(p, "blurry") for p in prompts], style="artistic", started=started
         )
 
-    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+    def _stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
         result = self.enhance(request)
         words = result.prompt.split(" ")
         for i, word in enumerate(words):
@@ -138,10 +138,10 @@ class StreamBreaksEnhancer(Enhancer):
     name: ClassVar[str] = "fake-stream-breaks"
     supports_streaming: ClassVar[bool] = True
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         raise BackendError("fake-stream-breaks: connection reset")
 
-    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+    def _stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
         yield TextDelta("a red ")
         raise BackendError("fake-stream-breaks: connection reset mid-stream")
 
@@ -152,10 +152,10 @@ class SilentFailureEnhancer(Enhancer):
     name: ClassVar[str] = "fake-refused-stream"
     supports_streaming: ClassVar[bool] = True
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         raise BackendError("fake-refused-stream: 429 too many requests")
 
-    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+    def _stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
         raise BackendError("fake-refused-stream: 429 too many requests")
         yield  # a generator: the error comes at the first next(), as an SDK's would
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 
 from core.errors import ConfigError
-from enhancers.base import EnhanceRequest, Example
+from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult, Example
 from enhancers.blocklist import (
     add_entries,
     file_lines,
@@ -15,6 +16,7 @@ from enhancers.blocklist import (
     parse_blocklist,
     remove_entries,
 )
+from enhancers.events import Finished, StreamEvent, TextDelta, collect
 from enhancers.grounded import score_modifiers
 from enhancers.registry import get_enhancer
 from tests.enhancers.contract_backends import CONTRACT_BACKENDS, CONTRACT_EXAMPLES, CONTRACT_IDEA
@@ -179,3 +181,35 @@ def test_the_example_file_loads_and_blocks_its_names():
     blocklist = load_blocklist(example)
     assert "greg rutkowski" in blocklist.lines
     assert blocklist.redact("a castle, art by Greg Rutkowski and Rembrandt").text == "a castle, art by Rembrandt"
+
+
+class HandBuiltAnswer(Enhancer):
+    """Builds its EnhanceResult by hand, never calling make_result: the policy still applies."""
+
+    name = "fake-hand-built"
+    supports_streaming = True
+
+    def _answer(self, request: EnhanceRequest) -> EnhanceResult:
+        prompt = f"{request.idea}, (golden hour:1.3), by greg rutkowski, masterpiece"
+        return EnhanceResult(prompt=prompt, negative_prompt="blurry", style="artistic", enhancer=self.name,
+                             candidates=[Candidate(prompt, "blurry")], token_count=0,
+                             token_budget=request.token_budget)
+
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
+        return self._answer(request)
+
+    def _stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+        yield TextDelta(request.idea)
+        yield Finished(self._answer(request))
+
+
+def test_enhance_and_stream_check_an_answer_built_without_make_result(blocklist_file):
+    write(blocklist_file, "greg rutkowski\n")
+    request = EnhanceRequest(idea="a red fox", model_family="sd3")  # sd3 parses no (word:1.3) weights
+    results = [HandBuiltAnswer().enhance(request), collect(HandBuiltAnswer().stream(request))[1]]
+    for result in results:
+        assert "rutkowski" not in result.prompt and "(golden hour:1.3)" not in result.prompt
+        assert "golden hour" in result.prompt and result.prompt.startswith("a red fox")
+        assert any("blocklist removed" in n for n in result.notices)
+        assert result.token_count > 0 and result.checked
+    assert results[0].prompt == results[1].prompt

@@ -93,7 +93,7 @@ def test_options_reach_their_member():
 
 def test_every_member_failing_raises_one_error_with_all_reasons():
     class BrokenRules(RuleBasedEnhancer):
-        def enhance(self, request):
+        def _enhance(self, request):
             raise BackendError("rules: broken on purpose")
 
     chain = build_chain(["fake-failing"])
@@ -159,7 +159,7 @@ def test_stream_failure_after_the_first_delta_reaches_the_caller():
 
 def test_stream_with_every_member_failing_raises_one_error_with_all_reasons():
     class BrokenRules(RuleBasedEnhancer):
-        def enhance(self, request):
+        def _enhance(self, request):
             raise BackendError("rules: broken on purpose")
 
     chain = build_chain(["fake-failing"])

@@ -118,6 +118,6 @@ def test_real_command_prints_one_clear_line_for_bad_creativity():
     )
     assert proc.returncode == InputError.exit_code
     assert proc.stderr.strip().splitlines() == [
-        "promptrag: error: creativity: Input should be less than or equal to 1"
+        "promptrag: error: invalid enhance options: creativity: Input should be less than or equal to 1 (got 2.0)"
     ]
     assert proc.stdout == ""

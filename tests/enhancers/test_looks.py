@@ -123,7 +123,7 @@ def test_an_llm_style_answer_is_repaired_and_says_so():
     class Answer(Enhancer):
         name = "fixed-answer"
 
-        def enhance(self, request):
+        def _enhance(self, request):
             return self.make_result(request, [Candidate("a fox, watercolor painting, by greg rutkowski",
                                                         "painting, watercolor, blurry")], style="artistic",
                                     started=0.0)

@@ -180,7 +180,7 @@ def test_auto_style_asks_the_model_which_style_it_chose():
 
 def test_result_style_prefers_request_then_model_then_rules():
     from enhancers.llm_output import parse_llm_prompts, result_style
-    from enhancers.rules import resolve_style
+    from enhancers.rules import choose_style
 
     said = parse_llm_prompts('{"prompt": "a fox", "style": " Cinematic "}')
     silent = parse_llm_prompts('{"prompt": "a fox", "style": "vaporwave"}')
@@ -188,7 +188,7 @@ def test_result_style_prefers_request_then_model_then_rules():
     assert result_style(EnhanceRequest(idea="a fox", style="photography"), said) == "photography"
     assert result_style(EnhanceRequest(idea="a fox"), said) == "cinematic"
     request = EnhanceRequest(idea="a fox, 35mm photo, bokeh")
-    assert result_style(request, silent) == resolve_style(request)[0] != "auto"
+    assert result_style(request, silent) == choose_style(request)[0] != "auto"
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ def comparable(row: dict) -> tuple:
 def test_sigkill_mid_run_then_the_same_command_resumes(compbench_set, eval_index, tmp_path):
     out = tmp_path / "run"
     args = ["eval", str(compbench_set), "-o", str(out), "--index", str(eval_index), "--workers", "2", "-n", "2"]
-    process = promptrag(*args, env={"PROMPTRAG_EVAL_PAUSE_AFTER": str(PAUSE_AFTER)})
+    process = promptrag(*args, env={"PROMPTRAG_TEST_PAUSE_AT": f"row:{PAUSE_AFTER}"})
     deadline = time.monotonic() + 300
     while not (out / ".paused").exists():
         if process.poll() is not None:

@@ -80,7 +80,7 @@ def test_eval_on_ray_killed_mid_run_resumes_to_the_same_rows(compbench_set, loca
     command = [sys.executable, "-m", "cli.main", "eval", str(compbench_set), "-o", str(out), "--no-report",
                "--enhancers", "rules,grounded", "--no-rag", "--limit", "8", "--seed", "5", "--workers", "2",
                "--executor", "ray"]
-    process = subprocess.Popen(command, env={**os.environ, "PROMPTRAG_EVAL_PAUSE_AFTER": "5"},
+    process = subprocess.Popen(command, env={**os.environ, "PROMPTRAG_TEST_PAUSE_AT": "row:5"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while not (out / ".paused").exists():

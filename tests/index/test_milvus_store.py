@@ -52,7 +52,7 @@ def sources(tmp_path_factory, shared_data) -> tuple[Path, Path]:
 
 # ---- URIs ------------------------------------------------------------------------------------
 def test_uris_parse_to_a_server_or_a_lite_file(tmp_path):
-    from index.milvus_store import parse_uri
+    from index.milvus_location import parse_uri
 
     server = parse_uri("milvus://admin:s3cret@milvus.example.org:19530/gallery")
     assert (server.client_uri, server.collection, server.lite, server.token) == (
@@ -152,7 +152,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_another_embedding_model_is_one_clear_line(tmp_path, embedder):
     from index import PromptRecord
-    from index.milvus_store import MilvusWriter
+    from index.milvus_writer import MilvusWriter
 
     uri = f"milvus-lite://{tmp_path / 'other.db'}/prompts"
     writer = MilvusWriter(uri, model_id="someone/another-model", dimension=embedder.dimension)
@@ -182,7 +182,7 @@ def test_unreachable_server_is_one_clear_line():
 
 def test_missing_or_unfinished_collections_name_the_fix(tmp_path, embedder):
     from index import PromptRecord
-    from index.milvus_store import MilvusWriter
+    from index.milvus_writer import MilvusWriter
 
     uri = f"milvus-lite://{tmp_path / 'g.db'}/prompts"
     with pytest.raises(IndexLoadError, match="no collection 'prompts'.*promptrag ingest SOURCE --store"):

@@ -53,7 +53,9 @@ def exported_index(shared_data, tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PROMPTRAG_ONNX_EXPORT", "1")
         mp.setenv("HF_HUB_OFFLINE", "1")
-        run_ingest(source=str(source), index=work / "index")
+        # --portable: the export travels inside the index, so each test (its own PROMPTRAG_HOME)
+        # finds it there (the shared cache: test_onnx_cache.py); fp32, the export checked against torch.
+        run_ingest(source=str(source), index=work / "index", portable=True, quantize="none")
     return work / "index"
 
 
@@ -98,7 +100,8 @@ def test_onnx_search_finds_the_same_top_10_as_torch(exported_index, shared_data)
                 np.testing.assert_allclose([h.score for h in ours], [h.score for h in theirs], atol=1e-4)
 
 
-@pytest.mark.parametrize("command", [["search"], ["enhance", "--rag", "-e", "rules"], ["enhance", "--rag", "-e", "grounded"]])
+@pytest.mark.parametrize("command", [["search"], ["enhance", "--rag", "-e", "rules"], ["enhance", "--rag", "-e",
+                                                                                       "grounded"]])
 def test_cli_on_an_exported_index_never_imports_torch(exported_index, command):
     code = (
         "import sys\n"

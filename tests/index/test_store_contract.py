@@ -32,7 +32,7 @@ def corpus(real_prompts, embedder):
 
 
 def _write_milvus(uri: str, records, vectors, embedder) -> None:
-    from index.milvus_store import MilvusWriter
+    from index.milvus_writer import MilvusWriter
 
     writer = MilvusWriter(uri, model_id=embedder.model_id, dimension=embedder.dimension)
     try:

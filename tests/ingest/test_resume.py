@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from core.errors import InputError
+from core.pause_hook import PAUSE_ENV, PAUSED_FILE
 from index import PromptIndex
 from ingest import run_ingest
-from ingest.pipeline import PAUSE_ENV
 from tests.ingest.conftest import REFL
 
 
@@ -40,9 +40,9 @@ def _phase(work: Path) -> tuple[str | None, int]:
 
 
 def _kill_when_paused(cmd: list[str], work: Path, pause_after: str, timeout: float = 240.0) -> None:
-    """Run `cmd` with the pipeline's test hook (PROMPTRAG_TEST_PAUSE_AFTER_CHUNK): it blocks at a known
-    point mid-run and says so in `<work>/paused`; SIGKILL it there (no race with the run)."""
-    _kill_when(cmd, lambda: (work / "paused").is_file(), timeout, env={PAUSE_ENV: pause_after})
+    """Run `cmd` with the pipeline's test hook (PROMPTRAG_TEST_PAUSE_AT): it blocks at a known
+    point mid-run and says so in `<work>/.paused`; SIGKILL it there (no race with the run)."""
+    _kill_when(cmd, lambda: (work / PAUSED_FILE).is_file(), timeout, env={PAUSE_ENV: pause_after})
 
 
 def _kill_when(cmd: list[str], ready, timeout: float = 240.0, env: dict[str, str] | None = None) -> None:
@@ -82,7 +82,7 @@ def test_killed_ingest_resumes_to_the_same_index(tmp_path, shared_data, dev_prom
         _kill_when_paused(cmd, work, "stage:5")
         assert _phase(work) == ("stage", 5)  # one source row per batch: killed after the 5th
     else:
-        _kill_when_paused(cmd, work, "3")
+        _kill_when_paused(cmd, work, "embed:3")
         assert _phase(work)[0] == "embed"
         assert len(list((work / "chunks").glob("chunk-*.npy"))) == 3
     assert not killed.exists()  # nothing was published

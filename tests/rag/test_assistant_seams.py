@@ -42,14 +42,12 @@ def test_retrieve_then_fuse_gives_what_run_gives(assistant):
 
 
 def test_fuse_with_examples_picked_elsewhere_does_not_retrieve(rag_index, embedder):
-    class NoRetriever:  # fuse must not touch the retriever (the page already holds the examples)
-        index = rag_index
-
+    class NoRetriever(Retriever):  # fuse must not search (the page already holds the examples)
         def search(self, *args, **kwargs):
             raise AssertionError("fuse retrieved again")
 
     examples = to_examples(Retriever(rag_index).search(IDEA, k=3), [2])
-    result = PromptAssistant(NoRetriever(), GroundedEnhancer(), embedder=embedder).fuse(IDEA, examples)
+    result = PromptAssistant(NoRetriever(rag_index), GroundedEnhancer(), embedder=embedder).fuse(IDEA, examples)
     assert result.prompt.startswith(IDEA) and [e.rank for e in result.examples] == [2]
 
 

@@ -26,7 +26,7 @@ class ScriptedLLM(Enhancer):
     def __init__(self, prompts: list[str]) -> None:
         self.prompts = prompts
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         return self.make_result(request, [Candidate(p, "blurry", "scripted") for p in self.prompts],
                                 style="artistic", started=time.perf_counter())
 

@@ -39,6 +39,6 @@ def test_fold_retrieved_reads_the_stored_vectors_and_keeps_at_most_k():
     vectors = {10: [1, 0, 0], 11: [0.99, 0.1, 0], 12: [0, 1, 0], 13: [0, 0, 1]}
     index = SimpleNamespace(vectors=lambda ids: unit(*[vectors[i] for i in ids]))
     retrieved = [SimpleNamespace(id=i) for i in (10, 11, 12, 13)]
-    folded = fold_retrieved(SimpleNamespace(index=index), retrieved, k=2)
+    folded = fold_retrieved(SimpleNamespace(store=index), retrieved, k=2)
     assert [r.id for r in folded.kept] == [10, 12]
     assert folded.folded_into == {10: [11]} and folded.n_folded == 1

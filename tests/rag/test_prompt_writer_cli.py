@@ -130,7 +130,7 @@ def test_an_llm_answer_that_skips_clauses_is_repaired_and_says_so(index_dir):
     class Deaf(Enhancer):
         name = "deaf-llm"
 
-        def enhance(self, request):
+        def _enhance(self, request):
             # keeps the previous prompt and adds only the first clause ("at night")
             prompt = request.previous_prompt.rstrip(".") + ", at night"
             return self.make_result(request, [Candidate(prompt, "blurry, mist")], style="photography",

@@ -23,7 +23,7 @@ class CopyingEnhancer(Enhancer):
 
     name = "copycat"
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         text = request.examples[0].text if request.examples else ""
         return self.make_result(request, [Candidate(text, "")], style="artistic", started=time.perf_counter())
 
@@ -33,7 +33,7 @@ class BlankEnhancer(Enhancer):
 
     name = "blank"
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         return self.make_result(request, [Candidate("  ", "")], style="artistic", started=time.perf_counter())
 
 

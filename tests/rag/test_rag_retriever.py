@@ -84,7 +84,7 @@ def test_langchain_retriever_returns_documents(retriever):
     docs = PromptragRetriever(retriever=retriever, k=3, mode="hybrid").invoke("a castle in the clouds")
     assert len(docs) == 3 and all(isinstance(d, Document) for d in docs)
     assert set(docs[0].metadata) == {"id", "score", "count", "seed", "steps", "cfg", "sampler", "width", "height"}
-    assert docs[0].page_content == retriever.index.get([docs[0].metadata["id"]])[0].prompt
+    assert docs[0].page_content == retriever.store.get([docs[0].metadata["id"]])[0].prompt
 
 
 def test_search_command_takes_a_mode(rag_index, promptrag_cli):

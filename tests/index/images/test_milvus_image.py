@@ -24,7 +24,8 @@ def _vectors() -> np.ndarray:
 def _create_older_collection(writer) -> None:
     """What an older promptrag created: the same collection, but no `image` field in its schema."""
     from index.manifest import FORMAT_VERSION
-    from index.milvus_store import PROPERTY, _schema
+    from index.milvus_location import PROPERTY
+    from index.milvus_writer import _schema
 
     client = writer._client
     schema = _schema(client, 384)
@@ -39,7 +40,7 @@ def _create_older_collection(writer) -> None:
 
 
 def _write(uri: str, *, older: bool = False) -> None:
-    from index.milvus_store import MilvusWriter
+    from index.milvus_writer import MilvusWriter
 
     writer = MilvusWriter(uri, model_id=MODEL, dimension=384)
     try:

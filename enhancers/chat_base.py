@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from core.errors import BackendError
+from core.spend import paid_call
 from enhancers.base import Enhancer, EnhanceRequest, EnhanceResult
 from enhancers.events import Finished, StreamEvent, TextDelta
 from enhancers.llm_output import parse_with_stop_reason, result_style
@@ -48,13 +49,16 @@ class Answer:
 
     text: str
     stop_reason: str | None = None
+    input_tokens: int | None = None   # the usage the API reported (None: it did not; core.spend estimates)
+    output_tokens: int | None = None
 
 
 class ChatEnhancer(Enhancer):
     """A chat model writes the prompt JSON; subclasses supply the transport."""
 
     supports_streaming: ClassVar[bool] = True
-    is_remote: ClassVar[bool] = True
+    uses_network: ClassVar[bool] = True
+    thread_safe: ClassVar[bool] = True  # each call is its own HTTP request; SDK clients are thread-safe
     model: str
 
     @abstractmethod
@@ -73,28 +77,38 @@ class ChatEnhancer(Enhancer):
     def errors(self) -> AbstractContextManager[None]:
         """A context in which the transport's exceptions become core.errors types."""
 
-    def enhance(self, request: EnhanceRequest) -> EnhanceResult:
+    def _enhance(self, request: EnhanceRequest) -> EnhanceResult:
         started = time.perf_counter()
         call = self.build_request(request)
-        with self.errors():
-            answer = self.send(call)
+        with self._paid(request, call) as meter:
+            with self.errors():
+                answer = self.send(call)
+            meter.record(answer.input_tokens, answer.output_tokens, text_out=answer.text)
         return self.result(request, answer, started)
 
-    def stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
+    def _stream(self, request: EnhanceRequest) -> Iterator[StreamEvent]:
         """TextDeltas of the prompt as the model writes it (not the raw JSON), then Finished(result)."""
         started = time.perf_counter()
         call = self.build_request(request)
         shown = PromptTextStream()
         answer = None
-        with self.errors():
-            for item in self.send_stream(call):
-                if isinstance(item, Answer):
-                    answer = item
-                elif text := shown.feed(item):
-                    yield TextDelta(text)
+        with self._paid(request, call) as meter:
+            with self.errors():
+                for item in self.send_stream(call):
+                    if isinstance(item, Answer):
+                        answer = item
+                    elif text := shown.feed(item):
+                        yield TextDelta(text)
+            if answer is not None:
+                meter.record(answer.input_tokens, answer.output_tokens, text_out=answer.text)
         if answer is None:
             raise BackendError(f"{self.name} stopped streaming without a final answer; try again")
         yield Finished(self.result(request, answer, started))
+
+    def _paid(self, request: EnhanceRequest, call: Any) -> AbstractContextManager[Any]:
+        """core.spend's caps checked before the call (~3 characters a token), its usage logged after."""
+        return paid_call(self.name, self.model, input_estimate=len(str(call)) // 3,
+                         output_limit=max_tokens_for(request.n_candidates))
 
     def result(self, request: EnhanceRequest, answer: Answer, started: float) -> EnhanceResult:
         """Parse and validate `answer` into the result (raises BackendError saying why it is unusable)."""

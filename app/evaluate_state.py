@@ -24,6 +24,11 @@ import streamlit as st
 
 from app.widgets import labelled_problem, one_line
 from core.errors import InputError, PromptragError
+from evaluation import jobs
+from evaluation.compare import find_runs
+from evaluation.jobs import run_dir, start_eval
+from evaluation.runner import EvalOptions
+from evaluation.summary import read_run
 
 logger = logging.getLogger("promptrag.app")
 
@@ -52,8 +57,6 @@ def evaluate() -> dict[str, Any]:
 def options_from_form(values: dict[str, Any] | None = None) -> Any:
     """The form's widgets (default: this session's) as validated EvalOptions; InputError names
     each bad field by its label."""
-    from evaluation.runner import EvalOptions
-
     source = st.session_state if values is None else values
     data: dict[str, Any] = {}
     for name in ("enhancers", "limit", "seed", "candidates", "workers", "images", "image_backend", "judge"):
@@ -76,8 +79,6 @@ def options_from_form(values: dict[str, Any] | None = None) -> Any:
 
 def earlier_promptsets() -> list[str]:
     """Prompt sets of earlier runs that are still on disk (newest run first), for the picker."""
-    from evaluation.compare import find_runs
-    from evaluation.summary import read_run
 
     found: list[str] = []
     for run in find_runs():
@@ -114,8 +115,6 @@ def promptset_file(kind: str, *, upload: Any = None, picked: str | None = None, 
 
 def start(kind: str, options: Any, **source: Any) -> str:
     """Start an evaluation of the form's prompt set in the background and watch it; its run id."""
-    from evaluation.jobs import start_eval
-
     path, title = promptset_file(kind, **source)
     try:
         run_id = start_eval(path, options, title=title)
@@ -151,8 +150,6 @@ def attach_from_url() -> None:
     wanted = st.query_params.get("eval") or evaluate().pop("url_job", None)
     evaluate().pop("url_job", None)
     if wanted and wanted != attached():
-        from evaluation.jobs import run_dir
-
         run_dir(wanted)  # InputError for an odd id or an evaluation that is not there
         attach(wanted)
 
@@ -194,12 +191,8 @@ def take_notice() -> str | None:
 
 
 def cancel_clicked(run_id: str) -> None:
-    from evaluation import jobs
-
     _act("Cancelling the evaluation", jobs.cancel_eval, run_id)
 
 
 def resume_clicked(run_id: str) -> None:
-    from evaluation import jobs
-
     _act("Resuming the evaluation", jobs.resume_eval, run_id)

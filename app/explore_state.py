@@ -23,6 +23,9 @@ from typing import Any
 import streamlit as st
 
 from app import gallery, resources, state
+from index.coverage import settings_held
+from index.records import SearchFilters
+from rag.relevance import judge
 
 MAX_RESULTS = 100
 # Filter widgets that only make sense when the index holds that setting.
@@ -31,8 +34,6 @@ SETTING_FILTERS = {"sampler": "explore.sampler", "width": "explore.width", "heig
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _held(index_path: str, stamp: str) -> frozenset[str]:
-    from index.coverage import settings_held
-
     return settings_held(resources.load_retriever(index_path).store)
 
 
@@ -74,8 +75,6 @@ def search_for(text: str) -> None:
 
 def filters(held: frozenset[str]) -> Any:
     """The SearchFilters the widgets ask for (settings the index lacks are never asked), or None."""
-    from index.records import SearchFilters
-
     session = st.session_state
     values: dict[str, Any] = {"min_count": int(session.get("explore.min_count", 1))}
     if "sampler" in held:
@@ -91,8 +90,6 @@ def filters(held: frozenset[str]) -> Any:
 
 def run(index_path: str | Path, query: str, mode: str, held: frozenset[str]) -> None:
     """Search `query` in `mode` with the chosen filters; store results and judgement in the state."""
-    from rag.relevance import judge
-
     retriever = resources.load_retriever(index_path)
     explore = state.explore()
     started = time.perf_counter()

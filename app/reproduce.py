@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from enhancers.base import TOKEN_BUDGET
+from enhancers.tokens import count_clip_tokens
 from rag.assistant import AssistantResult, RankedCandidate
 from rag.quality import QualityFigures
 
@@ -22,8 +23,6 @@ ENHANCER_NAME = "image"  # who "answered": the prompt came from an image, no enh
 
 def round_from_image(recipe: Any, *, model_family: str = "sdxl") -> AssistantResult:
     """An AssistantResult holding `recipe`'s prompt, negative prompt, idea and style."""
-    from enhancers.tokens import count_clip_tokens
-
     idea = recipe.idea or recipe.prompt
     quality = QualityFigures(token_count=count_clip_tokens(recipe.prompt), token_budget=TOKEN_BUDGET[model_family],
                              consistency=None, novelty=None, closest_example_id=None)

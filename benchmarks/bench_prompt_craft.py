@@ -111,7 +111,7 @@ def _index_stand_in(texts: list[str]):
         return None
     conn = sqlite3.connect(":memory:")
     write(conn, phrase_stats_from_prompts(texts))
-    return SimpleNamespace(index=conn)
+    return SimpleNamespace(index=conn, store=conn)  # the retriever's store: `.index` before issue 23 §4, `.store` after
 
 
 def emit(cases_path: Path, out_path: Path, code: Path, names: list[str], families: list[str],

@@ -18,8 +18,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.errors import InputError
+from core.errors import ConfigError, InputError
 from enhancers.base import CONCRETE_STYLES, ModelFamily
+from enhancers.registry import parse_enhancer_spec
+from enhancers.user_styles import load_user_styles
+from generate.dynamic import expand_prompt, is_dynamic
+from generate.registry import image_backend_names
 
 CAMPAIGN_STYLES: tuple[str, ...] = CONCRETE_STYLES
 NO_IMAGES = "none"  # the backend name that means "prompts only"
@@ -30,8 +34,6 @@ SubjectKind = Literal["auto", "product", "scene", "person"]
 
 def _known_style(value: str) -> str:
     """A built-in campaign style or one the user imported (`promptrag styles import`)."""
-    from enhancers.user_styles import load_user_styles
-
     allowed = [*CAMPAIGN_STYLES, *load_user_styles()]
     if value not in allowed:
         raise ValueError(f"unknown style {value!r}; allowed: {', '.join(map(repr, allowed))} "
@@ -134,7 +136,6 @@ class Brief(BaseModel):
     def _subject_text(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("subject must name the product or subject, got an empty string")
-        from generate.dynamic import expand_prompt, is_dynamic
 
         if is_dynamic(value):  # a template ("a {red|teal} bottle"): drawn per variant; checked now
             expand_prompt(value, seed=0)
@@ -169,8 +170,6 @@ class Brief(BaseModel):
     @field_validator("backends")
     @classmethod
     def _backends(cls, value: list[str]) -> list[str]:
-        from generate.registry import image_backend_names
-
         allowed = [NO_IMAGES, *image_backend_names()]
         if not value:
             raise ValueError(f"backends must list at least one of {', '.join(allowed)}")
@@ -184,8 +183,6 @@ class Brief(BaseModel):
     @field_validator("enhancer")
     @classmethod
     def _enhancer(cls, value: str) -> str:
-        from core.errors import ConfigError
-        from enhancers.registry import parse_enhancer_spec
 
         try:
             return ",".join(parse_enhancer_spec(value))

@@ -56,9 +56,12 @@ from campaign.steer import (
     subject_kind,
 )
 from enhancers.base import TOKEN_BUDGET
+from enhancers.profiles import resolve_family
 from enhancers.styles import STYLE_SPECS
 from generate.base import MAX_SEED
+from generate.dynamic import expand_prompt, is_dynamic
 from index.embedder import Embedder
+from rag.assistant import default_picks, to_examples
 
 SCENES: tuple[str, ...] = (
     "on a sunlit kitchen counter", "in a misty pine forest", "on a city rooftop at dusk",
@@ -181,8 +184,6 @@ def variant_subject(brief: Brief, variant_id: str, attempt: int) -> str:
     """The brief's subject for one variant. A dynamic-prompts template ("a {red|teal} bottle",
     "__product__") is drawn per variant, seeded by (campaign seed, variant id, attempt), so a
     re-run draws the same words and a re-roll (a new attempt) may draw others."""
-    from generate.dynamic import expand_prompt, is_dynamic
-
     if not is_dynamic(brief.subject):
         return brief.subject
     key = f"{brief.seed}:{variant_id}:{attempt}:subject".encode("utf-8")
@@ -193,8 +194,6 @@ def variant_subject(brief: Brief, variant_id: str, attempt: int) -> str:
 def variant_family(brief: Brief, index: int) -> str:
     """The model family variant number `index` is written for: the brief's, or (auto) the family
     of the image model its backend uses (backends take turns; prompts only: sdxl)."""
-    from enhancers.profiles import resolve_family
-
     if brief.model_family != "auto":
         return brief.model_family
     backend = brief.backends[index % len(brief.backends)]
@@ -337,8 +336,6 @@ class Draft:
 def draft_variant(assistant: Any, brief: Brief, variant_id: str, index: int, attempt: int,
                   angle: dict[str, str]) -> Draft:
     """Retrieve examples for the angle, fuse one prompt + negative, apply the brand rules."""
-    from rag.assistant import default_picks, to_examples
-
     started = time.perf_counter()
     # 1. the idea this angle stands for (a dynamic subject drawn for this variant)
     subject = variant_subject(brief, variant_id, attempt)

@@ -30,6 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from campaign.outputs import CSV_COLUMNS, manifest_rows
+from campaign.runner import read_variants
 from core.errors import InputError
 from core.files import atomic_write, exclusive_lock
 
@@ -133,8 +135,6 @@ def approved_zip(out_dir: Path | str) -> bytes:
     """A ZIP of the approved variants: `images/<id>.png` for each one that has an image, and
     `manifest.csv` + `manifest.json` of just them (the run's manifest format, in variant order,
     image paths relative to the ZIP). InputError when nothing is approved yet."""
-    from campaign.outputs import CSV_COLUMNS, manifest_rows
-    from campaign.runner import read_variants
 
     out = _run_dir(out_dir)
     verdicts = reviews(out)

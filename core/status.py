@@ -28,6 +28,7 @@ from typing import Any
 
 from core.errors import ConfigError, MissingCredentialError, one_line
 from core.registry import Registry
+from core.settings import get_settings, resolve_secret
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,6 @@ def importable(module: str) -> bool:
 
 def secret_is_set(name: str) -> bool:
     """True if the secret `name` is set in the environment, `.env` or Streamlit secrets."""
-    from core.settings import resolve_secret
-
     try:
         resolve_secret(name)
     except MissingCredentialError:
@@ -122,8 +121,6 @@ def aws_status() -> tuple[bool, str]:
     name = profile or "default"
     credentials = _section(_read_ini("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"), name)
     config = _section(_read_ini("AWS_CONFIG_FILE", "~/.aws/config"), f"profile {name}", name)
-
-    from core.settings import get_settings
 
     settings = get_settings()  # keys may sit in .env or secrets.toml, which boto3 never reads
     source = None

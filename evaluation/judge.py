@@ -38,7 +38,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import BackendError, InputError
 from core.registry import Registry
+from core.settings import resolve_secret
 from core.spend import paid_call
+from enhancers.claude_api import KEY_NAME, AnthropicEnhancer
+from enhancers.claude_bedrock import BedrockEnhancer
 from enhancers.llm_output import clean_llm_text, json_values
 from enhancers.prompting import fence_text, render_template
 
@@ -239,8 +242,6 @@ class AnthropicJudge(Judge):
     def __init__(self, model: str | None = None, client: Any = None, base_url: str | None = None,
                  timeout: float | None = None, max_retries: int | None = None,
                  attempts: int = DEFAULT_ATTEMPTS) -> None:
-        from core.settings import resolve_secret
-        from enhancers.claude_api import KEY_NAME, AnthropicEnhancer
 
         if client is None:  # fail now, naming the judge, rather than at the first idea
             resolve_secret(KEY_NAME, purpose="the anthropic judge")
@@ -272,8 +273,6 @@ class BedrockJudge(Judge):
     def __init__(self, model: str | None = None, client: Any = None, region: str | None = None,
                  endpoint_url: str | None = None, profile: str | None = None, timeout: float | None = None,
                  max_retries: int | None = None, attempts: int = DEFAULT_ATTEMPTS) -> None:
-        from enhancers.claude_bedrock import BedrockEnhancer
-
         self._api = BedrockEnhancer(model=model, client=client, region=region, endpoint_url=endpoint_url,
                                     profile=profile, timeout=timeout, max_retries=max_retries)
         super().__init__(self._api.model, attempts)

@@ -27,6 +27,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.errors import InputError
+from core.progress import Stopwatch
+from enhancers.grounded import subject_of
+from rag.retriever import Retriever
 
 TOP_K = 10
 MODES: tuple[str, ...] = ("dense", "keyword", "hybrid")
@@ -75,8 +78,6 @@ def make_queries(prompts: Sequence[str], n: int, seed: int,
 
     `ids[i]` is the index id of `prompts[i]` (default: i, for an index built from `prompts`).
     """
-    from enhancers.grounded import subject_of
-
     ids = list(range(len(prompts))) if ids is None else list(ids)
     rng = random.Random(seed)
     subjects: dict[str, list[int]] = {}
@@ -184,8 +185,6 @@ def index_prompts(index: Any) -> tuple[list[str], list[int]]:
 def evaluate_index(index: Any, *, n: int = 200, seed: int = 1, modes: Sequence[str] = MODES,
                    on_progress: Any = None) -> RetrievalReport:
     """Every mode's figures on up to `n` subject ideas (and as many typed ones) cut from `index`."""
-    from core.progress import Stopwatch
-    from rag.retriever import Retriever
 
     if n < 1:
         raise InputError(f"--n must be at least 1, got {n}")

@@ -59,8 +59,12 @@ from core.executors import ExecutorSpec, forget, make_executor, peek, provide, s
 from core.files import atomic_write
 from core.pause_hook import pause_here
 from core.progress import CancelToken, ProgressCallback, Stopwatch
+from core.settings import get_settings
 from core.validation import validated
-from enhancers.base import ModelFamily, Style
+from enhancers.base import EnhanceRequest, ModelFamily, Style
+from enhancers.chain import build_chain
+from enhancers.registry import enhancer_names, get_enhancer
+from evaluation.judge import get_judge
 from evaluation.metrics import RunEmbedder, craft_figures, text_metrics
 from evaluation.promptset import Idea, choose, load_promptset
 from evaluation.summary import (
@@ -71,11 +75,18 @@ from evaluation.summary import (
     cut_torn_tail,
     folder_lock,
     read_jsonl,
+    read_results,
     read_run,
     write_summary,
 )
 from generate.base import MAX_SEED
-from rag.retriever import Mode
+from generate.output import make_recipe
+from generate.registry import get_image_backend
+from generate.saving import generate_and_save
+from index.embedder import load_embedder
+from index.prompt_store import open_store_sharing
+from rag.assistant import PromptAssistant, default_picks, to_examples
+from rag.retriever import Mode, Retriever
 
 RAW = "raw"
 RAG_SUFFIX = "+rag"
@@ -117,8 +128,6 @@ class EvalOptions(BaseModel):
     @field_validator("enhancers")
     @classmethod
     def _known_enhancers(cls, names: list[str]) -> list[str]:
-        from enhancers.registry import enhancer_names
-
         known = enhancer_names()
         names = list(dict.fromkeys(n.strip() for n in names if n.strip()))
         unknown = [n for n in names if n not in known]
@@ -287,8 +296,6 @@ class _Run:
         provide(f"{self.key}:parts", self.parts)  # thread workers use these very objects
         provide(f"{self.key}:cancel", self.cancel)
         if self.judge is None and self.options.judge is not None:
-            from evaluation.judge import get_judge
-
             self.judge = get_judge(self.options.judge)  # a missing key fails now, not at the first image
         if self.judge is not None:
             self.judge_calls_before = getattr(self.judge, "calls", 0)
@@ -373,7 +380,6 @@ class _Run:
         """The judge's preference between the raw idea's image and each configuration's."""
         if self.judge is None:
             return
-        from evaluation.summary import read_results
 
         images = {(r["idea_id"], r["config"]): r["image"] for r in read_results(self.out) if r.get("image")}
         done = {(p["idea_id"], p["a"], p["b"]) for p in read_jsonl(self.out / PAIRS)}
@@ -437,17 +443,10 @@ class _Job:
 def build_parts(options: EvalOptions, configs: tuple[str, ...]) -> _Parts:
     """One embedder shared by the threads (the index's model), the index and retriever (only for
     "+rag"), the enhancers (each LLM as a chain ending in the rules)."""
-    from core.settings import get_settings
-    from enhancers.chain import build_chain
-    from enhancers.registry import get_enhancer
-    from index.embedder import load_embedder
 
     wants_rag = any(c.endswith(RAG_SUFFIX) for c in configs)
     parts = _Parts({}, {}, None)
     if wants_rag:
-        from index.prompt_store import open_store_sharing
-        from rag.assistant import PromptAssistant
-        from rag.retriever import Retriever
 
         settings = get_settings()
         parts.index = open_store_sharing(options.index or settings.store or settings.default_index, RunEmbedder)
@@ -515,8 +514,6 @@ def make_prompt(parts: _Parts, o: EvalOptions, idea: Idea, config: str) -> _Made
     enhancer = parts.enhancers[name]
     lock = parts.model_lock if not enhancer.thread_safe else None  # a local model takes turns
     if config.endswith(RAG_SUFFIX):
-        from rag.assistant import default_picks, to_examples
-
         retrieved, retrieve_s = _retrieve(parts, o, idea)
         examples = to_examples(retrieved, default_picks(len(retrieved)))
         with lock or contextlib.nullcontext():
@@ -527,7 +524,6 @@ def make_prompt(parts: _Parts, o: EvalOptions, idea: Idea, config: str) -> _Made
         return _Made(result.prompt, result.negative_prompt, result.enhancer, _reasons(result.fallback_reasons),
                      [c.prompt for c in result.candidates], [e.text for e in result.examples],
                      _llm_calls(enhancer, result.enhancer), seconds)
-    from enhancers.base import EnhanceRequest
 
     request = validated(EnhanceRequest, f"request for idea {idea.id}", idea=idea.text, style=o.style,
                         creativity=o.creativity, n_candidates=o.candidates, model_family=o.model_family)
@@ -563,9 +559,6 @@ def _release_enhancers(key: str) -> None:
 
 def image_task(job: _Job, idea_text: str, made: _Made) -> tuple[bytes, bytes]:
     """(PNG, JSON sidecar) of one row's image: the same seed and settings for every configuration."""
-    from generate.output import make_recipe
-    from generate.registry import get_image_backend
-    from generate.saving import generate_and_save
 
     o = job.options
     backend = shared(f"{job.key}:backend", partial(get_image_backend, o.image_backend, model=o.image_model,

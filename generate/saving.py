@@ -26,6 +26,8 @@ from typing import Any
 from core.progress import CancelToken, ProgressCallback
 from core.validation import validated
 from generate.base import ImageBackend, ImageRequest
+from generate.output import RECIPE_KEYS, save_images
+from generate.registry import get_image_backend
 
 # The ImageRequest fields a caller chooses (the prompt and negative prompt come separately).
 IMAGE_OPTION_FIELDS = ("steps", "guidance", "seed", "width", "height", "sampler", "num_images")
@@ -91,16 +93,12 @@ def generate_and_save(prompt: str, negative: str, options: dict[str, Any], backe
     `recipe` (`generate.output.make_recipe`: idea, enhancer, style, example ids, template) is
     recorded with the parameters in each PNG and sidecar, so `promptrag inspect` can read it back.
     """
-    from generate.output import save_images
-
     values = {key: value for key, value in options.items() if value is not None}
     if isinstance(backend, ImageBackend):
         if before_load is not None or (model is not None and model != getattr(backend, "model", model)):
             raise ValueError("pass model / before_load only with a backend name; "
                              f"the {backend.name} backend given was built with its own")
     else:
-        from generate.registry import get_image_backend
-
         backend = get_image_backend(backend, model=model, before_load=before_load)
     if "width" not in values and "height" not in values:
         values["width"], values["height"] = backend.default_size
@@ -108,8 +106,6 @@ def generate_and_save(prompt: str, negative: str, options: dict[str, Any], backe
     result = backend.generate(request, on_progress=on_progress, cancel=cancel)
     result.parameters.setdefault("backend", backend.name)
     if recipe:
-        from generate.output import RECIPE_KEYS
-
         unknown = set(recipe) - set(RECIPE_KEYS)
         if unknown:
             raise ValueError(f"recipe keys must be among {RECIPE_KEYS}, got {sorted(unknown)}")

@@ -50,6 +50,8 @@ from pathlib import Path
 from typing import Any
 
 from core import background
+from core.background import FINAL_STATES, JOB_FILE, JOB_LOCK, STATUS_FILE
+from core.background import RUN_ID as _RUN_ID
 from core.errors import InputError
 from core.executors import parse_executor
 from core.files import atomic_write, exclusive_lock
@@ -61,14 +63,8 @@ from enhancers.chat_base import max_tokens_for
 from enhancers.prompting import build_messages
 from enhancers.registry import parse_enhancer_spec, split_member
 
-JOB_FILE = "job.json"
-JOB_LOCK = ".job.lock"
-STATUS_FILE = "status.json"
 LOG_FILE = "run.log"
 BRIEF_FILE = "brief.yaml"
-FINAL_STATES = ("finished", "failed", "cancelled")
-
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from datetime import datetime, timezone
@@ -26,6 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from core.files import atomic_write
+
+# A run folder's files and states, the same for campaigns and evaluations
+JOB_FILE = "job.json"
+JOB_LOCK = ".job.lock"
+STATUS_FILE = "status.json"
+FINAL_STATES = ("finished", "failed", "cancelled")
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")  # a run id is a folder name: no path parts
 
 # Runs this process started: polled so an ended child is reaped (no zombie that looks alive).
 _CHILDREN: dict[int, subprocess.Popen] = {}

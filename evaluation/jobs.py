@@ -45,19 +45,15 @@ from pathlib import Path
 from typing import Any
 
 from core import background
+from core.background import FINAL_STATES, JOB_FILE, JOB_LOCK, STATUS_FILE
+from core.background import RUN_ID as _RUN_ID
 from core.errors import Cancelled, InputError, PromptragError, one_line
 from core.executors import parse_executor
 from core.files import exclusive_lock
 from core.spend import LOCAL_USER, current_account
 
-JOB_FILE = "job.json"
-JOB_LOCK = ".job.lock"
-STATUS_FILE = "status.json"
 LOG_FILE = "eval.log"
 REPORT_FILE = "report.html"
-FINAL_STATES = ("finished", "failed", "cancelled")
-
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
 @dataclass

@@ -16,6 +16,8 @@ sdxl, sd3), with the checks of enhancers/craft_checks.py:
 - contradictions: outputs whose negative prompt bans what the positive asks for (artist media
   learned from the 8,770 DiffusionDB prompts as `promptrag ingest` learns them);
 - leaks: outputs carrying a scene noun of an example the idea / feedback never said;
+- stacked: outputs naming a time of day, lighting set-up, framing or lens twice where the idea and
+  feedback named it at most once ("crisp rim lighting ... with cinematic lighting");
 - broken joins: outputs with a seam ("with during", ". ,", "with photorealistic.");
 - feedback: clauses honoured / clauses (refine rounds);
 - brand: campaign outputs with an artist credit or a fan-art word;
@@ -50,7 +52,8 @@ CASES = ROOT / "benchmarks" / "cases"
 DATA = Path(os.environ.get("PROMPTRAG_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FAMILIES = ("sd1", "sdxl", "sd3")
 OUTPUT_FIELDS = ("case", "enhancer", "family", "round", "prompt", "negative")
-METRICS = ("contradictions", "leaks", "broken_joins", "feedback", "brand", "idea_kept", "budget_kept", "errors")
+METRICS = ("contradictions", "leaks", "stacked", "broken_joins", "feedback", "brand", "idea_kept", "budget_kept",
+           "errors")
 
 
 def load_cases(name: str) -> tuple[Path, list[dict]]:
@@ -189,6 +192,7 @@ def check_row(row: dict, case: dict, artist_media: dict[str, str]) -> dict:
         idea_kept,
         negative_contradictions,
         scene_leaks,
+        stacked_axes,
         within_budget,
     )
 
@@ -202,6 +206,7 @@ def check_row(row: dict, case: dict, artist_media: dict[str, str]) -> dict:
         "contradictions": negative_contradictions(prompt, negative, idea=case["idea"], feedback=said or feedback,
                                                   artist_media=artist_media),
         "leaks": scene_leaks(prompt, case["idea"], examples, feedback=said),
+        "stacked": stacked_axes(prompt, case["idea"], said),
         "broken_joins": broken_joins(prompt),
         "idea_kept": idea_kept(prompt, _idea_less_removals(case["idea"], said)),
         "budget_kept": within_budget(prompt, TOKEN_BUDGET[row["family"]]),
@@ -234,6 +239,7 @@ def score(cases: list[dict], rows: list[dict], artist_media: dict[str, str]) -> 
             "outputs": len(ok), "errors": len(group) - len(ok),
             "contradictions": sum(bool(r["contradictions"]) for r in ok) / n,
             "leaks": sum(bool(r["leaks"]) for r in ok) / n,
+            "stacked": sum(bool(r["stacked"]) for r in ok) / n,
             "broken_joins": sum(bool(r["broken_joins"]) for r in ok),
             "feedback": sum(not c["failures"] for c in clauses) / len(clauses) if clauses else None,
             "clauses": len(clauses),

@@ -13,6 +13,9 @@ benchmark, the eval harness or a test can count and show the cases:
 - `scene_leaks`: nouns of the examples' scenes (their subject clause and their comma phrases
   that are not modifiers) that turn up in the prompt though the idea and feedback never said
   them ("a beautiful terrace" in a snow-cabin prompt).
+- `stacked_axes`: a time of day, lighting set-up, framing or lens said twice when the idea and the
+  feedback said it at most once ("crisp rim lighting ... with cinematic lighting", "macro detail
+  shot ... wide shot"; the axes of `lighting_framing`).
 - `brand_violations`: artist credits ("by X", "in the style of X", well-known names) when a
   campaign forbids them, and fan-art sites / genre words (artstation, pixiv, deviantart,
   cgsociety, fantasy art, "fantasy").
@@ -34,6 +37,7 @@ from functools import lru_cache
 from typing import Any
 
 from enhancers.grounded import CATEGORY_KEYWORDS, classify_phrase, modifier_phrases, split_phrases, subject_of
+from enhancers.lighting_framing import clause_axes, clauses
 from enhancers.media import MEDIUM_PHRASES, clash, media_of
 from enhancers.styles import FEEDBACK_RULES, STYLE_SPECS
 from enhancers.tokens import count_clip_tokens
@@ -367,6 +371,21 @@ def brand_violations(prompt: str, *, artist_credits: bool = False, idea: str = "
             found.append(f"fan-art word: {term}")
             covered = re.sub(rf"(?<![\w-]){re.escape(term)}(?![\w-])", " ", covered)
     return found
+
+
+def stacked_axes(prompt: str, idea: str = "", feedback: str = "") -> list[str]:
+    """Axes (time of day, lighting set-up, framing, lens) more clauses of `prompt` name than the idea's
+    and the feedback's own clauses do, when that is two or more: "lighting: crisp rim lighting / ..."."""
+    def naming(text: str) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for clause in clauses(text):
+            for axis in sorted(clause_axes(clause)):
+                found.setdefault(axis, []).append(clause)
+        return found
+
+    said = naming(f"{idea}, {feedback}")
+    return [f"{axis}: {' / '.join(named)}" for axis, named in naming(prompt).items()
+            if len(named) > max(1, len(said.get(axis, [])))]
 
 
 def idea_kept(prompt: str, idea: str) -> bool:

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 
 from enhancers.feedback_lexicon import ENTRIES, LENSES, TEXT_WORDS, Entry
+from enhancers.lighting_framing import axes_of, repeats_axis
 from enhancers.looks import CAMERA_FAMILIES, LOOKS, anchor_noun, look_requested
 from enhancers.media import MEDIUM_PHRASES, clash, media_of
 from enhancers.profiles import join_and, with_article
@@ -471,7 +472,8 @@ def apply_edits(prompt: str, idea: str, edits: list[Edit], *, form: str, budget:
     _clean(model)
     # 2. the new phrases right after the idea, then the extras at the end; 3. the budget
     _insert(model, fresh, form)
-    _append(model, [e for e in extras if not _has(model.render(), e)], form)
+    held = axes_of(model.render())
+    _append(model, [e for e in extras if not _has(model.render(), e) and not repeats_axis(e, held)], form)
     revision.prompt = _fit(model, budget, revision, extras)
     revision.head = model.idea
     return revision
@@ -480,9 +482,13 @@ def apply_edits(prompt: str, idea: str, edits: list[Edit], *, form: str, budget:
 def _displace(model: _Prompt, edit: Edit, revision: Revision, *, in_place: bool = False) -> int:
     """Items holding what `edit` displaces leave; with `in_place` the first takes the edit's phrase."""
     gone = 0
+    asked_axes = axes_of(", ".join(p for p in (edit.phrase, *edit.more) if p)) if edit.kind != "remove" else set()
     for group, i in model.old_items():
         item = group.items[i]
-        hit = next((w for w in edit.replaces if _has(item, w)), None)
+        # what the edit names replaces it, and so does the edit's time of day, light or framing
+        # ("brighter" → "bright lighting" retires "dramatic lighting": lighting_framing.py)
+        hit = next((w for w in edit.replaces if _has(item, w)), None) or (
+            item and not any(_has(item, p) for p in (edit.phrase, *edit.more)) and repeats_axis(item, asked_axes))
         if hit and item:
             why = f"it clashes with {edit.phrase!r}" if edit.phrase else f"you said {edit.clause!r}"
             revision.removed.append((item, why))

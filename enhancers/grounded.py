@@ -42,6 +42,7 @@ from core.settings import Settings
 from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult, Example
 from enhancers.blocklist import Blocklist, load_blocklist
 from enhancers.camera import suited_descriptors
+from enhancers.lighting_framing import TIME, axes_of, repeats_axis
 from enhancers.looks import Look, anchor_noun, clean_negative, commercial, fits, held_media, look_for_request
 from enhancers.media import clash, coherent, media_of
 from enhancers.profiles import PromptProfile, is_boilerplate, mixed_prompt, profile_for, prose_prompt, split_tags
@@ -183,8 +184,21 @@ _COLOUR_WORDS = frozenset(
 )
 
 
+# Common nouns with an adjective's ending ("psychedelic therapy", "cyberpunk city" are scenes).
+_NOUNS_LIKE_ADJECTIVES = frozenset(
+    "therapy city party body story army lady baby family country galaxy factory library history jewelry "
+    "jewellery puppy kitty bunny journey monkey valley alley chimney turkey key boy toy guy day bay tray fly "
+    "butterfly dragonfly cherry berry strawberry lily daisy poppy ivy pony candy honey money energy academy "
+    "ceremony colony company destiny dynasty enemy gallery harmony industry laundry legacy luxury melody memory "
+    "mystery navy nursery pantry poetry sanctuary society symphony technology theory tragedy trophy university "
+    "victory warrior soldier sailor monster flower tower river water computer".split()
+)
+
+
 def _modifier_word(word: str) -> bool:
     """Whether a word may sit in a modifier phrase: a look noun, a colour, a number or an adjective."""
+    if word in _NOUNS_LIKE_ADJECTIVES:
+        return False
     return (word in _MODIFIER_NOUNS or word in _COLOUR_WORDS or any(c.isdigit() for c in word)
             or word.endswith(("ic", "al", "ed", "ous", "ive", "ful", "ish", "less", "ing", "ly", "y", "est", "er",
                               "ary", "ant", "ent", "ile", "ible", "able", "ar")))
@@ -242,7 +256,8 @@ def modifier_phrases(text: str, scene: frozenset[str] | set[str] = frozenset()) 
         for phrase in parts:
             category = classify_phrase(phrase)
             words = phrase.split()
-            if category is None and previous == "artist" and 2 <= len(words) <= 3 and all(w.isalpha() for w in words):
+            if (category is None and previous == "artist" and 2 <= len(words) <= 3 and all(w.isalpha() for w in words)
+                    and "by" not in words):  # "edited by craola" is no name
                 category = "artist"
             if category == "artist":  # one key per artist: "art by x", "x" and "by x" agree
                 phrase = "by " + re.sub(r"^(?:art by|by|in the style of|style of)\s+", "", phrase)
@@ -286,24 +301,25 @@ def score_modifiers(examples: Sequence[Example], blocklist: Blocklist | None = N
     return modifiers
 
 
-_FOCAL_RE = re.compile(r"\d+\s?mm\b")
-_APERTURE_RE = re.compile(r"\bf/\s?\d")
-
-
-def _redundant(phrase: str, taken: Iterable[str], *, one_lighting: bool = False) -> bool:
+def _redundant(phrase: str, taken: Iterable[str]) -> bool:
     """A phrase already said by the idea or a taken modifier ("artstation" after "trending on artstation"),
-    or a second focal length / aperture ("85mm lens" after "35mm f/1.4": one camera per photo). With
-    `one_lighting` (a top-up from the rules' tables) also a second lighting set-up ("natural lighting"
-    after "soft lighting"): the examples' own pairs ("cinematic lighting, volumetric lighting") stay."""
-    lighting = one_lighting and phrase.split()[-1:] in (["lighting"], ["light"])
-    for t in taken:
-        if lighting and t.split()[-1:] in (["lighting"], ["light"]):
-            return True
-        if _contains_words(t, phrase) or _contains_words(phrase, t):
-            return True
-        if any(r.search(phrase) and r.search(t) for r in (_FOCAL_RE, _APERTURE_RE)):
-            return True
-    return False
+    or one that names a time of day, lighting set-up, framing or lens a taken phrase already fixes
+    ("golden hour" after "at sunrise", "wide shot" after "macro detail shot": lighting_framing.py)."""
+    taken = list(taken)
+    if repeats_axis(phrase, set().union(*(axes_of(t) for t in taken))):
+        return True
+    phrase_stem = _stemmed(phrase)  # "mist" after "misty", "volumetric light" after "volumetric lighting"
+    return any(_contains_words(t, phrase) or _contains_words(phrase, t)
+               or _contains_words(_stemmed(t), phrase_stem) or _contains_words(phrase_stem, _stemmed(t))
+               for t in taken)
+
+
+_STEM_RE = re.compile(r"(?<=\w{3})(?:ing|y|s)\b")
+
+
+def _stemmed(phrase: str) -> str:
+    """Each word less a trailing -ing, -y or -s (enough to see "misty" and "mist" as one word)."""
+    return _STEM_RE.sub("", phrase)
 
 
 def fuse(
@@ -372,7 +388,7 @@ def _top_up(prompt: str, request: EnhanceRequest, rules_result: EnhanceResult, r
     rules_tail = rules_result.prompt[len(clean_head(request.idea)):].lstrip(" ,")
     present = normalize_phrase(prompt)
     tags = [t for t in split_tags(rules_tail)
-            if t and not _redundant(normalize_phrase(t), split_phrases(present), one_lighting=True)]
+            if t and not _redundant(normalize_phrase(t), split_phrases(present))]
     tags = [t for t in coherent(tags, held_media(prompt, request.artist_media) | {look.family})
             if fits(t, look)][: max(room, 0)]  # never a second medium
     kept, _ = fit_tags(prompt, tags, request.token_budget)
@@ -521,7 +537,7 @@ def _written(request: EnhanceRequest, used: list[Modifier], style: str, profile:
         present = " ".join([idea, *nouns, *adjectives, *styles]).lower()
         extra = [d for d in suited_descriptors(spec.descriptors, idea) if not is_boilerplate(d) and fits(d, look)
                  and (request.artist_credits or commercial(d, idea))
-                 and not _redundant(d.lower(), [*split_phrases(present), *(m.phrase for m in used)], one_lighting=True)]
+                 and not _redundant(d.lower(), [*split_phrases(present), *(m.phrase for m in used)])]
         held = media | media_of(anchor or "") | {look.family}
         extra = coherent(extra, held)[: max(limit - written, 0)]
         nouns += [d for d in extra if reads_after_with(d)]
@@ -567,6 +583,8 @@ def reads_after_with(phrase: str) -> bool:
     words = phrase.lower().split()
     if not words or phrase.lower() in _FRAMINGS or words[0] in _PREPOSITIONS:
         return False  # "in fog", "by moonlight", "at dusk" read on their own, never after "with"
+    if axes_of(phrase) == {TIME}:
+        return False  # "with sunset" is not English; "sunset" reads as a tag
     last = words[-1]
     if last in _NOUN_WORDS or any(ch.isdigit() for ch in last):
         return len(words) > 1 or last in _NOUN_WORDS

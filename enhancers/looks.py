@@ -92,6 +92,10 @@ CAMERA_FAMILIES = frozenset(("photo", "render3d", "game"))
 _CAMERA_GEAR_RE = re.compile(r"(?<![\w-])(?:\d+\s?mm|f/\d[\d.]*|dslr|bokeh|lens|aperture|shutter speed|iso \d+|"
                              r"canon|nikon|sony|leica|hasselblad|kodak|fujifilm|portra|film grain|35mm film)(?![\w-])",
                              re.IGNORECASE)
+_PHOTOREAL_RE = re.compile(r"(?<![\w-])(?:photo-?realistic|photo realistic|photorealism)(?![\w-])", re.IGNORECASE)
+# A renderer's vocabulary, not a camera's (as quality words they may trail a render; not a photograph)
+_RENDER_TERM_RE = re.compile(r"(?<![\w-])(?:ray ?tracing|path tracing|global illumination|subsurface scattering)"
+                             r"(?![\w-])", re.IGNORECASE)
 # Art-community sites and their house styles: a digital artwork's pedigree, never a photograph's.
 _ART_SITE_RE = re.compile(r"(?<![\w-])(?:artstation|cgsociety|deviantart|pixiv|behance|concept art|fantasy art|"
                           r"digital art|matte painting|illustration|(?:epic |dark |high )?fantasy(?: art| "
@@ -211,12 +215,15 @@ def commercial(phrase: str, idea: str = "") -> bool:
 
 def fits(phrase: str, look: Look, artist_media: Mapping[str, str] | None = None) -> bool:
     """Whether a modifier phrase may join a prompt in `look` (its medium and its artists' agree,
-    camera gear, "85mm lens" or "bokeh", only joins a look a camera or renderer makes, and
-    art-site words, "trending on artstation", never join a photograph)."""
+    camera gear, "85mm lens" or "bokeh", and "photorealistic" only join a look a camera or renderer
+    makes, and art-site words, "trending on artstation", and render terms, "ray tracing", never join a
+    photograph)."""
     if look.family not in CAMERA_FAMILIES and _CAMERA_GEAR_RE.search(phrase):
         return False
-    if look.family == "photo" and _ART_SITE_RE.search(phrase):
+    if look.family == "photo" and (_ART_SITE_RE.search(phrase) or _RENDER_TERM_RE.search(phrase)):
         return False
+    if look.family not in CAMERA_FAMILIES and _PHOTOREAL_RE.search(phrase):
+        return False  # "photorealistic" pulls a painting toward the photograph its negative bans
     return not any(clash(family, look.family) for family in held_media(phrase, artist_media))
 
 

@@ -60,6 +60,7 @@ from core.settings import Settings
 from enhancers.base import Candidate, Enhancer, EnhanceRequest, EnhanceResult
 from enhancers.camera import suited_descriptors
 from enhancers.feedback import apply_edits, explain, parse_feedback, variant_extras
+from enhancers.lighting_framing import axes_of, repeats_axis
 from enhancers.looks import (
     LOOKS,
     Look,
@@ -490,26 +491,19 @@ def _unique(items: list[str]) -> list[str]:
     return out
 
 
-# A prompt has one lighting set-up and one lens: a tag ending in one of these words leaves when the
-# head already has a phrase ending in it ("studio lighting" in the idea: no "natural lighting").
-_ONE_PER_PROMPT = ("lighting", "light", "lens")
-_FOCAL_RE = re.compile(r"\d+\s?mm\b")
-
-
 def _unique_against(head: str, tags: list[str]) -> list[str]:
-    """Drop tags the head already says (whole words, any case), repeated tags, and a second lighting
-    set-up or lens when the head names one."""
+    """Drop tags the head already says (whole words, any case), repeated tags, and a tag naming a time
+    of day, lighting set-up, framing or lens the head or an earlier tag fixes (lighting_framing.py:
+    "studio lighting" in the idea, so no "natural lighting")."""
     lowered = head.lower()
-    said = {p.split()[-1] for p in re.split(r"\s*[,.;]\s*", lowered) if p.split() and p.split()[-1] in _ONE_PER_PROMPT}
-    if _FOCAL_RE.search(lowered):
-        said.add("lens")
-
-    def second(tag: str) -> bool:
-        last = tag.lower().split()[-1] if tag.split() else ""
-        return last in said or ("lens" in said and bool(_FOCAL_RE.search(tag.lower())))
-
-    return [t for t in _unique(tags)
-            if not re.search(r"(?<!\w)" + re.escape(t.lower()) + r"(?!\w)", lowered) and not second(t)]
+    held = axes_of(head)
+    kept: list[str] = []
+    for tag in _unique(tags):
+        if re.search(r"(?<!\w)" + re.escape(tag.lower()) + r"(?!\w)", lowered) or repeats_axis(tag, held):
+            continue
+        kept.append(tag)
+        held |= axes_of(tag)
+    return kept
 
 
 def _rationale(

@@ -25,10 +25,13 @@ from typing import TYPE_CHECKING, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from enhancers.blocklist import apply_blocklist
+from enhancers.looks import Look, cohere_candidates
+from enhancers.tokens import count_clip_tokens
+
 if TYPE_CHECKING:
     from core.settings import Settings
     from enhancers.events import StreamEvent
-    from enhancers.looks import Look
 
 # The one list of styles: everything else (the CLI help, the app, campaign briefs, the LLM output
 # schema, the style tables of styles.py and prompting.py) reads it from here.
@@ -209,7 +212,7 @@ class Enhancer(ABC):
         `_stream` produces them; the Finished result goes through `check_result` like `enhance`'s
         (the deltas before it are a preview).
         """
-        from enhancers.events import Finished
+        from enhancers.events import Finished  # lazy: events imports this module (EnhanceResult)
 
         events = self._stream(request)
         try:
@@ -223,7 +226,7 @@ class Enhancer(ABC):
         """Default, for enhancers without native streaming: the finished prompt as one TextDelta,
         then Finished(result). Errors are raised before the first event, as `enhance` raises them.
         """
-        from enhancers.events import Finished, TextDelta
+        from enhancers.events import Finished, TextDelta  # lazy: events imports this module (EnhanceResult)
 
         result = self.enhance(request)
         yield TextDelta(result.prompt)
@@ -282,11 +285,7 @@ def check_result(request: EnhanceRequest, result: EnhanceResult) -> EnhanceResul
     is said in the rationale too. Every change is said in `notices`. The CLIP tokens of the kept
     prompt are counted last.
     """
-    # Imported here: these modules import this one (Candidate, EnhanceRequest).
-    from enhancers.blocklist import apply_blocklist
-    from enhancers.looks import cohere_candidates
-    from enhancers.profiles import conform
-    from enhancers.tokens import count_clip_tokens
+    from enhancers.profiles import conform  # lazy: profiles imports this module (MODEL_FAMILIES)
 
     if result.checked:
         return result

@@ -9,17 +9,20 @@ Rows:
   (64x64, 2 steps), on the thread pool and on the local Ray, twice there (the second run finds its
   worker processes started and imported, but loads the run's index, model and pipeline again: they
   are kept per run); the manifests are checked to be equal;
-- (`--ingest N`) `run_ingest` of the first N real DiffusionDB prompts (refl_prompts_dev.json) into a new
-  index, plain (one process) and with `executor="ray"` (Ray Data actors embed each window of chunks,
-  ingest/ray_ingest.py) on the local Ray already started; the rows and vectors are checked to be the
-  same. The model's shared int8 ONNX export is written beforehand, untimed, as a machine's second
-  ingest finds it.
+- (`--ingest N`) `run_ingest` of the first N real DiffusionDB prompts (refl_prompts_dev.json, written
+  once as a Parquet file with row groups of `--block-rows`) into a new index, on the thread executor
+  and with `executor="ray"` (Ray Data tasks read and clean each block of `--block-rows` source rows,
+  the actor pool embeds it, the driver merges the shards: ingest/ray_ingest.py, ingest/shards.py) on
+  the local Ray already started, both with `read_batch_rows=--block-rows`; the rows (every field) and
+  manifests (less time and checksums) are checked to be equal and the vectors compared (int8
+  quantizes per batch, so they are near, not equal: the mean and smallest cosine are reported). The model's
+  shared int8 ONNX export is written beforehand, untimed, as a machine's second ingest finds it.
 
 The embedding model is loaded in this process before the rows (as in bench_campaign.py); Ray's
 workers are new processes and load it (and the index) themselves: that is part of their rows.
 
     .venv/bin/python benchmarks/bench_ray.py [--variants 20] [--concurrency 2] [--tasks 200] [--images]
-        [--ingest 2000] [--skip-campaign] [--json]
+        [--ingest 2000] [--block-rows 1000] [--skip-campaign] [--json]
 """
 
 from __future__ import annotations
@@ -85,8 +88,19 @@ def campaign(kind: str, variants: int, concurrency: int, images: bool, work: Pat
     return {"kind": kind, "images": images, "wall_s": round(wall, 2), "counts": report.counts, "manifest": manifest}
 
 
-def ingest(kind: str, rows: int, work: Path) -> dict:
-    """One ingest of `rows` real prompts into a new index on `kind`; its wall time, rows and vectors."""
+def parquet_source(rows: int, block_rows: int, work: Path) -> Path:
+    """The first `rows` real prompts as a Parquet file with row groups of `block_rows` (a block reads its own)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    prompts = [row["text"] for row in json.loads(PROMPTS.read_text(encoding="utf-8"))[:rows]]
+    path = work / "prompts.parquet"
+    pq.write_table(pa.table({"prompt": prompts}), path, row_group_size=block_rows)
+    return path
+
+
+def ingest(kind: str, source: Path, block_rows: int, work: Path) -> dict:
+    """One ingest of `source` into a new index on `kind`; its wall time, rows, manifest and vectors."""
     import numpy as np
 
     from index import PromptIndex
@@ -94,26 +108,37 @@ def ingest(kind: str, rows: int, work: Path) -> dict:
 
     index = work / f"ingest-{kind}"
     started = time.perf_counter()
-    report = run_ingest(source=str(PROMPTS), index=index, limit=rows, executor=kind, progress=False)
+    report = run_ingest(source=str(source), index=index, executor=kind, read_batch_rows=block_rows, progress=False)
     wall = time.perf_counter() - started
     with PromptIndex.load(index) as idx:
-        records = [(i, r.prompt, r.count) for batch in idx.iter_records(10_000) for i, r in batch]
+        records = [(i, r) for batch in idx.iter_records(10_000) for i, r in batch]
         vectors = np.array(idx.stored_vectors())
-    return {"kind": kind, "wall_s": round(wall, 2), "embedded": report.new_prompts_embedded,
-            "embedded_with": report.embedded_with, "records": records, "vectors": vectors}
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    manifest.pop("created_at")
+    manifest["files"] = {name: info["size"] for name, info in manifest["files"].items()}
+    keyword = manifest["extra"].get("keyword_index")
+    if keyword:  # tantivy names its segment files at random: their sizes, sorted
+        keyword["files"] = sorted(info["size"] for info in keyword["files"].values())
+    return {"kind": kind, "wall_s": round(wall, 2), "rows_read": report.rows_read,
+            "embedded": report.new_prompts_embedded, "embedded_with": report.embedded_with, "records": records,
+            "manifest": manifest, "vectors": vectors}
 
 
-def compare_ingests(rows: int, work: Path) -> dict:
+def compare_ingests(rows: int, block_rows: int, work: Path) -> dict:
     import numpy as np
 
     from index import onnx_cache
     from index.embedder import DEFAULT_MODEL_ID
 
     onnx_cache.ensure_export(DEFAULT_MODEL_ID, onnx_cache.DEFAULT_QUANTIZATION)  # untimed, as after a first ingest
-    plain, on_ray = ingest("thread", rows, work), ingest("ray", rows, work)
-    same = plain["records"] == on_ray["records"] and np.allclose(plain["vectors"], on_ray["vectors"], atol=1e-5)
-    return {"rows": rows, "embedded": plain["embedded"], "embedded_with": on_ray["embedded_with"],
-            "thread_s": plain["wall_s"], "ray_s": on_ray["wall_s"], "same_rows_and_vectors": bool(same)}
+    source = parquet_source(rows, block_rows, work)
+    plain, on_ray = ingest("thread", source, block_rows, work), ingest("ray", source, block_rows, work)
+    cosines = np.sum(plain["vectors"] * on_ray["vectors"], axis=1) if len(plain["vectors"]) == len(on_ray["vectors"]) \
+        else np.zeros(1)
+    return {"rows": plain["rows_read"], "blocks": -(-rows // block_rows), "embedded": plain["embedded"],
+            "embedded_with": on_ray["embedded_with"], "thread_s": plain["wall_s"], "ray_s": on_ray["wall_s"],
+            "same_rows_and_manifest": plain["records"] == on_ray["records"] and plain["manifest"] == on_ray["manifest"],
+            "min_cosine": round(float(cosines.min()), 4), "mean_cosine": round(float(cosines.mean()), 4)}
 
 
 def prepare() -> None:
@@ -138,6 +163,7 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--images", action="store_true", help="also the campaign with tiny diffusers images")
     parser.add_argument("--ingest", type=int, default=0, help="also ingest N real prompts, plain vs on Ray")
+    parser.add_argument("--block-rows", type=int, default=1000, help="source rows per block (and row group)")
     parser.add_argument("--skip-campaign", action="store_true", help="only start-up, overhead and --ingest")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -156,7 +182,7 @@ def main() -> None:
     try:
         rows["overhead"] = [overhead(kind, args.tasks) for kind in ("thread", "ray")]
         rows["campaigns"] = []
-        rows["ingest"] = compare_ingests(args.ingest, work) if args.ingest else None
+        rows["ingest"] = compare_ingests(args.ingest, args.block_rows, work) if args.ingest else None
         for images in [] if args.skip_campaign else [False, True] if args.images else [False]:
             threads = campaign("thread", args.variants, args.concurrency, images, work)
             cold = campaign("ray", args.variants, args.concurrency, images, work)
@@ -186,10 +212,12 @@ def main() -> None:
         print(f"| {kind} | {row['thread']} | {row['ray_first']} | {row['ray_again']} | {row['same_manifest']} |")
     if rows["ingest"]:
         row = rows["ingest"]
-        print(f"\n| ingest ({row['rows']} rows, {row['embedded']} prompts embedded, {row['embedded_with']}) | "
-              "plain s | local Ray s | same rows and vectors |")
-        print("|---|---|---|---|")
-        print(f"| new index | {row['thread_s']} | {row['ray_s']} | {row['same_rows_and_vectors']} |")
+        print(f"\n| ingest ({row['rows']} rows in {row['blocks']} blocks, {row['embedded']} prompts embedded, "
+              f"{row['embedded_with']}) | thread executor s | local Ray s | same rows and manifest | "
+              "cosine between their vectors, mean / smallest |")
+        print("|---|---|---|---|---|")
+        print(f"| new index | {row['thread_s']} | {row['ray_s']} | {row['same_rows_and_manifest']} | "
+              f"{row['mean_cosine']} / {row['min_cosine']} |")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ removed, whitespace collapsed, ends trimmed) or the reason it is dropped:
 - ``too_long``      longer than MAX_PROMPT_CHARS after cleaning (pasted documents, spam)
 - ``bad_encoding``  contains U+FFFD, i.e. the source had bytes that are not valid UTF-8
 
+`clean_rows(rows, max_chars)` applies `clean_prompt` to a batch of source rows and tallies what
+it kept and dropped: a pure function, so the thread executor's staging and a Ray worker's block
+(ingest/ray_ingest.py) clean rows with the same code and count them the same way.
+
 `dedupe_key(text)` folds case and spacing ("A  Cat , red" == "a cat, red") so that copies of
 one prompt merge. `fold_key(text)` goes further for ingest's folding: the prompt's words as a
 sorted multiset, so the same words in another order or with other punctuation ("red, a cat" ==
@@ -24,6 +28,7 @@ import unicodedata
 MAX_PROMPT_CHARS = 2000
 
 DROP_REASONS = ("empty", "no_letters", "too_long", "bad_encoding")
+TALLY_KEYS = ("rows_read", "kept", *(f"dropped_{r}" for r in DROP_REASONS))  # what clean_rows counts
 
 _CLOSERS = ",.;:!?)]}"
 _OPENERS = "([{"
@@ -70,6 +75,21 @@ def clean_prompt(raw: object, max_chars: int = MAX_PROMPT_CHARS) -> tuple[str | 
     if not any(ch.isalpha() for ch in text):
         return None, "no_letters"
     return text, None
+
+
+def clean_rows(rows: list[dict], max_chars: int = MAX_PROMPT_CHARS) -> tuple[list[dict], dict[str, int]]:
+    """(the rows whose prompt survives clean_prompt, with the cleaned text as prompt; their tally:
+    rows_read, kept and dropped_<reason> per DROP_REASONS). The input rows are left as they are."""
+    kept: list[dict] = []
+    tally = dict.fromkeys(TALLY_KEYS, 0)
+    for row in rows:
+        text, reason = clean_prompt(row["prompt"], max_chars)
+        if reason is not None:
+            tally[f"dropped_{reason}"] += 1
+            continue
+        kept.append({**row, "prompt": text})
+    tally["rows_read"], tally["kept"] = len(rows), len(kept)
+    return kept, tally
 
 
 def dedupe_key(text: str) -> str:

@@ -93,7 +93,8 @@ class IngestOptions(BaseModel):
         MAX_PROMPT_CHARS, ge=10, le=100_000, description="Drop prompts longer than this after clean-up."
     )
     read_batch_rows: int = Field(
-        50_000, ge=1, le=1_000_000, description="Source rows staged per commit (checkpoint granularity of reading)."
+        50_000, ge=1, le=1_000_000, description="Source rows staged per commit (checkpoint granularity of reading; "
+        "with --executor ray, the rows of one block)."
     )
     fold: bool = Field(
         True,
@@ -110,8 +111,8 @@ class IngestOptions(BaseModel):
     executor: str = Field(
         THREAD,
         description=EXECUTOR_HELP.replace("Where the work runs", "Where prompts are embedded")
-        + " With Ray, an actor pool embeds each chunk; staging, checkpoints and writing stay here, so "
-        "a run resumes on either executor (docs/ray.md).",
+        + " With Ray, tasks read and clean each block of --read-batch-rows rows and an actor pool embeds "
+        "it; the shards are merged and written here, into the same index (docs/ray.md).",
     )
     restart: bool = Field(False, description="Discard an interrupted run's checkpoint and start over.")
     progress: bool = Field(

@@ -8,13 +8,16 @@ The recipe (each numbered step below), and what makes it crash-safe:
    (`restart=True` discards it); a matching one is resumed.
 3. stage: stream source batches, clean them, upsert into the SQLite staging table; each batch
    commits together with the number of source rows consumed, so a resumed run skips exactly
-   those rows.
+   those rows. With `--executor ray` (ingest/ray_ingest.py, ingest/shards.py) Ray workers read,
+   clean and embed the same batches as blocks, the driver keeps each block's rows and vectors as a
+   shard (a resumed run skips complete shards), then stages the shards here in block order.
 4. finish staging in one transaction: NSFW thresholds, --sample, match prompts already in the
    index (their counts will grow; they are not re-embedded), plan the rest shortest-first.
 5. embed the plan through the model's ONNX export (one shared copy per machine, written on first
    use, fp32 or --quantize int8: index/onnx_cache.py; sentence-transformers with
    PROMPTRAG_ONNX_EXPORT=0), EMBED_WINDOW prompts at a time ordered by tokens; each batch's
    vectors land in their own .npy by atomic rename, so a resumed run re-embeds at most one window.
+   With `--executor ray` the chunks are filled from the shards' vectors instead (shards.py).
 6. with --fold-cosine T: fold prompts within cosine T of an indexed row or of a more frequent
    new prompt into that row (near_duplicates.py); the fold map is committed once, so a resumed
    run reuses it.
@@ -35,9 +38,14 @@ Progress and cancellation: `on_progress` gets a `core.progress.Progress` per bat
 (download, stage, embed, write); a set `CancelToken` raises `Cancelled` after the batch in hand
 is committed, which leaves exactly what a crash at that point leaves, so the next run resumes.
 
+Executors: a run started on Ray resumes on either executor (the thread executor stages and
+embeds what is left itself); a run started on the thread executor resumes on it only, as its
+staged rows have no shards to take vectors from.
+
 Test hook (core/pause_hook.py): PROMPTRAG_TEST_PAUSE_AT=embed:N blocks the run right after it
-commits its N-th embedded chunk (stage:N: its N-th staged source batch), so a test can SIGKILL it
-at a known point mid-run instead of racing it.
+commits its N-th embedded chunk (stage:N: its N-th staged source batch; shard:N: the N-th shard
+this run wrote, with --executor ray), so a test can SIGKILL it at a known point mid-run instead
+of racing it.
 
 Deliberately not here: source parsing (sources.py), text rules (normalize.py), SQL (staging.py),
 writing each kind of target (targets.py, milvus_ingest.py), index formats (index/), drawing
@@ -50,9 +58,11 @@ import hashlib
 import logging
 import math
 import time
+from contextlib import closing
 from pathlib import Path
 
 from core.errors import InputError, SourceError
+from core.executors import RAY, THREAD, parse_executor
 from core.pause_hook import pause_here
 from core.progress import CancelToken, ProgressCallback, Stopwatch, TqdmProgress
 from core.settings import get_settings
@@ -63,8 +73,10 @@ from ingest.diffusiondb import file_url
 from ingest.download import fetch, fetch_diffusiondb
 from ingest.milvus_ingest import MilvusTarget
 from ingest.near_duplicates import find_near_duplicates
-from ingest.normalize import DROP_REASONS, clean_prompt
+from ingest.normalize import DROP_REASONS, TALLY_KEYS, clean_rows
 from ingest.options import IngestOptions, IngestReport
+from ingest.ray_ingest import ShardEmbedding
+from ingest.shards import ShardStore, block_plan, gather_chunks, stage_shards, stored_blocks
 from ingest.sources import Source, open_source
 from ingest.staging import WorkDir
 from ingest.targets import MANIFEST, IndexDirTarget, IngestTarget, WriteJob, work_dir_for
@@ -72,7 +84,7 @@ from ingest.targets import MANIFEST, IndexDirTarget, IngestTarget, WriteJob, wor
 __all__ = ["EMBED_WINDOW", "MANIFEST", "IngestPipeline", "open_target", "run_ingest", "work_dir_for"]
 log = logging.getLogger(__name__)
 EMBED_WINDOW = 1024  # prompts embedded together, ordered by tokens: batches pad 1.36x → 1.06x (embedder.py)
-COUNTER_KEYS = ("rows_read", "kept", *(f"dropped_{r}" for r in DROP_REASONS))
+COUNTER_KEYS = TALLY_KEYS
 
 
 def open_target(options: IngestOptions) -> IngestTarget:
@@ -95,6 +107,8 @@ class IngestPipeline:
         self.work_path = self.target.work_path
         self.embedded_now = 0
         self.embedded_with = ""  # which embedder this run used (IngestReport.embedded_with)
+        self.on_ray = parse_executor(options.executor).kind == RAY
+        self._embedder = None  # loaded once per run (on Ray: for the actors' recipe and the dimension)
         self.on_progress = on_progress
         self.cancel = cancel
 
@@ -126,10 +140,12 @@ class IngestPipeline:
                 checkpoint = {
                     "fingerprint": fingerprint, "model_id": model_id, "source": source_name,
                     "base_manifest": self.target.base_digest(), "options": opts.model_dump(mode="json"),
+                    "executor": RAY if self.on_ray else THREAD,
                 }
                 work.write_checkpoint(checkpoint)
                 work.set(phase="stage", rows_consumed=0)
             phase = work.get("phase", "stage")
+            self._check_executor(work, checkpoint, phase)
             current = self.target.base_digest()
             if phase == "publishing" and current != checkpoint["base_manifest"]:
                 # Killed after the rename but before clean-up: the new index is already live.
@@ -141,7 +157,10 @@ class IngestPipeline:
                 )
             # 3. stage
             if phase == "stage":
-                self._stage(work, source)
+                if self.on_ray:
+                    self._stage_on_ray(work, source, model_id, base_manifest)
+                else:
+                    self._stage(work, source)
                 # 4. filter, sample, match existing rows, plan
                 work.finish_staging(
                     max_prompt_nsfw=opts.max_prompt_nsfw, max_image_nsfw=opts.max_image_nsfw,
@@ -212,6 +231,19 @@ class IngestPipeline:
         return hashlib.sha256(repr(sorted(data.items())).encode()).hexdigest()
 
     # -- 2. work directory -----------------------------------------------------------------------
+    def _check_executor(self, work: WorkDir, checkpoint: dict, phase: str) -> None:
+        """A run staged on the thread executor has no shards: Ray cannot finish it (see the docstring)."""
+        started = checkpoint.get("executor", THREAD)
+        if phase not in ("stage", "embed") or started == (RAY if self.on_ray else THREAD):
+            return
+        if self.on_ray:
+            raise InputError(
+                f"the interrupted ingest into {self.target.location} was started without --executor ray, so its "
+                f"staged rows have no shards to take vectors from: run it again without --executor to resume "
+                f"it, or add --restart to start over on Ray ({work.path})"
+            )
+        work.write_checkpoint({**checkpoint, "executor": THREAD})  # from here on, rows without shards
+
     def _prepare_work_dir(self, work: WorkDir, fingerprint: str) -> bool:
         checkpoint = work.read_checkpoint()
         if checkpoint is None or self.options.restart:
@@ -238,22 +270,39 @@ class IngestPipeline:
         watch.report(consumed, total)
         staged = 0
         for batch in source.batches(skip=consumed, limit=opts.limit, batch_rows=opts.read_batch_rows):
-            kept = []
-            for row in batch:
-                text, reason = clean_prompt(row["prompt"], opts.max_prompt_chars)
-                if reason is not None:
-                    counters[f"dropped_{reason}"] += 1
-                    continue
-                row["prompt"] = text
-                kept.append(row)
+            kept, tally = clean_rows(batch, opts.max_prompt_chars)
+            for key, value in tally.items():
+                counters[key] += value
             consumed += len(batch)
-            counters["rows_read"] += len(batch)
-            counters["kept"] += len(kept)
             work.stage(kept, consumed, counters)  # committed: a cancel or crash from here resumes after it
             watch.report(consumed, total)
             staged += 1
             self._pause_for_tests("stage", staged)
             self._check_cancel()
+
+    def _stage_on_ray(self, work: WorkDir, source: Source, model_id: str, base_manifest: Manifest | None) -> None:
+        """Step 3 on Ray: blocks not yet in a complete shard read, cleaned and embedded by workers
+        (ray_ingest.py), each kept as a shard; then every shard staged, in block order (shards.py)."""
+        blocks = block_plan(work, lambda: source.count_rows(self.options.limit), self.options.read_batch_rows)
+        store = ShardStore(work.path / "shards")
+        todo = [block for block in blocks if not store.complete(block)]
+        watch = Stopwatch("blocks", self.on_progress)
+        done = len(blocks) - len(todo)
+        watch.report(done, len(blocks))
+        if todo:
+            embedding = ShardEmbedding(self.options.executor, self._load_embedder(model_id, base_manifest),
+                                       self._quantization(base_manifest))
+            results = embedding.run(source, todo, max_prompt_chars=self.options.max_prompt_chars,
+                                    batch_size=self.options.batch_size)
+            with closing(results):  # a cancel stops Ray Data's pipeline at once
+                for written, result in enumerate(results, 1):
+                    self.embedded_now += store.write(blocks[result.block], result.rows, result.vectors, result.tally)
+                    watch.report(done + written, len(blocks))
+                    self._pause_for_tests("shard", written)
+                    self._check_cancel()
+        rows = blocks[-1].stop if blocks else 0
+        staging = Stopwatch("stage", self.on_progress)
+        stage_shards(work, store, blocks, lambda consumed: staging.report(consumed, rows))
 
     def _nothing_usable(self, source_name: str, counters: dict) -> str:
         dropped = ", ".join(f"{k[8:]} {v}" for k, v in counters.items() if k.startswith("dropped_") and v)
@@ -265,6 +314,11 @@ class IngestPipeline:
 
     # -- 5. embed -------------------------------------------------------------------------------
     def _load_embedder(self, model_id: str, base_manifest: Manifest | None):
+        if self._embedder is None:
+            self._embedder = self._loaded_embedder(model_id, base_manifest)
+        return self._embedder
+
+    def _loaded_embedder(self, model_id: str, base_manifest: Manifest | None):
         embedder = self._onnx_embedder(model_id, self._quantization(base_manifest))
         self.embedded_with = f"onnx {self._quantization(base_manifest)}"
         if embedder is None:  # PROMPTRAG_ONNX_EXPORT=0, or a model the export cannot represent
@@ -275,11 +329,8 @@ class IngestPipeline:
                 f"model {model_id!r} makes {embedder.dimension}-d vectors but {self._named()} "
                 f"holds {base_manifest.dimension}-d ones; {self.target.other_hint}"
             )
-        if self.options.executor != "thread":  # --executor ray: a Ray actor pool embeds each window of chunks
-            from ingest.ray_ingest import ray_embedder  # loads Ray's side only when asked for
-
+        if self.on_ray:  # the actors load the same embedder (ray_ingest.recipe_for)
             self.embedded_with += " on Ray"
-            return ray_embedder(embedder, self.options.executor, self._quantization(base_manifest))
         return embedder
 
     def _quantization(self, base_manifest: Manifest | None) -> str:
@@ -309,6 +360,15 @@ class IngestPipeline:
         chunks = math.ceil(total / size)
         watch = Stopwatch("embed", self.on_progress)
         watch.report(0, total)
+        if self.on_ray:  # the shards hold every vector: fill the chunks from them
+            def after_chunk(number: int, done: int) -> None:
+                watch.report(done, total)
+                self._pause_for_tests("embed", number + 1)
+                self._check_cancel()
+
+            gather_chunks(work, ShardStore(work.path / "shards"), stored_blocks(work), total,
+                          embedder.dimension, after_chunk)
+            return
         # Chunks are embedded EMBED_WINDOW prompts at a time, so the embedder can order them by
         # tokens across chunks (the plan is ordered by characters); each chunk is still saved on
         # its own, and a crash re-embeds at most one window.

@@ -25,6 +25,7 @@ downloading (see download).
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -211,6 +212,18 @@ class Source:
                 yield batch
             if stop is not None and position >= stop:
                 return
+
+    def count_rows(self, limit: int | None = None) -> int:
+        """How many rows `batches(limit=limit)` yields: Parquet's metadata, else one pass over the file
+        that parses no more than it must (lines for JSON Lines and text, so a malformed line is found
+        by whoever reads it, as in `batches`)."""
+        if self.total_rows is not None:
+            return self.total_rows if limit is None else min(self.total_rows, limit)
+        if self.kind in ("jsonl", "text"):
+            with open(self.path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+                rows = (line for line in handle if self.kind == "text" or line.strip())
+                return sum(1 for _ in itertools.islice(rows, limit))
+        return sum(1 for _ in itertools.islice(self._records(), limit))
 
     # -- parquet: only the mapped columns, one record batch at a time --------------------
     def _parquet_rows(self, skip: int, batch_rows: int) -> Iterator[list[dict]]:

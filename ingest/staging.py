@@ -12,7 +12,9 @@ Layout of `<index>.ingest-work/`:
                      (phase, rows consumed, counters), `plan` (the prompts to embed, shortest
                      first), `existing` (keys already indexed) and `near_folds` (plan
                      positions folded by meaning into another planned prompt or into an
-                     indexed row, with `--fold-cosine`);
+                     indexed row, with `--fold-cosine`) and, for `--executor ray`,
+                     `shard_vectors` (where each distinct prompt text's vector lies: the
+                     first shard and position holding it, ingest/shards.py);
 - `chunks/chunk-NNNNNNN.npy`  the vectors of plan batch N, written to a temp file and renamed,
                      so a chunk either exists whole or not at all;
 - `.lock`            flock'ed by the running ingest, so two runs never share a work directory.
@@ -61,7 +63,10 @@ CREATE TABLE IF NOT EXISTS variants (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS near_folds (ord INTEGER PRIMARY KEY, into_ord INTEGER, into_id INTEGER);
 CREATE INDEX IF NOT EXISTS near_folds_into ON near_folds (into_ord);
+CREATE TABLE IF NOT EXISTS shard_vectors (th BLOB PRIMARY KEY, block INTEGER NOT NULL, pos INTEGER NOT NULL)
+    WITHOUT ROWID;
 """
+# th: key_hash of the exact prompt text; the first (block, pos) staged wins, as the first wording does.
 # vkh: hash of the wording's dedupe key; seq: where it was first seen (ties go to the earliest).
 _UPSERT_VARIANT = """
 INSERT INTO variants (kh, vkh, text, count, seq) VALUES (?, ?, ?, ?, ?)
@@ -222,8 +227,10 @@ class WorkDir:
         return _Txn()
 
     # -- 1. staging ---------------------------------------------------------------------------
-    def stage(self, rows: list[dict], consumed: int, counters: dict[str, int]) -> None:
-        """Upsert cleaned rows; record `consumed` source rows and `counters` in the same commit."""
+    def stage(self, rows: list[dict], consumed: int, counters: dict[str, int],
+              vectors_at: Iterable[tuple[str, int, int]] = ()) -> None:
+        """Upsert cleaned rows; record `consumed` source rows and `counters` in the same commit, and
+        `vectors_at`: (prompt text, shard block, position) of vectors already embedded (Ray shards)."""
         merged: dict[bytes, list] = {}
         wordings: dict[tuple[bytes, bytes], list] = {}
         first_seq = consumed - len(rows)  # the kept rows' positions are not known; order within is kept
@@ -248,6 +255,8 @@ class WorkDir:
         with self._txn():
             self.db.executemany(_UPSERT, merged.values())
             self.db.executemany(_UPSERT_VARIANT, wordings.values())
+            self.db.executemany("INSERT OR IGNORE INTO shard_vectors VALUES (?, ?, ?)",
+                                ((key_hash(text), block, pos) for text, block, pos in vectors_at))
             self._set("rows_consumed", consumed)
             self._set("counters", counters)
 
@@ -323,6 +332,20 @@ class WorkDir:
                 (start, stop),
             )
         ]
+
+    def shard_positions(self, texts: Sequence[str]) -> list[tuple[int, int]]:
+        """(shard block, position) of each text's vector, as `stage(vectors_at=...)` recorded it."""
+        hashes = [key_hash(text) for text in texts]
+        found: dict[bytes, tuple[int, int]] = {}
+        for start in range(0, len(hashes), 500):
+            part = hashes[start : start + 500]
+            found.update((th, (block, pos)) for th, block, pos in self.db.execute(
+                f"SELECT th, block, pos FROM shard_vectors WHERE th IN ({', '.join('?' * len(part))})", part))
+        missing = [text for text, th in zip(texts, hashes) if th not in found]
+        if missing:
+            raise RuntimeError(f"no shard in {self.path} holds the vector of {len(missing)} planned prompts "
+                               f"(e.g. {missing[0][:60]!r}); run the ingest again with --restart")
+        return [found[th] for th in hashes]
 
     def chunk_path(self, number: int) -> Path:
         return self.chunks / f"chunk-{number:07d}.npy"

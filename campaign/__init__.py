@@ -3,7 +3,8 @@
 Modules: brief.py (the YAML brief), plan.py (angles; one fused, brand-checked draft per angle),
 brand.py (must-have / must-not words, no text), diversity.py (no two prompts too alike),
 pacing.py (rate limit, throttling), render.py (one variant's image), folder.py (lock, leftovers),
-outputs.py (manifest, contact sheet, HTML gallery), runner.py (`run_campaign`, `read_variants`);
-review.py and jobs.py (approve / reject, ZIP, background runs for the app).
+outputs.py (manifest, contact sheet, HTML gallery), variant.py (`Variant`, `read_variants`),
+work.py (the work units: a draft, an image), resume.py (what a folder holds, what is left),
+runner.py (`run_campaign`); review.py and jobs.py (approve / reject, ZIP, background runs for the app).
 Importing the package imports nothing heavy.
 """

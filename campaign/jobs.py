@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from campaign.review import check_variant_id, set_review
 from core import background
 from core.background import FINAL_STATES, JOB_FILE, JOB_LOCK, STATUS_FILE
 from core.background import RUN_ID as _RUN_ID
@@ -233,8 +234,6 @@ def resume_run(run_id: str) -> None:
 
 def reroll(run_id: str, variant_id: str) -> None:
     """Re-make one variant (new seed / angle draw) in the background, keeping all the others."""
-    from campaign.review import check_variant_id, set_review
-
     out = run_dir(run_id)
     check_variant_id(variant_id)
     if not (out / "variants" / f"{variant_id}.json").is_file():

@@ -21,6 +21,7 @@ from typing import Any
 from campaign.brief import parse_size
 from core.files import fsync_dir
 from core.progress import CancelToken
+from generate.saving import generate_and_save
 
 
 def size_for(size: str, backend: Any) -> tuple[int, int]:
@@ -44,8 +45,6 @@ def render_image(prompt: str, negative: str, options: dict[str, Any], backend: A
 
     `recipe` (generate.output.make_recipe: idea, enhancer, style, example ids) goes into the PNG too.
     """
-    from generate.saving import generate_and_save
-
     tmp = images_dir / f".tmp-{name}-{os.getpid()}"
     try:
         saved = generate_and_save(prompt, negative, options, backend, None, tmp, cancel=cancel, recipe=recipe)

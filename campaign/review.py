@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from campaign.outputs import CSV_COLUMNS, manifest_rows
-from campaign.runner import read_variants
+from campaign.variant import read_variants
 from core.errors import InputError
 from core.files import atomic_write, exclusive_lock
 

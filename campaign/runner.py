@@ -2,8 +2,8 @@
 
 The recipe (`run_campaign`):
 1. check inputs, take the folder's lock (one run per OUT), check OUT holds this brief or none;
-2. read what is done: `variants/<id>.json` (finished), `drafts/<id>.json` (prompts accepted,
-   waiting for their image) and `plans/<id>.json` (re-plans decided, not drafted yet);
+2. read what is done (resume.py): finished variants, drafts accepted and waiting for their image,
+   re-plans decided but not drafted yet;
 3. load the index and the enhancer (one embedder shared by every thread); plan the angles;
 4. draft the missing variants on the run's executor (`concurrency` workers, a shared rate limit, a
    cool-down on throttling) and decide them *in variant order*: a draft more similar than the
@@ -23,227 +23,50 @@ from working in one OUT.
 
 Executors (core/executors.py): the thread pool of this process by default; `executor="ray"` or
 "ray://HOST:PORT" runs the drafts as Ray tasks and the images on a Ray actor pool (one pipeline
-per GPU). The work units are the module-level `draft_task` / `render_task`: they get the run's
-assistant and image backends with `shared(...)` (the ones this process built, on the thread
-pool; built once per worker process, on Ray) and hand their results back by value, so every file
-is written here, by this process, the same way whichever executor ran the work.
+per GPU). The work units (work.py) hand their results back by value, so every file is written
+here, by this process, the same way whichever executor ran the work.
 
-Throttling: the SDK retries a 429 itself; a call still throttled after that pauses every
-worker and is tried again a few times (pacing.py) — no blind second retry loop on every error.
+Stopping: a cancel, or a spend cap reached by a paid call (core/spend.py `SpendCapStop`), stops
+the run with what is finished kept; status.json says "cancelled" and why (the cap, its amount and
+whose it is), and the same call resumes.
 
 Test hook (core/pause_hook.py): PROMPTRAG_TEST_PAUSE_AT=variant:N blocks the run right after it
 writes its N-th variant, so a test can SIGKILL it at a known point mid-run.
 
-Deliberately not here: planning and fusion (plan.py), brand rules (brand.py), similarity
-(diversity.py), rate limit and throttling (pacing.py), images (render.py), the folder's lock and
-leftovers (folder.py), output formats (outputs.py), the app's background jobs and review.
+Deliberately not here: the work units (work.py), what a folder holds and what is left (resume.py),
+planning and fusion (plan.py), brand rules (brand.py), similarity (diversity.py), rate limit and
+throttling (pacing.py), images (render.py), the folder's lock and leftovers (folder.py), output
+formats (outputs.py), the variant record (variant.py), the app's background jobs and review.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from campaign.brief import NO_IMAGES, Brief
-from campaign.diversity import DiversityGuard, max_pairwise_similarity
-from campaign.folder import check_brief, folder_lock, read_drafts, remove_orphans, sweep
+from campaign.diversity import DiversityGuard, embed, max_pairwise_similarity
+from campaign.folder import check_brief, folder_lock, remove_orphans, sweep
 from campaign.outputs import write_contact_sheet, write_gallery, write_json, write_manifest
-from campaign.pacing import Throttle, with_throttle_retries
-from campaign.plan import (
-    Draft,
-    SharedEmbedder,
-    angle_idea,
-    draft_variant,
-    plan_angles,
-    replan_candidates,
-    variant_ids,
-)
-from campaign.render import render_image, size_for
-from core.errors import Cancelled, InputError, PromptragError, one_line
-from core.executors import ExecutorSpec, forget, make_executor, provide, shared
+from campaign.plan import Draft, angle_idea, plan_angles, replan_candidates, variant_ids
+from campaign.resume import read_leftover
+from campaign.variant import STATUSES, CampaignReport, Variant, count_statuses, read_variants
+from campaign.work import Job, Rendered, draft_task, load_drafter, render_task
+from core.background import now
+from core.errors import Cancelled, InputError, PromptragError
+from core.executors import ExecutorSpec, make_executor, provide, release_shared, run_key
 from core.files import atomic_write
 from core.pause_hook import pause_here
 from core.progress import CancelToken, Progress, ProgressCallback
-from core.spend import SpendCapStop
-from generate.output import make_recipe
+from core.spend import stop_reason, stopped_words
 
 MAX_CONCURRENCY = 32
-STATUSES = ("ok", "brand_violation", "error")
-
-
-@dataclass
-class Variant:
-    """One finished variant, as in variants/<id>.json and one manifest row."""
-
-    id: str
-    angle: dict[str, str]  # style, scene, mood, composition, lighting, size
-    prompt: str
-    negative_prompt: str
-    seed: int | None
-    backend: str  # "none" when no image was asked for
-    model: str | None
-    image_path: str | None  # relative to the campaign folder, e.g. "images/v001.png"
-    status: str  # "ok" | "brand_violation" | "error"
-    problems: list[str] = field(default_factory=list)
-    error: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    attempt: int = 0  # angle draw: 0 = the plan's; re-plans and re-rolls count up
-    enhancer: str = ""
-    fallback_reasons: dict[str, str] = field(default_factory=dict)
-    closest: str | None = None  # the most similar other variant when this one was accepted
-    similarity: float | None = None
-    idea: str = ""
-    notes: list[str] = field(default_factory=list)  # changes made (brand), the assistant's checks
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    # how the brief steered it: subject kind, the audience / message words that chose its scene and
-    # mood, the context / look / artist_credits passed to the writer (steer.steering)
-    steering: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Variant:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
-
-
-@dataclass
-class CampaignReport:
-    """What run_campaign leaves: every finished variant (id order) and the diversity figure."""
-
-    out_dir: Path
-    variants: list[Variant]
-    max_pairwise_similarity: float
-    seconds: float
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {status: sum(v.status == status for v in self.variants) for status in STATUSES}
-
-
-def read_variants(out_dir: Path) -> list[Variant]:
-    """The variants finished in `out_dir` now, in id order (safe to call while a run writes)."""
-    folder = Path(out_dir) / "variants"
-    if not folder.is_dir():
-        return []
-    variants = []
-    for path in sorted(folder.glob("v*.json")):
-        try:
-            variants.append(Variant.from_dict(json.loads(path.read_text(encoding="utf-8"))))
-        except FileNotFoundError:
-            continue  # replaced by a re-roll between listing and reading
-        except (ValueError, TypeError) as exc:
-            raise InputError(f"{path} is not a campaign variant ({exc}); remove it and run again") from None
-    return variants
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-# -- the work units (module-level: an executor may run them in another process) ---------------------
-@dataclass
-class _Drafter:
-    """What drafting needs in a process: the assistant and the chain members it lacks."""
-
-    assistant: Any
-    unavailable: set[str]
-    thread_safe: bool  # every member remote or pure Python (a local model is not, on threads)
-
-
-@dataclass(frozen=True)
-class _Job:
-    """What a work unit is told (plain data): the run's key, the brief, the shared rate limit."""
-
-    key: str
-    brief: Brief
-    pacer: Any = None
-
-
-def load_drafter(brief: Brief) -> _Drafter:
-    """The index (every embedding through one SharedEmbedder), the enhancer and the assistant."""
-    from core.settings import get_settings
-    from enhancers.chain import build_enhancer
-    from index.prompt_store import open_store_sharing
-    from rag.assistant import PromptAssistant
-    from rag.retriever import Retriever
-
-    settings = get_settings()
-    location = brief.index or settings.store or settings.default_index  # a directory or a Milvus URI
-    index = open_store_sharing(location, SharedEmbedder)
-    retriever = Retriever(index)
-    if retriever.params.typo_tolerance:
-        retriever.vocabulary()  # built once here, not by several workers at once
-    enhancer = build_enhancer(brief.enhancer, grounded=True)
-    return _Drafter(PromptAssistant(retriever, enhancer, embedder=index.embedder),
-                    set(getattr(enhancer, "unavailable", {})), enhancer.thread_safe)
-
-
-def _cancel_token(key: str) -> CancelToken:
-    """The run's cancel flag here (a Ray worker's own, never set: Ray cancels its tasks instead)."""
-    return shared(f"{key}:cancel", CancelToken)
-
-
-def draft_task(job: _Job, variant_id: str, index: int, attempt: int, angle: dict[str, str]) -> Draft:
-    """One draft through the shared rate limit, retried (only) when it was throttled."""
-    drafter = shared(f"{job.key}:drafter", partial(load_drafter, job.brief))
-    throttle = Throttle(job.brief.requests_per_minute, _cancel_token(job.key), pacer=job.pacer)
-    draft, retries = with_throttle_retries(
-        lambda: draft_variant(drafter.assistant, job.brief, variant_id, index, attempt, angle), throttle,
-        lambda draft: [why for name, why in draft.fallback_reasons.items() if name not in drafter.unavailable])
-    draft.timings["throttle_retries"] = retries
-    return draft
-
-
-@dataclass
-class _Rendered:
-    """A variant's image as bytes (PNG and JSON sidecar), or the error that stopped it."""
-
-    backend: str
-    model: str | None
-    name: str  # images/<name>.png
-    png: bytes = b""
-    sidecar: bytes = b""
-    seconds: float = 0.0
-    error: str | None = None
-
-
-def render_task(job: _Job, draft: Draft) -> _Rendered:
-    """Make variant `draft`'s image with its backend (backends take turns; each built once here)."""
-    from generate.registry import get_image_backend
-
-    started = time.perf_counter()
-    cancel = _cancel_token(job.key)
-    cancel.raise_if_cancelled("the campaign")
-    name = job.brief.backends[draft.index % len(job.brief.backends)]
-    backend = shared(f"{job.key}:backend:{name}", partial(get_image_backend, name, model=job.brief.model))
-    width, height = size_for(draft.angle.get("size", "1:1"), backend)
-    options = {"seed": draft.seed, "width": width, "height": height, "steps": job.brief.steps,
-               "guidance": job.brief.guidance}
-    stem = draft.id if draft.attempt == 0 else f"{draft.id}-{draft.attempt}"
-    try:
-        recipe = make_recipe(idea=draft.idea, enhancer=draft.enhancer, style=draft.style,
-                             example_ids=[e.get("id") for e in draft.examples])
-        with tempfile.TemporaryDirectory(prefix="promptrag-render-") as tmp:
-            png, saved = render_image(draft.prompt, draft.negative_prompt, options, backend, Path(tmp), stem,
-                                      cancel, recipe)
-            return _Rendered(backend.name, saved.model, stem, png.read_bytes(), png.with_suffix(".json").read_bytes(),
-                             round(time.perf_counter() - started, 4))
-    except Cancelled:
-        raise
-    except PromptragError as exc:
-        return _Rendered(backend.name, getattr(backend, "model", None), stem, error=str(exc).splitlines()[0])
 
 
 class _Run:
@@ -254,7 +77,7 @@ class _Run:
                  executor: ExecutorSpec | str | None) -> None:
         self.brief = brief
         self.executor_spec = executor
-        self.key = f"campaign:{uuid.uuid4().hex}"  # this run's objects in shared(...)
+        self.key = run_key("campaign")  # this run's objects in shared(...)
         self.out = out_dir
         self.want_images = images and brief.makes_images
         self.concurrency = concurrency
@@ -264,7 +87,7 @@ class _Run:
         self.angles = plan_angles(brief)
         self.lock = threading.Lock()  # finished / status / counters
         self.finished: dict[str, Variant] = {}
-        self.started_at = _now()
+        self.started_at = now()
         self.clock = time.perf_counter()
         self.work_total = 0
         self.work_done = 0
@@ -279,7 +102,7 @@ class _Run:
             done = sum(1 for i in self.ids if i in self.finished)
             write_json(self.out / "status.json", {
                 "state": state, "done": done, "total": len(self.ids), "started_at": self.started_at,
-                "updated_at": _now(), "pid": os.getpid(), "error": error, **extra})
+                "updated_at": now(), "pid": os.getpid(), "error": error, **extra})
 
     # -- models ----------------------------------------------------------------------------------
     def load(self) -> None:
@@ -316,7 +139,7 @@ class _Run:
         Drafting does not wait for the rounds: a re-plan is drafted as soon as it is planned.
         """
         window = 2 * self.concurrency  # first drafts submitted ahead of the one being decided
-        job = _Job(self.key, self.brief, self.executor.pacer(self.brief.requests_per_minute))
+        job = Job(self.key, self.brief, self.executor.pacer(self.brief.requests_per_minute))
         futures: dict[tuple[str, int], Future] = {}
 
         def submit(variant_id: str) -> None:
@@ -371,7 +194,7 @@ class _Run:
         status = "brand_violation" if draft.problems else "ok"
         if status == "ok" and self.want_images:
             self.image_futures.append(self.executor.submit_model(
-                render_task, _Job(self.key, self.brief), draft,
+                render_task, Job(self.key, self.brief), draft,
                 then=partial(self.keep_image, draft, closest, similarity)))
         else:
             self.write_variant(self.variant_from(draft, status, closest, similarity))
@@ -395,7 +218,7 @@ class _Run:
 
     def keep_image(self, draft: Draft, closest: str | None, similarity: float | None, done: Future) -> None:
         """Save a rendered image (images/<id>[-<attempt>].png: sidecar first, PNG last), then the variant."""
-        rendered: _Rendered = done.result()  # Cancelled and bugs propagate to whoever waits
+        rendered: Rendered = done.result()  # Cancelled and bugs propagate to whoever waits
         made = {"backend": rendered.backend, "model": rendered.model}
         if rendered.error is not None:
             self.write_variant(self.variant_from(draft, "error", closest, similarity, **made, error=rendered.error))
@@ -433,41 +256,10 @@ class _Run:
     def execute(self, only: list[str] | None, reroll: bool) -> CampaignReport:
         # 2. what is done: finished variants, accepted drafts, re-plans decided
         sweep(self.out)
-        done = {v.id: v for v in read_variants(self.out) if v.id in self.ids}
+        left = read_leftover(self.out, self.ids, self.angles, only=only, reroll=reroll, want_images=self.want_images)
+        done, base, first = left.done, left.base, left.first
         self.finished = dict(done)
-        drafts = {i: d for i, d in read_drafts(self.out).items() if i in self.ids and i not in done}
-        plans = {path.stem: json.loads(path.read_text(encoding="utf-8"))
-                 for path in (self.out / "plans").glob("v*.json")}
-        wanted = list(only) if only is not None else list(self.ids)
-        base: dict[str, int] = {}  # id → its first attempt in this run
-        first: dict[str, tuple[int, dict[str, str]] | None] = {}  # id → (attempt, angle); None = re-plan later
-        replans: dict[str, list[str]] = {}
-        ready: list[tuple[Draft, str | None, float | None]] = []  # accepted prompts still needing an image
-        for variant_id in wanted:
-            variant = done.get(variant_id)
-            if reroll:
-                old = variant or (drafts[variant_id][0] if variant_id in drafts else None)
-                base[variant_id] = old.attempt + 1 if old is not None else 0
-                first[variant_id] = None if old is not None else (0, self.angles[self.ids.index(variant_id)])
-                drafts.pop(variant_id, None)
-            elif variant is not None and variant.status == "ok" and self.want_images and not variant.image_path:
-                draft = Draft.from_dict({**variant.to_dict(), "index": self.ids.index(variant_id),
-                                         "style": variant.angle.get("style", "")})
-                ready.append((draft, variant.closest, variant.similarity))
-            elif variant is None or variant.status == "error":
-                if variant_id in drafts:
-                    ready.append(drafts[variant_id])
-                elif variant_id in plans and variant is None:
-                    base[variant_id] = 0
-                    plan = plans[variant_id]
-                    replans[variant_id] = list(plan.get("replans", []))
-                    first[variant_id] = (plan["attempt"], plan["angle"])
-                else:
-                    base[variant_id] = 0
-                    first[variant_id] = (0, self.angles[self.ids.index(variant_id)])
-        for stale in set(plans) - {i for i, start in first.items() if start and start[0] > 0}:
-            (self.out / "plans" / f"{stale}.json").unlink(missing_ok=True)
-        self.work_total = len(base) + len(ready)
+        self.work_total = left.work
         self.write_status("running", stage="loading")
         # 3. the index (its embedder also measures diversity) and the enhancer
         self.load()
@@ -475,7 +267,7 @@ class _Run:
         for variant in done.values():
             if variant.status != "error" and variant.id not in base:
                 guard.accept(variant.id, variant.prompt)
-        for draft, _, _ in drafts.values():
+        for draft, _, _ in left.drafts.values():
             if draft.id not in base:
                 guard.accept(draft.id, draft.prompt)
         rerolled = self.replan({i: base[i] for i, start in first.items() if start is None}, guard)
@@ -487,15 +279,13 @@ class _Run:
         try:
             with make_executor(self.executor_spec, workers=self.concurrency, model_workers=model_workers,
                                cancel=self.cancel) as self.executor:
-                for draft, closest, similarity in ready:
+                for draft, closest, similarity in left.ready:
                     self.schedule(draft, closest, similarity)
-                self.decide(pending, base, replans, guard)
+                self.decide(pending, base, left.replans, guard)
                 for future in self.image_futures:
                     future.result()
         finally:
-            for backend in forget(f"{self.key}:backend:"):  # image models this process loaded
-                backend.release()
-            forget(self.key)
+            release_shared(self.key)  # the image models this process loaded, the drafter, the cancel flag
         # 6. the set's outputs
         return self.write_outputs(complete=True)
 
@@ -503,14 +293,12 @@ class _Run:
         variants = [self.finished[i] for i in self.ids if i in self.finished]
         kept = [v for v in variants if v.status != "error" and v.prompt]
         if kept and self.assistant is not None:
-            from campaign.diversity import embed
-
             figure = max_pairwise_similarity(embed(self.assistant.embedder, [v.prompt for v in kept]))
         else:
             figure = 0.0
         summary = {"name": self.brief.name, "brief": self.brief.model_dump(mode="json"),
                    "total": len(self.ids), "finished": len(variants),
-                   "counts": {s: sum(v.status == s for v in variants) for s in STATUSES},
+                   "counts": count_statuses(variants),
                    "max_pairwise_similarity": figure, "similarity_threshold": self.brief.similarity_threshold,
                    "images": self.want_images}
         write_manifest(self.out, summary, variants)
@@ -530,8 +318,9 @@ def run_campaign(brief: Brief, out_dir: Path, *, images: bool = True, concurrenc
     `images=False` makes prompts only (as does a brief with backends: [none]). `only` limits the
     work to those variant ids; with `reroll=True` they are re-made even if finished (a new angle
     draw and seed), keeping every other variant. `executor`: "thread" (default), "ray" or
-    "ray://HOST:PORT" (core/executors.py; the same files either way). Raises Cancelled (status "cancelled") when
-    `cancel` is set: what is finished stays, and the same call resumes.
+    "ray://HOST:PORT" (core/executors.py; the same files either way). Raises Cancelled (status
+    "cancelled", saying why) when `cancel` is set or a spend cap is reached: what is finished stays,
+    and the same call resumes.
     """
     # 1. check inputs
     if not isinstance(brief, Brief):
@@ -558,12 +347,11 @@ def run_campaign(brief: Brief, out_dir: Path, *, images: bool = True, concurrenc
         try:
             report = run.execute(list(dict.fromkeys(only)) if only else None, reroll)
         except Cancelled as exc:
-            why = one_line(exc) if isinstance(exc, SpendCapStop) else "cancelled"  # a spend cap says which
+            why = stop_reason(exc)  # "cancelled", or the spend cap that stopped it (which, whose, how much)
             run.write_outputs(complete=False)
             run.write_status("cancelled", f"{why}; run the same command again to finish the rest")
-            stopped = "was cancelled" if why == "cancelled" else f"stopped ({why})"
-            raise Cancelled(f"the campaign {stopped}; {len(run.finished)} of {len(ids)} variants are kept in "
-                            f"{out_dir}; run the same command again to finish the rest") from None
+            raise Cancelled(f"the campaign {stopped_words(why)}; {len(run.finished)} of {len(ids)} variants are "
+                            f"kept in {out_dir}; run the same command again to finish the rest") from None
         except BaseException as exc:
             with contextlib.suppress(OSError):  # the run's own error matters more than its status line
                 run.write_status("failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -571,3 +359,6 @@ def run_campaign(brief: Brief, out_dir: Path, *, images: bool = True, concurrenc
         run.write_status("finished", max_pairwise_similarity=report.max_pairwise_similarity,
                          counts=report.counts, seconds=report.seconds)
         return report
+
+
+__all__ = ["MAX_CONCURRENCY", "STATUSES", "CampaignReport", "Variant", "read_variants", "run_campaign"]

@@ -22,8 +22,9 @@ watches the token and cancels what is in flight (its futures raise `Cancelled`).
 dies is replaced and its work retried by Ray (tasks: `max_retries`, actors: `max_restarts`).
 
 `ray` is imported only when a Ray executor is made (`pip install 'promptrag[ray]'`). Workers on a
-cluster get this process's non-secret PROMPTRAG_* / HF_* variables (`worker_env`); keys must be set
-on the cluster's nodes, never shipped. Deliberately not here: Ray Data ingest, what a work unit does.
+cluster get this process's non-secret PROMPTRAG_* / HF_* variables and its spend account, caps and
+home (`worker_env`); keys must be set on the cluster's nodes, never shipped.
+Deliberately not here: Ray Data ingest, what a work unit does.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +42,7 @@ from typing import Any
 
 from core.errors import Cancelled, InputError
 from core.progress import CancelToken
+from core.spend import spend_env
 
 THREAD, RAY = "thread", "ray"
 _SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.I)
@@ -72,9 +75,12 @@ def parse_executor(text: str | None) -> ExecutorSpec:
 
 def worker_env() -> dict[str, str]:
     """The variables a Ray worker needs to see this process's settings (home, models, index): every
-    PROMPTRAG_* / HF_* one whose name does not look like a secret (keys stay on the nodes)."""
-    return {name: value for name, value in os.environ.items()
-            if name.startswith(_SHIPPED_PREFIXES) and not _SECRET.search(name)}
+    PROMPTRAG_* / HF_* one whose name does not look like a secret (keys stay on the nodes), and what
+    the spend caps need as this process resolved it (`core.spend.spend_env`: home, caps, who pays),
+    so a worker's paid calls go to the same ledger, user and run and stop at the same caps."""
+    shipped = {name: value for name, value in os.environ.items()
+               if name.startswith(_SHIPPED_PREFIXES) and not _SECRET.search(name)}
+    return {**shipped, **spend_env()}
 
 
 def make_executor(spec: ExecutorSpec | str | None, *, workers: int, model_workers: int = 1,
@@ -84,7 +90,7 @@ def make_executor(spec: ExecutorSpec | str | None, *, workers: int, model_worker
     spec = spec if isinstance(spec, ExecutorSpec) else parse_executor(spec)
     cancel = cancel or CancelToken()
     if spec.kind == RAY:
-        from core.ray_executor import RayExecutor  # the Ray side: loaded (with ray) only when asked for
+        from core.ray_executor import RayExecutor  # lazy: the Ray side: loaded (with ray) only when asked for
 
         return RayExecutor(spec.address, workers=workers, model_workers=model_workers, finishers=finishers,
                            cancel=cancel)
@@ -135,6 +141,26 @@ def forget(prefix: str) -> list[Any]:
         for key in keys:
             _BUILD_LOCKS.pop(key, None)
         return [_RESOURCES.pop(k) for k in keys]
+
+
+def release_shared(prefix: str) -> None:
+    """The end of a run in this process: forget its objects (keys starting with `prefix`) and call
+    `release()` on those that hold memory (an image pipeline, the enhancers and index of a run)."""
+    for value in forget(prefix):
+        release = getattr(value, "release", None)
+        if callable(release):
+            release()
+
+
+def run_key(kind: str) -> str:
+    """A new run's prefix for `shared(...)` keys (runs may share a process: each keeps its own)."""
+    return f"{kind}:{uuid.uuid4().hex}"
+
+
+def run_cancel(key: str) -> CancelToken:
+    """Run `key`'s cancel flag in this process: the runner's own on the thread pool (it `provide`s it
+    under `key:cancel`), a worker's own on Ray (never set there: the Ray executor cancels tasks)."""
+    return shared(f"{key}:cancel", CancelToken)
 
 
 # ---- a shared rate limit -------------------------------------------------------------------------
@@ -243,4 +269,4 @@ class ThreadExecutor(Executor):
         super().shutdown(cancel=cancel)
 
 __all__ = ["Executor", "ExecutorSpec", "Pacer", "ThreadExecutor", "forget", "make_executor",
-           "parse_executor", "peek", "provide", "shared", "worker_env"]
+           "parse_executor", "peek", "provide", "release_shared", "run_cancel", "run_key", "shared", "worker_env"]

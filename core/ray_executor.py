@@ -14,7 +14,7 @@ machine, `ray://HOST:PORT` a cluster through Ray Client. It then runs
 
 The executor watches the run's CancelToken: once set, everything in flight is cancelled and its
 futures raise `Cancelled`. On shutdown its actors are killed, and a Ray it started is shut down.
-Workers get `worker_env()` as their runtime environment (the settings, no keys).
+Workers get `worker_env()` as their runtime environment (the settings, the spend account and caps; no keys).
 
 Deliberately not here: placement groups, autoscaling, Ray Data; the thread pool (core/executors.py).
 """

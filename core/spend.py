@@ -1,4 +1,4 @@
-"""Spend on paid model calls: one price table, an append-only audit log, per-user and per-run caps.
+"""Spend on paid model calls: an append-only audit log, per-user and per-run caps (prices: core/prices.py).
 
 Every call to a paid chat model (Claude through the Anthropic API or Bedrock, a LangChain
 provider) goes through `paid_call(...)`, which the chat enhancers' base class wraps around its
@@ -14,23 +14,28 @@ transport (enhancers/claude_base.py):
    anything else is the single local user, "local", with no run.
 2. Before the call: the caps (`Settings.spend_cap_user_day_usd`, per UTC day, and
    `spend_cap_campaign_usd`, per run) are checked against what the ledger has recorded plus
-   what calls in flight in this process have reserved plus the most this call may cost (its
-   input estimate and its output limit at the model's price). A call that could go over is
+   what calls under way hold (in this process or any other writing the same ledger: Ray workers,
+   other runs) plus the most this call may cost (its input estimate and its output limit at the
+   model's price), and that most is held until the call ends. A call that could go over is
    refused before anything is sent: in a background run with `SpendCapStop` (a `Cancelled`:
    the run stops as if cancelled, its finished work kept), elsewhere with `SpendCapReached` (a
    `BackendError`: a fallback chain hands over to its next member and says why).
 3. After the call: one row in the ledger — who, which run, what (the enhancer), the model, the
    tokens the API reported (or an estimate, flagged, when it reported none), images, the cost.
 
-Costs are estimates: tokens × the prices below (US dollars per million tokens, list prices when
-written). A model missing from the table is priced as the dearest Claude model, so a cap never
-under-counts; local runtimes (Ollama, ...) cost nothing but are still logged.
+Costs are estimates: tokens × the price table of core/prices.py (re-exported here). A model
+missing from the table is priced as the dearest Claude model, so a cap never under-counts; local
+runtimes (Ollama, ...) cost nothing but are still logged.
 
 The ledger (`Ledger`, `<home>/spend.sqlite`) is append-only: SQLite triggers refuse UPDATE and
-DELETE, one connection per call, WAL, so many sessions and run processes write to it at once.
+DELETE, one connection per call, WAL, so many sessions and run processes write to it at once. Its
+`holds` table (not part of the log) keeps the calls under way; a hold lapses after `HOLD_S`, so a
+process killed mid-call does not block a cap for long. Another process counts and caps its calls
+the same way when it has this one's home, caps and account (`spend_env`: what Ray workers get).
 
 Deliberately not here: billing reconciliation with a provider's invoice, currencies other than
-USD, caps across machines (a shared ledger file on several hosts is not a lock), and image
+USD, caps across machines (a shared ledger file on several hosts is not a lock: on a cluster
+each node's workers share their node's holds only), and image
 generation backends (the images column counts the images a judge was shown; Bedrock's Stability
 models are not metered yet).
 """
@@ -38,7 +43,7 @@ models are not metered yet).
 from __future__ import annotations
 
 import sqlite3
-import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from contextvars import ContextVar
@@ -46,106 +51,24 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core.errors import BackendError, Cancelled, ConfigError
+from core.errors import BackendError, Cancelled, ConfigError, one_line
+from core.prices import (  # noqa: F401 (the price table's names, as callers have always imported them from here)
+    IMAGE_PRICES,
+    PRICES,
+    UNKNOWN_IMAGE_PRICE,
+    UNKNOWN_PRICE,
+    Estimate,
+    Price,
+    cost_usd,
+    estimate,
+    image_price_for,
+    price_for,
+)
 from core.settings import Settings, get_settings
 
 LOCAL_USER = "local"
 BUSY_TIMEOUT_S = 30.0
-
-# ---- prices: the one table ---------------------------------------------------------------------
-# Model id prefix (provider and region prefixes removed, lower case) → US dollars per million
-# (input, output) tokens. The longest matching prefix wins.
-PRICES: dict[str, tuple[float, float]] = {
-    "claude-opus-4-6": (5.0, 25.0),
-    "claude-opus-4-5": (5.0, 25.0),
-    "claude-opus-4": (15.0, 75.0),
-    "claude-3-opus": (15.0, 75.0),
-    "claude-sonnet-4": (3.0, 15.0),
-    "claude-3-7-sonnet": (3.0, 15.0),
-    "claude-3-5-sonnet": (3.0, 15.0),
-    "claude-haiku-4": (1.0, 5.0),
-    "claude-3-5-haiku": (0.8, 4.0),
-    "claude-3-haiku": (0.25, 1.25),
-    "gpt-4.1-nano": (0.1, 0.4),
-    "gpt-4.1-mini": (0.4, 1.6),
-    "gpt-4.1": (2.0, 8.0),
-    "gpt-4o-mini": (0.15, 0.6),
-    "gpt-4o": (2.5, 10.0),
-}
-UNKNOWN_PRICE = (15.0, 75.0)  # an unlisted model counts as the dearest Claude: caps never under-count
-# Image models on Bedrock (model id prefix, provider prefix removed) → US dollars per image, list prices.
-IMAGE_PRICES: dict[str, float] = {
-    "stable-image-core": 0.04,
-    "sd3-5-large": 0.08,
-    "sd3-large": 0.08,
-    "stable-image-ultra": 0.14,
-}
-UNKNOWN_IMAGE_PRICE = 0.14  # an unlisted image model counts as the dearest one
-FREE_PROVIDERS = ("ollama", "llamacpp", "huggingface")  # LangChain providers that run on this machine
-_ID_PREFIXES = ("global.", "us.", "eu.", "apac.", "anthropic.")  # Bedrock inference-profile / provider prefixes
-
-
-@dataclass(frozen=True)
-class Price:
-    input_per_million: float
-    output_per_million: float
-    known: bool  # False: not in PRICES, priced as UNKNOWN_PRICE
-
-
-def price_for(model: str) -> Price:
-    """The price of `model` ("claude-sonnet-4-6", "us.anthropic.claude-...", "openai:gpt-4.1-mini")."""
-    name = model.strip().lower()
-    provider, _, rest = name.partition(":")
-    if rest and "/" not in provider:  # a LangChain PROVIDER:MODEL
-        if provider in FREE_PROVIDERS:
-            return Price(0.0, 0.0, True)
-        name = rest
-    for prefix in _ID_PREFIXES:
-        name = name.removeprefix(prefix)
-    matches = [key for key in PRICES if name.startswith(key)]
-    if not matches:
-        return Price(*UNKNOWN_PRICE, known=False)
-    return Price(*PRICES[max(matches, key=len)], known=True)
-
-
-def image_price_for(model: str) -> float:
-    """US dollars per image of a Bedrock image model ("stability.sd3-5-large-v1:0")."""
-    name = model.strip().lower().removeprefix("stability.")
-    for prefix in _ID_PREFIXES:
-        name = name.removeprefix(prefix)
-    matches = [key for key in IMAGE_PRICES if name.startswith(key)]
-    return IMAGE_PRICES[max(matches, key=len)] if matches else UNKNOWN_IMAGE_PRICE
-
-
-def cost_usd(model: str, input_tokens: int, output_tokens: int, images: int = 0) -> float:
-    """Tokens at the model's token price; images (a Bedrock image model) at its price per image."""
-    if images:
-        return images * image_price_for(model)
-    price = price_for(model)
-    return (input_tokens * price.input_per_million + output_tokens * price.output_per_million) / 1_000_000
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """What `calls` calls of `model` may cost: an estimate, never a bill."""
-
-    model: str
-    calls: int
-    input_tokens: int   # per call
-    output_tokens: int  # per call
-    usd: float
-    price_known: bool
-
-    def text(self) -> str:
-        unknown = "" if self.price_known else f" ({self.model} is not in the price table: priced as the dearest model)"
-        return (f"about ${self.usd:,.2f} (an estimate: {self.calls} calls of {self.model} × ~{self.input_tokens:,} "
-                f"input + up to {self.output_tokens:,} output tokens at list prices){unknown}")
-
-
-def estimate(model: str, calls: int, input_tokens: int, output_tokens: int) -> Estimate:
-    return Estimate(model, calls, input_tokens, output_tokens, calls * cost_usd(model, input_tokens, output_tokens),
-                    price_for(model).known)
-
+HOLD_S = 900.0  # a call under way holds its most cost this long at most (a process that died lets go then)
 
 # ---- who pays ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -180,12 +103,35 @@ def current_account(settings: Settings | None = None) -> Account:
     return Account(settings.spend_user or LOCAL_USER, settings.spend_campaign or None)
 
 
+def spend_env(settings: Settings | None = None) -> dict[str, str]:
+    """The variables that make another process (a Ray worker) count and cap its paid calls as this
+    one does: the home (so the same ledger), the caps, who pays and for which run — as resolved
+    here (`.env`, secrets.toml and `use_account`'s signed-in user included)."""
+    settings = settings or get_settings()
+    account = current_account(settings)
+    values = {"PROMPTRAG_HOME": Path(settings.home).expanduser().absolute(), "PROMPTRAG_SPEND_USER": account.user,
+              "PROMPTRAG_SPEND_CAMPAIGN": account.campaign,
+              "PROMPTRAG_SPEND_CAP_USER_DAY_USD": settings.spend_cap_user_day_usd,
+              "PROMPTRAG_SPEND_CAP_CAMPAIGN_USD": settings.spend_cap_campaign_usd}
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
 class SpendCapReached(BackendError):
     """A cap refused a paid call made while a user waits: a fallback chain falls back and says why."""
 
 
 class SpendCapStop(Cancelled):
     """A cap refused a paid call of a background run: the run stops, what it finished is kept."""
+
+
+def stop_reason(exc: BaseException) -> str:
+    """Why a run stopped, in one line: the cap a `SpendCapStop` names (which, whose, how much), else "cancelled"."""
+    return one_line(exc) if isinstance(exc, SpendCapStop) else "cancelled"
+
+
+def stopped_words(why: str) -> str:
+    """How a run's message says it ended early (`why` from stop_reason): "was cancelled" or "stopped (<cap>)"."""
+    return "was cancelled" if why == "cancelled" else f"stopped ({why})"
 
 
 # ---- the ledger ----------------------------------------------------------------------------------
@@ -208,8 +154,16 @@ CREATE INDEX IF NOT EXISTS calls_campaign ON calls (campaign);
 CREATE TRIGGER IF NOT EXISTS calls_no_update BEFORE UPDATE ON calls
     BEGIN SELECT RAISE(ABORT, 'the spend ledger is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS calls_no_delete BEFORE DELETE ON calls
-    BEGIN SELECT RAISE(ABORT, 'the spend ledger is append-only'); END
+    BEGIN SELECT RAISE(ABORT, 'the spend ledger is append-only'); END;
+CREATE TABLE IF NOT EXISTS holds (  -- calls under way, in any process: their most cost, held against a cap
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,             -- user | campaign
+    name TEXT NOT NULL,
+    usd REAL NOT NULL,
+    until REAL NOT NULL             -- epoch seconds: the hold lapses then, should its process have died
+)
 """
+Limit = tuple[tuple[str, str], float, str]  # ((kind, name), cap in USD, what the cap is called)
 
 
 def _now() -> datetime:
@@ -257,16 +211,47 @@ class Ledger:
 
     def spent_today(self, user: str) -> float:
         """USD `user` has spent since 00:00 UTC today."""
-        midnight = _now().replace(hour=0, minute=0, second=0, microsecond=0).isoformat(timespec="seconds")
-        return self._sum("user = ? AND at >= ?", (user, midnight))
+        with self._connect() as conn:
+            return _spent(conn, "user", user)
 
     def spent_by_campaign(self, campaign: str) -> float:
-        return self._sum("campaign = ?", (campaign,))
-
-    def _sum(self, where: str, args: tuple) -> float:
         with self._connect() as conn:
-            row = conn.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE {where}", args).fetchone()
-        return float(row[0])
+            return _spent(conn, "campaign", campaign)
+
+    def hold(self, limits: list[Limit], most: float, *, keep: bool = True) -> tuple[str | None, list[int]]:
+        """(why a call that may cost `most` would pass a cap, None if it fits; the ids of its holds).
+
+        Each cap is checked against what is spent plus what calls under way hold, in this process
+        and any other sharing this ledger (Ray workers on this machine, run processes); when it fits
+        and `keep`, `most` is held on each until `release`. One write transaction: no two callers
+        can both take the last of a cap."""
+        if not limits:
+            return None, []
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                conn.execute("DELETE FROM holds WHERE until < ?", (now,))
+                for (kind, name), cap, label in limits:
+                    spent = _spent(conn, kind, name)
+                    held = float(conn.execute("SELECT COALESCE(SUM(usd), 0) FROM holds WHERE kind = ? AND name = ?",
+                                              (kind, name)).fetchone()[0])
+                    if spent + held + most > cap:
+                        return _refusal(label, spent, held, most), []
+                ids = [int(conn.execute("INSERT INTO holds (kind, name, usd, until) VALUES (?, ?, ?, ?)",
+                                        (kind, name, most, now + HOLD_S)).lastrowid or 0)
+                       for (kind, name), _, _ in limits] if keep else []
+                conn.execute("COMMIT")
+                return None, ids
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    def release(self, ids: list[int]) -> None:
+        """End the holds of a call that is over (its cost, if any, is in `calls` now)."""
+        if ids:
+            with self._connect() as conn:
+                conn.execute(f"DELETE FROM holds WHERE id IN ({', '.join('?' * len(ids))})", ids)
 
     def rows(self, *, user: str | None = None, campaign: str | None = None, limit: int = 200) -> list[dict]:
         """The latest calls, newest first (optionally one user's or one run's)."""
@@ -283,43 +268,42 @@ class Ledger:
 
 
 # ---- caps ----------------------------------------------------------------------------------------
-_LOCK = threading.Lock()
-_RESERVED: dict[tuple[str, str], float] = {}  # ("user", name) / ("campaign", id) → USD of calls in flight here
+def _spent(conn: sqlite3.Connection, kind: str, name: str) -> float:
+    """USD recorded for a user today (since 00:00 UTC) or for a campaign / evaluation run."""
+    if kind == "user":
+        midnight = _now().replace(hour=0, minute=0, second=0, microsecond=0).isoformat(timespec="seconds")
+        where, args = "user = ? AND at >= ?", (name, midnight)
+    else:
+        where, args = "campaign = ?", (name,)
+    return float(conn.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE {where}", args).fetchone()[0])
 
 
-def _limits(account: Account, settings: Settings, ledger: Ledger) -> list[tuple[tuple[str, str], float, float, str]]:
-    """(reservation key, cap, spent so far, what the cap is called) for each cap that applies."""
-    found = []
+def _limits(account: Account, settings: Settings) -> list[Limit]:
+    """The caps that apply to `account`'s calls."""
+    found: list[Limit] = []
     if settings.spend_cap_user_day_usd is not None:
-        found.append((("user", account.user), settings.spend_cap_user_day_usd, ledger.spent_today(account.user),
+        found.append((("user", account.user), settings.spend_cap_user_day_usd,
                       f"the daily spend cap of ${settings.spend_cap_user_day_usd:,.2f} for {account.user} "
                       "(PROMPTRAG_SPEND_CAP_USER_DAY_USD; it starts again at 00:00 UTC)"))
     if account.campaign and settings.spend_cap_campaign_usd is not None:
         found.append((("campaign", account.campaign), settings.spend_cap_campaign_usd,
-                      ledger.spent_by_campaign(account.campaign),
                       f"the spend cap of ${settings.spend_cap_campaign_usd:,.2f} for run {account.campaign} "
                       "(PROMPTRAG_SPEND_CAP_CAMPAIGN_USD)"))
     return found
 
 
-def _problem(limits: list[tuple[tuple[str, str], float, float, str]], most: float) -> str | None:
-    for key, cap, spent, name in limits:
-        in_flight = _RESERVED.get(key, 0.0)
-        if spent + in_flight + most > cap:
-            return (f"spend cap reached: {name}; ${spent:,.4f} spent"
-                    + (f", ${in_flight:,.4f} in calls under way" if in_flight else "")
-                    + (f", and this call may cost up to ${most:,.4f}" if most else "")
-                    + "; an admin can raise the cap")
-    return None
+def _refusal(name: str, spent: float, in_flight: float, most: float) -> str:
+    return (f"spend cap reached: {name}; ${spent:,.4f} spent"
+            + (f", ${in_flight:,.4f} in calls under way" if in_flight else "")
+            + (f", and this call may cost up to ${most:,.4f}" if most else "")
+            + "; an admin can raise the cap")
 
 
 def cap_problem(account: Account | None = None, most: float = 0.0, *, settings: Settings | None = None) -> str | None:
     """Why a call that may cost `most` USD would go over a cap now (None: it fits)."""
     settings = settings or get_settings()
-    account = account or current_account(settings)
-    limits = _limits(account, settings, Ledger(settings.spend_db))
-    with _LOCK:
-        return _problem(limits, most)
+    return Ledger(settings.spend_db).hold(_limits(account or current_account(settings), settings), most,
+                                          keep=False)[0]
 
 
 @dataclass
@@ -354,21 +338,10 @@ def paid_call(what: str, model: str, *, input_estimate: int = 0, output_limit: i
     account = current_account(settings)
     ledger = Ledger(settings.spend_db)
     most = cost_usd(model, input_estimate, output_limit, images)
-    with _LOCK:  # the check and the reservation are one step for every call in this process
-        limits = _limits(account, settings, ledger)
-        problem = _problem(limits, most)
-        if problem:
-            raise (SpendCapStop if account.in_background_run else SpendCapReached)(problem)
-        keys = [key for key, *_ in limits]
-        for key in keys:
-            _RESERVED[key] = _RESERVED.get(key, 0.0) + most
+    problem, held = ledger.hold(_limits(account, settings), most)  # the check and the hold are one step
+    if problem:
+        raise (SpendCapStop if account.in_background_run else SpendCapReached)(problem)
     try:
         yield Meter(account, what, model, ledger, input_estimate)
     finally:
-        with _LOCK:
-            for key in keys:
-                left = _RESERVED.get(key, 0.0) - most
-                if left > 1e-12:
-                    _RESERVED[key] = left
-                else:
-                    _RESERVED.pop(key, None)
+        ledger.release(held)

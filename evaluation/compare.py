@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
+from core.settings import get_settings
 
 METRICS = ("score", "correct", "consistency", "example_similarity")
 BOOTSTRAP_SAMPLES = 2000
@@ -90,8 +91,6 @@ def load_run(run_dir: Path | str) -> Run:
 
 def evals_dir() -> Path:
     """Where runs live by default: `<PROMPTRAG_HOME>/evals/` (any folder works with -o)."""
-    from core.settings import get_settings
-
     return get_settings().home / "evals"
 
 

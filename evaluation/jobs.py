@@ -51,6 +51,8 @@ from core.errors import Cancelled, InputError, PromptragError, one_line
 from core.executors import parse_executor
 from core.files import exclusive_lock
 from core.spend import LOCAL_USER, current_account
+from evaluation.compare import evals_dir
+from evaluation.promptset import choose, load_promptset
 
 LOG_FILE = "eval.log"
 REPORT_FILE = "report.html"
@@ -81,7 +83,8 @@ class EvalStatus:
 class StatusFile:
     """What `promptrag eval -o DIR` writes to DIR/status.json as it goes (a progress callback and
     a context manager): "running" (stage loading, then rows), and at the end "finished",
-    "cancelled" or "failed" with the error. Writes at most every `interval_s` while rows come."""
+    "cancelled" (with why: the cancel or the spend cap that stopped it) or "failed" with the error.
+    Writes at most every `interval_s` while rows come."""
 
     def __init__(self, out: Path, *, interval_s: float = 0.5) -> None:
         self.path = Path(out) / STATUS_FILE
@@ -113,7 +116,9 @@ class StatusFile:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if kind is None:
             self.data.update(state="finished", stage=None)
-        elif issubclass(kind, (Cancelled, KeyboardInterrupt)):
+        elif issubclass(kind, Cancelled):  # says why (a spend cap names itself) and what is kept
+            self.data.update(state="cancelled", error=one_line(exc, limit=1000) if exc else None)
+        elif issubclass(kind, KeyboardInterrupt):
             self.data.update(state="cancelled")
         else:
             self.data.update(state="failed", error=one_line(exc) if isinstance(exc, PromptragError)
@@ -122,12 +127,6 @@ class StatusFile:
 
 
 # ---- where runs live -------------------------------------------------------------------------
-def evals_dir() -> Path:
-    from evaluation.compare import evals_dir as root
-
-    return root()
-
-
 def run_dir(run_id: str) -> Path:
     """The folder of eval run `run_id` started here (InputError for an odd id or no such run)."""
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
@@ -191,8 +190,6 @@ def start_eval(promptset: Path | str, options: Any, *, title: str | None = None,
     """Copy `promptset` into a new run folder and start `promptrag eval` on it in the background;
     the run id. The prompt set and options are checked first (InputError before anything starts).
     `executor`: thread, ray or ray://HOST:PORT (`promptrag eval --executor`)."""
-    from evaluation.promptset import choose, load_promptset
-
     source = Path(promptset).expanduser()
     ideas = choose(load_promptset(source), options.limit, options.seed)  # 1. a bad set fails here
     executor = str(parse_executor(executor))

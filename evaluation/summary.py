@@ -13,7 +13,8 @@ means; `errors` counts every row with an error, an image or judge failure includ
 n, errors, mean_tokens, over_budget_rate, mean_consistency, mean_example_similarity,
 mean_diversity, p50_latency_s, p90_latency_s, fallback_rate, fallback_reasons {reason: n},
 mean_score, correct_rate, contradiction_rate, broken_join_rate, scene_leak_rate (None where no
-row has the figure, e.g. no judge, or rows written before the craft checks existed).
+row has the figure, e.g. no judge, or rows written before the craft checks existed). summary.json
+also says `stopped` (why: "cancelled" or the spend cap reached) when the latest session stopped early.
 
 Deliberately not here: significance tests and winners (compare.py), HTML (report.py).
 """
@@ -167,6 +168,8 @@ def write_summary(run_dir: Path | str) -> Path:
     sessions = run.get("sessions") or []
     summary = summarize(rows, run["configs"], wall_s=sum(float(s.get("wall_s") or 0.0) for s in sessions),
                         judge_calls=sum(int(s.get("judge_calls") or 0) for s in sessions))
+    if sessions and sessions[-1].get("stopped"):  # the latest session stopped early: a cancel or a spend cap
+        summary["stopped"] = sessions[-1]["stopped"]
     path = run_dir / SUMMARY
     atomic_write(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return path

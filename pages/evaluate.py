@@ -21,9 +21,11 @@ from app import auth, state
 from app import evaluate_state as es
 from app.widgets import escape_md, guard
 from core.errors import InputError
+from enhancers.registry import enhancer_names, enhancer_status
 from evaluation import jobs
 from evaluation.compare import METRICS, Side, compare, evals_dir, find_runs, load_run
-from evaluation.report import COLUMNS, category_table, config_table, format_value, idea_groups, image_path
+from evaluation.report import COLUMNS, category_table, config_table, format_value, idea_groups, image_path, write_report
+from generate.registry import image_backend_status
 
 es.remember_url_job()
 state.require_shell(__file__)
@@ -65,9 +67,6 @@ with guard("Listing the runs"):
 
 # ---- a new evaluation -----------------------------------------------------------------------
 def _ready(kind: str) -> list[str]:
-    from enhancers.registry import enhancer_status
-    from generate.registry import image_backend_status
-
     statuses = enhancer_status() if kind == "enhancer" else image_backend_status()
     return [s.name for s in statuses if s.ready]
 
@@ -80,8 +79,6 @@ with st.expander("New evaluation", icon=":material/add_circle:", expanded=not ru
                                        "Prompt column (optional Category), or a .jsonl with a \"prompt\" key.")
     start = False
     with guard("Drawing the evaluation form"):
-        from enhancers.registry import enhancer_names
-
         earlier = es.earlier_promptsets() if source == "earlier" else []
         ready_images = _ready("image")
         judges = [name for name in ("anthropic", "bedrock") if name in _ready("enhancer")]
@@ -165,6 +162,8 @@ def job_panel(run_id: str, was_alive: bool) -> None:
             st.error("The evaluation failed: " + escape_md(status.error or "see its log"), icon=":material/error:")
             with st.expander("Log"):
                 st.code(jobs.read_log(run_id), language=None)
+        elif status.state == "cancelled" and status.error:  # why it stopped: a cancel, or the spend cap reached
+            st.warning(escape_md(status.error), icon=":material/stop_circle:")
         elif status.state == "finished":
             st.caption(f"{status.done} rows · opened below"
                        + (" with its report.html" if status.report else ""))
@@ -250,8 +249,6 @@ if len(run.configs) >= 2:
 report_col, download_col = st.columns([1, 3], vertical_alignment="center")
 if report_col.button("Write report.html", key="evaluate.write_report", icon=":material/description:"):
     with guard("Writing the report"):
-        from evaluation.report import write_report
-
         st.session_state["evaluate.report"] = str(write_report(run.path))
 report_file = run.path / "report.html"  # written here, or at the end of `promptrag eval -o`
 if report_file.is_file():

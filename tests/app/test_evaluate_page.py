@@ -126,6 +126,25 @@ def test_an_interrupted_evaluation_offers_resume(make_app, tiny_index, isolated_
     assert at.button(key="evaluate.resume")
 
 
+def test_an_evaluation_stopped_by_a_spend_cap_says_which_and_offers_resume(make_app, tiny_index, isolated_env):
+    import json
+
+    out = isolated_env / "evals" / "20250101-110000-capped-cd34"
+    out.mkdir(parents=True)
+    (out / "job.json").write_text(json.dumps({"run_id": out.name, "title": "capped", "pid": None, "total": 16,
+                                              "spawned_at": 0, "created_at": "2025-01-01T11:00:00+00:00"}))
+    why = ("the evaluation stopped (spend cap reached: the daily spend cap of $0.62 for ana@example.org); rows "
+           "written so far are kept in results.jsonl (5 of 16 rows); run the same command again to resume")
+    (out / "status.json").write_text(json.dumps({"state": "cancelled", "error": why}))  # as StatusFile writes it
+    at = make_app(tiny_index)
+    at.query_params["eval"] = out.name
+    run(at)
+    at.switch_page("pages/evaluate.py")
+    run(at)
+    assert any("daily spend cap of $0.62 for ana@example.org" in w.value.replace("\\", "") for w in at.warning)
+    assert at.button(key="evaluate.resume")
+
+
 def test_a_run_in_the_evals_folder_opens_with_figures_and_verdicts(make_app, tiny_index, isolated_env):
     build_run(isolated_env / "evals" / "first")
     at = open_evaluate(make_app, tiny_index)

@@ -75,6 +75,24 @@ def test_worker_env_ships_settings_but_never_keys(monkeypatch):
     assert "sk-ant-secret" not in env.values() and "hf_secret" not in env.values()
 
 
+def test_worker_env_carries_what_the_spend_caps_need_as_this_process_resolved_it(monkeypatch, tmp_path):
+    from core import spend
+
+    monkeypatch.chdir(tmp_path)  # a cap set in .env only, and the signed-in user set in code only
+    (tmp_path / ".env").write_text("PROMPTRAG_SPEND_CAP_CAMPAIGN_USD=2.5\n", encoding="utf-8")
+    monkeypatch.setenv("PROMPTRAG_HOME", "~/promptrag-home")
+    monkeypatch.setenv("PROMPTRAG_SPEND_CAP_USER_DAY_USD", "5")
+    spend.use_account("alice@x.org", "run-7")
+    try:
+        env = worker_env()
+    finally:
+        spend.clear_account()
+    assert env["PROMPTRAG_SPEND_CAP_CAMPAIGN_USD"] == "2.5" and env["PROMPTRAG_SPEND_CAP_USER_DAY_USD"] == "5.0"
+    assert (env["PROMPTRAG_SPEND_USER"], env["PROMPTRAG_SPEND_CAMPAIGN"]) == ("alice@x.org", "run-7")
+    assert env["PROMPTRAG_HOME"] == str(Path.home() / "promptrag-home")  # where the ledger is, spelled out
+    assert worker_env()["PROMPTRAG_SPEND_USER"] == "local" and "PROMPTRAG_SPEND_CAMPAIGN" not in worker_env()
+
+
 def test_thread_pool_runs_here_then_finishes_here_and_errors_come_back_as_raised():
     with make_executor("thread", workers=2) as executor:
         future = executor.submit(where_and_square, 7, then=lambda done: (threading.current_thread().name,

@@ -8,6 +8,7 @@ chain, which says why; a cap reached inside a campaign run stops the run, keepin
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import pytest
@@ -102,6 +103,35 @@ def test_a_users_daily_cap_falls_back_to_rules_saying_why_and_other_users_go_on(
     streamed = list(chain.stream(request))  # streaming calls are counted as well
     assert streamed[-1].result.enhancer == "anthropic"
     assert len(ledger.rows(user="bob@y.org")) == 2
+
+
+def test_a_call_under_way_in_one_process_holds_its_most_against_the_cap_in_another(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setenv("PROMPTRAG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PROMPTRAG_SPEND_CAP_USER_DAY_USD", "1.0")
+    monkeypatch.setitem(spend.PRICES, MODEL, TEST_PRICE)  # most of a 512-token answer: $0.512
+    spend.use_account("alice@x.org", "run-1")
+    other = ("import sys; from core import spend; spend.PRICES[sys.argv[1]] = (0.0, 1000.0)\n"
+             "try:\n    with spend.paid_call('anthropic', sys.argv[1], output_limit=512): print('sent')\n"
+             "except spend.SpendCapStop as exc: print(exc)")
+    env = {**spend.spend_env(), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # as a Ray worker gets it
+
+    def in_another_process() -> str:
+        done = subprocess.run([sys.executable, "-c", other, MODEL], env={**os.environ, **env}, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.strip()
+
+    with spend.paid_call("anthropic", MODEL, output_limit=512) as meter:  # under way here: 0.512 held
+        refused = in_another_process()
+        meter.record(100, 40)
+    assert refused.startswith("spend cap reached: the daily spend cap of $1.00 for alice@x.org")
+    assert "$0.5120 in calls under way" in refused
+    assert in_another_process() == "sent"  # the call here is over: its hold went, its $0.04 is spent
+    assert [r["user"] for r in spend.Ledger().rows()] == ["alice@x.org"]
 
 
 def test_a_cap_reached_mid_campaign_stops_new_calls_and_keeps_the_finished_variants(

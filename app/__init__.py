@@ -9,6 +9,7 @@
     app.widgets       guard() around page actions, prompt cards, notices, the backend status
                       panel, ProgressPanel (an on_progress callback drawing st.progress with an ETA)
     app.indexes       building an index with a progress bar, a cached DiffusionDB reachability check
+    app.text          escape_md: untrusted text (prompts, ideas, errors) made inert for st.markdown
 
 Pages import these and call floor-2/3 entry points; nothing here talks to FAISS, Anthropic or
 diffusers directly, and nothing below floor 4 imports this package.

@@ -30,7 +30,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit import config as st_config
 
-from app.widgets import escape_md
+from app.text import escape_md
 from core.errors import ConfigError, PromptragError
 from core.settings import get_settings
 from core.spend import LOCAL_USER, use_account

@@ -18,16 +18,27 @@ campaign/jobs.py).
 
 from __future__ import annotations
 
+import io
 import logging
 import re
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import TypedDict, get_args
 
 import streamlit as st
+import yaml
 
-from app.widgets import labelled_problem, one_line
+from app.widgets import format_duration, labelled_problem, one_line
+from campaign import jobs
+from campaign.brief import Brief, SeedPolicy, SubjectKind, brief_from_dict
+from campaign.jobs import RunStatus
+from campaign.review import approved_zip, reviews, set_review
+from campaign.variant import Variant, read_variants
 from core.errors import InputError, PromptragError
+from core.settings import get_settings
+from enhancers.base import ModelFamily
 
 logger = logging.getLogger("promptrag.app")
 
@@ -71,12 +82,23 @@ LABELS = {
 }
 
 
-def campaign() -> dict[str, Any]:
+class CampaignState(TypedDict, total=False):
+    """What `campaign()` holds for one user."""
+
+    run_id: str | None      # the attached run
+    brief_yaml: str | None  # the last brief checked, as YAML
+    notice: str | None      # a one-line notice from the last action
+    upload: str | None      # the last brief file read into the form
+    loaded: str             # a brief file just loaded into the form (shown once)
+    url_run: str            # a deep link's run, kept across the app shell's page switch
+
+
+def campaign() -> CampaignState:
     """This user's Campaign state (created empty on first use)."""
-    current = st.session_state.get(CAMPAIGN)
+    current: CampaignState | None = st.session_state.get(CAMPAIGN)
     if current is None:
-        current = st.session_state[CAMPAIGN] = {"run_id": None, "brief_yaml": None, "notice": None,
-                                                "upload": None}
+        current = st.session_state[CAMPAIGN] = CampaignState(run_id=None, brief_yaml=None, notice=None,
+                                                             upload=None)
     return current
 
 
@@ -90,10 +112,8 @@ def _split_lines(text: str) -> list[str] | None:
     return lines or None
 
 
-def form_values(brief: Any | None = None) -> dict[str, Any]:
+def form_values(brief: Brief | None = None) -> dict[str, object]:
     """Widget key -> value for the form, from `brief` (None: the Brief defaults)."""
-    from campaign.brief import Brief
-
     if brief is None:
         data = {name: f.get_default(call_default_factory=True) for name, f in Brief.model_fields.items()
                 if not f.is_required()}
@@ -101,7 +121,7 @@ def form_values(brief: Any | None = None) -> dict[str, Any]:
     else:
         data = dict(brief)
     brand = data.pop("brand")
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     for name, value in data.items():
         if name in LIST_FIELDS:
             value = "\n".join(value or [])
@@ -114,27 +134,26 @@ def form_values(brief: Any | None = None) -> dict[str, Any]:
     return values
 
 
-def brief_from_form(values: dict[str, Any] | None = None) -> Any:
+def brief_from_form(values: Mapping[str, object] | None = None) -> Brief:
     """The form's values (default: this session's widgets) as a validated Brief (InputError
     listing every bad field, as for a YAML brief)."""
-    from campaign.brief import Brief, brief_from_dict
-
     source = st.session_state if values is None else values
-    data: dict[str, Any] = {}
+    data: dict[str, object] = {}
     for name in Brief.model_fields:
         key = FORM + name
         if name == "brand" or key not in source:
             continue
         value = source[key]
         if name in LIST_FIELDS:
-            value = _split_lines(value)
+            value = _split_lines(str(value or ""))
         elif name in ("model", "index"):
-            value = (value or "").strip() or None
+            value = str(value or "").strip() or None
         elif isinstance(value, str):
             value = value.strip()
         data[name] = value
-    data["brand"] = {name: _split_words(source.get(FORM + name, "")) for name in WORD_FIELDS}
-    data["brand"]["no_text"] = bool(source.get(FORM + "no_text", False))
+    brand: dict[str, object] = {name: _split_words(str(source.get(FORM + name) or "")) for name in WORD_FIELDS}
+    brand["no_text"] = bool(source.get(FORM + "no_text", False))
+    data["brand"] = brand
     try:
         return brief_from_dict(data, source="the brief")
     except InputError as exc:
@@ -157,7 +176,7 @@ def _labelled(text: str) -> str:
     return "\n".join(lines)
 
 
-def fill_form(brief: Any) -> None:
+def fill_form(brief: Brief) -> None:
     """Put `brief` into the form's widgets (call before the form is drawn in this run)."""
     st.session_state.update(form_values(brief))
 
@@ -168,13 +187,8 @@ def ensure_form_defaults() -> None:
         st.session_state.setdefault(key, value)
 
 
-def brief_from_upload(data: bytes, name: str) -> Any:
+def brief_from_upload(data: bytes, name: str) -> Brief:
     """An uploaded YAML file as a validated Brief."""
-    import yaml
-
-    from campaign.brief import brief_from_dict
-    from core.errors import InputError
-
     try:
         parsed = yaml.safe_load(data.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -200,8 +214,6 @@ def executor_choices() -> dict[str, str]:
     """Where a new run may go, executor -> label: this machine, plus the Ray cluster of
     PROMPTRAG_RAY_ADDRESS when one is configured. Either way the run's process is on this machine
     (so it reattaches the same); with Ray it drives the cluster."""
-    from core.settings import get_settings
-
     address = get_settings().ray_address
     choices = {THIS_MACHINE: "this machine"}
     if address:
@@ -232,9 +244,9 @@ FILTERS = {"all": "All", "todo": "To review", "approved": "Approved", "rejected"
            "problems": "Problems"}
 
 
-def filter_variants(variants: list[Any], verdicts: dict[str, str], which: str) -> list[Any]:
+def filter_variants(variants: list[Variant], verdicts: dict[str, str], which: str) -> list[Variant]:
     """The variants a filter of the grid shows (FILTERS' keys; "problems": brand or error)."""
-    keep: dict[str, Callable[[Any], bool]] = {
+    keep: dict[str, Callable[[Variant], bool]] = {
         "all": lambda v: True,
         "todo": lambda v: v.id not in verdicts,
         "approved": lambda v: verdicts.get(v.id) == "approved",
@@ -244,12 +256,8 @@ def filter_variants(variants: list[Any], verdicts: dict[str, str], which: str) -
     return [v for v in variants if keep[which](v)]
 
 
-def progress_text(status: Any) -> str:
+def progress_text(status: RunStatus) -> str:
     """The progress bar's line: done of total, and an ETA while the run goes on."""
-    from datetime import datetime
-
-    from app.widgets import format_duration
-
     if status.alive and status.cancel_requested:
         return f"{status.done} of {status.total} variants · cancelling after the variants in flight…"
     if status.alive and (not status.total or status.stage == "loading"):
@@ -269,20 +277,14 @@ def progress_text(status: Any) -> str:
 
 
 def model_families() -> list[str]:
-    from enhancers.base import ModelFamily
-
     return ["auto", *get_args(ModelFamily)]  # auto: follows the brief's image model
 
 
 def subject_kinds() -> list[str]:
-    from campaign.brief import SubjectKind
-
     return list(get_args(SubjectKind))
 
 
 def seed_policies() -> list[str]:
-    from campaign.brief import SeedPolicy
-
     return list(get_args(SeedPolicy))
 
 
@@ -324,14 +326,12 @@ def attach_from_url() -> None:
     wanted = st.query_params.get("run") or campaign().pop("url_run", None)
     campaign().pop("url_run", None)
     if wanted and wanted != attached():
-        from campaign.jobs import run_dir
-
-        run_dir(wanted)  # InputError for an odd id or a run that is not there
+        jobs.run_dir(wanted)  # InputError for an odd id or a run that is not there
         attach(wanted)
 
 
 # ---- actions on a run (widget callbacks) ---------------------------------------------------
-def _act(action: str, fn: Callable[..., Any], *args: Any) -> None:
+def _act(action: str, fn: Callable[..., object], *args: object) -> None:
     """Run a click's action; a failure becomes the notice the page shows (never a traceback)."""
     try:
         fn(*args)
@@ -348,43 +348,29 @@ def take_notice() -> str | None:
 
 def review_clicked(out_dir: str, variant_id: str, verdict: str, current: str | None) -> None:
     """Approve / reject one variant; clicking the verdict it already has clears it."""
-    from campaign.review import set_review
-
     _act("Saving the review", set_review, out_dir, variant_id, None if verdict == current else verdict)
 
 
 def reroll_clicked(run_id: str, variant_id: str) -> None:
-    from campaign import jobs
-
     _act(f"Re-rolling {variant_id}", jobs.reroll, run_id, variant_id)
 
 
 def cancel_clicked(run_id: str) -> None:
-    from campaign import jobs
-
     _act("Cancelling the run", jobs.cancel_run, run_id)
 
 
 def resume_clicked(run_id: str) -> None:
-    from campaign import jobs
-
     _act("Resuming the run", jobs.resume_run, run_id)
 
 
-def approved_download(out_dir: Any) -> bytes:
+def approved_download(out_dir: Path | str) -> bytes:
     """The "Download approved" ZIP: `campaign.review.approved_zip` (images and manifest) plus the
     approved prompts themselves — prompts.txt (one a line, ready for `promptrag generate` or a
     prompt set) and prompts/<id>.txt (prompt, then the negative) — so a prompts-only run's
     download holds what was approved, not only a manifest."""
-    import io
-    import zipfile
-
-    from campaign.review import approved_zip, reviews
-    from campaign.runner import read_variants
-
     data = approved_zip(out_dir)
     verdicts = reviews(out_dir)
-    approved = sorted((v for v in read_variants(out_dir) if verdicts.get(v.id) == "approved"), key=lambda v: v.id)
+    approved = sorted((v for v in read_variants(Path(out_dir)) if verdicts.get(v.id) == "approved"), key=lambda v: v.id)
     buffer = io.BytesIO(data)
     with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("prompts.txt", "".join(" ".join(v.prompt.split()) + "\n" for v in approved))

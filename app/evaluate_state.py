@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import streamlit as st
+from pydantic import ValidationError
 
 from app.widgets import labelled_problem, one_line
 from core.errors import InputError, PromptragError
 from evaluation import jobs
 from evaluation.compare import find_runs
-from evaluation.jobs import run_dir, start_eval
+from evaluation.jobs import EvalStatus, run_dir, start_eval
 from evaluation.runner import EvalOptions
 from evaluation.summary import read_run
+
+if TYPE_CHECKING:
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 logger = logging.getLogger("promptrag.app")
 
@@ -45,32 +49,39 @@ LABELS = {"enhancers": "Enhancers", "rag": "Retrieval", "limit": "Ideas to sampl
           "image_backend": "Image backend", "judge": "Judge", "promptset": "Prompt set"}
 
 
-def evaluate() -> dict[str, Any]:
+class EvaluateState(TypedDict, total=False):
+    """What `evaluate()` holds for one user."""
+
+    job: str | None     # the watched evaluation's run id
+    opened: str | None  # the finished run already opened in the viewer
+    notice: str | None  # a one-line notice from the last click
+    url_job: str        # a deep link's run, kept across the app shell's page switch
+
+
+def evaluate() -> EvaluateState:
     """This user's Evaluate state (created empty on first use)."""
-    current = st.session_state.get(EVALUATE)
+    current: EvaluateState | None = st.session_state.get(EVALUATE)
     if current is None:
-        current = st.session_state[EVALUATE] = {"job": None, "opened": None, "notice": None}
+        current = st.session_state[EVALUATE] = EvaluateState(job=None, opened=None, notice=None)
     return current
 
 
 # ---- the form ------------------------------------------------------------------------------
-def options_from_form(values: dict[str, Any] | None = None) -> Any:
+def options_from_form(values: Mapping[str, object] | None = None) -> EvalOptions:
     """The form's widgets (default: this session's) as validated EvalOptions; InputError names
     each bad field by its label."""
     source = st.session_state if values is None else values
-    data: dict[str, Any] = {}
+    data: dict[str, object] = {}
     for name in ("enhancers", "limit", "seed", "candidates", "workers", "images", "image_backend", "judge"):
         if FORM + name in source:
             data[name] = source[FORM + name]
-    data["rag"] = {"both": None, "with": True, "without": False}[source.get(FORM + "rag", "both")]
+    data["rag"] = {"both": None, "with": True, "without": False}[str(source.get(FORM + "rag", "both"))]
     if data.get("judge") == NO_JUDGE or not data.get("images"):
         data["judge"] = None
     data["images"] = bool(data.get("images"))
     data = {k: v for k, v in data.items() if v is not None or k in ("rag", "judge")}
-    from pydantic import ValidationError
-
     try:
-        return EvalOptions(**data)
+        return EvalOptions.model_validate(data)
     except ValidationError as exc:
         lines = [labelled_problem(LABELS.get(str(e["loc"][0]) if e["loc"] else "", "Options"), e["msg"])
                  for e in exc.errors()]
@@ -91,7 +102,8 @@ def earlier_promptsets() -> list[str]:
     return found
 
 
-def promptset_file(kind: str, *, upload: Any = None, picked: str | None = None, typed: str = "") -> tuple[Path, str]:
+def promptset_file(kind: str, *, upload: UploadedFile | None = None, picked: str | None = None,
+                   typed: str = "") -> tuple[Path, str]:
     """The prompt set the form names, as a file (an upload or typed ideas go to a temporary
     file that `start_eval` copies), and a title for the run."""
     if kind == "upload":
@@ -113,9 +125,10 @@ def promptset_file(kind: str, *, upload: Any = None, picked: str | None = None, 
     return Path(picked), Path(picked).stem
 
 
-def start(kind: str, options: Any, **source: Any) -> str:
+def start(kind: str, options: EvalOptions, *, upload: UploadedFile | None = None, picked: str | None = None,
+          typed: str = "") -> str:
     """Start an evaluation of the form's prompt set in the background and watch it; its run id."""
-    path, title = promptset_file(kind, **source)
+    path, title = promptset_file(kind, upload=upload, picked=picked, typed=typed)
     try:
         run_id = start_eval(path, options, title=title)
     finally:
@@ -154,7 +167,7 @@ def attach_from_url() -> None:
         attach(wanted)
 
 
-def open_when_finished(status: Any) -> None:
+def open_when_finished(status: EvalStatus) -> None:
     """Before the run picker is drawn: a watched evaluation that has just finished opens in
     the viewer below (once; the user may pick another run afterwards)."""
     current = evaluate()
@@ -164,7 +177,7 @@ def open_when_finished(status: Any) -> None:
         st.session_state[PATH] = ""
 
 
-def progress_text(status: Any) -> str:
+def progress_text(status: EvalStatus) -> str:
     if status.alive and status.cancel_requested:
         return f"{status.done} of {status.total} rows · stopping after the rows in flight…"
     if status.alive and status.stage == "loading":
@@ -175,7 +188,7 @@ def progress_text(status: Any) -> str:
 
 
 # ---- clicks ----------------------------------------------------------------------------------
-def _act(action: str, fn: Callable[..., Any], *args: Any) -> None:
+def _act(action: str, fn: Callable[..., object], *args: object) -> None:
     """Run a click's action; a failure becomes the notice the page shows (never a traceback)."""
     try:
         fn(*args)

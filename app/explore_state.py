@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
@@ -47,7 +46,7 @@ def _pictured(index_path: str, stamp: str) -> bool:
 
 def _located(index_path: str | Path) -> tuple[str, str]:
     is_uri = isinstance(index_path, str) and "://" in index_path
-    path = index_path if is_uri else str(Path(index_path).expanduser())
+    path = str(index_path) if is_uri else str(Path(index_path).expanduser())
     return path, resources.manifest_stamp(path)
 
 
@@ -73,10 +72,10 @@ def search_for(text: str) -> None:
     state.explore()["pending"] = True
 
 
-def filters(held: frozenset[str]) -> Any:
+def filters(held: frozenset[str]) -> SearchFilters | None:
     """The SearchFilters the widgets ask for (settings the index lacks are never asked), or None."""
     session = st.session_state
-    values: dict[str, Any] = {"min_count": int(session.get("explore.min_count", 1))}
+    values: dict[str, object] = {"min_count": int(session.get("explore.min_count", 1))}
     if "sampler" in held:
         values["sampler"] = (session.get("explore.sampler") or "").strip() or None
     for name in ("width", "height"):
@@ -84,7 +83,7 @@ def filters(held: frozenset[str]) -> Any:
             values[name] = int(session.get(f"explore.{name}") or 0) or None
     if gallery.hides_nsfw():  # else rows above the threshold are covered, not left out (app/gallery.py)
         values["max_prompt_nsfw"] = values["max_image_nsfw"] = gallery.threshold()
-    chosen = SearchFilters(**values)
+    chosen = SearchFilters.model_validate(values)
     return chosen if chosen.active else None
 
 

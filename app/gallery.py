@@ -132,7 +132,10 @@ def find_neighbours(index_path: str | Path, filters: SearchFilters | None = None
     """"More like this" for the open detail, stored in the state for reruns."""
     explore = state.explore()
     explore["neighbours_wanted"] = False
-    found = more_like_this(resources.load_retriever(index_path), explore["detail"].id, filters=filters)
+    opened = explore.get("detail")
+    if opened is None:  # the detail was closed before its neighbours were found
+        return []
+    found = more_like_this(resources.load_retriever(index_path), opened.id, filters=filters)
     explore["neighbours"] = found
     return found
 
@@ -151,7 +154,7 @@ def use_settings(hit: Hit) -> None:
     """Callback of "Use these settings": Refine's generation settings take the row's seed, steps,
     CFG, sampler and size (what the row has; the rest stays as it was)."""
     s = refine_state.state()
-    refine_state.apply_settings(SimpleNamespace(settings=settings_of(hit)), 1)
+    refine_state.apply_settings_of(dict(settings_of(hit)), 1)
     gen = s.gen
     now = widgets.settings_line(SimpleNamespace(settings={
         "seed": gen.get("seed"), "steps": gen.get("steps"), "cfg": gen.get("guidance"),

@@ -57,7 +57,7 @@ def view_switch(default: str) -> str:
     """The List / Grid control (kept for the session and in the URL); the chosen view."""
     chosen = st.segmented_control(
         "View", options=list(gallery.VIEWS), default=default, key=gallery.VIEW_KEY, required=True,
-        format_func=gallery.VIEWS.get, label_visibility="collapsed", bind="query-params",
+        format_func=lambda view: gallery.VIEWS[view], label_visibility="collapsed", bind="query-params",
         persist_state="session", help="List: the prompts first. Grid: their pictures first.")
     return chosen or default
 
@@ -99,7 +99,7 @@ def facts_line(hit: RetrievedPrompt, relevance: Relevance | None) -> str:
         figure = widgets.match_label(relevance)
     else:
         figure = f"{round(max(0.0, float(hit.score)) * 100)}% similar"
-    source = getattr(hit, "hit", hit)
+    source = hit.hit
     size = f"{source.width}×{source.height}" if source.width and source.height else ""
     steps = f"{source.steps} steps" if source.steps else ""
     count = f"seen {hit.count:,}×" if hit.count > 1 else ""

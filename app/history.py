@@ -37,7 +37,7 @@ from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from core.errors import ConfigError, InputError
 from core.settings import get_settings
@@ -91,7 +91,7 @@ class SavedImages(Protocol):
     model: str | None
     paths: list[Path]
     seeds: list[int]
-    parameters: dict[str, Any]
+    parameters: dict[str, object]
     timings: dict[str, float]
 
 
@@ -99,7 +99,7 @@ class SavedImages(Protocol):
 class HistoryImage:
     path: str
     seed: int
-    parameters: dict[str, Any]
+    parameters: dict[str, object]
     exists: bool  # the file is still on disk (checked when read)
 
 
@@ -118,7 +118,7 @@ class HistoryRound:
     images: list[HistoryImage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """JSON-safe: the row's fields, images, and `result` as AssistantResult.to_dict()."""
         data = {name: getattr(self, name) for name in (
             "id", "session_id", "created_at", "idea", "prompt", "negative_prompt", "enhancer",
@@ -132,7 +132,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _json(value: Any) -> str:
+def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
@@ -141,7 +141,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _safe_cell(value: Any) -> Any:
+def _safe_cell(value: object) -> object:
     """A CSV cell a spreadsheet shows as text, never runs as a formula."""
     if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
         return "'" + value
@@ -250,7 +250,8 @@ class History:
                  _json(result.fallback_reasons), feedback, _json(data["examples"]), _json(result.timings),
                  _json(data), self.user),
             )
-            return int(cursor.lastrowid)
+            assert cursor.lastrowid is not None  # set by every INSERT
+            return cursor.lastrowid
 
     def add_images(self, round_id: int, saved: SavedImages) -> None:
         """Store the images of one generation for round `round_id` (paths, seeds, parameters).

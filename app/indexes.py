@@ -20,12 +20,20 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from app.auth import require_admin
+from app.widgets import ProgressPanel
 from core.settings import get_settings
+from ingest.download import reachable
+from ingest.options import IngestReport
+from ingest.pipeline import run_ingest, work_dir_for
+from ingest.starter import build_starter_index
+
+if TYPE_CHECKING:
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "txt", "parquet"]
 
@@ -34,19 +42,15 @@ UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "txt", "parquet"]
 def diffusiondb_reachable(url: str) -> bool:
     """Whether `url`'s host answers (`ingest.download.reachable`); the page reruns on every
     click, so the answer is kept for two minutes rather than asked each time."""
-    from ingest.download import reachable
-
     return reachable(url)
 
 
 def interrupted_build(target: Path) -> bool:
     """A build into `target` was interrupted and left its checkpoint (the next run resumes)."""
-    from ingest.pipeline import work_dir_for
-
     return work_dir_for(Path(target)).exists()
 
 
-def save_upload(upload: Any, directory: Path | None = None) -> Path:
+def save_upload(upload: UploadedFile, directory: Path | None = None) -> Path:
     """Write an st.file_uploader file to disk (keeping its suffix: the ingest reads by type); admins only."""
     require_admin("Uploading a prompt file")
     directory = Path(directory or get_settings().cache_dir / "uploads")
@@ -59,32 +63,20 @@ def save_upload(upload: Any, directory: Path | None = None) -> Path:
 
 
 def build_index(kind: str, target: Path, *, source: str | None = None, sample: int | None = None,
-                limit: int | None = None, fold_cosine: float | None = None) -> Any:
+                limit: int | None = None, fold_cosine: float | None = None) -> IngestReport:
     """Build the index at `target` drawing a progress bar; returns the IngestReport.
 
     kind: "starter" (the shipped set), "file" (`source` is a local path or a saved upload) or
     "diffusiondb" (download DiffusionDB's table and keep `sample` prompts). `fold_cosine` folds
     near-identical prompts into one row (IngestOptions.fold_cosine).
     """
-    from app.widgets import ProgressPanel
-
     require_admin("Building an index")  # reads any file or URL the server can: admins only
     panel = ProgressPanel("Starting…")
     if kind == "starter":
-        from ingest.starter import build_starter_index
-
         report = build_starter_index(target, on_progress=panel, limit=limit, fold_cosine=fold_cosine)
     else:
-        from ingest.pipeline import run_ingest
-
-        values: dict[str, Any] = {"index": Path(target), "progress": False, "fold_cosine": fold_cosine}
-        if kind == "file":
-            values["source"] = source
-        if sample:
-            values["sample"] = sample
-        if limit:
-            values["limit"] = limit
-        report = run_ingest(on_progress=panel, **values)
+        report = run_ingest(on_progress=panel, index=Path(target), progress=False, fold_cosine=fold_cosine,
+                            source=source if kind == "file" else None, sample=sample or None, limit=limit or None)
     folded = f" ({report.near_duplicates_folded:,} near-identical folded in)" if report.near_duplicates_folded else ""
     panel.done(f"Done: {report.final_rows:,} prompts{folded} in {report.seconds:.0f} s")
     return report

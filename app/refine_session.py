@@ -33,7 +33,12 @@ from rag.assistant import AssistantResult, ExampleUsed
 from rag.quality import QualityFigures
 from rag.retriever import RetrievedPrompt
 
-DEFAULT_OPTIONS: dict[str, Any] = {"style": "auto", "creativity": 0.7, "enhancer": "chain", "model_family": "sdxl"}
+# Widget values by name, as Streamlit hands them back (st.session_state is untyped): image settings
+# (app.state.generation(), `RefineSession.gen`) and Refine's options. Read and written through a
+# widget's name held in a variable, so a TypedDict could not key them.
+WidgetValues = dict[str, Any]
+
+DEFAULT_OPTIONS: WidgetValues = {"style": "auto", "creativity": 0.7, "enhancer": "chain", "model_family": "sdxl"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class RoundImage:
 
     path: str
     seed: int
-    parameters: dict[str, Any]
+    parameters: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ class Undone:
 class RefineSession:
     idea: str = ""
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    options: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIONS))
+    options: WidgetValues = field(default_factory=lambda: dict(DEFAULT_OPTIONS))
     rounds: list[AssistantResult] = field(default_factory=list)
     round_ids: list[int | None] = field(default_factory=list)
     round_feedback: list[str | None] = field(default_factory=list)
@@ -74,7 +79,7 @@ class RefineSession:
     ticks: dict[str, bool] = field(default_factory=dict)
     undone: list[Undone] = field(default_factory=list)
     carried_idea: str | None = None
-    gen: dict[str, Any] = field(default_factory=dict)  # filled from Settings when the page first draws
+    gen: WidgetValues = field(default_factory=dict)  # filled from Settings when the page first draws
     images: dict[int, list[RoundImage | HistoryImage]] = field(default_factory=dict)
     pending: str | None = None
     message: str | None = None

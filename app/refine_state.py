@@ -236,7 +236,7 @@ def generate(s: RefineSession, on_progress: ProgressCallback) -> SavedGeneration
     """Images of the current draft with the generation settings, kept with the current round
     (and saved to History with it); returns the `generate.saving.SavedGeneration`."""
     gen = s.gen
-    options = image_options(gen, backend=gen.get("backend"))
+    options = image_options(gen, backend=gen["backend"])
     index = s.current
     backend = resources.load_image_backend(gen["backend"], gen.get("model") or None)
     shown = s.rounds[index] if s.rounds else None
@@ -449,9 +449,15 @@ def remember_gen(name: str) -> None:
 
 def apply_settings(example: ExampleUsed, number: int) -> None:
     """Copy example `number`'s seed, steps, CFG, sampler and size into the generation settings."""
+    apply_settings_of(example.settings, number)
+
+
+def apply_settings_of(settings: dict[str, object], number: int) -> None:
+    """Copy the seed, steps, CFG, sampler and size of example `number`'s `settings` (a stored row's
+    generation settings) into the generation settings."""
     s = state()
     applied = []
-    for name, value in image_options_from_settings(example.settings).items():
+    for name, value in image_options_from_settings(settings).items():
         if value is None or name not in GEN_FIELDS:
             continue
         if name == "sampler" and value not in samplers():

@@ -11,17 +11,16 @@ Deliberately not here: reading the image (generate/readback.py), drawing (app/, 
 
 from __future__ import annotations
 
-from typing import Any
-
 from enhancers.base import TOKEN_BUDGET
 from enhancers.tokens import count_clip_tokens
+from generate.readback import ImageRecipe
 from rag.assistant import AssistantResult, RankedCandidate
 from rag.quality import QualityFigures
 
 ENHANCER_NAME = "image"  # who "answered": the prompt came from an image, no enhancer ran
 
 
-def round_from_image(recipe: Any, *, model_family: str = "sdxl") -> AssistantResult:
+def round_from_image(recipe: ImageRecipe, *, model_family: str = "sdxl") -> AssistantResult:
     """An AssistantResult holding `recipe`'s prompt, negative prompt, idea and style."""
     idea = recipe.idea or recipe.prompt
     quality = QualityFigures(token_count=count_clip_tokens(recipe.prompt), token_budget=TOKEN_BUDGET[model_family],

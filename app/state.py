@@ -17,12 +17,22 @@ Deliberately not here: drawing (widgets.py) and shared heavy objects (resources.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import streamlit as st
 
 from app.auth import require_admin
-from app.refine_session import RefineSession
+from app.history import HistoryRound
+from app.refine_session import RefineSession, WidgetValues
+from core.settings import get_settings
+from enhancers.profiles import family_for_model
+from generate.models import generation_defaults
+from rag.assistant import ExampleUsed
+
+if TYPE_CHECKING:
+    from index.records import SearchFilters
+    from rag.relevance import Judgement
+    from rag.retriever import RetrievedPrompt
 
 PICKS = "picks"
 REFINE = "refine"
@@ -34,7 +44,27 @@ CARRIED = "refine.explore_carried"
 SHELL = "app.shell"  # set by streamlit_app.py on every run; see require_shell()
 SHELL_TARGET = "app.shell_target"
 
-GENERATION_DEFAULTS: dict[str, Any] = {
+
+class ExploreState(TypedDict):
+    """What `explore()` holds for one user: the last search, and what the gallery opened."""
+
+    query: str
+    mode: str
+    results: list[RetrievedPrompt]
+    filters: SearchFilters | None
+    error: str | None
+    pending: NotRequired[bool]                          # a search is asked for: run it this rerun
+    judgement: NotRequired[Judgement]                   # how well `results` answer `query`
+    seconds: NotRequired[float]                         # how long the search took
+    search_id: NotRequired[int]                         # counts searches (names the page widget)
+    revealed: NotRequired[set[int]]                     # row ids this user uncovered
+    detail: NotRequired[RetrievedPrompt | None]         # the open detail view
+    neighbours: NotRequired[list[RetrievedPrompt] | None]
+    neighbours_wanted: NotRequired[bool]
+    settings_used: NotRequired[int | None]              # row whose settings went to Refine
+
+
+GENERATION_DEFAULTS: WidgetValues = {
     "backend": "diffusers",
     "model": None,  # None: the configured model (PROMPTRAG_IMAGE_MODEL / PROMPTRAG_BEDROCK_IMAGE_MODEL)
     "steps": 25,
@@ -68,21 +98,21 @@ def shell_target() -> str | None:
 
 
 # ---- picks (Explore → Refine) ------------------------------------------------------------
-def picks() -> dict[Any, Any]:
+def picks() -> dict[int | str, ExampleUsed]:
     """The examples this user ticked, in the order ticked: pick_key → ExampleUsed."""
     return st.session_state.setdefault(PICKS, {})
 
 
-def pick_key(example: Any) -> int | str:
+def pick_key(example: ExampleUsed) -> int | str:
     """An example's identity: its index row id, or its text when it has none."""
-    return example.id if getattr(example, "id", None) is not None else example.text
+    return example.id if example.id is not None else example.text
 
 
-def is_picked(example: Any) -> bool:
+def is_picked(example: ExampleUsed) -> bool:
     return pick_key(example) in picks()
 
 
-def toggle_pick(example: Any) -> None:
+def toggle_pick(example: ExampleUsed) -> None:
     """Callback of a card's "use as example" checkbox: add the example, or remove it."""
     chosen = picks()
     key = pick_key(example)
@@ -109,7 +139,7 @@ def refine() -> RefineSession:
     return current
 
 
-def reopen_round(round: Any) -> None:
+def reopen_round(round: HistoryRound) -> None:
     """Load a `HistoryRound` into Refine: its idea, its result as the latest round, its examples
     as the picks. The caller then `st.switch_page("pages/refine.py")`."""
     st.session_state[REFINE] = RefineSession.reopened(round)
@@ -160,7 +190,7 @@ def set_enhancer_order(order: list[str] | None) -> None:
         st.session_state.pop(ENHANCERS, None)
 
 
-def generation() -> dict[str, Any]:
+def generation() -> WidgetValues:
     """Image backend, model and default parameters for this session (Settings page edits them)."""
     current = st.session_state.get(GENERATION)
     if current is None:
@@ -168,13 +198,9 @@ def generation() -> dict[str, Any]:
     return current
 
 
-def family_defaults(model: str | None, backend: str = "diffusers") -> dict[str, Any]:
+def family_defaults(model: str | None, backend: str = "diffusers") -> WidgetValues:
     """Steps, CFG and size for the family of `model` (None: the configured image model): a turbo
     model gets 4 steps and CFG 0 at 512², SDXL 30 steps at 1024², SD 1.5 25 steps, CFG 7 at 512²."""
-    from core.settings import get_settings
-    from enhancers.profiles import family_for_model
-    from generate.models import generation_defaults
-
     settings = get_settings()
     model = model or (settings.image_model if backend == "diffusers" else settings.bedrock_image_model)
     try:
@@ -184,12 +210,12 @@ def family_defaults(model: str | None, backend: str = "diffusers") -> dict[str, 
     return {"steps": chosen.steps, "guidance": chosen.guidance, "width": chosen.width, "height": chosen.height}
 
 
-def explore() -> dict[str, Any]:
+def explore() -> ExploreState:
     """The last search on Explore (survives reruns and page switches)."""
-    current = st.session_state.get(EXPLORE)
+    current: ExploreState | None = st.session_state.get(EXPLORE)
     if current is None:
-        current = st.session_state[EXPLORE] = {"query": "", "mode": "hybrid", "results": [],
-                                               "filters": None, "error": None}
+        current = st.session_state[EXPLORE] = ExploreState(query="", mode="hybrid", results=[], filters=None,
+                                                           error=None)
     return current
 
 

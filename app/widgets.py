@@ -14,32 +14,32 @@ from __future__ import annotations
 
 import logging
 import re
-import string
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from app import state
+from app.resources import load_retriever
+from app.text import escape_md
 from core.errors import Cancelled, PromptragError, one_line
 from core.progress import Progress
 from core.status import BackendStatus
+from enhancers.registry import enhancer_status
+from generate.registry import image_backend_status
+from index.manifest import read_manifest
+from index.records import SearchHit
+from rag.retriever import RetrievedPrompt
 
-if TYPE_CHECKING:  # types only: rag.relevance would load numpy for every page
+if TYPE_CHECKING:  # types only
+    from app.history import HistoryImage
     from rag.assistant import ExampleUsed
     from rag.relevance import Relevance
 
 logger = logging.getLogger("promptrag.app")
-
-_MD_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
-
-
-def escape_md(text: object) -> str:
-    """`text` made inert for st.markdown / st.caption / st.error: every ASCII punctuation mark is
-    backslash-escaped (CommonMark allows it), so no link, emphasis, directive or HTML forms."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
 def _control_flow_exceptions() -> tuple[type[BaseException], ...]:
@@ -92,8 +92,9 @@ def settings_line(source: object) -> str:
         parts.append(f"seed {values['seed']}")
     if values.get("steps") is not None:
         parts.append(f"{values['steps']} steps")
-    if values.get("cfg") is not None:
-        parts.append(f"CFG {float(values['cfg']):g}")
+    cfg = values.get("cfg")
+    if cfg is not None:
+        parts.append(f"CFG {float(cfg):g}")
     if values.get("sampler"):
         parts.append(str(values["sampler"]))
     if values.get("width") and values.get("height"):
@@ -114,8 +115,8 @@ def similarity_label(item: object) -> str:
         parts.append(f"similarity {dense:.2f}")
     elif keyword is not None:
         parts.append(f"BM25 {keyword:.1f}")
-    elif getattr(item, "score", None) is not None:
-        parts.append(f"similarity {item.score:.2f}")
+    elif (score := getattr(item, "score", None)) is not None:
+        parts.append(f"similarity {score:.2f}")
     return " · ".join(parts)
 
 
@@ -124,14 +125,13 @@ def match_label(relevance: Relevance) -> str:
     return f"{relevance.percent}% match"
 
 
-def prompt_card(hit: Any, *, key: str, rank: int | None = None, images: Sequence[Any] = (),
+def prompt_card(hit: RetrievedPrompt | ExampleUsed, *, key: str, rank: int | None = None,
+                images: Sequence[HistoryImage] = (),
                 pick: ExampleUsed | None = None, relevance: Relevance | None = None) -> None:
     """One prompt as a card: rank, relevance, occurrences, the text (copyable), its settings,
     images made from it here, and — with `pick` (an ExampleUsed) — a "use as example" box.
     `relevance` (a rag.relevance.Relevance) shows as one % match; without it, the raw scores."""
-    from app import state
-
-    source = getattr(hit, "hit", hit)  # RetrievedPrompt wraps a SearchHit; ExampleUsed is flat
+    source = hit.hit if isinstance(hit, RetrievedPrompt) else hit  # RetrievedPrompt wraps a SearchHit
     text = getattr(hit, "prompt", None) or getattr(hit, "text", "")
     count = int(getattr(hit, "count", 1) or 1)
     with st.container(border=True, key=f"card-{key}"):
@@ -149,7 +149,7 @@ def prompt_card(hit: Any, *, key: str, rank: int | None = None, images: Sequence
         details = settings_line(source)
         if details:
             st.caption(":material/tune: " + escape_md(details))
-        variants = tuple(getattr(source, "variants", ()) or ())  # wordings ingest folded into this prompt
+        variants = source.variants if isinstance(source, SearchHit) else ()  # wordings ingest folded into this prompt
         if variants:
             with st.expander(f"{len(variants)} other wording{'s' if len(variants) > 1 else ''}",
                              icon=":material/layers:"):
@@ -180,9 +180,6 @@ def status_line(status: BackendStatus) -> None:
 
 def backend_status_panel() -> None:
     """Every enhancer and image backend, ready or not configured, with the setting that enables it."""
-    from enhancers.registry import enhancer_status
-    from generate.registry import image_backend_status
-
     enhancers, images = enhancer_status(), image_backend_status()
     ready = sum(s.ready for s in enhancers + images)
     with st.expander(f"Backends · {ready} of {len(enhancers) + len(images)} ready", icon=":material/power:"):
@@ -196,11 +193,7 @@ def backend_status_panel() -> None:
 
 def index_summary(index_path: Path) -> None:
     """The current index: its name, rows and embedding model (from its manifest; no loading)."""
-    from index.manifest import read_manifest
-
     if isinstance(index_path, str) and "://" in index_path:  # a Milvus store (PROMPTRAG_STORE)
-        from app.resources import load_retriever
-
         manifest, name = load_retriever(index_path).store.manifest, index_path.rsplit("/", 1)[-1]
     else:
         manifest, name = read_manifest(Path(index_path)), Path(index_path).name

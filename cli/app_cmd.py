@@ -28,6 +28,7 @@ from pathlib import Path
 
 import typer
 
+from cli.common import store_location
 from core.errors import ConfigError
 from core.settings import streamlit_secrets_files
 from core.status import importable
@@ -114,7 +115,6 @@ def app(
     app_file = find_app_file()
     command = streamlit_command(app_file, port=port, host=host)
     env = dict(os.environ)
-    from cli.common import store_location
 
     target = store_location(index, store)
     if isinstance(target, str):  # a Milvus URI: the app opens it through index.prompt_store.open_store

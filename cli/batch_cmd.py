@@ -36,8 +36,8 @@ def batch(
     json_output: bool = JsonOption,
 ) -> None:
     """Plan, fuse and (optionally) render BRIEF's variants into OUTPUT; re-running resumes."""
-    from campaign.brief import load_brief
-    from campaign.runner import run_campaign
+    from campaign.brief import load_brief  # lazy: start-up: ~3 ms pydantic model
+    from campaign.runner import run_campaign  # lazy: start-up: numpy + retrieval; keeps --help fast
 
     spec = parse_executor(executor)  # a bad value fails before the brief is read
     brief = load_brief(brief_path)

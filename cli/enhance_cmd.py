@@ -35,8 +35,11 @@ from core.errors import InputError
 from core.progress import TqdmProgress
 from core.validation import validated
 from enhancers.base import MODEL_FAMILIES, STYLES, EnhanceRequest, EnhanceResult
+from enhancers.profiles import resolve_family
 from enhancers.registry import ENHANCER_SPEC_HELP, enhancer_names
 from enhancers.user_styles import split_user_style, styled
+from generate.output import make_recipe
+from generate.saving import generate_and_save, image_options_from_settings
 
 _FIELDS = EnhanceRequest.model_fields
 ENHANCER_HELP = f"{ENHANCER_SPEC_HELP} Enhancers: {', '.join(enhancer_names())}."
@@ -132,7 +135,7 @@ def enhance(
         raise InputError("--use-settings needs --rag and --generate (it reuses a retrieved example's settings)")
     family = _family(family, image_backend if generate else None, image_model)
     if rag:  # retrieval + fusion through rag's PromptAssistant (its result includes the examples)
-        from rag.assistant import PromptAssistant
+        from rag.assistant import PromptAssistant  # lazy: start-up: numpy + retrieval; keeps --help fast
 
         assistant = PromptAssistant.load(store_location(index, store), enhancer)
         chosen = assistant.enhancer
@@ -156,7 +159,7 @@ def enhance(
             previous_prompt=previous,
             feedback=feedback,
         )
-        from enhancers.chain import build_enhancer
+        from enhancers.chain import build_enhancer  # lazy: start-up: the rule-based enhancer, ~15 ms
 
         chosen = build_enhancer(enhancer)
         try:
@@ -167,9 +170,6 @@ def enhance(
         result = styled(result, user_style)
         payload, text, image_options = result.to_dict(), format_result(result), {}
     if generate:
-        from generate.output import make_recipe
-        from generate.saving import generate_and_save
-
         width, height = parse_size(size)
         given = {"width": width, "height": height, "steps": steps, "seed": seed}
         image_options.update({key: value for key, value in given.items() if value is not None})
@@ -193,8 +193,6 @@ def enhance(
 
 def _family(family: str, backend: str | None, model: str | None) -> str:
     """--family as given, or (auto) the family of the image model the prompt is for."""
-    from enhancers.profiles import resolve_family
-
     if family != "auto" and family not in MODEL_FAMILIES:
         raise InputError(f"--family must be auto or one of {', '.join(MODEL_FAMILIES)}, got {family!r}")
     return resolve_family(family, backend=backend, model=model)
@@ -202,8 +200,6 @@ def _family(family: str, backend: str | None, model: str | None) -> str:
 
 def example_settings(examples: list, number: int) -> dict:
     """ImageRequest options reproducing retrieved example `number` (1-based among those used)."""
-    from generate.saving import image_options_from_settings
-
     if not 1 <= number <= len(examples):
         raise InputError(f"--use-settings must be between 1 and {len(examples)} (the examples used), got {number}")
     return image_options_from_settings(examples[number - 1].settings)

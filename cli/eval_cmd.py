@@ -55,8 +55,9 @@ def format_summary(summary: dict) -> str:
 
 
 def _run(promptset: Path | None, output: Path | None, write_report: bool, **values) -> None:
-    from evaluation.jobs import StatusFile
-    from evaluation.runner import options_from, run_eval
+    from evaluation.jobs import StatusFile  # lazy: start-up: ~2 ms
+    from evaluation.report import write_report as write_html  # lazy: start-up: ~2 ms
+    from evaluation.runner import options_from, run_eval  # lazy: start-up: numpy + retrieval; keeps --help fast
 
     if promptset is None:
         raise InputError("name a PROMPTSET (a .txt / .tsv / .csv / .jsonl file of ideas), "
@@ -77,8 +78,6 @@ def _run(promptset: Path | None, output: Path | None, write_report: bool, **valu
 
         report = run_eval(promptset, output, options, on_progress=on_progress, cancel=cancel, executor=spec)
         if write_report:
-            from evaluation.report import write_report as write_html
-
             status.stage("report")
             html = write_html(output)
             status.data["report"] = str(html)
@@ -97,8 +96,8 @@ def _run(promptset: Path | None, output: Path | None, write_report: bool, **valu
 
 
 def _retrieval(location: Path | str, n: int, seed: int, json_output: bool) -> None:
-    from evaluation.retrieval import evaluate_index
-    from index.prompt_store import open_store
+    from evaluation.retrieval import evaluate_index  # lazy: start-up: numpy; keeps --help fast
+    from index.prompt_store import open_store  # lazy: start-up: numpy; keeps --help fast
 
     with open_store(location) as prompt_index, TqdmProgress(enabled=not json_output) as bars:
         report = evaluate_index(prompt_index, n=n, seed=seed, on_progress=bars)
@@ -111,7 +110,7 @@ def _retrieval(location: Path | str, n: int, seed: int, json_output: bool) -> No
 
 
 def _compare(run_dir: Path | None, sides: tuple[str, str], metric: str, json_output: bool) -> None:
-    from evaluation.compare import compare, resolve_sides
+    from evaluation.compare import compare, resolve_sides  # lazy: start-up: ~3 ms
 
     values = [str(run_dir), *sides] if run_dir is not None else list(sides)
     result = compare(*resolve_sides(values), metric=metric)
@@ -122,11 +121,11 @@ def _compare(run_dir: Path | None, sides: tuple[str, str], metric: str, json_out
 
 
 def _report(run_dir: Path | None, json_output: bool) -> None:
-    from evaluation.report import write_report
-
     if run_dir is None:
         raise InputError("--report needs a run folder: `promptrag eval RUN_DIR --report`, or -o DIR with a run")
-    path = write_report(run_dir)
+    from evaluation.report import write_report as write_html  # lazy: start-up: ~2 ms
+
+    path = write_html(run_dir)
     if json_output:
         print_json({"report": str(path)})
     else:

@@ -16,15 +16,17 @@ import typer
 from cli.common import JsonOption, print_json
 from core.errors import InputError
 from core.progress import TqdmProgress
-from generate.base import ImageBackend
+from enhancers.user_styles import apply_style, template_for
+from generate.base import ImageBackend, ImageRequest
+from generate.dynamic import expand_prompt, is_dynamic
+from generate.output import make_recipe
+from generate.registry import get_image_backend
 from generate.saving import generate_and_save
 
 BACKENDS = ("diffusers", "bedrock")
 
 
 def _help(field_name: str) -> str:
-    from generate.base import ImageRequest
-
     return ImageRequest.model_fields[field_name].description or ""
 
 
@@ -55,23 +57,17 @@ def generate(
     PROMPT may use the dynamic-prompts syntax: {a|b} picks one, {2$$a|b|c} picks two,
     __name__ picks a line of $PROMPTRAG_HOME/wildcards/name.txt; each image records the
     prompt it was drawn with and the template."""
-    from generate.dynamic import expand_prompt, is_dynamic
-    from generate.output import make_recipe
-
     if backend not in BACKENDS:
         raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     dynamic = is_dynamic(prompt) or combinatorial or prompts > 1
     drawn = expand_prompt(prompt, seed=seed, count=prompts, combinatorial=combinatorial) if dynamic else [prompt]
     template = None
     if style is not None:
-        from enhancers.user_styles import apply_style, template_for
-
         template = template_for(style)
     options = {"width": width, "height": height, "steps": steps, "guidance": cfg, "seed": seed,
                "sampler": sampler, "num_images": num_images}
     image_backend: str | ImageBackend = backend
     if len(drawn) > 1:  # one pipeline for every prompt drawn
-        from generate.registry import get_image_backend
 
         image_backend, model = get_image_backend(backend, model=model), None
     results = []

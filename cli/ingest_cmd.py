@@ -17,11 +17,10 @@ from cli.common import STORE_HELP, JsonOption, print_json, store_location
 from core.executors import parse_executor
 from core.progress import TqdmProgress
 from core.validation import validated
+from ingest.options import IngestOptions
 
 
 def _help(name: str) -> str:
-    from ingest.options import IngestOptions
-
     return IngestOptions.model_fields[name].description or ""
 
 
@@ -54,7 +53,7 @@ def register(app: typer.Typer) -> None:
         json_output: bool = JsonOption,
     ) -> None:
         """Read prompts, clean and de-duplicate them, embed them and publish the index (resumable)."""
-        from ingest import IngestOptions, run_ingest
+        from ingest import run_ingest  # lazy: start-up: ingest.pipeline loads httpx, pyarrow
 
         target = store_location(index, store)  # a directory, or a Milvus URI (ingest/milvus_ingest.py)
         values = dict(

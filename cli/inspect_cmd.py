@@ -14,6 +14,10 @@ import typer
 
 from cli.common import JsonOption, print_json
 from core.errors import InputError
+from core.progress import TqdmProgress
+from generate.output import make_recipe
+from generate.readback import inspect_image
+from generate.saving import generate_and_save
 
 
 def inspect(
@@ -28,17 +32,11 @@ def inspect(
     json_output: bool = JsonOption,
 ) -> None:
     """Show how IMAGE was made; --reproduce makes it again."""
-    from generate.readback import inspect_image
-
     if reproduce and output is None:
         raise InputError("--reproduce needs -o/--output DIR for the new images")
     recipe = inspect_image(image)
     payload = recipe.to_dict()
     if reproduce:
-        from core.progress import TqdmProgress
-        from generate.output import make_recipe
-        from generate.saving import generate_and_save
-
         carried = make_recipe(idea=recipe.idea, enhancer=recipe.enhancer, style=recipe.style,
                               example_ids=recipe.example_ids, template=recipe.template)
         with TqdmProgress(enabled=not json_output) as bars:

@@ -60,7 +60,7 @@ def refine(
     step_back: bool = typer.Option(False, "--step-back", help="Drop the latest round instead of refining."),
 ) -> None:
     """Revise a saved prompt with FEEDBACK and keep the round history."""
-    from rag.refinement import Session
+    from rag.refinement import Session  # lazy: start-up: numpy + retrieval; keeps --help fast
 
     session = Session.from_json(_read(result_file))
     if step_back:

@@ -18,7 +18,9 @@ import typer
 
 from cli.common import IndexOption, JsonOption, StoreOption, parse_size, print_json, store_location
 from core.errors import InputError
+from core.settings import get_settings
 from core.validation import validated
+from enhancers.blocklist import load_blocklist
 
 PROMPT_WIDTH = 70
 
@@ -84,9 +86,9 @@ def search(
     """Find the stored prompts closest in meaning to IDEA."""
     from dataclasses import replace
 
-    from index import SearchFilters
-    from index.prompt_store import open_store
-    from rag.retriever import Retriever
+    from index.prompt_store import open_store  # lazy: start-up: numpy; keeps --help fast
+    from index.records import SearchFilters  # lazy: start-up: ~2 ms
+    from rag.retriever import Retriever  # lazy: start-up: numpy; keeps --help fast
 
     if not 1 <= k <= 1000:
         raise InputError(f"-k must be between 1 and 1000, got {k}")
@@ -106,8 +108,6 @@ def search(
     )
     blocklist = None
     if hide_blocked:
-        from enhancers.blocklist import load_blocklist
-
         blocklist = load_blocklist()  # a bad file fails now, before the index loads
     with open_store(store_location(index, store)) as prompt_index:
         # Hiding blocked prompts: ask for more so that k are left (a blocked artist may be common).
@@ -142,8 +142,7 @@ def search(
 
 
 def _thumbnails(hits: list) -> list:
-    from core.settings import get_settings
-    from index.images import ThumbnailCache
+    from index.images import ThumbnailCache  # lazy: start-up: ~3 ms
 
     return ThumbnailCache.from_settings(get_settings()).thumbnails([hit.image for hit in hits])
 

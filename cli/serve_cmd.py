@@ -52,7 +52,7 @@ def check_home(home: Path) -> None:
 def shown_target(target: str | Path) -> str:
     """Where the prompts come from, for the log (a Milvus URI's password masked)."""
     if isinstance(target, str):
-        from index.milvus_location import parse_uri
+        from index.milvus_location import parse_uri  # lazy: start-up: ~2 ms, only for Milvus
 
         return f"the Milvus collection {parse_uri(target).shown}"
     return f"the index directory {target}"
@@ -61,7 +61,7 @@ def shown_target(target: str | Path) -> str:
 def has_prompts(target: str | Path) -> bool:
     """Whether an index is published at `target` (a collection state read over the wire for Milvus)."""
     if isinstance(target, str):
-        from index.milvus_location import collection_state
+        from index.milvus_location import collection_state  # lazy: start-up: ~2 ms, only for Milvus
 
         return collection_state(target)[0] is not None
     return (target / "manifest.json").is_file()
@@ -71,8 +71,8 @@ def build_starter(target: str | Path, *, limit: int | None = None) -> bool:
     """The starter set into `target` unless it already has an index; whether a build ran."""
     if has_prompts(target):
         return False
-    from ingest import run_ingest
-    from ingest.starter import STARTER_FILE
+    from ingest import run_ingest  # lazy: start-up: ingest.pipeline loads httpx, pyarrow
+    from ingest.starter import STARTER_FILE  # lazy: start-up: ingest.pipeline loads httpx, pyarrow
 
     with STARTER_FILE.open("rb") as lines:
         count = sum(1 for _ in lines)

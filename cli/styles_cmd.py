@@ -12,6 +12,9 @@ from pathlib import Path
 import typer
 
 from cli.common import JsonOption, print_json
+from core.errors import InputError
+from enhancers.base import CONCRETE_STYLES
+from enhancers.user_styles import FORMATS, export_styles, import_styles, load_user_styles, styles_dir
 
 styles_app = typer.Typer(help="List, import and export styles (A1111 styles.csv, SDXL Prompt Styler / Fooocus JSON).",
                          no_args_is_help=True)
@@ -20,9 +23,6 @@ styles_app = typer.Typer(help="List, import and export styles (A1111 styles.csv,
 @styles_app.command("list")
 def list_styles(json_output: bool = JsonOption) -> None:
     """The built-in styles and yours (from $PROMPTRAG_HOME/styles/)."""
-    from enhancers.base import CONCRETE_STYLES
-    from enhancers.user_styles import load_user_styles, styles_dir
-
     users = load_user_styles()
     if json_output:
         print_json({"built_in": list(CONCRETE_STYLES), "folder": str(styles_dir()),
@@ -40,8 +40,6 @@ def list_styles(json_output: bool = JsonOption) -> None:
 def import_cmd(source: Path = typer.Argument(..., metavar="FILE",
                                              help="An A1111 styles.csv or a Styler / Fooocus .json list.")) -> None:
     """Check FILE whole, then add its styles to yours (same names are replaced)."""
-    from enhancers.user_styles import import_styles
-
     report = import_styles(source)
     typer.echo(f"imported {len(report.added) + len(report.replaced)} styles from {source} into {report.path} "
                f"({len(report.added)} new, {len(report.replaced)} replaced)")
@@ -54,9 +52,6 @@ def export_cmd(
                             help="a1111 (styles.csv) or styler (SDXL Prompt Styler / Fooocus JSON)."),
 ) -> None:
     """Write your styles to FILE for A1111 / Forge or the SDXL Prompt Styler / Fooocus."""
-    from core.errors import InputError
-    from enhancers.user_styles import FORMATS, export_styles
-
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     count = export_styles(target, fmt)  # type: ignore[arg-type]

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from core.errors import InputError
+
 
 def atomic_write(path: Path | str, data: bytes | str | Callable[[BinaryIO], None], *,
                  tmp_suffix: str = ".tmp") -> None:
@@ -76,8 +78,6 @@ def run_lock(folder: Path, what: str) -> Iterator[None]:
     """One run per folder: a non-blocking `flock` on FOLDER/.lock holding this process's pid
     (the kernel drops it when the process dies). A second run gets an InputError naming the pid
     of `what` ("campaign run", "evaluation") that holds it. No advisory locks (Windows): no lock."""
-    from core.errors import InputError
-
     try:
         import fcntl
     except ImportError:

@@ -40,6 +40,8 @@ from core.progress import CancelToken, ProgressCallback, Stopwatch
 from core.settings import Settings, get_settings
 from core.status import importable, model_location
 from generate.base import ImageBackend, ImageRequest, ImageResult
+from generate.conditioning import build_conditioning, needs_conditioning, pipeline_family
+from generate.models import cache_dir, find_model, model_status
 from generate.prompt_syntax import plain_for_backend, prompt_schedule
 from generate.schedulers import canonical_sampler, make_scheduler, sampler_name_of
 
@@ -258,7 +260,6 @@ class DiffusersBackend(ImageBackend):
                 f"a .safetensors / .ckpt checkpoint file, or a hub id such as 'stabilityai/sd-turbo'"
             )
         options: dict[str, Any] = {_dtype_argument(): self.dtype}
-        from generate.models import cache_dir, find_model, model_status
 
         if not looks_local:  # the cache `promptrag models pull` fills (PROMPTRAG_HUB_CACHE), not only HF's default
             options["cache_dir"] = str(cache_dir())
@@ -337,8 +338,6 @@ class DiffusersBackend(ImageBackend):
     def _run(self, entry: _Loaded, request: ImageRequest, sampler: str | None, seed: int, seeds: list[int],
              load_s: float, reporter: StepReporter) -> ImageResult:
         import torch
-
-        from generate.conditioning import build_conditioning, needs_conditioning, pipeline_family
 
         pipe = entry.pipe
         notices: list[str] = []

@@ -19,6 +19,7 @@ import secrets
 from pathlib import Path
 
 from core.errors import InputError
+from core.settings import get_settings
 
 MAX_PROMPTS = 1000
 # A {…|…} choice (closed or not) or a __wildcard__: the signs that a prompt is a template.
@@ -32,8 +33,6 @@ def is_dynamic(text: str) -> bool:
 
 
 def wildcards_dir() -> Path:
-    from core.settings import get_settings
-
     return get_settings().home / "wildcards"
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from core.errors import InputError
 from generate.output import EXACT_KEY, PARAMETERS_KEY, RECIPE_KEYS, parse_parameters
+from generate.saving import image_options_from_settings
 
 SETTING_KEYS = ("seed", "steps", "cfg", "sampler", "width", "height", "model")
 _SAMPLERS = ("KSampler", "KSamplerAdvanced", "SamplerCustom")
@@ -52,8 +53,6 @@ class ImageRecipe:
 
     def image_options(self) -> dict[str, Any]:
         """generate.saving options that reproduce the image's settings (unknown ones left out)."""
-        from generate.saving import image_options_from_settings
-
         return image_options_from_settings(self.settings)
 
 

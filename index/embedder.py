@@ -31,6 +31,7 @@ import numpy as np
 
 from core.devices import pick_device
 from core.errors import ConfigError, InputError
+from core.settings import get_settings
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 # Two prompts this close in the default model's space read as one prompt (one word or modifier apart):
@@ -273,7 +274,5 @@ def _cached_embedder(canonical_id: str) -> Embedder:
 def load_embedder(model_id: str | None = None) -> Embedder:
     """The embedder for `model_id` (default: settings.embedding_model), loaded once per model id."""
     if model_id is None:
-        from core.settings import get_settings
-
         model_id = get_settings().embedding_model
     return _cached_embedder(canonical_model_id(model_id))

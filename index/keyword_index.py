@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import IndexLoadError, InputError
+from core.files import atomic_write
 from index import rows
-from index.manifest import FileInfo, file_info, fsync_path, quick_sha256
+from index.manifest import MANIFEST_NAME, FileInfo, file_info, fsync_path, quick_sha256, read_manifest
 from index.records import SearchFilters
 
 ENGINE = "tantivy"
@@ -134,9 +135,6 @@ def add_to_index(index_dir: Path) -> dict[str, Any]:
     was damaged. Built beside it, swapped in by rename; the manifest is replaced atomically."""
     import stat
     from dataclasses import replace
-
-    from core.files import atomic_write
-    from index.manifest import MANIFEST_NAME, read_manifest
 
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import IndexLoadError
+from core.settings import get_settings
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -169,8 +170,6 @@ def list_indexes(root: Path | None = None, *, include: Path | None = None) -> li
     name, plus `include` first (e.g. the index in use, which PROMPTRAG_INDEX may put elsewhere)
     when it has one. Hidden directories (a writer's temporary ones) are left out."""
     if root is None:
-        from core.settings import get_settings
-
         root = get_settings().indexes_dir
     root = Path(root)
     paths: list[Path] = []

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import BackendError, IndexLoadError, InputError
+from core.settings import get_settings
 from index.manifest import Manifest
 from index.records import RECORD_COLUMNS
 
@@ -54,7 +55,6 @@ class MilvusLocation:
         """Where a local ingest keeps its work directory (staging, vector chunks, checkpoint)."""
         if self.lite:
             return Path(f"{self.client_uri}.{self.collection}.ingest-work")
-        from core.settings import get_settings
 
         host = self.client_uri.split("://", 1)[1].replace(":", "-").replace("/", "-")
         return get_settings().indexes_dir / f".milvus-{host}-{self.collection}.ingest-work"

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import IndexLoadError, InputError
-from index import rows
+from index import onnx_export, rows
 from index.embedder import Embedder, canonical_model_id
 from index.manifest import FORMAT_VERSION, Manifest
 from index.milvus_location import (
@@ -147,7 +147,6 @@ class MilvusStore(QueryEmbedding):
     def _open_embedder(self) -> Embedder:
         # This machine's ONNX export of the model (written by `promptrag ingest --store`) embeds
         # queries without importing torch; sentence-transformers when it has none.
-        from index import onnx_export
 
         model = self.manifest.embedding_model
         return onnx_export.load_cached_export(model) or super()._open_embedder()

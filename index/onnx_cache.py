@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import IndexLoadError, InputError
+from core.settings import get_settings
 from index import onnx_export
+from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder, canonical_model_id, load_embedder
 from index.manifest import fsync_path
 
 log = logging.getLogger(__name__)
@@ -58,15 +60,11 @@ def check_quantization(quantization: str) -> str:
 
 
 def cache_key(model_id: str, quantization: str = "none") -> str:
-    from index.embedder import canonical_model_id
-
     digest = hashlib.sha256(canonical_model_id(model_id).encode("utf-8")).hexdigest()[:16]
     return digest if check_quantization(quantization) == "none" else f"{digest}-{quantization}"
 
 
 def cache_root() -> Path:
-    from core.settings import get_settings
-
     return get_settings().home / "onnx"
 
 
@@ -123,8 +121,6 @@ def _write_quantized(staging: Path, model_id: str, quantization: str) -> dict[st
     """Dynamic int8 of the cached fp32 export into `staging`, checked against the torch model."""
     import onnxruntime
     from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder, load_embedder
 
     source, base = ensure_export(model_id, "none")
     (staging / onnx_export.EXPORT_DIR).mkdir(parents=True)
@@ -238,7 +234,7 @@ def write_cached_export(model_id: str) -> Path | None:
         return None
 
 
-def load_cached_export(model_id: str) -> Any | None:
+def load_cached_export(model_id: str) -> OnnxEmbedder | None:
     """The machine's checked fp32 OnnxEmbedder of `model_id`, or None when it has none (or no runtime)."""
     target = cache_dir(model_id)
     fix = f"delete {target} and run `python -m index.onnx_export --cache {model_id}` to write it again"

@@ -35,14 +35,25 @@ import logging
 import os
 import stat
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from core.errors import IndexLoadError
-from index.manifest import FULL_CHECK_BYTES, REBUILD_HINT, FileInfo, file_info, quick_sha256
+from core.files import atomic_write
+from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder, canonical_model_id, load_embedder
+from index.manifest import (
+    FULL_CHECK_BYTES,
+    MANIFEST_NAME,
+    REBUILD_HINT,
+    FileInfo,
+    file_info,
+    quick_sha256,
+    read_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +170,6 @@ def write_export(directory: Path, model_id: str) -> dict[str, Any]:
 
     import torch
 
-    from index.embedder import OnnxEmbedder, SentenceTransformerEmbedder, load_embedder
-
     reference = load_embedder(model_id)
     if not isinstance(reference, SentenceTransformerEmbedder):
         raise UnsupportedModel(f"{type(reference).__name__} is not a sentence-transformers model")
@@ -273,8 +282,6 @@ def checked_embedder(directory: Path, info: dict[str, Any], model_id: str, dimen
                      fix: str, *, for_batches: bool = False) -> Any:
     """The OnnxEmbedder of the export in `directory` once its files (against `info`'s checksums),
     model and dimension check out; `for_batches` tunes it for ingest instead of single queries."""
-    from index.embedder import OnnxEmbedder, canonical_model_id
-
     check_files(directory, info, fix=fix)
     same_model = canonical_model_id(info["model_id"]) == canonical_model_id(model_id)
     if not same_model or (dimension is not None and info["dimension"] != dimension):
@@ -335,12 +342,7 @@ def add_to_index(index_dir: Path, quantization: str | None = None) -> dict[str, 
     """Copy the shared export into an existing index (portable; writing the export first if this
     machine has none) and record it in its manifest (atomically replaced). `quantization`:
     the one the index records, else "none" (an index built without an export has fp32 vectors)."""
-    from dataclasses import replace
-
-    from core.files import atomic_write
-    from index import onnx_cache
-    from index.manifest import MANIFEST_NAME, read_manifest
-
+    onnx_cache = _cache()
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)
     recorded = manifest.extra.get(MANIFEST_KEY) if isinstance(manifest.extra, dict) else None
@@ -354,31 +356,31 @@ def add_to_index(index_dir: Path, quantization: str | None = None) -> dict[str, 
 
 
 # ---- the machine's cache (kept here for Milvus callers; index/onnx_cache.py holds it) ------------
+def _cache() -> ModuleType:
+    """index.onnx_cache, which builds on this module (its exports are this module's)."""
+    from index import onnx_cache  # lazy: import cycle (onnx_cache imports this)
+
+    return onnx_cache
+
+
 def cache_dir(model_id: str) -> Path:
     """Where this machine keeps the fp32 export of `model_id` ($PROMPTRAG_HOME/onnx/<hash of the id>)."""
-    from index import onnx_cache
-
-    return onnx_cache.cache_dir(model_id)
+    return _cache().cache_dir(model_id)
 
 
 def write_cached_export(model_id: str) -> Path | None:
-    from index import onnx_cache
-
-    return onnx_cache.write_cached_export(model_id)
+    return _cache().write_cached_export(model_id)
 
 
-def load_cached_export(model_id: str) -> Any | None:
-    from index import onnx_cache
-
-    return onnx_cache.load_cached_export(model_id)
+def load_cached_export(model_id: str) -> OnnxEmbedder | None:
+    return _cache().load_cached_export(model_id)
 
 
 USAGE = "usage: python -m index.onnx_export INDEX_DIR | --cache MODEL_ID [--quantize none|int8]"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from index import onnx_cache
-
+    onnx_cache = _cache()
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["--cache"] and len(args) in (2, 4) and (len(args) == 2 or args[2] == "--quantize"):
         quantization = onnx_cache.check_quantization(args[3] if len(args) == 4 else "none")

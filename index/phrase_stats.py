@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from index import rows
+
 SCHEMA = """
 CREATE TABLE artist_media (
     artist TEXT PRIMARY KEY, family TEXT NOT NULL, share REAL NOT NULL, pmi REAL NOT NULL, n INTEGER NOT NULL
@@ -188,7 +190,6 @@ def load(index_or_conn: Any) -> PhraseStats:
     with _cache_lock:
         if key in _cache:
             return _cache[key]
-    from index import rows
 
     conn = rows.open_readonly(path / "rows.sqlite")
     try:

@@ -32,6 +32,8 @@ from typing import Any, Protocol, Self, TypeGuard, runtime_checkable
 import numpy as np
 
 from core.errors import IndexLoadError, InputError
+from core.settings import get_settings
+from index.embedder import load_embedder
 from index.manifest import Manifest
 from index.records import PromptRecord, SearchFilters, SearchHit
 
@@ -113,8 +115,6 @@ class QueryEmbedding:
         raise NotImplementedError
 
     def _open_embedder(self) -> Any:
-        from index.embedder import load_embedder
-
         return load_embedder(self.manifest.embedding_model)
 
     @property
@@ -185,14 +185,12 @@ def open_store(location: str | Path | None = None, embedder: Any = None) -> Prom
     `embedder`, when given, must use the model the store was built with (IndexLoadError if not).
     """
     if location is None:
-        from core.settings import get_settings
-
         location = get_settings().default_index
     if is_milvus_uri(location):
-        from index.milvus_store import MilvusStore
+        from index.milvus_store import MilvusStore  # lazy: import cycle (milvus_store imports this)
 
         return MilvusStore.open(str(location), embedder=embedder)
-    from index.store import PromptIndex
+    from index.store import PromptIndex  # lazy: import cycle (store imports this)
 
     return PromptIndex.load(Path(location), embedder=embedder)
 
@@ -202,8 +200,6 @@ def open_store_sharing(location: str | Path | None, wrap: Any) -> PromptStore:
     sentence-transformers embedder of the store's model: a run that embeds from many threads
     (campaigns, evaluations) shares one wrapped model. Opening twice is cheap (a FAISS index
     loads in under a second at 1M rows) and says what is wrong with a bad store first."""
-    from index.embedder import load_embedder
-
     with open_store(location) as probe:
         model = probe.manifest.embedding_model
     return open_store(location, embedder=wrap(load_embedder(model)))

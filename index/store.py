@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import IndexLoadError, InputError
-from index import ann, keyword_index, rows
+from index import ann, keyword_index, onnx_cache, rows
 from index.embedder import Embedder, canonical_model_id, load_embedder
 from index.manifest import REBUILD_HINT, Manifest, read_manifest, verify_files
 from index.prompt_store import QueryEmbedding, check_k, check_text
@@ -124,7 +124,6 @@ class PromptIndex(QueryEmbedding):
         # The ONNX export the manifest records (the machine's shared copy, or one bundled in the
         # index) embeds queries without importing torch; sentence-transformers when it records
         # none (see index/onnx_cache.py).
-        from index import onnx_cache
 
         return onnx_cache.load_for_index(self.path, self.manifest) or load_embedder(self.manifest.embedding_model)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError
-from index import ann, keyword_index, phrase_stats, rows
+from index import ann, keyword_index, onnx_cache, onnx_export, phrase_stats, rows
 from index.embedder import canonical_model_id
 from index.manifest import (
     DATA_FILES,
@@ -225,8 +225,6 @@ class IndexWriter:
     def _record_onnx_export(self) -> dict:
         """{"onnx_embedder": ...} for the manifest, or {} (with a warning) when the model cannot
         be exported: the index is still complete, its queries are embedded with torch."""
-        from index import onnx_cache, onnx_export
-
         try:
             entry = onnx_cache.index_entry(self.model_id, self.quantization)
             if self.portable:

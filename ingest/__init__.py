@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:
     # The pipeline (httpx, pyarrow, the writers) loads on first use: the CLI reads IngestOptions'
     # help texts at start-up, and `promptrag search` should not pay for ingest's imports.
     if name == "run_ingest":
-        from ingest.pipeline import run_ingest
+        from ingest.pipeline import run_ingest  # lazy: httpx, pyarrow and the writers, off the CLI's start-up
 
         return run_ingest
     raise AttributeError(f"module 'ingest' has no attribute {name!r}")

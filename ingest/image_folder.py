@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import InputError
+from generate.readback import inspect_image
 
 log = logging.getLogger(__name__)
 SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
@@ -40,8 +41,6 @@ class FolderScan:
         return sorted(p for p in self.folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
 
     def records(self) -> Iterator[dict]:
-        from generate.readback import inspect_image
-
         for path in self.images():
             if path.stat().st_size > MAX_IMAGE_BYTES:
                 self.skipped["too large"] += 1

@@ -62,6 +62,7 @@ from core import errors
 from core.errors import PromptragError
 from core.executors import parse_executor, worker_env
 from core.ray_executor import _connect, _import_ray
+from index import onnx_cache, onnx_export
 from index.embedder import Embedder, OnnxEmbedder, SentenceTransformerEmbedder
 from ingest.normalize import clean_rows
 from ingest.shards import Block, distinct_texts, npy_bytes, rows_text
@@ -82,8 +83,6 @@ class EmbedderRecipe:
     def build(self) -> Embedder:
         if self.onnx_dir is None:
             return SentenceTransformerEmbedder(self.model_id, device=self.device)
-        from index import onnx_export
-
         fix = f"delete {self.onnx_dir} and run the ingest again so it is exported again"
         return onnx_export.checked_embedder(Path(self.onnx_dir), self.onnx_info or {}, self.model_id, None, fix,
                                             for_batches=True)
@@ -93,8 +92,6 @@ def recipe_for(local: Embedder, quantization: str, gpus: int) -> EmbedderRecipe:
     """How actors load `local`: the same ONNX export on CPU, or sentence-transformers on GPUs when the
     cluster has them and the export is fp32 (int8 vectors only ONNX computes)."""
     if isinstance(local, OnnxEmbedder) and (not gpus or quantization != "none"):
-        from index import onnx_cache
-
         if gpus:
             log.info("int8 export: embedding on CPU actors (the GPUs cannot compute its vectors)")
         directory, info = onnx_cache.ensure_export(local.model_id, quantization)  # cached: the driver's own

@@ -40,11 +40,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from index.records import Variant
     from ingest.near_duplicates import NearDuplicates
 
 from core.errors import ConfigError
 from core.files import atomic_write
+from index.records import MAX_VARIANTS, Variant
 from ingest.normalize import dedupe_key, fold_key, key_hash, sample_rank
 
 SETTINGS = ("seed", "steps", "cfg", "sampler", "width", "height")
@@ -96,7 +96,6 @@ def merge_variants(prompt: str, variants: tuple[Variant, ...], added: Iterable[t
 
     Wordings are matched by dedupe key (case and spacing); the MAX_VARIANTS most frequent are kept.
     """
-    from index.records import MAX_VARIANTS, Variant  # lazily: keeps index/ off ingest's import path
     own = dedupe_key(prompt)
     merged: dict[str, list] = {dedupe_key(v.text): [v.text, v.count] for v in variants}
     for text, count in added:

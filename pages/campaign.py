@@ -22,7 +22,13 @@ from app import campaign_state as cs
 from app import gallery, resources, state
 from app.widgets import escape_md, guard, shorten
 from campaign import jobs
+from campaign.brief import ASPECT_RATIOS, CAMPAIGN_STYLES, MAX_VARIANTS, NO_IMAGES, Brief
+from campaign.review import reviews
+from campaign.variant import read_variants
 from core.errors import InputError
+from enhancers.registry import enhancer_names
+from enhancers.user_styles import load_user_styles
+from generate.registry import image_backend_names
 
 cs.remember_url_run()
 state.require_shell(__file__)
@@ -107,11 +113,6 @@ with st.expander("New campaign", icon=":material/add_circle:", expanded=not cs.a
     cs.ensure_form_defaults()
     start = check = False
     with guard("Drawing the brief form"):
-        from campaign.brief import ASPECT_RATIOS, CAMPAIGN_STYLES, MAX_VARIANTS, NO_IMAGES, Brief
-        from enhancers.registry import enhancer_names
-        from enhancers.user_styles import load_user_styles
-        from generate.registry import image_backend_names
-
         def helptext(name: str) -> str:
             return Brief.model_fields[name].description or ""
 
@@ -277,9 +278,6 @@ def _examples(variant, pictures: dict, key: str) -> None:
 
 
 def run_panel(run_id: str, was_alive: bool) -> None:
-    from campaign.review import reviews
-    from campaign.runner import read_variants
-
     notice = cs.take_notice()
     if notice:
         st.error(escape_md(notice), icon=":material/error:")

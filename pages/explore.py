@@ -19,6 +19,7 @@ import streamlit as st
 
 from app import explore_state, gallery, gallery_view, resources, state
 from app.widgets import escape_md, guard
+from enhancers.blocklist import load_blocklist
 
 state.require_shell(__file__)
 
@@ -157,8 +158,6 @@ else:
     everything, hidden = results, 0
     if st.session_state.get("explore.hide_blocked"):
         with guard("Reading your blocklist"):
-            from enhancers.blocklist import load_blocklist
-
             blocklist = load_blocklist()
             results = [r for r in everything if not blocklist.blocks(r.prompt)]
             hidden = len(everything) - len(results)

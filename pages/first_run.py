@@ -16,7 +16,9 @@ import streamlit as st
 
 from app import auth, indexes, resources, state
 from app.widgets import escape_md, guard
+from core.settings import get_settings
 from index.manifest import list_indexes
+from ingest.diffusiondb import file_url
 from ingest.near_duplicates import RECOMMENDED_COSINE as FOLD_COSINE
 
 state.require_shell(__file__)
@@ -89,9 +91,6 @@ with local:
                                        limit=LIMIT, fold_cosine=FOLD))
 
 with download:
-    from core.settings import get_settings
-    from ingest.diffusiondb import file_url
-
     online = indexes.diffusiondb_reachable(file_url(endpoint=get_settings().hub_endpoint))  # HF_ENDPOINT mirror
     if not online:
         st.warning("DiffusionDB cannot be reached from this machine (no network); "

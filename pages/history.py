@@ -11,6 +11,7 @@ import streamlit as st
 
 from app import resources, state, widgets
 from app.widgets import escape_md, guard
+from campaign.jobs import list_runs
 
 state.require_shell(__file__)
 
@@ -104,8 +105,6 @@ if total > PAGE_SIZE:
 
 st.subheader("Campaign runs", anchor=False)
 with guard("Listing the campaign runs"):
-    from campaign.jobs import list_runs
-
     runs = list_runs()
     if not runs:
         st.caption("No campaign runs yet. Briefs started on **Campaign** are kept here.")

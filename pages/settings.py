@@ -16,8 +16,20 @@ import streamlit as st
 
 from app import auth, resources, state, widgets
 from app.widgets import escape_md, guard
+from core.errors import PromptragError
 from core.settings import get_settings
+from core.status import aws_status, secret_is_set
+from enhancers import blocklist as blocklists
+from enhancers import templates
+from enhancers.base import CONCRETE_STYLES
+from enhancers.profiles import family_for_model
+from enhancers.registry import enhancer_names, enhancer_status, parse_enhancer_spec
+from enhancers.user_styles import load_user_styles, styles_dir
+from generate.models import cache_dir, catalogue, generation_defaults, get_model, model_status, pull, remove
+from generate.registry import image_backend_names, image_backend_status
+from generate.schedulers import sampler_names
 from index.manifest import list_indexes
+from rag.artists import top_artists, with_blocked
 
 state.require_shell(__file__)
 
@@ -66,8 +78,6 @@ with index_tab, guard("Reading the indexes"):
 
 # ---- enhancers ---------------------------------------------------------------------------
 with enhancer_tab, guard("Reading the enhancers"):
-    from enhancers.registry import enhancer_names, enhancer_status, parse_enhancer_spec
-
     def _order_changed() -> None:
         state.set_enhancer_order(st.session_state.get("settings.enhancers") or None)
 
@@ -97,9 +107,6 @@ with enhancer_tab, guard("Reading the enhancers"):
         widgets.status_line(status)
 
 with enhancer_tab, guard("Reading your styles"):
-    from enhancers.base import CONCRETE_STYLES
-    from enhancers.user_styles import load_user_styles, styles_dir
-
     st.markdown("##### Styles")
     st.markdown("Built in: " + escape_md(", ".join(CONCRETE_STYLES)) + ". Yours are read from "
                 + escape_md(styles_dir()) + " (A1111 `styles.csv`, SDXL Prompt Styler / Fooocus JSON); add "
@@ -113,8 +120,6 @@ with enhancer_tab, guard("Reading your styles"):
 
 with enhancer_tab, guard("Reading your blocklist"):
     if auth.admin_notice():
-        from enhancers import blocklist as blocklists
-
         st.markdown("##### Blocklist")
         st.markdown("Words and artist names removed from every prompt any enhancer writes, and never mined "
                     "from examples. One a line, case-insensitive, whole words; `re:PATTERN` for a regular "
@@ -133,8 +138,6 @@ with enhancer_tab, guard("Reading your blocklist"):
                 st.session_state["settings.blocklist_text"] = "\n".join(blocklists.file_lines())
                 message = ("success", "Blocklist saved.")
             except Exception as exc:  # shown beside the editor, like guard() would
-                from core.errors import PromptragError
-
                 if not isinstance(exc, PromptragError):
                     logger.exception("blocklist %s failed", action)
                 message = ("error", widgets.one_line(exc) if isinstance(exc, PromptragError)
@@ -162,8 +165,6 @@ with enhancer_tab, guard("Reading your blocklist"):
         if index is None or not hasattr(index, "iter_records"):
             st.caption("The most credited artists are listed here once an index (a directory) is in use.")
         else:
-            from rag.artists import top_artists, with_blocked
-
             with st.spinner("Counting the artists credited in the index…"):
                 artists = with_blocked(top_artists(index), current_blocklist)
             st.markdown("Most credited artists in the index, and which you block:")
@@ -182,9 +183,6 @@ with enhancer_tab, guard("Reading your blocklist"):
 
 # ---- image generation --------------------------------------------------------------------
 with image_tab, guard("Reading the image settings"):
-    from generate.registry import image_backend_names, image_backend_status
-    from generate.schedulers import sampler_names
-
     gen = state.generation()
     backends = image_backend_names()
     with st.form("settings.generation", border=False):
@@ -215,8 +213,6 @@ with image_tab, guard("Reading the image settings"):
                            sampler=None if sampler == samplers[0] else sampler)
                 st.success("Saved for this session.", icon=":material/check_circle:")
     st.caption("Permanent defaults: `PROMPTRAG_IMAGE_MODEL` (diffusers) and `PROMPTRAG_BEDROCK_IMAGE_MODEL`.")
-    from enhancers.profiles import family_for_model
-    from generate.models import generation_defaults
 
     in_use = gen["model"] or (settings.image_model if gen["backend"] == "diffusers" else settings.bedrock_image_model)
     family = family_for_model(in_use)
@@ -239,8 +235,6 @@ with image_tab, guard("Reading the image settings"):
 # ---- models --------------------------------------------------------------------------------
 with models_tab, guard("Reading the models"):
     if auth.admin_notice():
-        from generate.models import cache_dir, catalogue, get_model, model_status, pull, remove
-
         st.markdown("Recommended models, downloaded into the Hugging Face cache "
                     f"({escape_md(cache_dir())}; `PROMPTRAG_HUB_CACHE` picks another, `HF_ENDPOINT` a mirror). "
                     "The same from a shell: `promptrag models list | pull NAME | rm NAME`.")
@@ -284,8 +278,6 @@ with models_tab, guard("Reading the models"):
 # ---- LLM templates -----------------------------------------------------------------------
 with template_tab, guard("Reading the templates"):
     if auth.admin_notice():
-        from enhancers import templates
-
         st.markdown("The two messages every LLM enhancer (Claude, local model) sends. Your edits are saved to "
                     f"{escape_md(settings.templates_dir)} and win over the built-in text.")
         infos = {t.name: t for t in templates.list_templates()}
@@ -306,8 +298,6 @@ with template_tab, guard("Reading the templates"):
                     st.session_state[box] = templates.read_template(name)
                     message = ("success", "Back to the built-in text.")
             except Exception as exc:  # shown beside the editor, like guard() would
-                from core.errors import PromptragError
-
                 if not isinstance(exc, PromptragError):
                     logger.exception("template %s failed", action)
                 message = ("error", widgets.one_line(exc) if isinstance(exc, PromptragError)
@@ -331,8 +321,6 @@ with template_tab, guard("Reading the templates"):
 # ---- keys --------------------------------------------------------------------------------
 with key_tab, guard("Checking the keys"):
     if auth.admin_notice():
-        from core.status import aws_status, secret_is_set
-
         st.markdown("Keys are read from the environment, a `.env` file in the working directory, or "
                     "`.streamlit/secrets.toml`. They are never shown here, logged, or stored by promptrag.")
         anthropic = secret_is_set("ANTHROPIC_API_KEY")

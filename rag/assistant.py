@@ -358,7 +358,7 @@ class PromptAssistant:
 
         Needs the `langchain` extra; see rag/langchain.py.
         """
-        from rag.langchain import assistant_runnable
+        from rag.langchain import assistant_runnable  # lazy: langchain_core, ~0.5 s
 
         return assistant_runnable(self)
 

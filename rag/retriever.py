@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InputError
 from index.prompt_store import PromptStore, open_store
+from index.records import SearchHit
 from index.rows import STOP_WORDS
 from rag.vocabulary import Vocabulary, words_of
 
@@ -82,7 +83,7 @@ class SearchOptions(BaseModel):
 class RetrievedPrompt:
     """A stored prompt and how each mode ranked it (ranks are 1-based; None = not in that list)."""
 
-    hit: Any  # index.SearchHit
+    hit: SearchHit
     score: float  # the mode's final score (fused for hybrid), higher is better
     rank: int
     dense_rank: int | None = None

@@ -13,8 +13,10 @@ back-off (cache.py). No cookies, no credentials: a URL in a user's CSV gets an a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 MAX_IMAGE_BYTES = 32 * 1024 * 1024  # the largest image file fetched or read (a 4K PNG is ~25 MB)
 
@@ -57,6 +59,8 @@ def _first_line(exc: BaseException) -> str:
 
 def fetch_url(url: str, *, timeout_s: float = 20.0, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
     """The body of a GET of `url` (at most `max_bytes`), or ImageUnavailable saying why not."""
+    import httpx  # ~90 ms: loaded when an image is fetched, not by `promptrag search` without --images
+
     timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
     try:
         with httpx.Client(follow_redirects=True, timeout=timeout) as client:

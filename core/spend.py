@@ -2,7 +2,7 @@
 
 Every call to a paid chat model (Claude through the Anthropic API or Bedrock, a LangChain
 provider) goes through `paid_call(...)`, which the chat enhancers' base class wraps around its
-transport (enhancers/claude_base.py):
+transport (enhancers/chat_base.py):
 
     with paid_call("anthropic", model, input_estimate=1800, output_limit=512) as meter:
         answer = send(call)

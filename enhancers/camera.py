@@ -9,7 +9,7 @@ rules out:
 
 - people and animals keep the portrait kit;
 - small things (food, products, flowers, insects) get a macro lens;
-- places (landscapes, buildings, cities, the sea) get a wide-angle lens stopped down, deep depth
+- places (landscapes, buildings, cities, the sea, rooms and interiors) get a wide-angle lens stopped down, deep depth
   of field, no bokeh, and a long exposure when the scene is at night or in a storm;
 - night, storms, fog, rain, dusk, neon or a studio drop "natural lighting" and "golden hour"
   (an idea that says "golden hour" or "sunset" keeps its own words: the idea is never edited).
@@ -32,7 +32,9 @@ _SMALL = re.compile(r"\b(?:food|dish|ramen|noodles|sushi|burger|pizza|cake|desse
 _PLACE = re.compile(r"\b(?:landscape|seascape|cityscape|skyline|panorama|vista|lighthouse|mountain|valley|"
                     r"canyon|desert|forest|jungle|ocean|sea|coast|beach|shore|cliff|island|lake|river|"
                     r"waterfall|glacier|field|meadow|city|street|town|village|harbou?r|bridge|castle|"
-                    r"cathedral|church|temple|tower|ruins|building|architecture|house|cabin|palace)s?\b", re.I)
+                    r"cathedral|church|temple|tower|ruins|building|architecture|house|cabin|palace|"
+                    r"room|interior|kitchen|library|nook|bedroom|bathroom|hallway|lobby|cafe|restaurant|attic|"
+                    r"greenhouse)s?\b", re.I)
 _DARK_OR_WEATHER = re.compile(r"\b(?:night|midnight|nighttime|storm|stormy|thunderstorm|lightning|fog|foggy|"
                               r"mist|misty|rain|rainy|dusk|twilight|moonlight|moonlit|neon|studio|indoors?|"
                               r"candle ?lit|candlelight|underwater)\b", re.I)

@@ -237,6 +237,18 @@ def classify_phrase(phrase: str) -> str | None:
     return best[1] if len(leftover) <= 1 else None
 
 
+_NOT_IN_NAMES = frozenset("concept environment art artist artists style painting paintings photo photography "
+                          "illustration design render detail details lighting".split())
+
+
+def _plausible_name(name: str) -> bool:
+    """Whether the words after "by" can be someone's name: not a lone adjective, no art nouns."""
+    words = name.split()
+    if not words or any(w in _NOT_IN_NAMES for w in words):
+        return False
+    return len(words) > 1 or not words[0].endswith(("ive", "ic", "ous", "ful", "al", "ed", "ing", "ish", "less"))
+
+
 def modifier_phrases(text: str, scene: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, str]]:
     """(phrase, category) for each modifier of a prompt, its subject (first clause) excluded.
 
@@ -261,6 +273,8 @@ def modifier_phrases(text: str, scene: frozenset[str] | set[str] = frozenset()) 
                 category = "artist"
             if category == "artist":  # one key per artist: "art by x", "x" and "by x" agree
                 phrase = "by " + re.sub(r"^(?:art by|by|in the style of|style of)\s+", "", phrase)
+                if not _plausible_name(phrase[3:]):
+                    category = None  # "by expressive", "by environment concept": no one's name
             if category is not None:
                 out.append((phrase, category))
             previous = category
@@ -322,6 +336,12 @@ def _stemmed(phrase: str) -> str:
     return _STEM_RE.sub("", phrase)
 
 
+# Genres change what a picture is about, not how it looks: one needs two examples agreeing on it.
+_GENRE_RE = re.compile(r"(?<![\w-])(?:cyberpunk|steampunk|dieselpunk|solarpunk|fantasy|dark fantasy|sci-fi|sci fi|"
+                       r"science fiction|futuristic|dystopian|utopian|post-apocalyptic|lovecraftian|cosmic horror|"
+                       r"horror|vaporwave|synthwave|retrowave)(?![\w-])")
+
+
 def fuse(
     idea: str,
     modifiers: Sequence[Modifier],
@@ -336,6 +356,7 @@ def fuse(
     """The idea verbatim, then up to `max_modifiers` modifiers that fit `token_budget`.
 
     `skip` leaves out that many modifiers after the top two (how alternative candidates differ).
+    A genre ("cyberpunk", "sci-fi") needs two examples sharing it.
     One look per prompt: a modifier whose medium (or whose artist's medium, `artist_media`)
     clashes with the idea's, the `look`'s or a modifier already taken is passed over; with
     `artist_credits` off no artist is taken.
@@ -355,6 +376,8 @@ def fuse(
             continue
         if _redundant(modifier.phrase, [idea_norm, *(m.phrase for m in taken)]):
             continue
+        if modifier.examples < 2 and _GENRE_RE.search(modifier.phrase):
+            continue  # one example's "cyberpunk" or "sci-fi" would change what the picture is about
         if not artist_credits and (modifier.category == "artist" or not commercial(modifier.phrase, base)):
             continue  # an advert: no credits, no fan-art words
         if look and not fits(modifier.phrase, look, artist_media):

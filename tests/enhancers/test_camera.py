@@ -23,6 +23,7 @@ def test_a_place_at_night_gets_a_wide_lens_and_a_long_exposure_not_portrait_boke
     ("portrait of an old fisherman", "85mm lens"),
     ("a bowl of ramen with steam", "100mm macro lens"),
     ("a waterfall in a jungle", "24mm wide-angle lens"),
+    ("a cozy reading nook with a window seat", "24mm wide-angle lens"),  # a room is a place, not a portrait
 ])
 def test_the_lens_suits_the_subject(idea, lens):
     prompt = get_enhancer("rules").enhance(EnhanceRequest(idea=idea, style="photography",

@@ -94,3 +94,24 @@ def test_stacking_the_idea_asked_for_is_not_counted():
     assert stacked_axes(f"{idea}, cinematic lighting", idea) == [
         "lighting: neon lighting / candlelight / cinematic lighting"]
     assert stacked_axes(f"{idea}, 8k", idea) == []
+
+
+def test_one_examples_genre_does_not_ride_into_an_unrelated_idea_but_a_shared_one_does():
+    one = [Example(text="a neon street, professional photography, cyberpunk, 50 mm lens, highly detailed",
+                   score=0.7, count=1),
+           Example(text="a cake on a plate, professional photography, 50 mm lens, bokeh", score=0.6, count=1)]
+    prompt = GroundedEnhancer().enhance(EnhanceRequest(idea="a bakery window full of pastries", examples=one,
+                                                       model_family="sd1")).prompt
+    assert "cyberpunk" not in prompt and "50 mm lens" in prompt, prompt
+    shared = [Example(text=f"a castle {i}, digital painting, fantasy, dramatic lighting", score=0.7, count=1)
+              for i in range(2)]
+    prompt = GroundedEnhancer().enhance(EnhanceRequest(idea="a dragon over a castle", examples=shared,
+                                                       model_family="sd1")).prompt
+    assert "fantasy" in prompt, prompt
+
+
+def test_words_after_by_that_are_no_name_are_not_credited():
+    from enhancers.grounded import modifier_phrases
+
+    found = dict(modifier_phrases("a cat, by expressive, by environment concept, by simon stalenhag"))
+    assert found == {"by simon stalenhag": "artist"}

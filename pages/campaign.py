@@ -318,6 +318,8 @@ def run_panel(run_id: str, was_alive: bool) -> None:
             st.error("The run failed: " + escape_md(status.error or "see its log"), icon=":material/error:")
             with st.expander("Run log"):
                 st.code(jobs.read_log(run_id), language=None)
+        elif status.state == "cancelled" and status.error:  # why it stopped: a cancel, or the spend cap reached
+            st.warning(escape_md(status.error), icon=":material/stop_circle:")
 
         approved = sum(v == "approved" for v in verdicts.values())
         rejected = sum(v == "rejected" for v in verdicts.values())

@@ -256,6 +256,19 @@ def _fake_run(home_runs: Path, run_id: str, *, state: str, title: str, pid: int 
     return out
 
 
+def test_a_run_stopped_by_a_spend_cap_says_which_and_offers_resume(make_app, tiny_index):
+    from campaign import jobs
+
+    out = _fake_run(jobs.campaigns_dir(), "20250101-100000-capped", state="cancelled", title="Capped")
+    why = ("the campaign stopped (spend cap reached: the campaign spend cap of $0.10 for ana@example.org); "
+           "1 of 2 variants are kept; run the same command again to finish the rest")
+    status = json.loads((out / "status.json").read_text())
+    (out / "status.json").write_text(json.dumps({**status, "error": why}))  # as the runner writes it
+    at = open_campaign(make_app, tiny_index, query={"run": "20250101-100000-capped"})
+    assert any("campaign spend cap of $0.10 for ana@example.org" in w.value.replace("\\", "") for w in at.warning)
+    assert at.button(key="campaign.resume")
+
+
 def test_an_interrupted_run_offers_resume_and_untrusted_text_stays_text(make_app, tiny_index):
     from campaign import jobs
 

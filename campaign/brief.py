@@ -131,6 +131,15 @@ class Brief(BaseModel):
         None, gt=0, description="Rate limit on enhancer calls across all workers (None: no limit).")
     index: str | None = Field(None, description="Prompt index directory or Milvus URI (default: the configured index).")
 
+    @field_validator("index")
+    @classmethod
+    def _absolute_index(cls, value: str | None) -> str | None:
+        """A relative index directory is the one seen from where the brief was given: made absolute
+        here, so workers started elsewhere (a Ray cluster, a background run) open the same one."""
+        if value is None or value.strip().lower().startswith(("milvus://", "milvus-lite://")):
+            return value
+        return str(Path(value).expanduser().resolve())
+
     @field_validator("subject")
     @classmethod
     def _subject_text(cls, value: str) -> str:

@@ -29,7 +29,9 @@ JsonOption = typer.Option(False, "--json", help=JSON_HELP)
 
 
 def index_path(path: Path | None) -> Path:
-    return path if path is not None else get_settings().default_index
+    """--index as an absolute directory (the default index when not given): background runs and Ray
+    workers, which start elsewhere, open the same one."""
+    return path.expanduser().resolve() if path is not None else get_settings().default_index
 
 
 def store_location(index: Path | None, store: str | None) -> Path | str:
@@ -40,7 +42,7 @@ def store_location(index: Path | None, store: str | None) -> Path | str:
         return index_path(index)
     if store.strip().lower().startswith(("milvus://", "milvus-lite://")):
         return store.strip()
-    return Path(store).expanduser()
+    return Path(store).expanduser().resolve()
 
 
 def print_json(data: Any) -> None:

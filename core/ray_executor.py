@@ -86,7 +86,9 @@ def _connect(ray: Any, address: str | None) -> bool:
     except ConnectionError as exc:
         where = address or "RAY_ADDRESS"
         raise ConfigError(f"cannot reach the Ray cluster at {where} ({exc}); start one with `ray start --head` "
-                          "and pass its client address (ray://HOST:10001), or use --executor ray for a local Ray"
+                          "and pass its client address (ray://HOST:10001), or use --executor ray for a local Ray. "
+                          "A cluster with token authentication also needs RAY_AUTH_MODE=token and its token "
+                          "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) here"
                           ) from None
     finally:
         if main and on_term is not None:

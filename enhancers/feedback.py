@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 
 from enhancers.feedback_lexicon import ENTRIES, LENSES, TEXT_WORDS, Entry
-from enhancers.lighting_framing import axes_of, repeats_axis
+from enhancers.lighting_framing import TIME, axes_of, repeats_axis
 from enhancers.looks import CAMERA_FAMILIES, LOOKS, anchor_noun, look_requested
 from enhancers.media import MEDIUM_PHRASES, clash, media_of
 from enhancers.profiles import join_and, with_article
@@ -439,6 +439,7 @@ def apply_edits(prompt: str, idea: str, edits: list[Edit], *, form: str, budget:
             continue
         if edit.kind == "remove":
             _remove_from_idea(model, edit, revision)
+        retimed = edit.kind != "remove" and _retime_idea(model, edit, revision, form)
         anchored = bool(edit.look) and _replace_anchor(model, edit)
         gone = _displace(model, edit, revision, in_place=bool(edit.look) and not anchored)
         if edit.keep_old is not None:
@@ -451,13 +452,14 @@ def apply_edits(prompt: str, idea: str, edits: list[Edit], *, form: str, budget:
             revision.added.append((edit.phrase if look_phrase == edit.phrase else look_phrase, edit.clause))
         elif edit.look:
             revision.added.append((_anchor_noun(edit.phrase) if anchored else edit.phrase, edit.clause))
-        elif edit.phrase:
+        elif edit.phrase and not retimed:
             for phrase in (edit.phrase, *edit.more):
                 if not _has(model.render(), phrase):
                     written = edit.prose if (edit.prose and form != "tags" and phrase == edit.phrase) else phrase
                     fresh.append((written, edit.clause, bool(_ADVERBIAL.match(written))))
                     revision.added.append((phrase, edit.clause))
-        if _has(model.idea, edit.phrase) is False and any(_has(model.idea, w) for w in edit.replaces if len(w) > 3):
+        if not retimed and _has(model.idea, edit.phrase) is False and any(
+                _has(model.idea, w) for w in edit.replaces if len(w) > 3):
             said = next(w for w in edit.replaces if len(w) > 3 and _has(model.idea, w))
             revision.notices.append(f"the idea itself says {said!r}, which {edit.clause!r} contradicts; "
                                     "the idea is kept as written")
@@ -512,6 +514,34 @@ def _remove_from_idea(model: _Prompt, edit: Edit, revision: Revision) -> None:
             revision.removed.append((found.group(0).strip(" ,"), f"you said {edit.clause!r}"))
             model.idea = (model.idea[: found.start()] + model.idea[found.end():]).strip()
             return
+
+
+# The idea's own time of day, as a phrase that can be swapped whole ("... in a storm at night").
+_IDEA_TIME_RE = re.compile(
+    r"(?:\s*,\s*|\s+)(?:at|in|during|under|by)\s+(?:the\s+|a\s+)?(?:[\w-]+\s+)?(?:night|nighttime|midnight|dusk|"
+    r"dawn|sunset|sunrise|twilight|noon|midday|daytime|daylight|golden hour|blue hour|morning|evening|afternoon|"
+    r"stars|starlight|moonlight|full moon)(?![\w-])", re.IGNORECASE)
+_PREPOSITION_RE = re.compile(r"^(?:at|in|during|under|by|on)\s", re.IGNORECASE)
+
+
+def _retime_idea(model: _Prompt, edit: Edit, revision: Revision, form: str) -> bool:
+    """A new time of day takes the place of the idea's own ("a lighthouse at night" + "golden hour
+    instead" → "a lighthouse at golden hour"): the user's latest word wins, as for a removal. True
+    when it did."""
+    if not edit.phrase or TIME not in axes_of(edit.phrase) or _has(model.idea, edit.phrase):
+        return False
+    found = _IDEA_TIME_RE.search(model.idea)
+    if not found:
+        return False
+    written = edit.prose if (edit.prose and form != "tags") else edit.phrase
+    if not _PREPOSITION_RE.match(written):
+        written = ("by " if written.endswith("light") else "at ") + written
+    old = found.group(0)
+    model.idea = model.idea[: found.start()] + old[: len(old) - len(old.lstrip(" ,"))] + written \
+        + model.idea[found.end():]
+    revision.removed.append((old.strip(" ,"), f"you said {edit.clause!r}"))
+    revision.added.append((written, edit.clause))
+    return True
 
 
 def _anchor_noun(phrase: str) -> str:

@@ -40,7 +40,7 @@ def _words(*phrases: str) -> re.Pattern[str]:
 
 
 _TIME_RE = _words(
-    r"dawn", r"sunrise", r"early morning", r"morning light", r"golden hour", r"daylight", r"daytime",
+    r"dawn", r"sunrise", r"early morning", r"during the day", r"in the daytime", r"morning light", r"golden hour", r"daylight", r"daytime",
     r"midday", r"noon", r"afternoon", r"sunny day", r"sunset", r"dusk", r"evening", r"twilight", r"blue hour",
     r"night", r"nighttime", r"at night", r"midnight", r"moonlight", r"moonlit", r"starlight", r"starry night",
     r"under the stars", r"night sky",

@@ -213,3 +213,16 @@ def test_tuning_cases(family, idea, feedback, shown, gone):
     assert idea in result.prompt or idea[0].upper() + idea[1:] in result.prompt
     reads_well(result.prompt)
     assert result.rationale.startswith("How:")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize(("feedback", "now"), [("make it golden hour instead", "golden hour"),
+                                               ("at sunset", "sunset"), ("during the day", "during the day")])
+def test_a_new_time_of_day_takes_the_place_of_the_ideas_own(family, feedback, now):
+    idea = "a lighthouse in a storm at night"
+    result = refine(idea, feedback, family, previous=PREVIOUS[family].format(idea=idea).replace(
+        "golden hour and sunset, ", "").replace("golden hour and ", "").replace("golden hour light, ", ""))
+    assert has(result.prompt, now) and not has(result.prompt, "at night"), result.prompt
+    assert "in a storm" in result.prompt  # the rest of the idea stays as written
+    assert not any("contradicts" in n for n in result.notices), result.notices
+    assert not BROKEN_JOINS.search(result.prompt), result.prompt

@@ -1,4 +1,4 @@
-"""One time of day, one lighting set-up, one framing and one lens per prompt.
+"""One time of day, one lighting set-up, one mood, one framing and one lens per prompt.
 
 A prompt that says "crisp rim lighting, golden hour, cinematic lighting" or "macro detail shot,
 wide shot" asks the image model for two pictures at once, like a prompt with two media
@@ -13,6 +13,7 @@ Axes, each read from one clause (a comma-separated phrase, or a "with â€¦ and â€
   "soft window light", "neon glow", "candlelight") or names one ("backlit", "chiaroscuro").
   Atmosphere is not a set-up: fog and haze join any light, and so does one `light effect`
   ("volumetric lighting", "god rays"), an axis of its own;
+- `mood`: a clause that ends in "mood" or "atmosphere" ("calm mood", "moody atmosphere");
 - `distance`: how close the camera stands ("macro", "close-up", "full body", "wide shot");
 - `viewpoint`: where it looks from ("overhead", "flat lay", "aerial", "low angle", "three-quarter");
 - `lens`: a focal length or a named lens ("85mm", "wide-angle lens", "fisheye"; a lens clause fixes no
@@ -30,9 +31,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-TIME, LIGHTING, LIGHT_EFFECT = "time", "lighting", "light effect"
+TIME, LIGHTING, LIGHT_EFFECT, MOOD = "time", "lighting", "light effect", "mood"
 DISTANCE, VIEWPOINT, LENS, APERTURE = "distance", "viewpoint", "lens", "aperture"
-AXES = (TIME, LIGHTING, LIGHT_EFFECT, DISTANCE, VIEWPOINT, LENS, APERTURE)
+AXES = (TIME, LIGHTING, LIGHT_EFFECT, MOOD, DISTANCE, VIEWPOINT, LENS, APERTURE)
 
 
 def _words(*phrases: str) -> re.Pattern[str]:
@@ -40,7 +41,8 @@ def _words(*phrases: str) -> re.Pattern[str]:
 
 
 _TIME_RE = _words(
-    r"dawn", r"sunrise", r"early morning", r"during the day", r"in the daytime", r"morning light", r"golden hour", r"daylight", r"daytime",
+    r"dawn", r"sunrise", r"early morning", r"during the day", r"in the daytime", r"morning light", r"golden hour",
+    r"daylight", r"daytime",
     r"midday", r"noon", r"afternoon", r"sunny day", r"sunset", r"dusk", r"evening", r"twilight", r"blue hour",
     r"night", r"nighttime", r"at night", r"midnight", r"moonlight", r"moonlit", r"starlight", r"starry night",
     r"under the stars", r"night sky",
@@ -69,6 +71,7 @@ _VIEWPOINT_RE = _words(
 )
 _LENS_RE = re.compile(r"(?<![\w-])(?:\d+\s?mm(?: lens)?|[\w-]+ lens|lens|fisheye|fish-eye|telephoto)"
                       r"(?![\w-])(?! flares?\b)", re.IGNORECASE)
+_MOOD_RE = re.compile(r"(?<![\w-])(?:mood|atmosphere|vibe|vibes|ambience|ambiance)$", re.IGNORECASE)
 _APERTURE_RE = re.compile(r"(?<![\w-])f/\s?\d", re.IGNORECASE)
 # "with cinematic lighting and volumetric light": the parts of a written (sentence) prompt
 _CLAUSE_SPLIT_RE = re.compile(r"\s*(?:[,;|\n]|\.\s+|\.$|\bwith\b|\band\b)\s*", re.IGNORECASE)
@@ -88,6 +91,8 @@ def clause_axes(clause: str) -> set[str]:
         found.add(LIGHT_EFFECT)
     elif not _ATMOSPHERE_RE.search(clause) and (_SETUP_END_RE.search(clause) or _SETUP_RE.search(clause)):
         found.add(LIGHTING)
+    if _MOOD_RE.search(clause):
+        found.add(MOOD)
     lens = _LENS_RE.search(clause)
     if _DISTANCE_RE.search(clause) and not lens:  # "100mm macro lens" is the lens a macro shot takes
         found.add(DISTANCE)
@@ -119,5 +124,5 @@ def stacked(prompt: str) -> list[str]:
     return [f"{axis}: {' / '.join(found)}" for axis, found in by_axis.items() if len(found) > 1]
 
 
-__all__ = ["APERTURE", "AXES", "DISTANCE", "LENS", "LIGHTING", "LIGHT_EFFECT", "TIME", "VIEWPOINT", "axes_of",
+__all__ = ["APERTURE", "AXES", "DISTANCE", "LENS", "LIGHTING", "LIGHT_EFFECT", "MOOD", "TIME", "VIEWPOINT", "axes_of",
            "clause_axes", "clauses", "repeats_axis", "stacked"]

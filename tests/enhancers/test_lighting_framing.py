@@ -8,7 +8,17 @@ import pytest
 from enhancers.base import EnhanceRequest, Example
 from enhancers.craft_checks import stacked_axes
 from enhancers.grounded import GroundedEnhancer
-from enhancers.lighting_framing import DISTANCE, LENS, LIGHT_EFFECT, LIGHTING, TIME, VIEWPOINT, axes_of, stacked
+from enhancers.lighting_framing import (
+    DISTANCE,
+    LENS,
+    LIGHT_EFFECT,
+    LIGHTING,
+    MOOD,
+    TIME,
+    VIEWPOINT,
+    axes_of,
+    stacked,
+)
 from enhancers.looks import LOOKS, fits
 from enhancers.rules import RuleBasedEnhancer
 
@@ -39,6 +49,9 @@ ANGLE = ("a brushed steel water bottle on a beach at sunrise, lifestyle product 
     ("a lighthouse, light blue sky", set()),
     ("on a minimal studio backdrop", {TIME}),  # a studio has no sunset
     ("studio ghibli", set()),
+    ("calm mood", {MOOD}),
+    ("moody atmosphere", {MOOD}),
+    ("a moody forest", set()),  # a thing described, not the picture's mood
 ])
 def test_axes_of_reads_what_a_phrase_fixes(text, axes):
     assert axes_of(text) == axes

@@ -42,7 +42,8 @@ from index.milvus_store import MilvusStore
 from index.milvus_writer import MilvusWriter
 from index.records import RECORD_COLUMNS, PromptRecord, SearchHit
 from ingest.options import IngestOptions
-from ingest.staging import WorkDir, merge_variants, nsfw_max
+from ingest.staged_rows import existing_updates, merge_variants, new_rows
+from ingest.staging import WorkDir, nsfw_max
 from ingest.targets import WriteJob
 
 if TYPE_CHECKING:
@@ -58,13 +59,13 @@ def _record_from_plan(row: tuple, source_name: str) -> PromptRecord:
 
 
 def _grown(record: PromptRecord, update: tuple) -> PromptRecord:
-    """`record` (stored) after this ingest saw its prompt again: `update` as WorkDir.existing_updates."""
+    """`record` (stored) after this ingest saw its prompt again: `update` as staged_rows.existing_updates."""
     changes = {
         "count": record.count + update[1],
         "prompt_nsfw": nsfw_max(record.prompt_nsfw, update[2]),
         "image_nsfw": nsfw_max(record.image_nsfw, update[3]),
     }
-    if len(update) > 4:  # wordings folded into it (ingest/staging.py)
+    if len(update) > 4:  # wordings folded into it (ingest/staged_rows.py)
         changes["variants"] = merge_variants(record.prompt, record.variants, update[4])
     if len(update) > 5 and record.image is None:  # an image for a row stored without one
         changes["image"] = update[5]
@@ -154,7 +155,7 @@ class MilvusTarget:
             size = work.get("embed_batch")
             chunks = work.plan_vectors(counters["to_embed"], job.dimension)
             first_id = base
-            for number, (offsets, rows) in enumerate(work.new_rows(size)):
+            for number, (offsets, rows) in enumerate(new_rows(work, size)):
                 if number >= written and rows:
                     records = [_record_from_plan(row, job.source_name) for row in rows]
                     writer.upsert(first_id, records, chunks[number][offsets])
@@ -179,7 +180,7 @@ class MilvusTarget:
         try:
             work.db.execute("DELETE FROM milvus_updates")
             batch: list[tuple] = []
-            for update in [*work.existing_updates(), None]:
+            for update in [*existing_updates(work), None]:
                 if update is not None:
                     batch.append(update)
                 if batch and (update is None or len(batch) >= 1000):

@@ -8,16 +8,16 @@ The recipe (each numbered step below), and what makes it crash-safe:
    (`restart=True` discards it); a matching one is resumed.
 3. stage: stream source batches, clean them, upsert into the SQLite staging table; each batch
    commits together with the number of source rows consumed, so a resumed run skips exactly
-   those rows. With `--executor ray` (ingest/ray_ingest.py, ingest/shards.py) Ray workers read,
-   clean and embed the same batches as blocks, the driver keeps each block's rows and vectors as a
-   shard (a resumed run skips complete shards), then stages the shards here in block order.
+   those rows. With `--executor ray` (ingest/ray_steps.py) Ray workers read, clean and embed the
+   same batches as blocks, kept as shards (a resumed run skips complete ones), then staged in
+   block order.
 4. finish staging in one transaction: NSFW thresholds, --sample, match prompts already in the
    index (their counts will grow; they are not re-embedded), plan the rest shortest-first.
-5. embed the plan through the model's ONNX export (one shared copy per machine, written on first
-   use, fp32 or --quantize int8: index/onnx_cache.py; sentence-transformers with
-   PROMPTRAG_ONNX_EXPORT=0), EMBED_WINDOW prompts at a time ordered by tokens; each batch's
-   vectors land in their own .npy by atomic rename, so a resumed run re-embeds at most one window.
-   With `--executor ray` the chunks are filled from the shards' vectors instead (shards.py).
+5. embed the plan through the model's ONNX export (fp32 or --quantize int8; sentence-transformers
+   with PROMPTRAG_ONNX_EXPORT=0: ingest/run_embedder.py), EMBED_WINDOW prompts at a time ordered
+   by tokens; each batch's vectors land in their own .npy by atomic rename, so a resumed run
+   re-embeds at most one window. With `--executor ray` the chunks are filled from the shards'
+   vectors instead (ray_steps.py).
 6. with --fold-cosine T: fold prompts within cosine T of an indexed row or of a more frequent
    new prompt into that row (near_duplicates.py); the fold map is committed once, so a resumed
    run reuses it.
@@ -38,16 +38,16 @@ Progress and cancellation: `on_progress` gets a `core.progress.Progress` per bat
 (download, stage, embed, write); a set `CancelToken` raises `Cancelled` after the batch in hand
 is committed, which leaves exactly what a crash at that point leaves, so the next run resumes.
 
-Executors: a run started on Ray resumes on either executor (the thread executor stages and
-embeds what is left itself); a run started on the thread executor resumes on it only, as its
-staged rows have no shards to take vectors from.
+Executors: a run started on Ray resumes on either executor; a run started on the thread executor
+resumes on it only (ray_steps.check_executor says why).
 
 Test hook (core/pause_hook.py): PROMPTRAG_TEST_PAUSE_AT=embed:N blocks the run right after it
 commits its N-th embedded chunk (stage:N: its N-th staged source batch; shard:N: the N-th shard
 this run wrote, with --executor ray), so a test can SIGKILL it at a known point mid-run instead
 of racing it.
 
-Deliberately not here: source parsing (sources.py), text rules (normalize.py), SQL (staging.py),
+Deliberately not here: source parsing (sources.py), text rules (normalize.py), SQL (staging.py,
+staged_rows.py), the steps on Ray (ray_steps.py), which embedder a run uses (run_embedder.py),
 writing each kind of target (targets.py, milvus_ingest.py), index formats (index/), drawing
 progress (core.progress.TqdmProgress, pages).
 """
@@ -55,10 +55,8 @@ progress (core.progress.TqdmProgress, pages).
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import time
-from contextlib import closing
 from pathlib import Path
 
 from core.errors import InputError, SourceError
@@ -66,7 +64,6 @@ from core.executors import RAY, THREAD, parse_executor
 from core.pause_hook import pause_here
 from core.progress import CancelToken, ProgressCallback, Stopwatch, TqdmProgress
 from core.settings import get_settings
-from index import load_embedder, onnx_cache, onnx_export
 from index.embedder import canonical_model_id
 from index.manifest import Manifest
 from ingest.diffusiondb import file_url
@@ -75,14 +72,13 @@ from ingest.milvus_ingest import MilvusTarget
 from ingest.near_duplicates import find_near_duplicates
 from ingest.normalize import DROP_REASONS, TALLY_KEYS, clean_rows
 from ingest.options import IngestOptions, IngestReport
-from ingest.ray_ingest import ShardEmbedding
-from ingest.shards import ShardStore, block_plan, gather_chunks, stage_shards, stored_blocks
+from ingest.ray_steps import check_executor, fill_chunks_from_shards, stage_on_ray
+from ingest.run_embedder import load_run_embedder, run_quantization
 from ingest.sources import Source, open_source
 from ingest.staging import WorkDir
 from ingest.targets import MANIFEST, IndexDirTarget, IngestTarget, WriteJob, work_dir_for
 
 __all__ = ["EMBED_WINDOW", "MANIFEST", "IngestPipeline", "open_target", "run_ingest", "work_dir_for"]
-log = logging.getLogger(__name__)
 EMBED_WINDOW = 1024  # prompts embedded together, ordered by tokens: batches pad 1.36x → 1.06x (embedder.py)
 COUNTER_KEYS = TALLY_KEYS
 
@@ -112,8 +108,10 @@ class IngestPipeline:
         self.on_progress = on_progress
         self.cancel = cancel
 
-    def _pause_for_tests(self, stage: str, number: int) -> None:
+    def _after_commit(self, stage: str, number: int) -> None:
+        """After the `number`-th batch of `stage` is committed: the test hook, then a cancel."""
         pause_here(stage, number, self.work_path)  # the test hook (core/pause_hook.py)
+        self._check_cancel()
 
     def _check_cancel(self) -> None:
         """Between batches: stop with Cancelled, keeping the work directory for the next run."""
@@ -145,7 +143,7 @@ class IngestPipeline:
                 work.write_checkpoint(checkpoint)
                 work.set(phase="stage", rows_consumed=0)
             phase = work.get("phase", "stage")
-            self._check_executor(work, checkpoint, phase)
+            check_executor(work, checkpoint, phase, on_ray=self.on_ray, location=self.target.location)
             current = self.target.base_digest()
             if phase == "publishing" and current != checkpoint["base_manifest"]:
                 # Killed after the rename but before clean-up: the new index is already live.
@@ -158,7 +156,11 @@ class IngestPipeline:
             # 3. stage
             if phase == "stage":
                 if self.on_ray:
-                    self._stage_on_ray(work, source, model_id, base_manifest)
+                    self.embedded_now += stage_on_ray(
+                        work, source, opts, on_progress=self.on_progress,
+                        local_embedder=lambda: (self._load_embedder(model_id, base_manifest),
+                                                self._quantization(base_manifest)),
+                        after_shard=lambda written: self._after_commit("shard", written))
                 else:
                     self._stage(work, source)
                 # 4. filter, sample, match existing rows, plan
@@ -231,19 +233,6 @@ class IngestPipeline:
         return hashlib.sha256(repr(sorted(data.items())).encode()).hexdigest()
 
     # -- 2. work directory -----------------------------------------------------------------------
-    def _check_executor(self, work: WorkDir, checkpoint: dict, phase: str) -> None:
-        """A run staged on the thread executor has no shards: Ray cannot finish it (see the docstring)."""
-        started = checkpoint.get("executor", THREAD)
-        if phase not in ("stage", "embed") or started == (RAY if self.on_ray else THREAD):
-            return
-        if self.on_ray:
-            raise InputError(
-                f"the interrupted ingest into {self.target.location} was started without --executor ray, so its "
-                f"staged rows have no shards to take vectors from: run it again without --executor to resume "
-                f"it, or add --restart to start over on Ray ({work.path})"
-            )
-        work.write_checkpoint({**checkpoint, "executor": THREAD})  # from here on, rows without shards
-
     def _prepare_work_dir(self, work: WorkDir, fingerprint: str) -> bool:
         checkpoint = work.read_checkpoint()
         if checkpoint is None or self.options.restart:
@@ -277,32 +266,7 @@ class IngestPipeline:
             work.stage(kept, consumed, counters)  # committed: a cancel or crash from here resumes after it
             watch.report(consumed, total)
             staged += 1
-            self._pause_for_tests("stage", staged)
-            self._check_cancel()
-
-    def _stage_on_ray(self, work: WorkDir, source: Source, model_id: str, base_manifest: Manifest | None) -> None:
-        """Step 3 on Ray: blocks not yet in a complete shard read, cleaned and embedded by workers
-        (ray_ingest.py), each kept as a shard; then every shard staged, in block order (shards.py)."""
-        blocks = block_plan(work, lambda: source.count_rows(self.options.limit), self.options.read_batch_rows)
-        store = ShardStore(work.path / "shards")
-        todo = [block for block in blocks if not store.complete(block)]
-        watch = Stopwatch("blocks", self.on_progress)
-        done = len(blocks) - len(todo)
-        watch.report(done, len(blocks))
-        if todo:
-            embedding = ShardEmbedding(self.options.executor, self._load_embedder(model_id, base_manifest),
-                                       self._quantization(base_manifest))
-            results = embedding.run(source, todo, max_prompt_chars=self.options.max_prompt_chars,
-                                    batch_size=self.options.batch_size)
-            with closing(results):  # a cancel stops Ray Data's pipeline at once
-                for written, result in enumerate(results, 1):
-                    self.embedded_now += store.write(blocks[result.block], result.rows, result.vectors, result.tally)
-                    watch.report(done + written, len(blocks))
-                    self._pause_for_tests("shard", written)
-                    self._check_cancel()
-        rows = blocks[-1].stop if blocks else 0
-        staging = Stopwatch("stage", self.on_progress)
-        stage_shards(work, store, blocks, lambda consumed: staging.report(consumed, rows))
+            self._after_commit("stage", staged)
 
     def _nothing_usable(self, source_name: str, counters: dict) -> str:
         dropped = ", ".join(f"{k[8:]} {v}" for k, v in counters.items() if k.startswith("dropped_") and v)
@@ -319,11 +283,7 @@ class IngestPipeline:
         return self._embedder
 
     def _loaded_embedder(self, model_id: str, base_manifest: Manifest | None):
-        embedder = self._onnx_embedder(model_id, self._quantization(base_manifest))
-        self.embedded_with = f"onnx {self._quantization(base_manifest)}"
-        if embedder is None:  # PROMPTRAG_ONNX_EXPORT=0, or a model the export cannot represent
-            embedder = load_embedder(model_id)
-            self.embedded_with = "sentence-transformers"
+        embedder, self.embedded_with = load_run_embedder(model_id, self._quantization(base_manifest), self.settings)
         if base_manifest is not None and embedder.dimension != base_manifest.dimension:
             raise InputError(
                 f"model {model_id!r} makes {embedder.dimension}-d vectors but {self._named()} "
@@ -334,26 +294,8 @@ class IngestPipeline:
         return embedder
 
     def _quantization(self, base_manifest: Manifest | None) -> str:
-        """The export this run embeds through: --quantize, else the target's, else the default."""
-        quantization = self.target.quantization(self.options.quantize, base_manifest, self.settings.onnx_export)
-        if quantization != "none" and not self.settings.onnx_export:
-            raise InputError(f"--quantize {quantization} embeds through the model's ONNX export, which "
-                             "PROMPTRAG_ONNX_EXPORT=0 turns off: unset it, or use --quantize none")
-        return quantization
-
-    def _onnx_embedder(self, model_id: str, quantization: str):
-        """The machine's shared export of the model (written once), or None: sentence-transformers."""
-        if not self.settings.onnx_export:
-            return None
-        try:
-            return onnx_cache.ingest_embedder(model_id, quantization)
-        except (onnx_export.UnsupportedModel, ImportError, RuntimeError) as exc:
-            if quantization != "none":
-                raise InputError(f"--quantize {quantization} needs an ONNX export of {model_id!r}, which cannot "
-                                 f"be made ({type(exc).__name__}: {exc}): use --quantize none") from exc
-            log.warning("embedding with sentence-transformers: no ONNX export of %s (%s: %s)",
-                        model_id, type(exc).__name__, exc)
-            return None
+        """The export this run embeds through (run_embedder.run_quantization)."""
+        return run_quantization(self.target, self.options.quantize, base_manifest, self.settings)
 
     def _embed(self, work: WorkDir, embedder, total: int) -> None:
         size = work.get("embed_batch")
@@ -363,11 +305,9 @@ class IngestPipeline:
         if self.on_ray:  # the shards hold every vector: fill the chunks from them
             def after_chunk(number: int, done: int) -> None:
                 watch.report(done, total)
-                self._pause_for_tests("embed", number + 1)
-                self._check_cancel()
+                self._after_commit("embed", number + 1)
 
-            gather_chunks(work, ShardStore(work.path / "shards"), stored_blocks(work), total,
-                          embedder.dimension, after_chunk)
+            fill_chunks_from_shards(work, total, embedder.dimension, after_chunk)
             return
         # Chunks are embedded EMBED_WINDOW prompts at a time, so the embedder can order them by
         # tokens across chunks (the plan is ordered by characters); each chunk is still saved on
@@ -386,8 +326,7 @@ class IngestPipeline:
                     offset += len(texts[number])
                     self.embedded_now += len(texts[number])
                 watch.report(bounds[number][1], total)
-                self._pause_for_tests("embed", number + 1)
-                self._check_cancel()
+                self._after_commit("embed", number + 1)
 
     # -- 6. fold by meaning ---------------------------------------------------------------------
     def _fold_near(self, work: WorkDir, dimension: int, total: int, base_manifest: Manifest | None) -> None:

@@ -1,8 +1,8 @@
 """`promptrag ingest --executor ray`: read, clean and embed the source block by block on Ray.
 
-The driver (ingest/pipeline.py) cuts the source into a block plan (ingest/shards.py: every
-`read_batch_rows` source rows) and hands the blocks not yet complete to `ShardEmbedding.run`, one
-Ray Data pipeline:
+The driver (ingest/ray_steps.py, step 3 of ingest/pipeline.py's recipe) cuts the source into a
+block plan (ingest/shards.py: every `read_batch_rows` source rows) and hands the blocks not yet
+complete to `ShardEmbedding.run`, one Ray Data pipeline:
 
     ray.data.from_items(blocks)          one item per block: its number and source rows [start, stop)
       .map_batches(read_blocks)          Ray tasks: each reads its block with the project's own source
@@ -40,7 +40,7 @@ crash); an actor that dies is restarted by Ray Data and its block embedded again
 writing every shard means a crash loses at most the blocks in flight.
 
 Deliberately not here: the block plan, shard files and their merge (shards.py), the recipe,
-checkpoints and resume (pipeline.py), Ray start-up itself (core/ray_executor.py). Not built: a
+checkpoints and resume (pipeline.py, ray_steps.py), Ray start-up itself (core/ray_executor.py). Not built: a
 cluster without a shared source path (every node reads the source file at the driver's path),
 workers writing shards themselves (results come back through the driver), de-duplicating across
 blocks before embedding, writing a Milvus collection from workers (the target writes once, on the

@@ -15,8 +15,8 @@ stored prompts and vectors the plan matches against, which ONNX export the run e
 and finally writes and publishes the run's rows (`write`, given a `WriteJob`). The pipeline calls
 these methods and never checks which kind of target it holds.
 
-Deliberately not here: the recipe (pipeline.py), SQL of the work directory (staging.py), index
-formats (index/).
+Deliberately not here: the recipe (pipeline.py), SQL of the work directory (staging.py,
+staged_rows.py), index formats (index/).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from index import IndexWriter, PromptIndex, PromptRecord, onnx_cache, onnx_expor
 from index.manifest import Manifest, read_manifest
 from ingest.options import IngestOptions
 from ingest.phrase_stats import PhraseStatsCounter
-from ingest.staging import WorkDir, merge_variants, nsfw_max
+from ingest.staged_rows import existing_updates, merge_variants, new_rows
+from ingest.staging import WorkDir, nsfw_max
 
 if TYPE_CHECKING:
     import numpy as np
@@ -169,7 +170,7 @@ class IndexDirTarget:
                 self._copy_existing(job, writer, stats, watch, total)
             counters = job.work.get("counters", {})
             chunks = job.work.plan_vectors(counters["to_embed"], job.dimension)
-            for number, (offsets, rows) in enumerate(job.work.new_rows(job.work.get("embed_batch"))):
+            for number, (offsets, rows) in enumerate(new_rows(job.work, job.work.get("embed_batch"))):
                 if not rows:  # every prompt of this chunk folded into another
                     continue
                 records = [PromptRecord(*row[:-2], source=job.source_name, variants=row[-2], image=row[-1])
@@ -188,7 +189,7 @@ class IndexDirTarget:
         """The published rows and vectors, each prompt seen again with its count (etc.) grown."""
         with PromptIndex.load(self.path) as idx:
             vectors = idx.stored_vectors()
-            updates = job.work.existing_updates()
+            updates = existing_updates(job.work)
             pending = next(updates, None)
             for batch in idx.iter_records(batch_size=10_000):
                 records = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 REFL = "diffusiondb_imagereward/refl_prompts_dev.json"
 KREA = "krea_open_prompts/1k_dev_flat.csv"
+ONNX_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +80,24 @@ def diffusiondb_parquet(tmp_path, dev_prompts) -> Path:
     rows.append({"prompt": p0.strip().title() + "\n", "seed": 2, "sampler": 3, "image_nsfw": 0.3})
     rows.append({"prompt": dev_prompts[1], "image_nsfw": 2.0})
     return write_diffusiondb_parquet(tmp_path / "metadata.parquet", rows, row_group_size=10)
+
+
+@pytest.fixture(scope="session")
+def exported_home(tmp_path_factory) -> Path:
+    """A promptrag home whose shared cache holds MiniLM's fp32 and int8 exports (written once)."""
+    from index import onnx_export
+
+    home = tmp_path_factory.mktemp("exported-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROMPTRAG_HOME", str(home))
+        assert onnx_export.main(["--cache", ONNX_MODEL, "--quantize", "int8"]) == 0  # writes fp32 first
+    return home
+
+
+@pytest.fixture()
+def home(exported_home, tmp_path, monkeypatch) -> Path:
+    """A copy of that home for one test, with the ONNX ingest path on."""
+    copy = shutil.copytree(exported_home, tmp_path / "home")
+    monkeypatch.setenv("PROMPTRAG_HOME", str(copy))
+    monkeypatch.setenv("PROMPTRAG_ONNX_EXPORT", "1")
+    return copy

@@ -2,7 +2,7 @@
 variant recorded in the manifest, and `--portable` indexes that travel with their export.
 
 Real parts: real DiffusionDB prompts, the real MiniLM export, the real CLI and onnxruntime. The
-exports are written once per module into one promptrag home, which each test copies.
+exports are written once into one promptrag home (tests/ingest/conftest.py), which each test copies.
 """
 
 from __future__ import annotations
@@ -31,26 +31,6 @@ def source(shared_data, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("source") / "prompts.jsonl"
     path.write_text("".join(json.dumps({"prompt": r["text"]}) + "\n" for r in rows[:200]))
     return path
-
-
-@pytest.fixture(scope="module")
-def exported_home(tmp_path_factory) -> Path:
-    """A promptrag home whose shared cache holds MiniLM's fp32 and int8 exports."""
-    from index import onnx_export
-
-    home = tmp_path_factory.mktemp("exported-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PROMPTRAG_HOME", str(home))
-        assert onnx_export.main(["--cache", MODEL, "--quantize", "int8"]) == 0  # writes fp32 first
-    return home
-
-
-@pytest.fixture()
-def home(exported_home, tmp_path, monkeypatch) -> Path:
-    copy = shutil.copytree(exported_home, tmp_path / "home")
-    monkeypatch.setenv("PROMPTRAG_HOME", str(copy))
-    monkeypatch.setenv("PROMPTRAG_ONNX_EXPORT", "1")
-    return copy
 
 
 def manifest_entry(index_dir: Path) -> dict:

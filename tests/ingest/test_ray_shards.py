@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -28,7 +27,6 @@ from ingest.ray_ingest import EmbedActor, ShardEmbedding
 from tests.ingest.test_resume import _kill_when_paused, _snapshot
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 KILL_MARKER_ENV = "PROMPTRAG_TEST_KILL_MARKER"
 EMBEDDED_LOG_ENV = "PROMPTRAG_TEST_EMBEDDED_LOG"
 REPORT_TIMINGS = ("seconds", "prompts_per_s", "embedded_with", "index_path", "resumed")
@@ -62,26 +60,6 @@ def local_ray():
              runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
     yield ray
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def exported_home(tmp_path_factory) -> Path:
-    """A promptrag home whose shared cache holds MiniLM's fp32 and int8 exports."""
-    from index import onnx_export
-
-    home = tmp_path_factory.mktemp("exported-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PROMPTRAG_HOME", str(home))
-        assert onnx_export.main(["--cache", MODEL, "--quantize", "int8"]) == 0  # writes fp32 first
-    return home
-
-
-@pytest.fixture()
-def home(exported_home, tmp_path, monkeypatch) -> Path:
-    copy = shutil.copytree(exported_home, tmp_path / "home")
-    monkeypatch.setenv("PROMPTRAG_HOME", str(copy))
-    monkeypatch.setenv("PROMPTRAG_ONNX_EXPORT", "1")
-    return copy
 
 
 @pytest.fixture()

@@ -10,10 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from evaluation.runner import options_from, run_eval
-from tests.campaign.test_ray_campaign import KILL_MARKER_ENV, pixels, register_fakes
+from tests.campaign.test_ray_campaign import KILL_MARKER_ENV, local_ray, pixels, register_fakes  # noqa: F401
 from tests.evaluation.eval_fixtures import compbench_set, eval_index  # noqa: F401 (fixtures)
 from tests.evaluation.test_runner import rows_by_pair
 
@@ -21,20 +19,9 @@ from tests.evaluation.test_runner import rows_by_pair
 # float sums, and so the pixels, then come out the same in both.
 from tests.generate.tiny_pipelines import single_torch_thread, tiny_sd_dir  # noqa: F401 (fixtures)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 VARYING = ("latency_s",)  # what legitimately differs between two runs
 
 register_fakes()
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'promptrag[ray]')")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)},
-                          "worker_process_setup_hook": "tests.campaign.test_ray_campaign.register_fakes"})
-    yield ray
-    ray.shutdown()
 
 
 def rows(out: Path) -> dict[tuple[str, str], dict]:
